@@ -1,0 +1,1 @@
+//! `herald.toml` → validated [`Settings`] (SPEC §2).

@@ -1,0 +1,53 @@
+//! Articles as herald stores and shows them.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// An entry made ready to store: identities resolved, HTML sanitised, plain text extracted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewArticle {
+    /// Identity of the item within its feed: guid, else link, else a hash of title and date.
+    pub item_key: String,
+    /// Global identity (SPEC §5): the canonical URL, when the entry has a usable link.
+    pub canonical_url: Option<String>,
+    /// The link as published, made absolute.
+    pub url: Option<String>,
+    /// Plain-text title (entities decoded, tags removed); empty when the feed gives none.
+    pub title: String,
+    pub summary_html: Option<String>,
+    pub summary_text: Option<String>,
+    pub content_html: Option<String>,
+    pub content_text: Option<String>,
+    pub author: Option<String>,
+    pub language: Option<String>,
+    /// Publication time; falls back to `updated`, then to the time herald first saw the item.
+    pub published_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Hash of the item's content as the feed gave it; a change means the item was edited.
+    pub fingerprint: String,
+}
+
+/// A feed an article was seen in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArticleSource {
+    pub url: String,
+    pub name: Option<String>,
+}
+
+/// A stored article, in the JSON shape of SPEC §3.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Article {
+    pub id: i64,
+    pub url: Option<String>,
+    pub canonical_url: Option<String>,
+    pub title: String,
+    /// Plain-text summary.
+    pub summary: Option<String>,
+    pub author: Option<String>,
+    pub language: Option<String>,
+    pub published_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub first_seen_at: DateTime<Utc>,
+    pub feeds: Vec<ArticleSource>,
+    pub story_id: Option<i64>,
+}

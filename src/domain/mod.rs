@@ -1,0 +1,7 @@
+//! Plain types and pure policy shared by the pipeline stages.
+//!
+//! Nothing here performs I/O or reads the clock: callers pass `now`.
+
+pub mod article;
+pub mod entry;
+pub mod schedule;

@@ -1,0 +1,69 @@
+//! When a feed is fetched next: pure policy, unit-tested without I/O.
+
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+/// Longest back-off after repeated failures (SPEC §7).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The next fetch time of a feed.
+///
+/// `failures` counts consecutive failures including the one just recorded (0 after a
+/// success). Each failure doubles the wait, capped at [`MAX_BACKOFF`] but never shorter
+/// than the configured interval. A server's `Retry-After` is a floor: herald never asks
+/// again before the publisher allows it.
+pub fn next_fetch_at(
+    now: DateTime<Utc>,
+    interval: Duration,
+    failures: u32,
+    retry_after: Option<Duration>,
+) -> DateTime<Utc> {
+    let base = if failures == 0 {
+        interval
+    } else {
+        let factor = 1u32.checked_shl(failures.min(31)).unwrap_or(u32::MAX);
+        interval
+            .checked_mul(factor)
+            .unwrap_or(MAX_BACKOFF)
+            .min(MAX_BACKOFF)
+            .max(interval)
+    };
+    let wait = retry_after.map_or(base, |hint| hint.max(base));
+    chrono::Duration::from_std(wait)
+        .ok()
+        .and_then(|wait| now.checked_add_signed(wait))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap()
+    }
+
+    #[test]
+    fn schedule_table() {
+        let min = Duration::from_secs(60);
+        let cases: &[(u32, Option<u64>, i64)] = &[
+            (0, None, 60),
+            (1, None, 120),
+            (2, None, 240),
+            (5, None, 60 * 32),
+            (30, None, 86_400),
+            (0, Some(600), 600),
+            (1, Some(10), 120),
+        ];
+        for &(failures, retry_after, expected) in cases {
+            let got = next_fetch_at(at(0), min, failures, retry_after.map(Duration::from_secs));
+            assert_eq!(got, at(expected), "failures={failures} retry_after={retry_after:?}");
+        }
+    }
+
+    #[test]
+    fn interval_longer_than_cap_is_kept() {
+        let week = Duration::from_secs(7 * 86_400);
+        assert_eq!(next_fetch_at(at(0), week, 3, None), at(7 * 86_400));
+    }
+}

@@ -1,0 +1,11 @@
+//! herald: a news-feed ingestion daemon with alerting.
+//!
+//! The README's "Architecture" section is the code map: which module owns what, and
+//! which modules may not know each other.
+
+pub mod config;
+pub mod domain;
+pub mod fetch;
+pub mod normalize;
+pub mod parse;
+pub mod rules;
