@@ -9,3 +9,4 @@ pub mod fetch;
 pub mod normalize;
 pub mod parse;
 pub mod rules;
+pub mod store;

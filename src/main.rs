@@ -1,1 +1,24 @@
-fn main(){}
+use std::process::ExitCode;
+
+use clap::Parser;
+use herald::cli::{self, Cli};
+use herald::telemetry;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("herald: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(cli::run(cli)) {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("herald: {:#}", failure.error());
+            failure.exit_code()
+        }
+    }
+}

@@ -1,1 +1,8 @@
-fn main(){}
+//! herald's integration tests: one binary, real databases, a real local feed server.
+
+mod support;
+
+mod architecture;
+mod cli;
+mod corpus;
+mod ingest;

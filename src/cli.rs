@@ -1,0 +1,299 @@
+//! Commands (SPEC §3): clap definitions, calls into the library, human and `--json`
+//! output. Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::config::{self, Settings};
+use crate::ingest::{PollReport, PollStatus};
+use crate::rules::RuleQuery;
+use crate::store::FeedRecord;
+use crate::telemetry::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about = "News-feed ingestion daemon with alerting")]
+pub struct Cli {
+    /// Configuration file [default: $HERALD_CONFIG, ./herald.toml, /etc/herald/herald.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Log format on stderr
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: poll every feed at its interval until SIGTERM or SIGINT
+    Run,
+    /// Fetch every configured feed once (or one), store, print a summary; exit 1 if any failed
+    Poll {
+        /// Only this feed (its configured URL)
+        #[arg(long, value_name = "URL")]
+        feed: Option<String>,
+        /// One JSON object per feed per line
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate the configuration and every rule; exit 2 on any error
+    Check,
+    /// Apply database migrations and exit
+    Migrate,
+    /// Feed health: last fetch, status, error, articles, next fetch
+    Feeds {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A command's failure, and the exit code it maps to.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad usage or configuration: exit 2.
+    Config(anyhow::Error),
+    /// Anything else: exit 1.
+    Runtime(anyhow::Error),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Failure::Config(_) => ExitCode::from(2),
+            Failure::Runtime(_) => ExitCode::from(1),
+        }
+    }
+
+    pub fn error(&self) -> &anyhow::Error {
+        match self {
+            Failure::Config(e) | Failure::Runtime(e) => e,
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Failure {
+        Failure::Runtime(error)
+    }
+}
+
+fn load_settings(cli: &Cli) -> Result<Settings, Failure> {
+    let path = config::resolve_path(cli.config.as_deref()).map_err(|e| Failure::Config(e.into()))?;
+    config::load(&path).map_err(|e| Failure::Config(e.into()))
+}
+
+/// Runs the command; `Ok` carries the exit code of a command that ran to completion.
+pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let settings = load_settings(&cli)?;
+    match cli.command {
+        Command::Check => check(&settings),
+        Command::Migrate => {
+            App::open(settings).await?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Poll { feed, json } => poll(settings, feed.as_deref(), json).await,
+        Command::Feeds { json } => feeds(settings, json).await,
+        Command::Run => run_daemon(settings).await,
+    }
+}
+
+fn check(settings: &Settings) -> Result<ExitCode, Failure> {
+    let mut errors = Vec::new();
+    for (name, rule) in &settings.rules {
+        match RuleQuery::parse(&rule.query) {
+            Ok(query) => {
+                for warning in query.warnings() {
+                    eprintln!("{}: warning: rule {name}: {warning}", rule.query_location);
+                }
+            }
+            Err(error) => errors.push(format!("{}: rule {name}: {error}", rule.query_location)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Failure::Config(anyhow::anyhow!(errors.join("\n"))));
+    }
+    println!(
+        "{}: ok: {} feeds, {} rules, {} sinks",
+        settings.path.display(),
+        settings.feeds.len(),
+        settings.rules.len(),
+        settings.sinks.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn poll(settings: Settings, only: Option<&str>, json: bool) -> Result<ExitCode, Failure> {
+    let app = App::open(settings).await?;
+    let mut feeds = app.configured_feeds().await?;
+    if let Some(url) = only {
+        feeds.retain(|feed| feed.settings.url.as_str() == url || feed.record.url == url);
+        if feeds.is_empty() {
+            return Err(Failure::Config(anyhow::anyhow!(
+                "no configured feed has the URL {url}"
+            )));
+        }
+    }
+    let reports = app.poll_once(&feeds).await;
+    let mut out = std::io::stdout().lock();
+    for report in &reports {
+        if json {
+            print_json(&mut out, report)?;
+        } else {
+            print_poll_line(&mut out, report)?;
+        }
+    }
+    let failed = reports.iter().filter(|r| r.status == PollStatus::Error).count();
+    if !json {
+        let new: usize = reports.iter().map(|r| r.new).sum();
+        writeln!(
+            out,
+            "{} feeds polled, {} failed, {} new articles",
+            reports.len(),
+            failed,
+            new
+        )
+        .context("stdout")?;
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_poll_line(out: &mut impl Write, report: &PollReport) -> anyhow::Result<()> {
+    let status = match report.status {
+        PollStatus::Ok => "ok",
+        PollStatus::NotModified => "not_modified",
+        PollStatus::Error => "error",
+        PollStatus::Disabled => "disabled",
+    };
+    write!(
+        out,
+        "{status:<12} {:>4} new {:>4} updated {:>4} unchanged  {}",
+        report.new + report.merged,
+        report.updated,
+        report.unchanged,
+        report.url
+    )?;
+    if let Some(error) = &report.error {
+        write!(out, "  error: {error}")?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+/// A feed in the JSON shape of SPEC §3.
+#[derive(Debug, Serialize)]
+struct FeedJson<'a> {
+    url: &'a str,
+    name: Option<&'a str>,
+    status: &'static str,
+    last_fetch_at: Option<DateTime<Utc>>,
+    next_fetch_at: Option<DateTime<Utc>>,
+    error: Option<&'a str>,
+    failures: u32,
+    articles: i64,
+    fetch_url: &'a str,
+}
+
+impl<'a> From<&'a FeedRecord> for FeedJson<'a> {
+    fn from(feed: &'a FeedRecord) -> FeedJson<'a> {
+        FeedJson {
+            url: &feed.url,
+            name: feed.name.as_deref().or(feed.title.as_deref()),
+            status: feed.status.as_str(),
+            last_fetch_at: feed.last_fetch_at,
+            next_fetch_at: feed.next_fetch_at,
+            error: feed.error.as_deref(),
+            failures: feed.failures,
+            articles: feed.articles,
+            fetch_url: &feed.fetch_url,
+        }
+    }
+}
+
+async fn feeds(settings: Settings, json: bool) -> Result<ExitCode, Failure> {
+    let app = App::open(settings).await?;
+    let feeds = app.configured_feeds().await?;
+    let mut out = std::io::stdout().lock();
+    if !json {
+        writeln!(
+            out,
+            "{:<12} {:>8} {:>8}  {:<20} {:<20} url",
+            "status", "articles", "failures", "last fetch", "next fetch"
+        )
+        .context("stdout")?;
+    }
+    for feed in &feeds {
+        let record = &feed.record;
+        if json {
+            print_json(&mut out, &FeedJson::from(record))?;
+            continue;
+        }
+        writeln!(
+            out,
+            "{:<12} {:>8} {:>8}  {:<20} {:<20} {}",
+            record.status.as_str(),
+            record.articles,
+            record.failures,
+            short_time(record.last_fetch_at),
+            short_time(record.next_fetch_at),
+            record.url
+        )
+        .context("stdout")?;
+        if let Some(error) = &record.error {
+            writeln!(out, "{:>12} error: {error}", "").context("stdout")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn short_time(time: Option<DateTime<Utc>>) -> String {
+    time.map_or_else(|| "-".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+}
+
+fn print_json(out: &mut impl Write, value: &impl Serialize) -> anyhow::Result<()> {
+    serde_json::to_writer(&mut *out, value).context("stdout")?;
+    writeln!(out).context("stdout")?;
+    Ok(())
+}
+
+async fn run_daemon(settings: Settings) -> Result<ExitCode, Failure> {
+    let app = Arc::new(App::open(settings).await?);
+    let (stop, shutdown) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_stop_signal().await;
+        let _ = stop.send(true);
+    });
+    app.run(shutdown).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; stopping on SIGINT only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The storage boundary: the only module that knows SQL or names sqlx.
+//!
+//! [`Store`] is chosen by the database URL's scheme: `sqlite:` for the embedded
+//! single-instance default, `postgres:` for the shared production database. Both
+//! backends implement the same operations with the same guarantees, and the same
+//! test bodies run against both.
+//!
+//! Every write is repeatable: unique keys with `ON CONFLICT`, so concurrent pollers of
+//! one feed (several instances, or a retry after a crash) store each item once.
+
+mod postgres;
+mod sqlite;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::article::{Article, NewArticle};
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL: expected sqlite://PATH or postgres://…")]
+    UnsupportedUrl,
+    #[error("cannot open the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored value is invalid: {0}")]
+    Corrupt(String),
+}
+
+/// A configured feed, as the store keeps it in step with the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedSpec {
+    pub url: String,
+    pub name: Option<String>,
+}
+
+/// The state of a feed's last fetch (SPEC §3, `herald feeds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedStatus {
+    Ok,
+    NotModified,
+    Error,
+    Disabled,
+    Never,
+}
+
+impl FeedStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedStatus::Ok => "ok",
+            FeedStatus::NotModified => "not_modified",
+            FeedStatus::Error => "error",
+            FeedStatus::Disabled => "disabled",
+            FeedStatus::Never => "never",
+        }
+    }
+
+    fn parse(text: &str) -> Result<FeedStatus, StoreError> {
+        Ok(match text {
+            "ok" => FeedStatus::Ok,
+            "not_modified" => FeedStatus::NotModified,
+            "error" => FeedStatus::Error,
+            "disabled" => FeedStatus::Disabled,
+            "never" => FeedStatus::Never,
+            other => return Err(StoreError::Corrupt(format!("feed status {other:?}"))),
+        })
+    }
+}
+
+/// A feed row with its health and article count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedRecord {
+    pub id: i64,
+    /// The URL as configured: the feed's identity.
+    pub url: String,
+    /// Where the feed is fetched from now (differs from `url` after a permanent redirect).
+    pub fetch_url: String,
+    pub name: Option<String>,
+    /// The feed's own title, from its last successful fetch.
+    pub title: Option<String>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub status: FeedStatus,
+    pub error: Option<String>,
+    pub failures: u32,
+    pub last_fetch_at: Option<DateTime<Utc>>,
+    pub next_fetch_at: Option<DateTime<Utc>>,
+    /// When the feed's back catalogue was first stored; items seen before then never alert.
+    pub backfilled_at: Option<DateTime<Utc>>,
+    pub articles: i64,
+}
+
+/// What one fetch of a feed came to, as recorded on the feed row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FetchResult {
+    /// A document was fetched and stored.
+    Fetched {
+        etag: Option<String>,
+        last_modified: Option<String>,
+        title: Option<String>,
+        site_url: Option<String>,
+        /// A permanent redirect's target: the feed is fetched from there from now on.
+        moved_to: Option<String>,
+    },
+    /// 304: the stored validators still hold.
+    NotModified,
+    /// The fetch or the document failed; `failures` is incremented.
+    Failed { error: String },
+    /// 410 Gone: the feed is disabled.
+    Gone { error: String },
+}
+
+/// A fetch to record on a feed row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchRecord {
+    pub at: DateTime<Utc>,
+    pub next_fetch_at: DateTime<Utc>,
+    pub result: FetchResult,
+}
+
+/// What storing one fetch's items changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SaveSummary {
+    /// Articles stored for the first time, by this call and no other (alerts key on this).
+    pub inserted: Vec<i64>,
+    /// Items already stored from another feed under the same canonical URL: a new source.
+    pub merged: usize,
+    /// Items whose content changed since this feed last carried them: updated in place.
+    pub updated: usize,
+    /// Items this feed carried before, unchanged.
+    pub unchanged: usize,
+}
+
+/// The storage backend, chosen by URL scheme.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            Store::Sqlite($store) => $call,
+            Store::Postgres($store) => $call,
+        }
+    };
+}
+
+impl Store {
+    /// Opens the database named by `url` (`sqlite://PATH` or `postgres://…`).
+    ///
+    /// The URL may carry a password, so it never appears in the error.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Store::Sqlite(SqliteStore::connect(url).await?))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Store::Postgres(PgStore::connect(url).await?))
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
+
+    /// Applies the embedded migrations of this backend.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.migrate().await)
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Ensures a row exists for each configured feed and keeps names in step; returns
+    /// the feed ids in the order given.
+    pub async fn sync_feeds(&self, feeds: &[FeedSpec]) -> Result<Vec<i64>, StoreError> {
+        dispatch!(self, s => s.sync_feeds(feeds).await)
+    }
+
+    pub async fn feed(&self, id: i64) -> Result<Option<FeedRecord>, StoreError> {
+        dispatch!(self, s => s.feed(id).await)
+    }
+
+    /// All feeds with their health, in URL order.
+    pub async fn feeds(&self) -> Result<Vec<FeedRecord>, StoreError> {
+        dispatch!(self, s => s.feeds().await)
+    }
+
+    /// The fingerprints this feed last stored for the given item keys.
+    pub async fn known_items(
+        &self,
+        feed_id: i64,
+        keys: &[String],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        dispatch!(self, s => s.known_items(feed_id, keys).await)
+    }
+
+    /// Stores one fetch's articles in one transaction (SPEC §5): new items become
+    /// articles (or new sources of an article with the same canonical URL), changed
+    /// items update their article in place, unchanged items are left alone.
+    pub async fn save_articles(
+        &self,
+        feed_id: i64,
+        articles: &[NewArticle],
+        now: DateTime<Utc>,
+    ) -> Result<SaveSummary, StoreError> {
+        dispatch!(self, s => s.save_articles(feed_id, articles, now).await)
+    }
+
+    /// Records the outcome of a fetch on the feed row.
+    pub async fn record_fetch(&self, feed_id: i64, record: &FetchRecord) -> Result<(), StoreError> {
+        dispatch!(self, s => s.record_fetch(feed_id, record).await)
+    }
+
+    pub async fn article(&self, id: i64) -> Result<Option<Article>, StoreError> {
+        dispatch!(self, s => s.article(id).await)
+    }
+
+    /// The article stored under a canonical URL.
+    pub async fn article_by_canonical_url(&self, url: &str) -> Result<Option<Article>, StoreError> {
+        dispatch!(self, s => s.article_by_canonical_url(url).await)
+    }
+
+    pub async fn count_articles(&self) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.count_articles().await)
+    }
+}
+
+/// Where an item without a usable link is unique: its feed and its key in that feed.
+fn dedup_key(feed_id: i64, article: &NewArticle) -> String {
+    match &article.canonical_url {
+        Some(url) => url.clone(),
+        None => format!("herald:feed/{feed_id}/{}", article.item_key),
+    }
+}
+
+/// Items partitioned by what this feed stored for them before.
+struct Partition<'a> {
+    unseen: Vec<&'a NewArticle>,
+    changed: Vec<(&'a NewArticle, i64)>,
+    unchanged: usize,
+}
+
+/// Splits a batch against the feed's known `(item_key → (article_id, fingerprint))`.
+/// A key repeated within one document counts once: the first occurrence wins.
+fn partition<'a>(
+    articles: &'a [NewArticle],
+    known: &HashMap<String, (i64, String)>,
+) -> Partition<'a> {
+    let mut seen = std::collections::HashSet::new();
+    let mut part = Partition {
+        unseen: Vec::new(),
+        changed: Vec::new(),
+        unchanged: 0,
+    };
+    for article in articles {
+        if !seen.insert(article.item_key.as_str()) {
+            continue;
+        }
+        match known.get(&article.item_key) {
+            None => part.unseen.push(article),
+            Some((id, fingerprint)) if *fingerprint != article.fingerprint => {
+                part.changed.push((article, *id))
+            }
+            Some(_) => part.unchanged += 1,
+        }
+    }
+    part
+}

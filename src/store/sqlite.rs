@@ -1,0 +1,423 @@
+//! SQLite backend: the embedded zero-set-up default, one instance per file.
+//!
+//! Write transactions start with `BEGIN IMMEDIATE`: a deferred transaction that reads
+//! first and writes later can fail with SQLITE_BUSY when another writer got in between,
+//! which no busy timeout can resolve. Taking the write lock up front makes concurrent
+//! pollers queue on the busy timeout instead. Rows are written one statement each:
+//! inside one transaction SQLite's per-row cost is a few microseconds.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{
+    FeedRecord, FeedSpec, FeedStatus, FetchRecord, FetchResult, SaveSummary, StoreError, dedup_key,
+    partition,
+};
+use crate::domain::article::{Article, ArticleSource, NewArticle};
+
+/// The feed columns every feed query selects, in the order `feed_from_row` reads.
+macro_rules! select_feeds {
+    ($tail:literal) => {
+        concat!(
+            "SELECT f.id, f.url, f.fetch_url, f.name, f.title, f.etag, f.last_modified,
+                f.status, f.error, f.failures, f.last_fetch_at, f.next_fetch_at,
+                f.backfilled_at,
+                (SELECT count(*) FROM article_sources s WHERE s.feed_id = f.id) AS articles
+             FROM feeds f ",
+            $tail
+        )
+    };
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a writer waits for another writer's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// Times are stored as fixed-width UTC text so that string order is time order.
+fn to_text(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn from_text(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("time {text:?}: {e}")))
+}
+
+fn opt_time(row: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    row.try_get::<Option<String>, _>(column)?
+        .as_deref()
+        .map(from_text)
+        .transpose()
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(StoreError::Connect)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(StoreError::Connect)?;
+        Ok(SqliteStore { pool })
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    pub async fn sync_feeds(&self, feeds: &[FeedSpec]) -> Result<Vec<i64>, StoreError> {
+        let mut ids = Vec::with_capacity(feeds.len());
+        let mut tx = self.begin_write().await?;
+        for feed in feeds {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO feeds (url, fetch_url, name) VALUES (?1, ?1, ?2)
+                 ON CONFLICT (url) DO UPDATE SET name = excluded.name
+                 RETURNING id",
+            )
+            .bind(&feed.url)
+            .bind(&feed.name)
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    pub async fn feed(&self, id: i64) -> Result<Option<FeedRecord>, StoreError> {
+        let row = sqlx::query(select_feeds!("WHERE f.id = ?1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| feed_from_row(&row)).transpose()
+    }
+
+    pub async fn feeds(&self) -> Result<Vec<FeedRecord>, StoreError> {
+        let rows = sqlx::query(select_feeds!("ORDER BY f.url")).fetch_all(&self.pool).await?;
+        rows.iter().map(feed_from_row).collect()
+    }
+
+    pub async fn known_items(
+        &self,
+        feed_id: i64,
+        keys: &[String],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut known = HashMap::new();
+        for key in keys {
+            let fingerprint: Option<String> = sqlx::query_scalar(
+                "SELECT fingerprint FROM article_sources WHERE feed_id = ?1 AND item_key = ?2",
+            )
+            .bind(feed_id)
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some(fingerprint) = fingerprint {
+                known.insert(key.clone(), fingerprint);
+            }
+        }
+        Ok(known)
+    }
+
+    pub async fn save_articles(
+        &self,
+        feed_id: i64,
+        articles: &[NewArticle],
+        now: DateTime<Utc>,
+    ) -> Result<SaveSummary, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let summary = save_in(&mut tx, feed_id, articles, now).await?;
+        tx.commit().await?;
+        Ok(summary)
+    }
+
+    pub async fn record_fetch(&self, feed_id: i64, record: &FetchRecord) -> Result<(), StoreError> {
+        let at = to_text(record.at);
+        let next = to_text(record.next_fetch_at);
+        let query = match &record.result {
+            FetchResult::Fetched {
+                etag,
+                last_modified,
+                title,
+                site_url,
+                moved_to,
+            } => sqlx::query(
+                "UPDATE feeds SET last_fetch_at = ?2, next_fetch_at = ?3, status = 'ok',
+                    error = NULL, failures = 0, last_success_at = ?2,
+                    backfilled_at = COALESCE(backfilled_at, ?2),
+                    etag = ?4, last_modified = ?5, title = COALESCE(?6, title),
+                    site_url = COALESCE(?7, site_url), fetch_url = COALESCE(?8, fetch_url)
+                 WHERE id = ?1",
+            )
+            .bind(feed_id)
+            .bind(at)
+            .bind(next)
+            .bind(etag.clone())
+            .bind(last_modified.clone())
+            .bind(title.clone())
+            .bind(site_url.clone())
+            .bind(moved_to.clone()),
+            FetchResult::NotModified => sqlx::query(
+                "UPDATE feeds SET last_fetch_at = ?2, next_fetch_at = ?3, status = 'not_modified',
+                    error = NULL, failures = 0, last_success_at = ?2
+                 WHERE id = ?1",
+            )
+            .bind(feed_id)
+            .bind(at)
+            .bind(next),
+            FetchResult::Failed { error } | FetchResult::Gone { error } => {
+                let status = if matches!(record.result, FetchResult::Gone { .. }) {
+                    "disabled"
+                } else {
+                    "error"
+                };
+                sqlx::query(
+                    "UPDATE feeds SET last_fetch_at = ?2, next_fetch_at = ?3, status = ?4,
+                        error = ?5, failures = failures + 1
+                     WHERE id = ?1",
+                )
+                .bind(feed_id)
+                .bind(at)
+                .bind(next)
+                .bind(status)
+                .bind(error.clone())
+            }
+        };
+        query.execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn article(&self, id: i64) -> Result<Option<Article>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, url, canonical_url, title, summary_text, author, language,
+                published_at, updated_at, first_seen_at, story_id
+             FROM articles WHERE id = ?1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        self.complete_article(row).await
+    }
+
+    pub async fn article_by_canonical_url(&self, url: &str) -> Result<Option<Article>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, url, canonical_url, title, summary_text, author, language,
+                published_at, updated_at, first_seen_at, story_id
+             FROM articles WHERE canonical_url = ?1 ORDER BY id LIMIT 1",
+        )
+        .bind(url)
+        .fetch_optional(&self.pool)
+        .await?;
+        self.complete_article(row).await
+    }
+
+    pub async fn count_articles(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM articles")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn complete_article(&self, row: Option<SqliteRow>) -> Result<Option<Article>, StoreError> {
+        let Some(row) = row else { return Ok(None) };
+        let mut article = article_from_row(&row)?;
+        let sources = sqlx::query(
+            "SELECT f.url, COALESCE(f.name, f.title) FROM article_sources s
+             JOIN feeds f ON f.id = s.feed_id
+             WHERE s.article_id = ?1 ORDER BY s.first_seen_at, f.url",
+        )
+        .bind(article.id)
+        .fetch_all(&self.pool)
+        .await?;
+        article.feeds = sources
+            .iter()
+            .map(|row| {
+                Ok(ArticleSource {
+                    url: row.try_get(0)?,
+                    name: row.try_get(1)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok(Some(article))
+    }
+}
+
+async fn save_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    feed_id: i64,
+    articles: &[NewArticle],
+    now: DateTime<Utc>,
+) -> Result<SaveSummary, StoreError> {
+    let now_text = to_text(now);
+    let mut known = HashMap::new();
+    for article in articles {
+        let row = sqlx::query(
+            "SELECT article_id, fingerprint FROM article_sources
+             WHERE feed_id = ?1 AND item_key = ?2",
+        )
+        .bind(feed_id)
+        .bind(&article.item_key)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(row) = row {
+            known.insert(
+                article.item_key.clone(),
+                (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
+            );
+        }
+    }
+    let part = partition(articles, &known);
+    let mut summary = SaveSummary {
+        unchanged: part.unchanged,
+        updated: part.changed.len(),
+        ..SaveSummary::default()
+    };
+    for (article, id) in &part.changed {
+        sqlx::query(
+            "UPDATE articles SET title = ?2, url = ?3, summary_html = ?4, summary_text = ?5,
+                content_html = ?6, content_text = ?7, author = ?8, language = ?9,
+                published_at = ?10, updated_at = ?11, changed_at = ?12
+             WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(&article.title)
+        .bind(&article.url)
+        .bind(&article.summary_html)
+        .bind(&article.summary_text)
+        .bind(&article.content_html)
+        .bind(&article.content_text)
+        .bind(&article.author)
+        .bind(&article.language)
+        .bind(to_text(article.published_at))
+        .bind(article.updated_at.map(to_text))
+        .bind(&now_text)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "UPDATE article_sources SET fingerprint = ?3, changed_at = ?4
+             WHERE feed_id = ?1 AND item_key = ?2",
+        )
+        .bind(feed_id)
+        .bind(&article.item_key)
+        .bind(&article.fingerprint)
+        .bind(&now_text)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for article in &part.unseen {
+        let key = dedup_key(feed_id, article);
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO articles (dedup_key, canonical_url, title, url, summary_html,
+                summary_text, content_html, content_text, author, language, published_at,
+                updated_at, first_seen_at, changed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
+             ON CONFLICT (dedup_key) DO NOTHING
+             RETURNING id",
+        )
+        .bind(&key)
+        .bind(&article.canonical_url)
+        .bind(&article.title)
+        .bind(&article.url)
+        .bind(&article.summary_html)
+        .bind(&article.summary_text)
+        .bind(&article.content_html)
+        .bind(&article.content_text)
+        .bind(&article.author)
+        .bind(&article.language)
+        .bind(to_text(article.published_at))
+        .bind(article.updated_at.map(to_text))
+        .bind(&now_text)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let article_id = match inserted {
+            Some(id) => {
+                summary.inserted.push(id);
+                id
+            }
+            None => {
+                summary.merged += 1;
+                sqlx::query_scalar("SELECT id FROM articles WHERE dedup_key = ?1")
+                    .bind(&key)
+                    .fetch_one(&mut **tx)
+                    .await?
+            }
+        };
+        sqlx::query(
+            "INSERT INTO article_sources (feed_id, item_key, article_id, fingerprint,
+                first_seen_at, changed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+             ON CONFLICT (feed_id, item_key) DO NOTHING",
+        )
+        .bind(feed_id)
+        .bind(&article.item_key)
+        .bind(article_id)
+        .bind(&article.fingerprint)
+        .bind(&now_text)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(summary)
+}
+
+fn feed_from_row(row: &SqliteRow) -> Result<FeedRecord, StoreError> {
+    let failures: i64 = row.try_get("failures")?;
+    Ok(FeedRecord {
+        id: row.try_get("id")?,
+        url: row.try_get("url")?,
+        fetch_url: row.try_get("fetch_url")?,
+        name: row.try_get("name")?,
+        title: row.try_get("title")?,
+        etag: row.try_get("etag")?,
+        last_modified: row.try_get("last_modified")?,
+        status: FeedStatus::parse(row.try_get("status")?)?,
+        error: row.try_get("error")?,
+        failures: u32::try_from(failures).unwrap_or(0),
+        last_fetch_at: opt_time(row, "last_fetch_at")?,
+        next_fetch_at: opt_time(row, "next_fetch_at")?,
+        backfilled_at: opt_time(row, "backfilled_at")?,
+        articles: row.try_get("articles")?,
+    })
+}
+
+fn article_from_row(row: &SqliteRow) -> Result<Article, StoreError> {
+    Ok(Article {
+        id: row.try_get("id")?,
+        url: row.try_get("url")?,
+        canonical_url: row.try_get("canonical_url")?,
+        title: row.try_get("title")?,
+        summary: row.try_get("summary_text")?,
+        author: row.try_get("author")?,
+        language: row.try_get("language")?,
+        published_at: from_text(row.try_get("published_at")?)?,
+        updated_at: opt_time(row, "updated_at")?,
+        first_seen_at: from_text(row.try_get("first_seen_at")?)?,
+        feeds: Vec::new(),
+        story_id: row.try_get("story_id")?,
+    })
+}

@@ -1,0 +1,159 @@
+//! The `herald` binary as an operator runs it: exit codes, output, signals.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use crate::support::db::{Backend, TestDb};
+use crate::support::feed_server::{FeedServer, Item, Route};
+use crate::support::herald::feeds_toml;
+
+fn herald(dir: &Path, db_url: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+    command
+        .current_dir(dir)
+        .args(["--config", "herald.toml"])
+        .args(args)
+        .env("HERALD_DATABASE_URL", db_url)
+        .env_remove("HERALD_CONFIG")
+        .env("RUST_LOG", "warn");
+    command
+}
+
+fn run(dir: &Path, db_url: &str, args: &[&str]) -> Output {
+    herald(dir, db_url, args).output().unwrap()
+}
+
+fn stdout_lines(output: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_reports_each_feed_as_json_and_exits_1_when_one_failed() {
+    let server = FeedServer::start().await;
+    server.set("/ok", Route::rss("Fine", &[Item::numbered(1), Item::numbered(2)]));
+    server.set("/broken", Route::status(503));
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = feeds_toml(&[server.url("/ok"), server.url("/broken")]);
+    std::fs::write(dir.path().join("herald.toml"), config).unwrap();
+
+    let output = tokio::task::spawn_blocking({
+        let (path, url) = (dir.path().to_owned(), db.url.clone());
+        move || run(&path, &url, &["poll", "--json"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let lines = stdout_lines(&output);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["url"], server.url("/ok"));
+    assert_eq!(lines[0]["status"], "ok");
+    assert_eq!(lines[0]["new"], 2);
+    assert_eq!(lines[1]["status"], "error");
+    assert!(lines[1]["error"].as_str().unwrap().contains("503"));
+
+    // `herald feeds --json` shows the same health in the SPEC's shape.
+    let output = tokio::task::spawn_blocking({
+        let (path, url) = (dir.path().to_owned(), db.url.clone());
+        move || run(&path, &url, &["feeds", "--json"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let feeds = stdout_lines(&output);
+    let broken = feeds.iter().find(|f| f["url"] == server.url("/broken")).unwrap();
+    assert_eq!(broken["status"], "error");
+    assert_eq!(broken["failures"], 1);
+    assert!(broken["error"].as_str().unwrap().contains("503"));
+    let ok = feeds.iter().find(|f| f["url"] == server.url("/ok")).unwrap();
+    assert_eq!(ok["articles"], 2);
+    assert_eq!(ok["name"], "Fine");
+    for key in ["last_fetch_at", "next_fetch_at"] {
+        assert!(ok[key].as_str().unwrap().ends_with('Z'), "{key} is RFC 3339 UTC");
+    }
+}
+
+#[test]
+fn check_names_file_line_and_column_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("herald.toml"),
+        "[fetch]\ninterval = \"15m\"\nintervall = \"5m\"\n",
+    )
+    .unwrap();
+    let output = run(dir.path(), "sqlite://unused.db", &["check"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("herald.toml:3:1"), "{stderr}");
+    assert!(stderr.contains("intervall"), "{stderr}");
+}
+
+#[test]
+fn check_counts_a_valid_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("herald.toml"),
+        "[[feeds]]\nurl = \"https://example.com/feed\"\n\n[sinks.log]\ntype = \"log\"\n\n\
+         [rules.nk-iran]\nquery = '\"North Korea\" Iran'\nsinks = [\"log\"]\n",
+    )
+    .unwrap();
+    let output = run(dir.path(), "sqlite://unused.db", &["check"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("1 feeds, 1 rules, 1 sinks"), "{stdout}");
+}
+
+#[test]
+fn check_rejects_a_rule_that_does_not_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("herald.toml"),
+        "[sinks.log]\ntype = \"log\"\n\n[rules.broken]\nquery = '\"North Korea\" AND'\nsinks = [\"log\"]\n",
+    )
+    .unwrap();
+    let output = run(dir.path(), "sqlite://unused.db", &["check"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("herald.toml:5:"), "{stderr}");
+    assert!(stderr.contains("rule broken"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_polls_until_sigterm_and_exits_cleanly() {
+    let server = FeedServer::start().await;
+    server.set("/feed", Route::rss("Live", &[Item::numbered(1)]));
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[fetch]\ninterval = \"1s\"\n\n{}",
+        feeds_toml(&[server.url("/feed")])
+    );
+    std::fs::write(dir.path().join("herald.toml"), config).unwrap();
+
+    let mut child = herald(dir.path(), &db.url, &["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Polled at its 1 s interval: at least three fetches.
+    for _ in 0..200 {
+        if server.hits("/feed") >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(server.hits("/feed") >= 3, "hits: {}", server.hits("/feed"));
+    let pid = child.id().to_string();
+    let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(kill.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(db.store.count_articles().await.unwrap(), 1);
+}

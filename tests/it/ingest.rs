@@ -1,0 +1,314 @@
+//! Fetch → parse → normalise → store, end to end against a local feed server, on
+//! SQLite and PostgreSQL alike.
+
+use herald::ingest::{self, PollStatus};
+use herald::store::FeedStatus;
+
+use crate::both_backends;
+use crate::support::db::Backend;
+use crate::support::feed_server::{FeedServer, Item, Route};
+use crate::support::herald::{TestHerald, feeds_toml};
+
+fn items(n: u32) -> Vec<Item> {
+    (1..=n).map(Item::numbered).collect()
+}
+
+async fn one_feed(backend: Backend, route: Route) -> (FeedServer, TestHerald) {
+    let server = FeedServer::start().await;
+    server.set("/feed", route);
+    let herald = TestHerald::start(backend, &feeds_toml(&[server.url("/feed")])).await;
+    (server, herald)
+}
+
+both_backends!(
+    unchanged_feed_is_fetched_conditionally_and_stores_nothing,
+    same_story_with_other_tracking_parameters_is_one_article_with_two_sources,
+    edited_item_updates_its_article_in_place,
+    feed_without_guids_deduplicates_by_link,
+    broken_feed_records_its_error_and_others_still_succeed,
+    concurrent_pollers_store_each_item_once,
+    every_feed_format_is_stored,
+    legacy_character_sets_are_decoded,
+    gone_feed_is_disabled_and_redirected_feed_moves,
+);
+
+async fn unchanged_feed_is_fetched_conditionally_and_stores_nothing(backend: Backend) {
+    let (server, herald) = one_feed(backend, Route::rss("World", &items(3))).await;
+
+    let first = herald.poll_one().await;
+    assert_eq!((first.status, first.new, first.error), (PollStatus::Ok, 3, None));
+
+    let second = herald.poll_one().await;
+    assert_eq!(second.status, PollStatus::NotModified);
+    assert_eq!((second.new, second.updated), (0, 0));
+    let requests = server.requests("/feed");
+    assert_eq!(requests.len(), 2);
+    assert!(requests[0].header("if-none-match").is_none());
+    assert!(
+        requests[1].header("if-none-match").is_some(),
+        "second poll must send the stored ETag"
+    );
+    assert_eq!(herald.db.store.count_articles().await.unwrap(), 3);
+    let feed = &herald.feeds().await[0].record;
+    assert_eq!(feed.status, FeedStatus::NotModified);
+    assert_eq!(feed.articles, 3);
+}
+
+async fn same_story_with_other_tracking_parameters_is_one_article_with_two_sources(
+    backend: Backend,
+) {
+    let server = FeedServer::start().await;
+    let story = |guid: &str, link: &str| Item {
+        guid: guid.into(),
+        link: link.into(),
+        title: "North Korean delegation arrives in Tehran".into(),
+        description: "<p>A rare visit.</p>".into(),
+        pub_date: Item::numbered(1).pub_date,
+    };
+    server.set(
+        "/a",
+        Route::rss(
+            "Wire",
+            &[story("wire-1", "https://news.example/world/nk-iran?utm_source=rss&utm_medium=feed")],
+        ),
+    );
+    server.set(
+        "/b",
+        Route::rss(
+            "Herald",
+            &[story("herald-77", "https://NEWS.example:443/world/nk-iran?utm_campaign=x&fbclid=abc#top")],
+        ),
+    );
+    let herald =
+        TestHerald::start(backend, &feeds_toml(&[server.url("/a"), server.url("/b")])).await;
+
+    let reports = herald.poll().await;
+    let stored: usize = reports.iter().map(|r| r.new).sum();
+    let merged: usize = reports.iter().map(|r| r.merged).sum();
+    assert_eq!((stored, merged), (1, 1), "{reports:?}");
+    assert_eq!(herald.db.store.count_articles().await.unwrap(), 1);
+
+    let article = herald
+        .db
+        .store
+        .article_by_canonical_url("https://news.example/world/nk-iran")
+        .await
+        .unwrap()
+        .expect("article stored under its canonical URL");
+    let mut sources: Vec<&str> = article.feeds.iter().map(|f| f.url.as_str()).collect();
+    sources.sort();
+    let mut expected = vec![server.url("/a"), server.url("/b")];
+    expected.sort();
+    assert_eq!(sources, expected);
+}
+
+async fn edited_item_updates_its_article_in_place(backend: Backend) {
+    let (server, herald) = one_feed(backend, Route::rss("World", &items(2))).await;
+    assert_eq!(herald.poll_one().await.new, 2);
+
+    let mut edited = items(2);
+    edited[0].title = "Article 1 (corrected)".into();
+    edited[0].description = "<p>Corrected body.</p>".into();
+    server.set("/feed", Route::rss("World", &edited));
+
+    let report = herald.poll_one().await;
+    assert_eq!(
+        (report.status, report.new, report.updated, report.unchanged),
+        (PollStatus::Ok, 0, 1, 1)
+    );
+    assert_eq!(herald.db.store.count_articles().await.unwrap(), 2);
+    let article = herald
+        .db
+        .store
+        .article_by_canonical_url("https://example.com/articles/1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(article.title, "Article 1 (corrected)");
+    assert_eq!(article.summary.as_deref(), Some("Corrected body."));
+}
+
+fn rss_without_guids(links: &[&str]) -> String {
+    let items: String = links
+        .iter()
+        .map(|link| format!("<item><title>Story at {link}</title><link>{link}</link></item>"))
+        .collect();
+    format!("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>No guids</title>{items}</channel></rss>")
+}
+
+async fn feed_without_guids_deduplicates_by_link(backend: Backend) {
+    let first = rss_without_guids(&["https://example.org/a", "https://example.org/b"]);
+    let (server, herald) =
+        one_feed(backend, Route::document("application/rss+xml", first)).await;
+    assert_eq!(herald.poll_one().await.new, 2);
+
+    // New item on top, the old ones re-ordered: only the new one is stored.
+    let second = rss_without_guids(&[
+        "https://example.org/c",
+        "https://example.org/b",
+        "https://example.org/a",
+    ]);
+    server.set("/feed", Route::document("application/rss+xml", second));
+    let report = herald.poll_one().await;
+    assert_eq!((report.new, report.unchanged), (1, 2), "{report:?}");
+    assert_eq!(herald.db.store.count_articles().await.unwrap(), 3);
+}
+
+async fn broken_feed_records_its_error_and_others_still_succeed(backend: Backend) {
+    let server = FeedServer::start().await;
+    server.set("/good", Route::rss("Good", &items(2)));
+    server.set("/down", Route::status(500));
+    server.set(
+        "/html",
+        Route::document("text/html", "<html><body>Not a feed</body></html>"),
+    );
+    server.set("/missing", Route::status(404));
+    let urls = ["/good", "/down", "/html", "/missing"].map(|p| server.url(p));
+    let herald = TestHerald::start(backend, &feeds_toml(&urls)).await;
+
+    let reports = herald.poll().await;
+    let by_url = |path: &str| {
+        reports
+            .iter()
+            .find(|r| r.url == server.url(path))
+            .unwrap()
+            .clone()
+    };
+    assert_eq!((by_url("/good").status, by_url("/good").new), (PollStatus::Ok, 2));
+    for path in ["/down", "/html", "/missing"] {
+        let report = by_url(path);
+        assert_eq!(report.status, PollStatus::Error, "{path}: {report:?}");
+    }
+    assert!(by_url("/down").error.unwrap().contains("500"));
+    assert!(by_url("/missing").error.unwrap().contains("404"));
+    assert!(!by_url("/html").error.unwrap().is_empty());
+
+    // The reasons are recorded where `herald feeds` shows them.
+    let feeds = herald.feeds().await;
+    let down = feeds.iter().find(|f| f.record.url == server.url("/down")).unwrap();
+    assert_eq!(down.record.status, FeedStatus::Error);
+    assert_eq!(down.record.failures, 1);
+    assert!(down.record.error.as_deref().unwrap().contains("500"));
+    assert!(down.record.next_fetch_at.is_some());
+    assert_eq!(herald.db.store.count_articles().await.unwrap(), 2);
+}
+
+async fn concurrent_pollers_store_each_item_once(backend: Backend) {
+    let (server, herald) = one_feed(backend, Route::rss("World", &items(20))).await;
+    let feed = herald.feeds().await.remove(0);
+    let store = herald.db.store.clone();
+    let fetcher = herald.app.fetcher.clone();
+
+    let mut tasks = Vec::new();
+    for _ in 0..30 {
+        let (store, fetcher, record) = (store.clone(), fetcher.clone(), feed.record.clone());
+        let interval = feed.interval;
+        tasks.push(tokio::spawn(async move {
+            ingest::poll_feed(&store, &fetcher, &record, interval).await
+        }));
+    }
+    let mut new = 0;
+    for task in tasks {
+        let report = task.await.unwrap();
+        assert_eq!(report.error, None, "{report:?}");
+        new += report.new;
+    }
+    assert_eq!(server.hits("/feed"), 30);
+    assert_eq!(new, 20, "each item is new for exactly one poller");
+    assert_eq!(store.count_articles().await.unwrap(), 20);
+    assert_eq!(herald.feeds().await[0].record.articles, 20);
+}
+
+async fn every_feed_format_is_stored(backend: Backend) {
+    let server = FeedServer::start().await;
+    let formats = [
+        ("/rss", Route::rss("RSS", &items(2))),
+        ("/atom", Route::atom("Atom", &items(2))),
+        ("/rdf", Route::rdf("RDF", &items(2))),
+        ("/json", Route::json_feed("JSON", &items(2))),
+    ];
+    let mut urls = Vec::new();
+    for (path, route) in formats {
+        server.set(path, route);
+        urls.push(server.url(path));
+    }
+    let herald = TestHerald::start(backend, &feeds_toml(&urls)).await;
+    let reports = herald.poll().await;
+    for report in &reports {
+        assert_eq!((report.status, report.error.as_deref()), (PollStatus::Ok, None));
+    }
+    // The four formats carry the same two links: two articles, each from four feeds.
+    let stored: usize = reports.iter().map(|r| r.new).sum();
+    assert_eq!(stored, 2, "{reports:?}");
+    let article = herald
+        .db
+        .store
+        .article_by_canonical_url("https://example.com/articles/2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(article.title, "Article 2");
+    assert_eq!(article.feeds.len(), 4);
+    assert_eq!(article.summary.as_deref(), Some("Body of article 2."));
+    let names: Vec<_> = herald.feeds().await.into_iter().map(|f| f.record.title).collect();
+    assert!(names.contains(&Some("Atom".to_owned())), "{names:?}");
+}
+
+async fn legacy_character_sets_are_decoded(backend: Backend) {
+    let server = FeedServer::start().await;
+    let (latin1, _, _) = encoding_rs::WINDOWS_1252.encode(
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss version=\"2.0\"><channel><title>Jornal</title>\
+         <item><title>São Paulo é a maior cidade</title><link>https://jornal.example/sp</link></item></channel></rss>",
+    );
+    let (cp1251, _, _) = encoding_rs::WINDOWS_1251.encode(
+        "<?xml version=\"1.0\" encoding=\"windows-1251\"?><rss version=\"2.0\"><channel><title>Новости</title>\
+         <item><title>Москва и Тегеран провели переговоры</title><link>https://novosti.example/1</link></item></channel></rss>",
+    );
+    // Declared only in the HTTP header, not in the document.
+    let (header_only, _, _) = encoding_rs::WINDOWS_1251.encode(
+        "<rss version=\"2.0\"><channel><title>Вести</title>\
+         <item><title>Пхеньян</title><link>https://vesti.example/1</link></item></channel></rss>",
+    );
+    server.set("/latin1", Route::document("application/rss+xml", latin1.into_owned()));
+    server.set("/cp1251", Route::document("application/rss+xml", cp1251.into_owned()));
+    server.set(
+        "/header",
+        Route::document("application/rss+xml; charset=windows-1251", header_only.into_owned()),
+    );
+    let urls = ["/latin1", "/cp1251", "/header"].map(|p| server.url(p));
+    let herald = TestHerald::start(backend, &feeds_toml(&urls)).await;
+    for report in herald.poll().await {
+        assert_eq!((report.status, report.error.as_deref()), (PollStatus::Ok, None));
+    }
+    let title = |url: &'static str| {
+        let store = herald.db.store.clone();
+        async move { store.article_by_canonical_url(url).await.unwrap().unwrap().title }
+    };
+    assert_eq!(title("https://jornal.example/sp").await, "São Paulo é a maior cidade");
+    assert_eq!(title("https://novosti.example/1").await, "Москва и Тегеран провели переговоры");
+    assert_eq!(title("https://vesti.example/1").await, "Пхеньян");
+}
+
+async fn gone_feed_is_disabled_and_redirected_feed_moves(backend: Backend) {
+    let server = FeedServer::start().await;
+    server.set("/gone", Route::status(410));
+    server.set("/old", Route::redirect(301, "/new"));
+    server.set("/new", Route::rss("Moved", &items(1)));
+    let urls = ["/gone", "/old"].map(|p| server.url(p));
+    let herald = TestHerald::start(backend, &feeds_toml(&urls)).await;
+
+    let reports = herald.poll().await;
+    assert_eq!(reports[0].status, PollStatus::Disabled);
+    assert_eq!(reports[1].status, PollStatus::Ok);
+    assert_eq!(reports[1].moved_to.as_deref(), Some(server.url("/new").as_str()));
+
+    let feeds = herald.feeds().await;
+    assert_eq!(feeds[0].record.status, FeedStatus::Disabled);
+    assert_eq!(feeds[1].record.fetch_url, server.url("/new"));
+
+    // A disabled feed is not fetched again; the moved one is fetched at its new address.
+    herald.poll().await;
+    assert_eq!(server.hits("/gone"), 1);
+    assert_eq!(server.hits("/old"), 1);
+    assert_eq!(server.hits("/new"), 2);
+}
