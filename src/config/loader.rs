@@ -159,7 +159,8 @@ fn database(file: &FileContext, raw: RawDatabase) -> Result<DatabaseSettings, Co
 fn fetch(file: &FileContext, raw: RawFetch) -> Result<FetchSettings, ConfigError> {
     let interval = file.duration(raw.interval.as_ref(), DEFAULT_FETCH_INTERVAL, MIN_INTERVAL)?;
     let timeout = file.duration(raw.timeout.as_ref(), DEFAULT_FETCH_TIMEOUT, MIN_TIMEOUT)?;
-    let concurrency = file.at_least_one(raw.concurrency, "concurrency", DEFAULT_FETCH_CONCURRENCY)?;
+    let concurrency =
+        file.at_least_one(raw.concurrency, "concurrency", DEFAULT_FETCH_CONCURRENCY)?;
     let per_host = file.at_least_one(raw.per_host, "per_host", DEFAULT_FETCH_PER_HOST)?;
     let max_body = match raw.max_body {
         Some(size) => max_body(file, size)?,
@@ -364,7 +365,12 @@ impl Collected {
         Ok(())
     }
 
-    fn add_rule(&mut self, file: &FileContext, name: &Text, raw: RawRule) -> Result<(), ConfigError> {
+    fn add_rule(
+        &mut self,
+        file: &FileContext,
+        name: &Text,
+        raw: RawRule,
+    ) -> Result<(), ConfigError> {
         check_name("rule", name.get_ref()).map_err(|message| file.fail(name, message))?;
         if let Some(first) = self.rules.get(name.get_ref()) {
             return Err(file.fail(
@@ -457,7 +463,11 @@ impl Collected {
     }
 }
 
-fn sink_kind(file: &FileContext, name: &str, raw: Spanned<RawSink>) -> Result<SinkKind, ConfigError> {
+fn sink_kind(
+    file: &FileContext,
+    name: &str,
+    raw: Spanned<RawSink>,
+) -> Result<SinkKind, ConfigError> {
     let table = raw.span();
     let raw = raw.into_inner();
     let type_name = file.text(&raw.kind)?;
@@ -491,13 +501,18 @@ fn sink_kind(file: &FileContext, name: &str, raw: Spanned<RawSink>) -> Result<Si
             },
         }),
         "log" => {
-            file.forbid(raw.url.as_ref(), "`url` is not allowed for a sink of type `log`")?;
+            file.forbid(
+                raw.url.as_ref(),
+                "`url` is not allowed for a sink of type `log`",
+            )?;
             only_webhook_secret()?;
             Ok(SinkKind::Log)
         }
         other => Err(file.fail(
             &raw.kind,
-            format!("unknown sink type `{other}`, expected one of `slack`, `discord`, `webhook`, `log`"),
+            format!(
+                "unknown sink type `{other}`, expected one of `slack`, `discord`, `webhook`, `log`"
+            ),
         )),
     }
 }

@@ -22,9 +22,9 @@ mod loader;
 mod location;
 mod raw;
 mod secret;
-mod values;
 #[cfg(test)]
 mod tests;
+mod values;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -215,9 +215,16 @@ pub struct SinkSettings {
 /// URL, a Slack sink without one) are rejected when the file is loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SinkKind {
-    Slack { url: SecretUrl },
-    Discord { url: SecretUrl },
-    Webhook { url: SecretUrl, secret: Option<Secret> },
+    Slack {
+        url: SecretUrl,
+    },
+    Discord {
+        url: SecretUrl,
+    },
+    Webhook {
+        url: SecretUrl,
+        secret: Option<Secret>,
+    },
     Log,
 }
 
@@ -249,7 +256,10 @@ pub struct RuleSettings {
 /// `./herald.toml`, else `/etc/herald/herald.toml`.
 pub fn resolve_path(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
     let env = |name: &str| std::env::var(name).ok();
-    let fallbacks = [PathBuf::from(LOCAL_CONFIG_PATH), PathBuf::from(SYSTEM_CONFIG_PATH)];
+    let fallbacks = [
+        PathBuf::from(LOCAL_CONFIG_PATH),
+        PathBuf::from(SYSTEM_CONFIG_PATH),
+    ];
     resolve_path_from(explicit, &env, &fallbacks)
 }
 

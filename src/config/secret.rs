@@ -44,7 +44,10 @@ impl SecretUrl {
     pub fn parse(text: &str) -> Result<Self, String> {
         match Url::parse(text) {
             Ok(url) if is_http(&url) => Ok(Self(url)),
-            _ => Err("invalid url (not shown, it is a secret), expected an absolute http or https URL".to_owned()),
+            _ => Err(
+                "invalid url (not shown, it is a secret), expected an absolute http or https URL"
+                    .to_owned(),
+            ),
         }
     }
 
@@ -55,7 +58,12 @@ impl SecretUrl {
 
 impl fmt::Display for SecretUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}", self.0.scheme(), self.0.host_str().unwrap_or_default())?;
+        write!(
+            f,
+            "{}://{}",
+            self.0.scheme(),
+            self.0.host_str().unwrap_or_default()
+        )?;
         if let Some(port) = self.0.port() {
             write!(f, ":{port}")?;
         }
@@ -160,7 +168,11 @@ fn redact_user_info(text: &str) -> String {
     };
     let password_start = authority_start + colon + 1;
     let password_end = authority_start + at;
-    format!("{}{REDACTED}{}", &text[..password_start], &text[password_end..])
+    format!(
+        "{}{REDACTED}{}",
+        &text[..password_start],
+        &text[password_end..]
+    )
 }
 
 fn redact_password_parameter(query: &str) -> String {

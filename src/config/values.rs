@@ -9,7 +9,10 @@ use super::secret::is_http;
 
 /// Replaces every `${NAME}` with the variable's value. `$${` stands for a literal `${`;
 /// any other `$` is kept as written, so a password such as `pa$$word` needs no escaping.
-pub(super) fn expand_vars(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+pub(super) fn expand_vars(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     let mut expanded = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(dollar) = rest.find('$') {
@@ -20,7 +23,10 @@ pub(super) fn expand_vars(text: &str, env: &dyn Fn(&str) -> Option<String>) -> R
             rest = literal;
         } else if let Some(reference) = after.strip_prefix("${") {
             let Some(close) = reference.find('}') else {
-                return Err("unterminated `${`, expected `${NAME}` (write `$${` for a literal `${`)".to_owned());
+                return Err(
+                    "unterminated `${`, expected `${NAME}` (write `$${` for a literal `${`)"
+                        .to_owned(),
+                );
             };
             let name = &reference[..close];
             expanded.push_str(&lookup_var(name, env)?);
@@ -36,7 +42,9 @@ pub(super) fn expand_vars(text: &str, env: &dyn Fn(&str) -> Option<String>) -> R
 
 fn lookup_var(name: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut chars = name.chars();
-    let well_formed = chars.next().is_some_and(|first| first == '_' || first.is_ascii_alphabetic())
+    let well_formed = chars
+        .next()
+        .is_some_and(|first| first == '_' || first.is_ascii_alphabetic())
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric());
     if !well_formed {
         return Err(format!(
@@ -64,13 +72,21 @@ pub(super) fn parse_duration(text: &str, minimum: Duration) -> Result<Duration, 
 /// in SI; `KiB`, `MiB`, `GiB` are binary (1024ⁿ); `B` or no unit is bytes. Units are
 /// case-insensitive and may follow a space.
 pub(super) fn parse_size(text: &str) -> Result<u64, String> {
-    let invalid = || format!("invalid size \"{text}\", expected a size like \"10MB\", \"512KiB\" or a number of bytes");
+    let invalid = || {
+        format!(
+            "invalid size \"{text}\", expected a size like \"10MB\", \"512KiB\" or a number of bytes"
+        )
+    };
     let trimmed = text.trim();
     let digits_end = trimmed
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(trimmed.len());
     let number: u64 = trimmed[..digits_end].parse().map_err(|_| invalid())?;
-    let multiplier = match trimmed[digits_end..].trim_start().to_ascii_lowercase().as_str() {
+    let multiplier = match trimmed[digits_end..]
+        .trim_start()
+        .to_ascii_lowercase()
+        .as_str()
+    {
         "" | "b" => 1,
         "kb" => 1_000,
         "mb" => 1_000_000,
@@ -80,7 +96,9 @@ pub(super) fn parse_size(text: &str) -> Result<u64, String> {
         "gib" => 1 << 30,
         _ => return Err(invalid()),
     };
-    number.checked_mul(multiplier).ok_or_else(|| format!("size \"{text}\" is too large"))
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("size \"{text}\" is too large"))
 }
 
 /// Sink and rule names appear in CLI arguments, logs and the API, so they stay plain.
