@@ -28,6 +28,9 @@ impl fmt::Display for Location {
 pub(super) struct SourceFile {
     path: PathBuf,
     text: String,
+    /// Byte offset where each line starts: a file listing 10,000 feeds is located
+    /// 10,000 times, so a position must not cost a scan from the top.
+    line_starts: Vec<usize>,
 }
 
 impl SourceFile {
@@ -36,6 +39,7 @@ impl SourceFile {
         match std::fs::read_to_string(path) {
             Ok(text) => Ok(Self {
                 path: path.to_path_buf(),
+                line_starts: line_starts(&text),
                 text,
             }),
             Err(error) => Err(cannot_read(path, &error)),
@@ -60,12 +64,15 @@ impl SourceFile {
         while !self.text.is_char_boundary(offset) {
             offset -= 1;
         }
-        let before = &self.text[..offset];
-        let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+        let line_index = self
+            .line_starts
+            .partition_point(|&start| start <= offset)
+            .saturating_sub(1);
+        let line_start = self.line_starts[line_index];
         Location {
             file: self.path.clone(),
-            line: before.matches('\n').count() + 1,
-            column: before[line_start..].chars().count() + 1,
+            line: line_index + 1,
+            column: self.text[line_start..offset].chars().count() + 1,
         }
     }
 
@@ -75,6 +82,13 @@ impl SourceFile {
             message: message.into(),
         }
     }
+}
+
+/// Always starts with 0, so every offset has a line.
+fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(newline, _)| newline + 1))
+        .collect()
 }
 
 /// `cannot read PATH: REASON`, without the `(os error 2)` suffix that means nothing to an

@@ -18,6 +18,7 @@
 //! - Sink and rule names are `[A-Za-z0-9_-]+`; a rule must list its `sinks` (an empty
 //!   list mutes it).
 
+mod collect;
 mod loader;
 mod location;
 mod raw;
@@ -207,7 +208,7 @@ impl FeedSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SinkSettings {
     pub kind: SinkKind,
-    /// Where the sink's table starts.
+    /// Where the sink is named (the `NAME` in its `[sinks.NAME]` header).
     pub location: Location,
 }
 
