@@ -1,1 +1,0 @@
-//! `herald.toml` → validated [`Settings`] (SPEC §2).

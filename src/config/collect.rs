@@ -1,0 +1,295 @@
+//! Feeds, sinks and rules gathered from the main file and its includes, with the checks
+//! that span files: duplicates, include cycles, and rules naming undefined sinks.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use super::loader::{FileContext, MIN_INTERVAL};
+use super::location::{Location, SourceFile, cannot_read};
+use super::raw::{RawFeed, RawFragment, RawRule, RawSink, Text};
+use super::values::{check_name, parse_duration, parse_feed_url};
+use super::{ConfigError, FeedSettings, RuleSettings, Secret, SecretUrl, SinkKind, SinkSettings};
+
+/// A rule before its sink references can be checked, which needs every file loaded.
+struct PendingRule {
+    settings: RuleSettings,
+    name_location: Location,
+    sink_references: Vec<Location>,
+}
+
+/// Feeds, sinks and rules gathered across the main file and its includes.
+pub(super) struct Collected {
+    pub(super) feeds: Vec<FeedSettings>,
+    feed_locations: HashMap<String, Location>,
+    pub(super) sinks: BTreeMap<String, SinkSettings>,
+    rules: BTreeMap<String, PendingRule>,
+    /// Files on the current include chain, to detect cycles.
+    loading: Vec<PathBuf>,
+    /// Files already read, so a file matched by two patterns counts once.
+    loaded: HashSet<PathBuf>,
+}
+
+impl Collected {
+    pub(super) fn starting_at(main: &Path) -> Self {
+        let main = canonical_or_given(main);
+        Self {
+            feeds: Vec::new(),
+            feed_locations: HashMap::new(),
+            sinks: BTreeMap::new(),
+            rules: BTreeMap::new(),
+            loading: vec![main.clone()],
+            loaded: HashSet::from([main]),
+        }
+    }
+
+    pub(super) fn add(
+        &mut self,
+        file: &FileContext,
+        fragment: RawFragment,
+    ) -> Result<(), ConfigError> {
+        for raw in fragment.feeds {
+            self.add_feed(file, raw)?;
+        }
+        for (name, raw) in fragment.sinks {
+            self.add_sink(file, &name, raw)?;
+        }
+        for (name, raw) in fragment.rules {
+            self.add_rule(file, &name, raw)?;
+        }
+        for pattern in &fragment.include {
+            for path in include_paths(file, pattern)? {
+                self.add_included(file, pattern, &path)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn add_feed(&mut self, file: &FileContext, raw: RawFeed) -> Result<(), ConfigError> {
+        let feed = FeedSettings {
+            url: file.parsed(&raw.url, parse_feed_url)?,
+            name: raw
+                .name
+                .map(|name| file.non_empty(&name, "a feed name"))
+                .transpose()?,
+            interval: raw
+                .interval
+                .map(|interval| file.parsed(&interval, |text| parse_duration(text, MIN_INTERVAL)))
+                .transpose()?,
+            tags: file.tags(raw.tags)?,
+            location: file.locate(&raw.url),
+        };
+        if let Some(first) = self.feed_locations.get(feed.url.as_str()) {
+            return Err(file.fail(
+                &raw.url,
+                format!("duplicate feed url {}, first defined at {first}", feed.url),
+            ));
+        }
+        self.feed_locations
+            .insert(feed.url.as_str().to_owned(), feed.location.clone());
+        self.feeds.push(feed);
+        Ok(())
+    }
+
+    fn add_sink(
+        &mut self,
+        file: &FileContext,
+        name: &Text,
+        raw: Spanned<RawSink>,
+    ) -> Result<(), ConfigError> {
+        check_name("sink", name.get_ref()).map_err(|message| file.fail(name, message))?;
+        if let Some(first) = self.sinks.get(name.get_ref()) {
+            return Err(file.fail(
+                name,
+                format!(
+                    "duplicate sink `{}`, first defined at {}",
+                    name.get_ref(),
+                    first.location
+                ),
+            ));
+        }
+        let sink = SinkSettings {
+            kind: sink_kind(file, name.get_ref(), raw)?,
+            location: file.locate(name),
+        };
+        self.sinks.insert(name.get_ref().clone(), sink);
+        Ok(())
+    }
+
+    fn add_rule(
+        &mut self,
+        file: &FileContext,
+        name: &Text,
+        raw: RawRule,
+    ) -> Result<(), ConfigError> {
+        check_name("rule", name.get_ref()).map_err(|message| file.fail(name, message))?;
+        if let Some(first) = self.rules.get(name.get_ref()) {
+            return Err(file.fail(
+                name,
+                format!(
+                    "duplicate rule `{}`, first defined at {}",
+                    name.get_ref(),
+                    first.name_location
+                ),
+            ));
+        }
+        let sinks = raw
+            .sinks
+            .iter()
+            .map(|sink| file.text(sink))
+            .collect::<Result<Vec<_>, _>>()?;
+        let rule = PendingRule {
+            settings: RuleSettings {
+                query: file.non_empty(&raw.query, "a rule query")?,
+                query_location: file.locate(&raw.query),
+                sinks,
+                tags: file.tags(raw.tags)?,
+            },
+            name_location: file.locate(name),
+            sink_references: raw.sinks.iter().map(|sink| file.locate(sink)).collect(),
+        };
+        self.rules.insert(name.get_ref().clone(), rule);
+        Ok(())
+    }
+
+    fn add_included(
+        &mut self,
+        parent: &FileContext,
+        pattern: &Text,
+        path: &Path,
+    ) -> Result<(), ConfigError> {
+        let canonical = std::fs::canonicalize(path)
+            .map_err(|error| parent.fail(pattern, cannot_read(path, &error)))?;
+        if self.loading.contains(&canonical) {
+            return Err(parent.fail(
+                pattern,
+                format!("include cycle: {} is already being loaded", path.display()),
+            ));
+        }
+        if !self.loaded.insert(canonical.clone()) {
+            return Ok(());
+        }
+        let source = SourceFile::read(path).map_err(|message| parent.fail(pattern, message))?;
+        let fragment: RawFragment = source.parse()?;
+        let file = FileContext {
+            source: &source,
+            env: parent.env,
+        };
+        self.loading.push(canonical);
+        self.add(&file, fragment)?;
+        self.loading.pop();
+        Ok(())
+    }
+
+    /// Checks every rule's sinks now that all files are in, so a rule may name a sink
+    /// defined in a later include.
+    pub(super) fn resolve_rules(&mut self) -> Result<BTreeMap<String, RuleSettings>, ConfigError> {
+        let rules = std::mem::take(&mut self.rules);
+        for (name, rule) in &rules {
+            let references = rule.settings.sinks.iter().zip(&rule.sink_references);
+            for (sink, location) in references {
+                if !self.sinks.contains_key(sink) {
+                    return Err(ConfigError::Invalid {
+                        location: location.clone(),
+                        message: format!(
+                            "rule `{name}` sends to undefined sink `{sink}`, {}",
+                            self.expected_sinks()
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(rules
+            .into_iter()
+            .map(|(name, rule)| (name, rule.settings))
+            .collect())
+    }
+
+    fn expected_sinks(&self) -> String {
+        if self.sinks.is_empty() {
+            return "and no sink is defined".to_owned();
+        }
+        let names: Vec<String> = self.sinks.keys().map(|name| format!("`{name}`")).collect();
+        format!("expected one of {}", names.join(", "))
+    }
+}
+
+fn sink_kind(
+    file: &FileContext,
+    name: &str,
+    raw: Spanned<RawSink>,
+) -> Result<SinkKind, ConfigError> {
+    let table = raw.span();
+    let raw = raw.into_inner();
+    let type_name = file.text(&raw.kind)?;
+    let url = || match &raw.url {
+        Some(url) => file.parsed(url, SecretUrl::parse),
+        None => Err(file.source.error_at(
+            table.clone(),
+            format!("sink `{name}` of type `{type_name}` needs a `url`"),
+        )),
+    };
+    let only_webhook_secret = || {
+        file.forbid(
+            raw.secret.as_ref(),
+            "`secret` is only allowed for a sink of type `webhook`",
+        )
+    };
+    match type_name.as_str() {
+        "slack" => {
+            only_webhook_secret()?;
+            Ok(SinkKind::Slack { url: url()? })
+        }
+        "discord" => {
+            only_webhook_secret()?;
+            Ok(SinkKind::Discord { url: url()? })
+        }
+        "webhook" => Ok(SinkKind::Webhook {
+            url: url()?,
+            secret: match &raw.secret {
+                Some(secret) => Some(Secret::new(file.non_empty(secret, "`secret`")?)),
+                None => None,
+            },
+        }),
+        "log" => {
+            file.forbid(
+                raw.url.as_ref(),
+                "`url` is not allowed for a sink of type `log`",
+            )?;
+            only_webhook_secret()?;
+            Ok(SinkKind::Log)
+        }
+        other => Err(file.fail(
+            &raw.kind,
+            format!(
+                "unknown sink type `{other}`, expected one of `slack`, `discord`, `webhook`, `log`"
+            ),
+        )),
+    }
+}
+
+/// The files an `include` entry names, relative to the including file's directory. A
+/// glob may match nothing (an empty drop-in directory is normal); a plain path must
+/// exist, which the caller finds out when it reads it.
+fn include_paths(file: &FileContext, pattern: &Text) -> Result<Vec<PathBuf>, ConfigError> {
+    let text = file.text(pattern)?;
+    let directory = file.source.path().parent().unwrap_or(Path::new(""));
+    if !text.contains(['*', '?', '[']) {
+        return Ok(vec![directory.join(text)]);
+    }
+    // The directory is literal even if its name holds glob characters.
+    let directory = glob::Pattern::escape(&directory.to_string_lossy());
+    let full_pattern = Path::new(&directory).join(&text);
+    let matches = glob::glob(&full_pattern.to_string_lossy())
+        .map_err(|error| file.fail(pattern, format!("invalid glob pattern \"{text}\": {error}")))?;
+    let mut paths = matches
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| file.fail(pattern, cannot_read(error.path(), error.error())))?;
+    paths.sort();
+    Ok(paths)
+}
+
+fn canonical_or_given(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}

@@ -1,0 +1,301 @@
+//! `herald.toml` → validated [`Settings`] (SPEC §2).
+//!
+//! Owns the config file format: lookup of the file, `${VAR}` substitution, includes,
+//! defaults, and validation with `file:line:col` errors. Produces plain values (URLs,
+//! durations, byte counts, redacting secret types); the app turns them into the
+//! pipeline's own types. It knows no other herald module, and rule queries are kept as
+//! text with their [`Location`]: the rules module parses them.
+//!
+//! Syntax decisions beyond the SPEC:
+//! - `${NAME}` works in every string value; `$${` is a literal `${`; a lone `$` is kept.
+//! - Sizes: `KB`/`MB`/`GB` are decimal (1000ⁿ), `KiB`/`MiB`/`GiB` binary (1024ⁿ), `B` or
+//!   a plain integer is bytes.
+//! - `[api]` absent, or `listen = false`, disables the API; `[api]` without `listen`
+//!   serves on [`DEFAULT_API_LISTEN`].
+//! - Included files may hold `feeds`, `sinks`, `rules` and further `include`s. A file
+//!   reached twice is read once; a file that includes itself, directly or not, is an
+//!   error.
+//! - Sink and rule names are `[A-Za-z0-9_-]+`; a rule must list its `sinks` (an empty
+//!   list mutes it).
+
+mod collect;
+mod loader;
+mod location;
+mod raw;
+mod secret;
+#[cfg(test)]
+mod tests;
+mod values;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use url::Url;
+
+pub use location::Location;
+pub use secret::{DatabaseBackend, DatabaseUrl, Secret, SecretUrl};
+
+/// Environment variable naming the config file when `--config` is not given.
+pub const ENV_CONFIG: &str = "HERALD_CONFIG";
+/// Environment variable that overrides `database.url`.
+pub const ENV_DATABASE_URL: &str = "HERALD_DATABASE_URL";
+
+/// Config file looked up in the working directory.
+pub const LOCAL_CONFIG_PATH: &str = "herald.toml";
+/// Config file looked up last, where packages install it.
+pub const SYSTEM_CONFIG_PATH: &str = "/etc/herald/herald.toml";
+
+/// Embedded SQLite next to the working directory: zero set-up.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://herald.db";
+/// How often a feed is polled unless it says otherwise.
+pub const DEFAULT_FETCH_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// Whole-request timeout for one feed fetch.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Feeds fetched at once by the whole instance.
+pub const DEFAULT_FETCH_CONCURRENCY: usize = 64;
+/// Feeds fetched at once from one host name, out of politeness.
+pub const DEFAULT_FETCH_PER_HOST: usize = 2;
+/// Largest feed body accepted, after decompression: 10 MB.
+pub const DEFAULT_MAX_BODY: u64 = 10_000_000;
+/// Redirects followed before a fetch fails.
+pub const DEFAULT_MAX_REDIRECTS: usize = 5;
+/// Where the HTTP API listens when `[api]` is present: loopback only.
+pub const DEFAULT_API_LISTEN: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8645));
+/// Items published longer ago than this are stored but never alert.
+pub const DEFAULT_ALERT_MAX_AGE: Duration = Duration::from_secs(48 * 3600);
+/// A delivery still failing after this long is dead.
+pub const DEFAULT_ALERT_GIVE_UP: Duration = Duration::from_secs(24 * 3600);
+/// How far back a reprint may join an existing story.
+pub const DEFAULT_STORY_WINDOW: Duration = Duration::from_secs(72 * 3600);
+/// Text similarity (0 exclusive to 1 inclusive) above which two articles are one story.
+pub const DEFAULT_STORY_THRESHOLD: f64 = 0.6;
+
+/// The User-Agent sent with every fetch: versioned, with a contact URL, so a feed's
+/// operator can tell who is polling.
+pub fn default_user_agent() -> String {
+    format!(
+        "herald/{} (+https://github.com/herald-rss/herald)",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file itself cannot be read (an included one is reported as `Invalid`,
+    /// at the `include` entry naming it).
+    #[error("{message}")]
+    Read { path: PathBuf, message: String },
+    #[error("{location}: {message}")]
+    Invalid { location: Location, message: String },
+    #[error("environment variable {var}: {message}")]
+    Environment { var: &'static str, message: String },
+    #[error(
+        "no config file found (tried {}), expected --config PATH or {ENV_CONFIG}",
+        tried.iter().map(|path| path.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    NotFound { tried: Vec<PathBuf> },
+}
+
+/// Everything `herald.toml` and its includes say, validated and with defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// The main config file, as given.
+    pub path: PathBuf,
+    pub database: DatabaseSettings,
+    pub fetch: FetchSettings,
+    /// `None` when the API is disabled.
+    pub api: Option<ApiSettings>,
+    pub alerts: AlertSettings,
+    pub stories: StorySettings,
+    /// In file order: the main file's, then each include's.
+    pub feeds: Vec<FeedSettings>,
+    pub sinks: BTreeMap<String, SinkSettings>,
+    pub rules: BTreeMap<String, RuleSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseSettings {
+    pub url: DatabaseUrl,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchSettings {
+    /// At least one second: tests use seconds, and politeness comes from conditional GET
+    /// and per-host limits, not a hidden minimum (SPEC §7).
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub concurrency: usize,
+    pub per_host: usize,
+    /// Bytes, after decompression.
+    pub max_body: u64,
+    pub user_agent: String,
+    pub max_redirects: usize,
+}
+
+impl Default for FetchSettings {
+    fn default() -> Self {
+        Self {
+            interval: DEFAULT_FETCH_INTERVAL,
+            timeout: DEFAULT_FETCH_TIMEOUT,
+            concurrency: DEFAULT_FETCH_CONCURRENCY,
+            per_host: DEFAULT_FETCH_PER_HOST,
+            max_body: DEFAULT_MAX_BODY,
+            user_agent: default_user_agent(),
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiSettings {
+    pub listen: SocketAddr,
+    /// Bearer token required on every request when set.
+    pub token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertSettings {
+    pub max_age: Duration,
+    pub give_up: Duration,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            max_age: DEFAULT_ALERT_MAX_AGE,
+            give_up: DEFAULT_ALERT_GIVE_UP,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorySettings {
+    pub window: Duration,
+    /// The text-similarity threshold story clustering uses: two articles whose
+    /// similarity reaches it are one story. In (0, 1].
+    pub threshold: f64,
+}
+
+impl Default for StorySettings {
+    fn default() -> Self {
+        Self {
+            window: DEFAULT_STORY_WINDOW,
+            threshold: DEFAULT_STORY_THRESHOLD,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedSettings {
+    pub url: Url,
+    pub name: Option<String>,
+    pub interval: Option<Duration>,
+    pub tags: Vec<String>,
+    /// Where the feed's `url` is written.
+    pub location: Location,
+}
+
+impl FeedSettings {
+    /// The feed's own interval, else the `[fetch]` default.
+    pub fn effective_interval(&self, fetch: &FetchSettings) -> Duration {
+        self.interval.unwrap_or(fetch.interval)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkSettings {
+    pub kind: SinkKind,
+    /// Where the sink is named (the `NAME` in its `[sinks.NAME]` header).
+    pub location: Location,
+}
+
+/// A sink's type with what that type needs: illegal combinations (a `log` sink with a
+/// URL, a Slack sink without one) are rejected when the file is loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkKind {
+    Slack {
+        url: SecretUrl,
+    },
+    Discord {
+        url: SecretUrl,
+    },
+    Webhook {
+        url: SecretUrl,
+        secret: Option<Secret>,
+    },
+    Log,
+}
+
+impl SinkKind {
+    /// The `type` value as written in the file.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Slack { .. } => "slack",
+            Self::Discord { .. } => "discord",
+            Self::Webhook { .. } => "webhook",
+            Self::Log => "log",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSettings {
+    /// Unparsed; the rules module reports its syntax errors relative to `query_location`.
+    pub query: String,
+    /// Where the query's string value starts (its opening quote).
+    pub query_location: Location,
+    /// Each names a sink in [`Settings::sinks`].
+    pub sinks: Vec<String>,
+    /// Only feeds carrying one of these tags; empty means every feed.
+    pub tags: Vec<String>,
+}
+
+/// Resolution order: explicit path (`--config`), else `$HERALD_CONFIG`, else
+/// `./herald.toml`, else `/etc/herald/herald.toml`.
+pub fn resolve_path(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    let env = |name: &str| std::env::var(name).ok();
+    let fallbacks = [
+        PathBuf::from(LOCAL_CONFIG_PATH),
+        PathBuf::from(SYSTEM_CONFIG_PATH),
+    ];
+    resolve_path_from(explicit, &env, &fallbacks)
+}
+
+/// [`resolve_path`] with the environment and fallback files injected, for tests.
+fn resolve_path_from(
+    explicit: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+    fallbacks: &[PathBuf],
+) -> Result<PathBuf, ConfigError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    if let Some(path) = env(ENV_CONFIG).filter(|path| !path.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    fallbacks
+        .iter()
+        .find(|path| path.is_file())
+        .cloned()
+        .ok_or_else(|| ConfigError::NotFound {
+            tried: fallbacks.to_vec(),
+        })
+}
+
+/// Loads and validates a config file, reading the process environment for `${VAR}` and
+/// `HERALD_DATABASE_URL`.
+pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+    load_with_env(path, &|name| std::env::var(name).ok())
+}
+
+/// [`load`] with an injectable environment lookup, so tests need not mutate the process
+/// environment (unsafe in edition 2024, and racy across tests).
+pub fn load_with_env(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, ConfigError> {
+    loader::load(path, env)
+}
