@@ -70,6 +70,10 @@ pub struct Validators {
 
 /// What one fetch produced.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per fetch and consumed at once; a box would buy nothing"
+)]
 pub enum FetchOutcome {
     /// The server answered 304: the document is unchanged, there is nothing to parse.
     NotModified,

@@ -1,1 +1,4 @@
-fn main() {}
+//! herald's integration tests: one binary (faster to link), shared fixtures in `support`.
+
+mod fetch;
+mod support;
