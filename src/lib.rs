@@ -3,10 +3,14 @@
 //! The README's "Architecture" section is the code map: which module owns what, and
 //! which modules may not know each other.
 
+pub mod app;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod fetch;
+pub mod ingest;
 pub mod normalize;
 pub mod parse;
 pub mod rules;
 pub mod store;
+pub mod telemetry;

@@ -5,4 +5,5 @@ mod support;
 mod architecture;
 mod cli;
 mod corpus;
+mod fetch;
 mod ingest;

@@ -1,2 +1,3 @@
 pub mod db;
+pub mod feed_server;
 pub mod herald;
