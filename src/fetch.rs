@@ -159,6 +159,14 @@ pub struct Fetcher {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher")
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     client: Client,
     settings: FetchSettings,
@@ -201,7 +209,8 @@ impl Fetcher {
     /// Fetches `url`, conditionally when `validators` are known.
     ///
     /// Waits for a concurrency slot first; the timeout starts once the slot is held,
-    /// so a long queue never fails a feed.
+    /// so a long queue never fails a feed. The per-host slot is that of `url`'s host,
+    /// held through every redirect hop and the whole body.
     pub async fn fetch(
         &self,
         url: &Url,
