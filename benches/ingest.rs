@@ -24,12 +24,56 @@ use sqlx::{Connection, Executor};
 const ITEMS: usize = 500;
 
 const WORDS: &[&str] = &[
-    "government", "minister", "talks", "election", "officials", "said", "sanctions", "border",
-    "economy", "market", "president", "parliament", "agreement", "security", "council", "report",
-    "delegation", "foreign", "trade", "energy", "military", "court", "ruling", "protest", "vote",
-    "inflation", "central", "bank", "rates", "ceasefire", "humanitarian", "aid", "crisis",
-    "investigation", "police", "climate", "summit", "leaders", "Tehran", "Pyongyang", "Berlin",
-    "Washington", "Beijing", "Moscow", "Kyiv", "Paris", "London", "Tokyo", "Delhi", "Brasília",
+    "government",
+    "minister",
+    "talks",
+    "election",
+    "officials",
+    "said",
+    "sanctions",
+    "border",
+    "economy",
+    "market",
+    "president",
+    "parliament",
+    "agreement",
+    "security",
+    "council",
+    "report",
+    "delegation",
+    "foreign",
+    "trade",
+    "energy",
+    "military",
+    "court",
+    "ruling",
+    "protest",
+    "vote",
+    "inflation",
+    "central",
+    "bank",
+    "rates",
+    "ceasefire",
+    "humanitarian",
+    "aid",
+    "crisis",
+    "investigation",
+    "police",
+    "climate",
+    "summit",
+    "leaders",
+    "Tehran",
+    "Pyongyang",
+    "Berlin",
+    "Washington",
+    "Beijing",
+    "Moscow",
+    "Kyiv",
+    "Paris",
+    "London",
+    "Tokyo",
+    "Delhi",
+    "Brasília",
 ];
 
 fn sentence(seed: usize, words: usize) -> String {
@@ -80,13 +124,19 @@ async fn start_server(body: Body) -> String {
 }
 
 async fn postgres_url() -> Option<String> {
-    let server = ["HERALD_BENCH_DATABASE_URL", "TEST_DATABASE_URL", "DATABASE_URL"]
-        .iter()
-        .find_map(|name| std::env::var(name).ok())?;
+    let server = [
+        "HERALD_BENCH_DATABASE_URL",
+        "TEST_DATABASE_URL",
+        "DATABASE_URL",
+    ]
+    .iter()
+    .find_map(|name| std::env::var(name).ok())?;
     let mut admin = sqlx::PgConnection::connect(&server).await.ok()?;
     let name = format!("herald_bench_{}", std::process::id());
     admin
-        .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name}"
+        )))
         .await
         .ok()?;
     admin
@@ -136,9 +186,16 @@ fn bench_backend(c: &mut Criterion, runtime: &tokio::runtime::Runtime, label: &s
                         if shared > 0 {
                             let warm = document(round, 0, shared);
                             let base = url::Url::parse(&feed_url).unwrap();
-                            ingest::store_document(&store, ids[0], &base, &warm, None, chrono::Utc::now())
-                                .await
-                                .unwrap();
+                            ingest::store_document(
+                                &store,
+                                ids[0],
+                                &base,
+                                &warm,
+                                None,
+                                chrono::Utc::now(),
+                            )
+                            .await
+                            .unwrap();
                         }
                         *body.lock().unwrap() = document(round, 1, shared);
                         let feed = store.feed(ids[1]).await.unwrap().unwrap();
@@ -146,7 +203,8 @@ fn bench_backend(c: &mut Criterion, runtime: &tokio::runtime::Runtime, label: &s
                         feed.fetch_url = feed_url.clone();
                         let start = Instant::now();
                         let report =
-                            ingest::poll_feed(&store, &fetcher, &feed, Duration::from_secs(60)).await;
+                            ingest::poll_feed(&store, &fetcher, &feed, Duration::from_secs(60))
+                                .await;
                         total += start.elapsed();
                         assert_eq!(report.error, None);
                         assert_eq!(report.new + report.merged, ITEMS);

@@ -97,7 +97,8 @@ impl App {
         if feed.record.status == FeedStatus::Disabled {
             return disabled_report(feed);
         }
-        let report = ingest::poll_feed(&self.store, &self.fetcher, &feed.record, feed.interval).await;
+        let report =
+            ingest::poll_feed(&self.store, &self.fetcher, &feed.record, feed.interval).await;
         log_report(&report);
         report
     }
@@ -130,7 +131,11 @@ impl App {
         Ok(())
     }
 
-    async fn poll_feed_forever(&self, mut feed: ConfiguredFeed, mut shutdown: watch::Receiver<bool>) {
+    async fn poll_feed_forever(
+        &self,
+        mut feed: ConfiguredFeed,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         loop {
             if *shutdown.borrow() {
                 return;
@@ -177,7 +182,11 @@ fn fetch_settings(settings: &Settings) -> fetch::FetchSettings {
 fn disabled_report(feed: &ConfiguredFeed) -> PollReport {
     PollReport {
         url: feed.record.url.clone(),
-        name: feed.record.name.clone().or_else(|| feed.record.title.clone()),
+        name: feed
+            .record
+            .name
+            .clone()
+            .or_else(|| feed.record.title.clone()),
         status: PollStatus::Disabled,
         new: 0,
         merged: 0,

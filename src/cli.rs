@@ -20,7 +20,11 @@ use crate::store::FeedRecord;
 use crate::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
-#[command(name = "herald", version, about = "News-feed ingestion daemon with alerting")]
+#[command(
+    name = "herald",
+    version,
+    about = "News-feed ingestion daemon with alerting"
+)]
 pub struct Cli {
     /// Configuration file [default: $HERALD_CONFIG, ./herald.toml, /etc/herald/herald.toml]
     #[arg(long, global = true, value_name = "PATH")]
@@ -87,7 +91,8 @@ impl From<anyhow::Error> for Failure {
 }
 
 fn load_settings(cli: &Cli) -> Result<Settings, Failure> {
-    let path = config::resolve_path(cli.config.as_deref()).map_err(|e| Failure::Config(e.into()))?;
+    let path =
+        config::resolve_path(cli.config.as_deref()).map_err(|e| Failure::Config(e.into()))?;
     config::load(&path).map_err(|e| Failure::Config(e.into()))
 }
 
@@ -152,7 +157,10 @@ async fn poll(settings: Settings, only: Option<&str>, json: bool) -> Result<Exit
             print_poll_line(&mut out, report)?;
         }
     }
-    let failed = reports.iter().filter(|r| r.status == PollStatus::Error).count();
+    let failed = reports
+        .iter()
+        .filter(|r| r.status == PollStatus::Error)
+        .count();
     if !json {
         let new: usize = reports.iter().map(|r| r.new).sum();
         writeln!(
@@ -260,7 +268,10 @@ async fn feeds(settings: Settings, json: bool) -> Result<ExitCode, Failure> {
 }
 
 fn short_time(time: Option<DateTime<Utc>>) -> String {
-    time.map_or_else(|| "-".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+    time.map_or_else(
+        || "-".to_owned(),
+        |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+    )
 }
 
 fn print_json(out: &mut impl Write, value: &impl Serialize) -> anyhow::Result<()> {

@@ -90,7 +90,9 @@ impl PgStore {
     }
 
     pub async fn feeds(&self) -> Result<Vec<FeedRecord>, StoreError> {
-        let rows = sqlx::query(select_feeds!("ORDER BY f.url")).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(select_feeds!("ORDER BY f.url"))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(feed_from_row).collect()
     }
 
@@ -128,7 +130,11 @@ impl PgStore {
                 }
                 Err(error) if is_deadlock(&error) && attempt < DEADLOCK_ATTEMPTS => {
                     attempt += 1;
-                    tracing::debug!(feed_id, attempt, "batch chosen as deadlock victim; retrying");
+                    tracing::debug!(
+                        feed_id,
+                        attempt,
+                        "batch chosen as deadlock victim; retrying"
+                    );
                 }
                 Err(error) => return Err(error.into()),
             }
@@ -260,7 +266,10 @@ async fn save_in(
     .await?;
     let mut known = HashMap::with_capacity(known_rows.len());
     for row in &known_rows {
-        known.insert(row.try_get::<String, _>(0)?, (row.try_get(1)?, row.try_get(2)?));
+        known.insert(
+            row.try_get::<String, _>(0)?,
+            (row.try_get(1)?, row.try_get(2)?),
+        );
     }
     let mut part = partition(articles, &known);
     let mut summary = SaveSummary {

@@ -120,7 +120,9 @@ impl SqliteStore {
     }
 
     pub async fn feeds(&self) -> Result<Vec<FeedRecord>, StoreError> {
-        let rows = sqlx::query(select_feeds!("ORDER BY f.url")).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(select_feeds!("ORDER BY f.url"))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(feed_from_row).collect()
     }
 
@@ -244,7 +246,10 @@ impl SqliteStore {
             .await?)
     }
 
-    async fn complete_article(&self, row: Option<SqliteRow>) -> Result<Option<Article>, StoreError> {
+    async fn complete_article(
+        &self,
+        row: Option<SqliteRow>,
+    ) -> Result<Option<Article>, StoreError> {
         let Some(row) = row else { return Ok(None) };
         let mut article = article_from_row(&row)?;
         let sources = sqlx::query(

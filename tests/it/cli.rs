@@ -34,7 +34,10 @@ fn stdout_lines(output: &Output) -> Vec<serde_json::Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poll_reports_each_feed_as_json_and_exits_1_when_one_failed() {
     let server = FeedServer::start().await;
-    server.set("/ok", Route::rss("Fine", &[Item::numbered(1), Item::numbered(2)]));
+    server.set(
+        "/ok",
+        Route::rss("Fine", &[Item::numbered(1), Item::numbered(2)]),
+    );
     server.set("/broken", Route::status(503));
     let db = TestDb::new(Backend::Sqlite).await;
     let dir = tempfile::tempdir().unwrap();
@@ -65,15 +68,24 @@ async fn poll_reports_each_feed_as_json_and_exits_1_when_one_failed() {
     .unwrap();
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let feeds = stdout_lines(&output);
-    let broken = feeds.iter().find(|f| f["url"] == server.url("/broken")).unwrap();
+    let broken = feeds
+        .iter()
+        .find(|f| f["url"] == server.url("/broken"))
+        .unwrap();
     assert_eq!(broken["status"], "error");
     assert_eq!(broken["failures"], 1);
     assert!(broken["error"].as_str().unwrap().contains("503"));
-    let ok = feeds.iter().find(|f| f["url"] == server.url("/ok")).unwrap();
+    let ok = feeds
+        .iter()
+        .find(|f| f["url"] == server.url("/ok"))
+        .unwrap();
     assert_eq!(ok["articles"], 2);
     assert_eq!(ok["name"], "Fine");
     for key in ["last_fetch_at", "next_fetch_at"] {
-        assert!(ok[key].as_str().unwrap().ends_with('Z'), "{key} is RFC 3339 UTC");
+        assert!(
+            ok[key].as_str().unwrap().ends_with('Z'),
+            "{key} is RFC 3339 UTC"
+        );
     }
 }
 
@@ -134,7 +146,7 @@ async fn run_polls_until_sigterm_and_exits_cleanly() {
     );
     std::fs::write(dir.path().join("herald.toml"), config).unwrap();
 
-    let mut child = herald(dir.path(), &db.url, &["run"])
+    let child = herald(dir.path(), &db.url, &["run"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -103,5 +103,8 @@ async fn every_corpus_document_is_stored_or_rejected_clearly() {
     assert_eq!(failures, Vec::<String>::new());
     // The news feeds are real, valid feeds from real publishers: all must be stored.
     assert_eq!(news_rejected, Vec::<String>::new());
-    assert!(stored > files.len() / 2, "most parser-suite documents are feeds");
+    assert!(
+        stored > files.len() / 2,
+        "most parser-suite documents are feeds"
+    );
 }

@@ -36,7 +36,10 @@ async fn unchanged_feed_is_fetched_conditionally_and_stores_nothing(backend: Bac
     let (server, herald) = one_feed(backend, Route::rss("World", &items(3))).await;
 
     let first = herald.poll_one().await;
-    assert_eq!((first.status, first.new, first.error), (PollStatus::Ok, 3, None));
+    assert_eq!(
+        (first.status, first.new, first.error),
+        (PollStatus::Ok, 3, None)
+    );
 
     let second = herald.poll_one().await;
     assert_eq!(second.status, PollStatus::NotModified);
@@ -69,14 +72,20 @@ async fn same_story_with_other_tracking_parameters_is_one_article_with_two_sourc
         "/a",
         Route::rss(
             "Wire",
-            &[story("wire-1", "https://news.example/world/nk-iran?utm_source=rss&utm_medium=feed")],
+            &[story(
+                "wire-1",
+                "https://news.example/world/nk-iran?utm_source=rss&utm_medium=feed",
+            )],
         ),
     );
     server.set(
         "/b",
         Route::rss(
             "Herald",
-            &[story("herald-77", "https://NEWS.example:443/world/nk-iran?utm_campaign=x&fbclid=abc#top")],
+            &[story(
+                "herald-77",
+                "https://NEWS.example:443/world/nk-iran?utm_campaign=x&fbclid=abc#top",
+            )],
         ),
     );
     let herald =
@@ -133,13 +142,14 @@ fn rss_without_guids(links: &[&str]) -> String {
         .iter()
         .map(|link| format!("<item><title>Story at {link}</title><link>{link}</link></item>"))
         .collect();
-    format!("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>No guids</title>{items}</channel></rss>")
+    format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>No guids</title>{items}</channel></rss>"
+    )
 }
 
 async fn feed_without_guids_deduplicates_by_link(backend: Backend) {
     let first = rss_without_guids(&["https://example.org/a", "https://example.org/b"]);
-    let (server, herald) =
-        one_feed(backend, Route::document("application/rss+xml", first)).await;
+    let (server, herald) = one_feed(backend, Route::document("application/rss+xml", first)).await;
     assert_eq!(herald.poll_one().await.new, 2);
 
     // New item on top, the old ones re-ordered: only the new one is stored.
@@ -174,7 +184,10 @@ async fn broken_feed_records_its_error_and_others_still_succeed(backend: Backend
             .unwrap()
             .clone()
     };
-    assert_eq!((by_url("/good").status, by_url("/good").new), (PollStatus::Ok, 2));
+    assert_eq!(
+        (by_url("/good").status, by_url("/good").new),
+        (PollStatus::Ok, 2)
+    );
     for path in ["/down", "/html", "/missing"] {
         let report = by_url(path);
         assert_eq!(report.status, PollStatus::Error, "{path}: {report:?}");
@@ -185,7 +198,10 @@ async fn broken_feed_records_its_error_and_others_still_succeed(backend: Backend
 
     // The reasons are recorded where `herald feeds` shows them.
     let feeds = herald.feeds().await;
-    let down = feeds.iter().find(|f| f.record.url == server.url("/down")).unwrap();
+    let down = feeds
+        .iter()
+        .find(|f| f.record.url == server.url("/down"))
+        .unwrap();
     assert_eq!(down.record.status, FeedStatus::Error);
     assert_eq!(down.record.failures, 1);
     assert!(down.record.error.as_deref().unwrap().contains("500"));
@@ -235,7 +251,10 @@ async fn every_feed_format_is_stored(backend: Backend) {
     let herald = TestHerald::start(backend, &feeds_toml(&urls)).await;
     let reports = herald.poll().await;
     for report in &reports {
-        assert_eq!((report.status, report.error.as_deref()), (PollStatus::Ok, None));
+        assert_eq!(
+            (report.status, report.error.as_deref()),
+            (PollStatus::Ok, None)
+        );
     }
     // The four formats carry the same two links: two articles, each from four feeds.
     let stored: usize = reports.iter().map(|r| r.new).sum();
@@ -250,7 +269,12 @@ async fn every_feed_format_is_stored(backend: Backend) {
     assert_eq!(article.title, "Article 2");
     assert_eq!(article.feeds.len(), 4);
     assert_eq!(article.summary.as_deref(), Some("Body of article 2."));
-    let names: Vec<_> = herald.feeds().await.into_iter().map(|f| f.record.title).collect();
+    let names: Vec<_> = herald
+        .feeds()
+        .await
+        .into_iter()
+        .map(|f| f.record.title)
+        .collect();
     assert!(names.contains(&Some("Atom".to_owned())), "{names:?}");
 }
 
@@ -269,23 +293,48 @@ async fn legacy_character_sets_are_decoded(backend: Backend) {
         "<rss version=\"2.0\"><channel><title>Вести</title>\
          <item><title>Пхеньян</title><link>https://vesti.example/1</link></item></channel></rss>",
     );
-    server.set("/latin1", Route::document("application/rss+xml", latin1.into_owned()));
-    server.set("/cp1251", Route::document("application/rss+xml", cp1251.into_owned()));
+    server.set(
+        "/latin1",
+        Route::document("application/rss+xml", latin1.into_owned()),
+    );
+    server.set(
+        "/cp1251",
+        Route::document("application/rss+xml", cp1251.into_owned()),
+    );
     server.set(
         "/header",
-        Route::document("application/rss+xml; charset=windows-1251", header_only.into_owned()),
+        Route::document(
+            "application/rss+xml; charset=windows-1251",
+            header_only.into_owned(),
+        ),
     );
     let urls = ["/latin1", "/cp1251", "/header"].map(|p| server.url(p));
     let herald = TestHerald::start(backend, &feeds_toml(&urls)).await;
     for report in herald.poll().await {
-        assert_eq!((report.status, report.error.as_deref()), (PollStatus::Ok, None));
+        assert_eq!(
+            (report.status, report.error.as_deref()),
+            (PollStatus::Ok, None)
+        );
     }
     let title = |url: &'static str| {
         let store = herald.db.store.clone();
-        async move { store.article_by_canonical_url(url).await.unwrap().unwrap().title }
+        async move {
+            store
+                .article_by_canonical_url(url)
+                .await
+                .unwrap()
+                .unwrap()
+                .title
+        }
     };
-    assert_eq!(title("https://jornal.example/sp").await, "São Paulo é a maior cidade");
-    assert_eq!(title("https://novosti.example/1").await, "Москва и Тегеран провели переговоры");
+    assert_eq!(
+        title("https://jornal.example/sp").await,
+        "São Paulo é a maior cidade"
+    );
+    assert_eq!(
+        title("https://novosti.example/1").await,
+        "Москва и Тегеран провели переговоры"
+    );
     assert_eq!(title("https://vesti.example/1").await, "Пхеньян");
 }
 
@@ -300,7 +349,10 @@ async fn gone_feed_is_disabled_and_redirected_feed_moves(backend: Backend) {
     let reports = herald.poll().await;
     assert_eq!(reports[0].status, PollStatus::Disabled);
     assert_eq!(reports[1].status, PollStatus::Ok);
-    assert_eq!(reports[1].moved_to.as_deref(), Some(server.url("/new").as_str()));
+    assert_eq!(
+        reports[1].moved_to.as_deref(),
+        Some(server.url("/new").as_str())
+    );
 
     let feeds = herald.feeds().await;
     assert_eq!(feeds[0].record.status, FeedStatus::Disabled);

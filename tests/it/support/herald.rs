@@ -57,7 +57,11 @@ impl TestHerald {
     /// One pass, for a single configured feed.
     pub async fn poll_one(&self) -> PollReport {
         let mut reports = self.poll().await;
-        assert_eq!(reports.len(), 1, "poll_one needs exactly one configured feed");
+        assert_eq!(
+            reports.len(),
+            1,
+            "poll_one needs exactly one configured feed"
+        );
         reports.remove(0)
     }
 }

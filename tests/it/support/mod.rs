@@ -1,3 +1,5 @@
+#![allow(dead_code)]
+
 pub mod db;
 pub mod feed_server;
 pub mod herald;
