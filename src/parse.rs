@@ -571,7 +571,10 @@ fn map_feed(feed: Feed) -> ParsedFeed {
         .map(|entry| map_entry(entry, rss, language.as_deref()))
         .collect();
     ParsedFeed {
-        title: feed.title.and_then(|title| non_empty(Some(title.content))),
+        title: feed.title.and_then(|title| {
+            let html = rss || is_html_subtype(title.content_type.subty().as_str());
+            feed_title(title.content, html)
+        }),
         site_url: preferred_link(&feed.links),
         language,
         entries,
@@ -599,6 +602,17 @@ fn map_entry(entry: Entry, rss: bool, feed_language: Option<&str>) -> ParsedEntr
         updated: entry.updated,
         language: non_empty(entry.language).or_else(|| feed_language.map(str::to_string)),
     }
+}
+
+/// The feed's title as plain text: it names the feed in listings and alerts. Titles
+/// carry entities, rarely tags, so decoding is enough here.
+fn feed_title(title: String, is_html: bool) -> Option<String> {
+    let title = if is_html && title.contains('&') {
+        htmlize::unescape(title).into_owned()
+    } else {
+        title
+    };
+    non_empty(Some(title))
 }
 
 fn to_text(body: String, is_html: bool) -> Option<Text> {
@@ -852,7 +866,10 @@ mod tests {
     #[test]
     fn atom_entries_are_mapped() {
         let feed = parse(ATOM, Some("application/atom+xml"));
-        assert_eq!(feed.title.as_deref(), Some("Example World Desk"));
+        assert_eq!(
+            feed.title.as_deref(),
+            Some("Example World Desk — Europe & Asia")
+        );
         assert_eq!(feed.site_url.as_deref(), Some("https://world.example.com/"));
         assert_eq!(feed.language.as_deref(), Some("en-GB"));
         let entry = &feed.entries[0];
