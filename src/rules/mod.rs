@@ -1,1 +1,5 @@
 //! Watch rules (SPEC §4): query language, text normaliser and compiled matcher.
+
+mod text;
+
+pub use text::{TokenList, normalize_terms};
