@@ -57,7 +57,11 @@ mod tests {
         ];
         for &(failures, retry_after, expected) in cases {
             let got = next_fetch_at(at(0), min, failures, retry_after.map(Duration::from_secs));
-            assert_eq!(got, at(expected), "failures={failures} retry_after={retry_after:?}");
+            assert_eq!(
+                got,
+                at(expected),
+                "failures={failures} retry_after={retry_after:?}"
+            );
         }
     }
 

@@ -202,7 +202,10 @@ mod tests {
         check("North Korea's minister", &["north", "korea", "minister"]);
         check("Tehrán Zürich façade", &["tehran", "zurich", "facade"]);
         check("İstanbul", &["istanbul"]);
-        check("U.S. forces, 1,000 troops", &["u.s", "forces", "1,000", "troops"]);
+        check(
+            "U.S. forces, 1,000 troops",
+            &["u.s", "forces", "1,000", "troops"],
+        );
         check("don't — won’t", &["don't", "won't"]);
         check("al-Qaeda", &["al", "qaeda"]);
         check("ﬁnance Ｆｕｌｌ ①", &["finance", "full", "1"]);
@@ -230,9 +233,13 @@ mod tests {
 
     #[test]
     fn addresses_split_on_punctuation() {
-        let tokens = TokenList::with_kind("https://www.BBC.co.uk/news/world-123", TextKind::Address);
+        let tokens =
+            TokenList::with_kind("https://www.BBC.co.uk/news/world-123", TextKind::Address);
         let words: Vec<&str> = tokens.iter().collect();
-        assert_eq!(words, ["https", "www", "bbc", "co", "uk", "news", "world", "123"]);
+        assert_eq!(
+            words,
+            ["https", "www", "bbc", "co", "uk", "news", "world", "123"]
+        );
     }
 
     #[test]
@@ -258,8 +265,8 @@ mod tests {
         prop::sample::select(vec![
             'a', 'B', 'e', ' ', '\'', '.', ',', '1', '_', ':', '\u{0301}', '\u{0308}', 'é', 'É',
             'ü', 'İ', 'ß', 'ﬁ', 'Ａ', '①', 'Д', 'д', 'Σ', 'ς', 'ή', 'ا', 'َ', 'ّ', 'ـ', 'أ', '北',
-            'か', '\u{3099}', 'ｶ', 'ﾞ', 'ド', 'ー', '’', '“', '—', '\u{00A0}', '\u{00AD}', 'क',
-            'ि', '्', 'ก', 'ั', '\u{0E48}', 'ẞ', 'Ω', 'Å', 'Å', '한', 'Ⅻ',
+            'か', '\u{3099}', 'ｶ', 'ﾞ', 'ド', 'ー', '’', '“', '—', '\u{00A0}', '\u{00AD}', 'क', 'ि',
+            '्', 'ก', 'ั', '\u{0E48}', 'ẞ', 'Ω', 'Å', 'Å', '한', 'Ⅻ',
         ])
     }
 
