@@ -1,0 +1,536 @@
+//! Many rules compiled into one index, so that matching an article costs a hash
+//! probe per word plus exact evaluation of the few rules whose terms occur.
+//!
+//! Soundness of skipping rules: [`RuleQuery::parse`] rejects a query that is true
+//! for an article with no words. Put in negation normal form, a query is monotone in
+//! its literals; if none of its positive (un-negated) leaves occurs, every positive
+//! literal is false and every negated one is at most true, which is exactly the
+//! empty article, so the query is false. Hence only rules with an occurring positive
+//! leaf need evaluating.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::document::{Document, TokenizedDocument, words_between};
+use super::query::{Expr, Leaf, LeafKind, RuleQuery, Term};
+use super::text::TokenList;
+
+/// A named query, optionally limited to feeds carrying one of `tags`.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub query: RuleQuery,
+    /// Empty means every feed.
+    pub tags: Vec<String>,
+}
+
+/// A rule that fired on a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleHit {
+    /// Index of the rule in the order given to [`Matcher::compile`].
+    pub rule: usize,
+    /// The rule's positive terms present in the document, in canonical query
+    /// syntax (`iran`, `"north korea"`, `title:iran*`), in the rule's order.
+    pub terms: Vec<String>,
+}
+
+type LeafId = u32;
+type EntryId = u32;
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
+
+/// All rules compiled together; immutable, so one `Arc<Matcher>` serves every thread.
+#[derive(Debug, Default)]
+pub struct Matcher {
+    rules: Vec<CompiledRule>,
+    leaves: Vec<CompiledLeaf>,
+    entries: Vec<Entry>,
+    /// Whole normalised word → entry.
+    exact: FastMap<Box<str>, EntryId>,
+    prefixes: PrefixIndex,
+    /// Fields some leaf reads; the others are never tokenised.
+    fields_used: u8,
+    any_scoped: bool,
+}
+
+#[derive(Debug)]
+struct CompiledRule {
+    name: String,
+    expr: LeafExpr,
+    /// Distinct leaves under an even number of NOTs, in query order.
+    positive: Vec<LeafId>,
+    /// Normalised tags; empty means every feed.
+    scope: Vec<String>,
+}
+
+#[derive(Debug)]
+enum LeafExpr {
+    Leaf(LeafId),
+    Not(Box<LeafExpr>),
+    And(Vec<LeafExpr>),
+    Or(Vec<LeafExpr>),
+}
+
+#[derive(Debug)]
+struct CompiledLeaf {
+    leaf: Leaf,
+    fields: u8,
+    display: String,
+    /// Rules in which this leaf is positive: its occurrence makes them candidates.
+    rules: Vec<u32>,
+}
+
+/// The leaves anchored on one word or prefix.
+#[derive(Debug, Default)]
+struct Entry {
+    /// One-word terms: true as soon as the anchor occurs in one of their fields.
+    whole: Vec<LeafId>,
+    /// Phrases and NEAR pairs: checked at the anchor's position.
+    positional: Vec<LeafId>,
+}
+
+/// Prefix terms bucketed by their first (up to) three bytes: a word probes at most
+/// three buckets and compares only prefixes sharing its start.
+#[derive(Debug, Default)]
+struct PrefixIndex {
+    buckets: FastMap<Box<[u8]>, Vec<PrefixEntry>>,
+    key_lengths: Vec<usize>,
+}
+
+/// A normalised prefix and the entry of the leaves anchored on it.
+type PrefixEntry = (Box<str>, EntryId);
+
+const PREFIX_KEY_BYTES: usize = 3;
+
+impl PrefixIndex {
+    fn key_length(prefix: &str) -> usize {
+        prefix.len().min(PREFIX_KEY_BYTES)
+    }
+
+    fn for_each_match(&self, word: &str, mut hit: impl FnMut(EntryId)) {
+        for &length in &self.key_lengths {
+            let Some(key) = word.as_bytes().get(..length) else {
+                continue;
+            };
+            let Some(bucket) = self.buckets.get(key) else {
+                continue;
+            };
+            for (prefix, entry) in bucket {
+                if word.starts_with(prefix.as_ref()) {
+                    hit(*entry);
+                }
+            }
+        }
+    }
+}
+
+impl Matcher {
+    /// Compiles `rules`; rule indices in [`RuleHit`] follow this order.
+    pub fn compile(rules: impl IntoIterator<Item = Rule>) -> Matcher {
+        let mut builder = Builder::default();
+        for rule in rules {
+            builder.add_rule(rule);
+        }
+        builder.matcher
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The name of the rule at `rule` (its index in compile order).
+    pub fn rule_name(&self, rule: usize) -> Option<&str> {
+        self.rules.get(rule).map(|r| r.name.as_str())
+    }
+
+    /// The rules that fire on `document`, in compile order.
+    pub fn match_document(&self, document: &Document<'_>) -> Vec<RuleHit> {
+        if self.rules.is_empty() {
+            return Vec::new();
+        }
+        let tokens = TokenizedDocument::with_fields(document, self.fields_used);
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.match_with(document, &tokens, &mut scratch),
+            Err(_) => self.match_with(document, &tokens, &mut Scratch::default()),
+        })
+    }
+
+    fn match_with(
+        &self,
+        document: &Document<'_>,
+        tokens: &TokenizedDocument,
+        scratch: &mut Scratch,
+    ) -> Vec<RuleHit> {
+        scratch.prepare(self.leaves.len(), self.rules.len());
+        self.find_true_leaves(tokens, scratch);
+        self.collect_candidates(scratch);
+        let document_tags = if self.any_scoped {
+            document.tags.iter().map(|t| normalize_tag(t)).collect()
+        } else {
+            Vec::new()
+        };
+        let hits = scratch
+            .candidates
+            .iter()
+            .filter_map(|&rule| self.evaluate(rule as usize, &document_tags, &scratch.leaf_true))
+            .collect();
+        scratch.clear();
+        hits
+    }
+
+    fn find_true_leaves(&self, tokens: &TokenizedDocument, scratch: &mut Scratch) {
+        for (field, words) in tokens.sections() {
+            let at = Position {
+                field_bit: field.bit(),
+                words,
+            };
+            for (position, word) in words.iter().enumerate() {
+                if let Some(&entry) = self.exact.get(word) {
+                    self.check_entry(entry, &at, position, scratch);
+                }
+                self.prefixes.for_each_match(word, |entry| {
+                    self.check_entry(entry, &at, position, scratch);
+                });
+            }
+        }
+    }
+
+    fn check_entry(
+        &self,
+        entry: EntryId,
+        at: &Position<'_>,
+        position: usize,
+        scratch: &mut Scratch,
+    ) {
+        let entry = &self.entries[entry as usize];
+        for &leaf in &entry.whole {
+            if self.leaves[leaf as usize].fields & at.field_bit != 0 {
+                scratch.mark_leaf(leaf);
+            }
+        }
+        for &leaf in &entry.positional {
+            let compiled = &self.leaves[leaf as usize];
+            if compiled.fields & at.field_bit != 0
+                && !scratch.leaf_true.contains(leaf)
+                && anchored_leaf_occurs(&compiled.leaf, at.words, position)
+            {
+                scratch.mark_leaf(leaf);
+            }
+        }
+    }
+
+    fn collect_candidates(&self, scratch: &mut Scratch) {
+        let Scratch {
+            true_leaves,
+            rule_seen,
+            candidates,
+            ..
+        } = scratch;
+        for &leaf in true_leaves.iter() {
+            for &rule in &self.leaves[leaf as usize].rules {
+                if rule_seen.insert(rule) {
+                    candidates.push(rule);
+                }
+            }
+        }
+        candidates.sort_unstable();
+    }
+
+    fn evaluate(
+        &self,
+        index: usize,
+        document_tags: &[String],
+        leaf_true: &BitSet,
+    ) -> Option<RuleHit> {
+        let rule = &self.rules[index];
+        if !rule.scope.is_empty() && !rule.scope.iter().any(|t| document_tags.contains(t)) {
+            return None;
+        }
+        if !rule.expr.eval(leaf_true) {
+            return None;
+        }
+        let terms = rule
+            .positive
+            .iter()
+            .filter(|&&leaf| leaf_true.contains(leaf))
+            .map(|&leaf| self.leaves[leaf as usize].display.clone())
+            .collect();
+        Some(RuleHit { rule: index, terms })
+    }
+}
+
+struct Position<'a> {
+    field_bit: u8,
+    words: &'a TokenList,
+}
+
+/// Whether `leaf`, whose anchor word (first word of its term, or of a NEAR's left
+/// term) is at `position`, occurs there.
+fn anchored_leaf_occurs(leaf: &Leaf, words: &TokenList, position: usize) -> bool {
+    match &leaf.kind {
+        LeafKind::Term(term) => term.occurs_at(words, position),
+        LeafKind::Near {
+            left,
+            right,
+            distance,
+        } => {
+            left.occurs_at(words, position)
+                && right_is_near(left, right, *distance, words, position)
+        }
+    }
+}
+
+/// Looks for `right` only where it could start within `distance` words of `left`.
+fn right_is_near(
+    left: &Term,
+    right: &Term,
+    distance: u32,
+    words: &TokenList,
+    left_at: usize,
+) -> bool {
+    let (left_len, right_len) = (left.words.len(), right.words.len());
+    let reach = distance as usize + right_len;
+    let first = left_at.saturating_sub(reach);
+    let last = (left_at + left_len + distance as usize).min(words.len());
+    (first..=last).any(|right_at| {
+        words_between(left_at, left_len, right_at, right_len)
+            .is_some_and(|between| between <= distance as usize)
+            && right.occurs_at(words, right_at)
+    })
+}
+
+impl LeafExpr {
+    fn eval(&self, leaf_true: &BitSet) -> bool {
+        match self {
+            LeafExpr::Leaf(leaf) => leaf_true.contains(*leaf),
+            LeafExpr::Not(inner) => !inner.eval(leaf_true),
+            LeafExpr::And(items) => items.iter().all(|item| item.eval(leaf_true)),
+            LeafExpr::Or(items) => items.iter().any(|item| item.eval(leaf_true)),
+        }
+    }
+}
+
+fn normalize_tag(tag: &str) -> String {
+    TokenList::new(tag).iter().collect::<Vec<_>>().join(" ")
+}
+
+#[derive(Default)]
+struct Builder {
+    matcher: Matcher,
+    leaf_ids: HashMap<Leaf, LeafId>,
+}
+
+impl Builder {
+    fn add_rule(&mut self, rule: Rule) {
+        let index = self.matcher.rules.len() as u32;
+        let expr = self.compile_expr(&rule.query.expr);
+        let mut positive = Vec::new();
+        rule.query
+            .expr
+            .visit_leaves(true, &mut |leaf, is_positive| {
+                if let Some(&id) = self.leaf_ids.get(leaf)
+                    && is_positive
+                    && !positive.contains(&id)
+                {
+                    positive.push(id);
+                }
+            });
+        for &leaf in &positive {
+            self.matcher.leaves[leaf as usize].rules.push(index);
+        }
+        let scope: Vec<String> = rule.tags.iter().map(|t| normalize_tag(t)).collect();
+        self.matcher.any_scoped |= !scope.is_empty();
+        self.matcher.rules.push(CompiledRule {
+            name: rule.name,
+            expr,
+            positive,
+            scope,
+        });
+    }
+
+    fn compile_expr(&mut self, expr: &Expr) -> LeafExpr {
+        match expr {
+            Expr::Leaf(leaf) => LeafExpr::Leaf(self.intern_leaf(leaf)),
+            Expr::Not(inner) => LeafExpr::Not(Box::new(self.compile_expr(inner))),
+            Expr::And(items) => LeafExpr::And(items.iter().map(|i| self.compile_expr(i)).collect()),
+            Expr::Or(items) => LeafExpr::Or(items.iter().map(|i| self.compile_expr(i)).collect()),
+        }
+    }
+
+    fn intern_leaf(&mut self, leaf: &Leaf) -> LeafId {
+        if let Some(&id) = self.leaf_ids.get(leaf) {
+            return id;
+        }
+        let id = self.matcher.leaves.len() as LeafId;
+        let anchor = match &leaf.kind {
+            LeafKind::Term(term) | LeafKind::Near { left: term, .. } => term,
+        };
+        let entry = self.entry_for(anchor);
+        let is_whole = matches!(&leaf.kind, LeafKind::Term(term) if term.words.len() == 1);
+        let entry = &mut self.matcher.entries[entry as usize];
+        if is_whole {
+            entry.whole.push(id);
+        } else {
+            entry.positional.push(id);
+        }
+        self.matcher.fields_used |= leaf.fields();
+        self.matcher.leaves.push(CompiledLeaf {
+            leaf: leaf.clone(),
+            fields: leaf.fields(),
+            display: leaf.to_string(),
+            rules: Vec::new(),
+        });
+        self.leaf_ids.insert(leaf.clone(), id);
+        id
+    }
+
+    /// The entry for a term's first word: a prefix entry only for a one-word prefix term.
+    fn entry_for(&mut self, term: &Term) -> EntryId {
+        let first = term.words.first().map_or("", String::as_str);
+        let next_id = self.matcher.entries.len() as EntryId;
+        if term.prefix && term.words.len() == 1 {
+            let index = &mut self.matcher.prefixes;
+            let key_length = PrefixIndex::key_length(first);
+            let bucket = index
+                .buckets
+                .entry(first.as_bytes()[..key_length].into())
+                .or_default();
+            if let Some((_, id)) = bucket.iter().find(|(p, _)| p.as_ref() == first) {
+                return *id;
+            }
+            bucket.push((first.into(), next_id));
+            if !index.key_lengths.contains(&key_length) {
+                index.key_lengths.push(key_length);
+                index.key_lengths.sort_unstable();
+            }
+        } else {
+            if let Some(&id) = self.matcher.exact.get(first) {
+                return id;
+            }
+            self.matcher.exact.insert(first.into(), next_id);
+        }
+        self.matcher.entries.push(Entry::default());
+        next_id
+    }
+}
+
+thread_local! {
+    /// Per-thread working memory, so matching an article allocates only its results.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+#[derive(Default)]
+struct Scratch {
+    leaf_true: BitSet,
+    true_leaves: Vec<LeafId>,
+    rule_seen: BitSet,
+    candidates: Vec<u32>,
+}
+
+impl Scratch {
+    fn prepare(&mut self, leaves: usize, rules: usize) {
+        // A panic mid-match could have left bits set; clearing is cheap either way.
+        self.clear();
+        self.leaf_true.grow(leaves);
+        self.rule_seen.grow(rules);
+    }
+
+    fn mark_leaf(&mut self, leaf: LeafId) {
+        if self.leaf_true.insert(leaf) {
+            self.true_leaves.push(leaf);
+        }
+    }
+
+    fn clear(&mut self) {
+        for leaf in self.true_leaves.drain(..) {
+            self.leaf_true.remove(leaf);
+        }
+        for rule in self.candidates.drain(..) {
+            self.rule_seen.remove(rule);
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct BitSet {
+    words: Vec<u64>,
+}
+
+impl BitSet {
+    fn grow(&mut self, bits: usize) {
+        let needed = bits.div_ceil(64);
+        if self.words.len() < needed {
+            self.words.resize(needed, 0);
+        }
+    }
+
+    fn contains(&self, bit: u32) -> bool {
+        self.words
+            .get(bit as usize / 64)
+            .is_some_and(|word| word & (1 << (bit % 64)) != 0)
+    }
+
+    /// Sets the bit; true if it was clear.
+    fn insert(&mut self, bit: u32) -> bool {
+        let Some(word) = self.words.get_mut(bit as usize / 64) else {
+            return false;
+        };
+        let mask = 1 << (bit % 64);
+        let was_clear = *word & mask == 0;
+        *word |= mask;
+        was_clear
+    }
+
+    fn remove(&mut self, bit: u32) {
+        if let Some(word) = self.words.get_mut(bit as usize / 64) {
+            *word &= !(1 << (bit % 64));
+        }
+    }
+}
+
+/// FxHash-style multiplicative hash: words are short and not attacker-chosen in a
+/// way that matters (a slow probe only slows that article), and SipHash would be
+/// most of the per-word cost.
+#[derive(Debug, Default, Clone, Copy)]
+struct WordHasher {
+    hash: u64,
+}
+
+const SEED: u64 = 0xf135_7aea_2e62_a9c5;
+
+impl WordHasher {
+    fn add(&mut self, value: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ value).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let mut tail = [0u8; 8];
+        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        self.add(u64::from_le_bytes(tail) ^ bytes.len() as u64);
+    }
+
+    fn write_u8(&mut self, value: u8) {
+        self.add(u64::from(value));
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.add(value as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // The table indexes by the low bits; the multiply leaves its entropy high.
+        self.hash.rotate_left(26)
+    }
+}

@@ -1,0 +1,282 @@
+//! The text normaliser shared by indexing and querying: plain text in, word tokens out.
+//!
+//! Indexing and querying must agree byte for byte, so both sides go through
+//! [`TokenList::new`]; nothing else in `rules` folds case or splits words.
+
+use unicode_normalization::char::{
+    canonical_combining_class, compose, decompose_canonical, decompose_compatible,
+    is_combining_mark,
+};
+use unicode_segmentation::UnicodeSegmentation;
+
+/// How a text is cut into words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TextKind {
+    /// Running text: Unicode word boundaries (UAX #29), so `U.S.` and `1,000` stay one word.
+    Prose,
+    /// URLs and feed addresses: every ASCII punctuation mark also separates words,
+    /// so `url:bbc` finds `https://www.bbc.co.uk/news`.
+    Address,
+}
+
+/// The normalised words of one text, in order; a word's index is its position.
+///
+/// All words live in one buffer so that tokenising an article costs two
+/// allocations, not one per word: matching is the hot path of ingest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenList {
+    normalized: String,
+    spans: Vec<(u32, u32)>,
+}
+
+impl TokenList {
+    /// Normalises and splits running text (titles, bodies, authors, tags).
+    pub fn new(text: &str) -> Self {
+        Self::with_kind(text, TextKind::Prose)
+    }
+
+    pub(crate) fn with_kind(text: &str, kind: TextKind) -> Self {
+        let mut normalized = String::with_capacity(text.len());
+        normalize_into(text, &mut normalized);
+        if kind == TextKind::Address {
+            normalized = normalized
+                .chars()
+                .map(|c| if c.is_ascii_punctuation() { ' ' } else { c })
+                .collect();
+        }
+        let spans = word_spans(&normalized);
+        Self { normalized, spans }
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The word at `position`, or `None` past the end.
+    pub fn get(&self, position: usize) -> Option<&str> {
+        let &(start, end) = self.spans.get(position)?;
+        self.normalized.get(start as usize..end as usize)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        self.spans
+            .iter()
+            .map(|&(start, end)| &self.normalized[start as usize..end as usize])
+    }
+}
+
+/// The normalised words of `text`, e.g. `"North Korea's"` → `["north", "korea"]`.
+pub fn normalize_terms(text: &str) -> Vec<String> {
+    TokenList::new(text).iter().map(str::to_owned).collect()
+}
+
+fn word_spans(normalized: &str) -> Vec<(u32, u32)> {
+    normalized
+        .unicode_word_indices()
+        .filter_map(|(start, word)| {
+            let word = strip_possessive(word);
+            let start = u32::try_from(start).ok()?;
+            let end = u32::try_from(word.len()).ok()?.checked_add(start)?;
+            Some((start, end))
+        })
+        .collect()
+}
+
+/// `iran's` → `iran`: UAX #29 keeps the apostrophe inside the word, but the
+/// possessive is grammar, not part of the name a rule names.
+fn strip_possessive(word: &str) -> &str {
+    match word.strip_suffix("'s") {
+        Some(stem) if !stem.is_empty() => stem,
+        _ => word,
+    }
+}
+
+/// Appends the normalised form of `text` to `out`: NFKC, lower case, no diacritics,
+/// typographic punctuation replaced by its ASCII twin.
+///
+/// Works one character at a time instead of chaining whole-string NFKC, NFD and
+/// NFC passes; it agrees with that pipeline (see the `agrees_with_reference` test)
+/// because every mark it could reorder or compose is dropped anyway. ASCII text,
+/// nearly all of English news, never leaves the first branch.
+pub(crate) fn normalize_into(text: &str, out: &mut String) {
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            push_folded(c, out);
+        }
+    }
+}
+
+fn push_folded(c: char, out: &mut String) {
+    if is_hangul_syllable(c) {
+        // Decomposing would leave jamo that only a full NFC pass puts back together.
+        out.push(c);
+        return;
+    }
+    decompose_compatible(c, |compatible| {
+        for lower in compatible.to_lowercase() {
+            decompose_canonical(lower, |piece| push_piece(piece, out));
+        }
+    });
+}
+
+fn push_piece(piece: char, out: &mut String) {
+    if is_kana_voicing_mark(piece) {
+        // が is か plus a voicing mark: the mark changes the word, it is not a diacritic.
+        match out.pop() {
+            Some(base) => match compose(base, piece) {
+                Some(voiced) => out.push(voiced),
+                None => {
+                    out.push(base);
+                    out.push(piece);
+                }
+            },
+            None => out.push(piece),
+        }
+        return;
+    }
+    if is_diacritic(piece) || is_ignorable(piece) {
+        return;
+    }
+    out.push(canonical_twin(piece).unwrap_or(piece));
+}
+
+/// A mark that stacks on a letter (non-zero combining class): Latin accents, Arabic
+/// harakat, Hebrew points. Spacing vowel signs of Indic scripts have class 0 and
+/// are spelling, not decoration, so they stay.
+fn is_diacritic(c: char) -> bool {
+    is_combining_mark(c) && canonical_combining_class(c) != 0 && !is_kana_voicing_mark(c)
+}
+
+fn is_hangul_syllable(c: char) -> bool {
+    matches!(c, '\u{AC00}'..='\u{D7A3}')
+}
+
+fn is_kana_voicing_mark(c: char) -> bool {
+    matches!(c, '\u{3099}' | '\u{309A}')
+}
+
+/// Invisible characters that would otherwise split or glue words: soft hyphen,
+/// zero-width (non-)joiners, word joiner, byte-order mark, Arabic tatweel.
+fn is_ignorable(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{0640}'
+    )
+}
+
+/// Typographic punctuation mapped to ASCII so that `Iran’s` is `Iran's` and an
+/// English article with curly quotes still takes the ASCII word splitter; and the
+/// Greek final sigma, which `char::to_lowercase` (unlike full case folding) keeps.
+fn canonical_twin(c: char) -> Option<char> {
+    match c {
+        'ς' => Some('σ'),
+        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' => Some('\''),
+        '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{2033}' | '\u{00AB}'
+        | '\u{00BB}' => Some('"'),
+        '\u{2010}'..='\u{2015}' | '\u{2212}' => Some('-'),
+        '\u{00A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}' => Some(' '),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use unicode_normalization::UnicodeNormalization;
+
+    fn check(text: &str, expected: &[&str]) {
+        assert_eq!(normalize_terms(text), expected, "tokens of {text:?}");
+    }
+
+    #[test]
+    fn words_are_folded_and_split() {
+        check("Iran", &["iran"]);
+        check("IRAN, Iran's and Iran’s", &["iran", "iran", "and", "iran"]);
+        check("North Korea's minister", &["north", "korea", "minister"]);
+        check("Tehrán Zürich façade", &["tehran", "zurich", "facade"]);
+        check("İstanbul", &["istanbul"]);
+        check(
+            "U.S. forces, 1,000 troops",
+            &["u.s", "forces", "1,000", "troops"],
+        );
+        check("don't — won’t", &["don't", "won't"]);
+        check("al-Qaeda", &["al", "qaeda"]);
+        check("ﬁnance Ｆｕｌｌ ①", &["finance", "full", "1"]);
+        check("Teh\u{00AD}ran", &["tehran"]);
+        check("", &[]);
+        check("... --- !!!", &[]);
+    }
+
+    #[test]
+    fn other_scripts_are_folded() {
+        check("МОСКВА Москва", &["москва", "москва"]);
+        check("ΑΘΗΝΑΣ Αθήνας", &["αθηνασ", "αθηνασ"]);
+        // Harakat and tatweel are dropped, hamza-on-alef folds to alef.
+        check("مُحَمَّد مـحـمـد", &["محمد", "محمد"]);
+        check("أحمد", &["احمد"]);
+        check("שָׁלוֹם", &["שלום"]);
+    }
+
+    #[test]
+    fn scripts_without_spaces_split_per_character_or_kana_run() {
+        check("北朝鮮とイラン", &["北", "朝", "鮮", "と", "イラン"]);
+        check("ｶﾞｽ", &["ガス"]);
+        check("ドイツ", &["ドイツ"]);
+    }
+
+    #[test]
+    fn addresses_split_on_punctuation() {
+        let tokens =
+            TokenList::with_kind("https://www.BBC.co.uk/news/world-123", TextKind::Address);
+        let words: Vec<&str> = tokens.iter().collect();
+        assert_eq!(
+            words,
+            ["https", "www", "bbc", "co", "uk", "news", "world", "123"]
+        );
+    }
+
+    #[test]
+    fn positions_index_words() {
+        let tokens = TokenList::new("Kim met Pezeshkian");
+        assert_eq!(tokens.len(), 3);
+        assert_eq!(tokens.get(2), Some("pezeshkian"));
+        assert_eq!(tokens.get(3), None);
+    }
+
+    /// The normaliser written as the whole-string pipeline the module doc describes.
+    fn reference_normalize(text: &str) -> String {
+        let folded: String = text.nfkc().flat_map(char::to_lowercase).collect();
+        let stripped: String = folded
+            .nfd()
+            .filter(|&c| !is_diacritic(c) && !is_ignorable(c))
+            .map(|c| canonical_twin(c).unwrap_or(c))
+            .collect();
+        stripped.nfc().collect()
+    }
+
+    fn interesting_char() -> impl Strategy<Value = char> {
+        prop::sample::select(vec![
+            'a', 'B', 'e', ' ', '\'', '.', ',', '1', '_', ':', '\u{0301}', '\u{0308}', 'é', 'É',
+            'ü', 'İ', 'ß', 'ﬁ', 'Ａ', '①', 'Д', 'д', 'Σ', 'ς', 'ή', 'ا', 'َ', 'ّ', 'ـ', 'أ', '北',
+            'か', '\u{3099}', 'ｶ', 'ﾞ', 'ド', 'ー', '’', '“', '—', '\u{00A0}', '\u{00AD}', 'क', 'ि',
+            '्', 'ก', 'ั', '\u{0E48}', 'ẞ', 'Ω', 'Å', 'Å', '한', 'Ⅻ',
+        ])
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_reference(chars in prop::collection::vec(interesting_char(), 0..24)) {
+            let text: String = chars.into_iter().collect();
+            let mut fast = String::new();
+            normalize_into(&text, &mut fast);
+            prop_assert_eq!(fast, reference_normalize(&text), "text {:?}", text);
+        }
+    }
+}
