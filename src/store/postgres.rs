@@ -196,11 +196,11 @@ impl PgStore {
     }
 
     pub async fn article(&self, id: i64) -> Result<Option<Article>, StoreError> {
-        let row = sqlx::query(concat!(
+        let row = sqlx::query(
             "SELECT id, url, canonical_url, title, summary_text, author, language,
                 published_at, updated_at, first_seen_at, story_id
-             FROM articles WHERE id = $1"
-        ))
+             FROM articles WHERE id = $1",
+        )
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
