@@ -21,6 +21,8 @@ pub const MAX_EMBED_DESCRIPTION: usize = 4096;
 pub const MAX_EMBED_FOOTER: usize = 2048;
 /// Title, description, footer, author and fields together.
 pub const MAX_EMBED_TOTAL: usize = 6000;
+/// The message line above the embed: a notification, the embed carries the rest.
+const MAX_CONTENT_USED: usize = 500;
 /// A "short summary", well inside the description limit.
 const MAX_SUMMARY: usize = 1000;
 const MAX_NAME: usize = 100;
@@ -64,7 +66,7 @@ pub fn payload(message: &AlertMessage) -> Value {
         without_masked_links(&inert(&title))
     );
     json!({
-        "content": fit(&content, MAX_CONTENT / 4),
+        "content": fit(&content, MAX_CONTENT_USED),
         "embeds": [embed],
         "allowed_mentions": {"parse": []},
     })

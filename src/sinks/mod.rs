@@ -472,14 +472,14 @@ impl Pacer {
 /// The article's web address (as published, else canonical) if it is one a chat
 /// client may link to: http or https.
 fn article_link(article: &Article) -> Option<Url> {
-    let text = article
-        .url
-        .as_deref()
-        .or(article.canonical_url.as_deref())?;
-    let url = Url::parse(text).ok()?;
-    let linkable = matches!(url.scheme(), "http" | "https")
-        && url.host_str().is_some_and(|host| !host.is_empty());
-    linkable.then_some(url)
+    [&article.url, &article.canonical_url]
+        .into_iter()
+        .flatten()
+        .filter_map(|text| Url::parse(text).ok())
+        .find(|url| {
+            matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some_and(|host| !host.is_empty())
+        })
 }
 
 /// The feed to credit: the first source's name, else its host.

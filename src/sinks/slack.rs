@@ -206,6 +206,17 @@ mod tests {
     }
 
     #[test]
+    fn canonical_url_stands_in_for_an_unusable_link() {
+        let mut message = message();
+        message.article.url = Some("javascript:alert(1)".to_owned());
+        message.article.title = "T".to_owned();
+        assert_eq!(
+            headline(&payload(&message)),
+            "*<https://www.miamiherald.com/news/article1.html|T>*"
+        );
+    }
+
+    #[test]
     fn long_multibyte_text_stays_within_block_kit_limits() {
         let mut message = message();
         message.article.title = "Пхеньян и Тегеран 😀 & <".repeat(500);
