@@ -12,5 +12,6 @@ pub mod ingest;
 pub mod normalize;
 pub mod parse;
 pub mod rules;
+pub mod sinks;
 pub mod store;
 pub mod telemetry;

@@ -5,4 +5,5 @@
 pub mod alert;
 pub mod article;
 pub mod entry;
+pub mod retry;
 pub mod schedule;

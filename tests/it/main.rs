@@ -7,3 +7,4 @@ mod cli;
 mod corpus;
 mod fetch;
 mod ingest;
+mod sinks;

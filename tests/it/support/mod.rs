@@ -3,3 +3,4 @@
 pub mod db;
 pub mod feed_server;
 pub mod herald;
+pub mod receiver;

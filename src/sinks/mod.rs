@@ -1,0 +1,631 @@
+//! Alert delivery to one sink: the payload each sink type expects, and one attempt
+//! to send it, classified as delivered, worth retrying, or permanently refused.
+//!
+//! Owns the HTTP client used for alerts and Slack's pacing (SPEC §6: at most one
+//! message per second per webhook). Knows nothing of the outbox, the store, rules or
+//! config: it never retries or schedules — the outbox calls [`Sender::send`] once per
+//! attempt, records the [`AttemptOutcome`] and decides when to try again
+//! (`domain::retry`). Webhook URLs and secrets are credentials: they never appear in
+//! `Debug`, in an outcome's error or in a log line written here.
+
+pub mod discord;
+pub mod log;
+pub mod slack;
+mod text;
+pub mod webhook;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::Utc;
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Client, Response, StatusCode, redirect};
+use tokio::time::Instant;
+use url::Url;
+
+use crate::domain::alert::AlertMessage;
+use crate::domain::article::Article;
+use crate::domain::retry::parse_retry_after;
+
+/// Longest one delivery attempt may take, connect to last byte.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Slack accepts about one message per second per webhook and answers 429 beyond
+/// (<https://api.slack.com/apis/rate-limits>); herald waits instead of being refused.
+pub const SLACK_INTERVAL: Duration = Duration::from_secs(1);
+/// Kept from a refusal's body for `herald alerts`: enough for Slack's
+/// `invalid_payload` or Discord's JSON error, not a whole error page.
+pub const MAX_EXCERPT_CHARS: usize = 500;
+/// Bytes of a response body read at most, to get the excerpt.
+const MAX_EXCERPT_BYTES: usize = 4 * MAX_EXCERPT_CHARS;
+
+/// Sent with every request: the delivery's stable id, so a receiver can drop repeats.
+pub const DELIVERY_HEADER: &str = "x-herald-delivery";
+
+/// Where a sink delivers. Plain values: the caller has validated and exposed them.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SinkTarget {
+    Slack { url: Url },
+    Discord { url: Url },
+    Webhook { url: Url, secret: Option<String> },
+    Log,
+}
+
+impl SinkTarget {
+    /// The config's `type` for this target.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkTarget::Slack { .. } => "slack",
+            SinkTarget::Discord { .. } => "discord",
+            SinkTarget::Webhook { .. } => "webhook",
+            SinkTarget::Log => "log",
+        }
+    }
+}
+
+impl fmt::Debug for SinkTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SinkTarget::Slack { url } => f
+                .debug_struct("Slack")
+                .field("url", &redacted_url(url))
+                .finish(),
+            SinkTarget::Discord { url } => f
+                .debug_struct("Discord")
+                .field("url", &redacted_url(url))
+                .finish(),
+            SinkTarget::Webhook { url, secret } => f
+                .debug_struct("Webhook")
+                .field("url", &redacted_url(url))
+                .field("secret", &secret.as_ref().map(|_| "***"))
+                .finish(),
+            SinkTarget::Log => f.write_str("Log"),
+        }
+    }
+}
+
+/// `https://hooks.slack.com/…`: the host helps an operator, the rest is the key.
+fn redacted_url(url: &Url) -> String {
+    let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
+    if let Some(port) = url.port() {
+        shown.push_str(&format!(":{port}"));
+    }
+    shown.push_str("/…");
+    shown
+}
+
+/// A configured sink: its name (the key under `[sinks]`) and where it delivers.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Sink {
+    name: String,
+    target: SinkTarget,
+}
+
+impl Sink {
+    pub fn new(name: impl Into<String>, target: SinkTarget) -> Sink {
+        Sink {
+            name: name.into(),
+            target,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn target(&self) -> &SinkTarget {
+        &self.target
+    }
+}
+
+/// What the outbox does next with a delivery after one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Delivered,
+    /// Try again later; `retry_after` is the receiver's `Retry-After`, if it gave one.
+    Retry {
+        retry_after: Option<Duration>,
+    },
+    /// The receiver refused the delivery for good (4xx other than 408 and 429): it is
+    /// dead at once, with the response recorded.
+    Permanent,
+}
+
+/// One delivery attempt, as the outbox records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptOutcome {
+    pub verdict: Verdict,
+    /// `None` when no response arrived (transport failure) or for the `log` sink.
+    pub http_status: Option<u16>,
+    /// The first [`MAX_EXCERPT_CHARS`] characters of the response body, if any.
+    pub response_excerpt: Option<String>,
+    /// From the request being sent to the response being read; excludes pacing.
+    pub latency: Duration,
+    /// Why the attempt did not deliver, for a person; never holds the URL or secret.
+    pub error: Option<String>,
+}
+
+impl AttemptOutcome {
+    fn failed(verdict: Verdict, error: String, latency: Duration) -> AttemptOutcome {
+        AttemptOutcome {
+            verdict,
+            http_status: None,
+            response_excerpt: None,
+            latency,
+            error: Some(error),
+        }
+    }
+}
+
+/// Why a [`Sender`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("alert http client could not be set up: {0}")]
+    Setup(String),
+}
+
+/// Sends alerts to every sink over one pooled HTTP client.
+///
+/// Cheap to clone: clones share the client and the pacing state, so pacing holds
+/// across all the tasks of an instance.
+#[derive(Clone)]
+pub struct Sender {
+    client: Client,
+    slack_pacer: Arc<Pacer>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request ready to go, minus the delivery header every sink adds.
+struct Outgoing<'a> {
+    url: &'a Url,
+    body: Vec<u8>,
+    headers: HeaderMap,
+}
+
+impl Sender {
+    /// `timeout` bounds each attempt; `user_agent` names herald to receivers.
+    pub fn new(timeout: Duration, user_agent: &str) -> Result<Sender, SinkError> {
+        let client = Client::builder()
+            .user_agent(user_agent)
+            .timeout(timeout)
+            // A webhook answering with a redirect is misconfigured; following it
+            // would send the alert (and its signature) somewhere nobody configured.
+            .redirect(redirect::Policy::none())
+            .build()
+            .map_err(|e| SinkError::Setup(describe_transport(&e, None)))?;
+        Ok(Sender {
+            client,
+            slack_pacer: Arc::new(Pacer::new(SLACK_INTERVAL)),
+            timeout,
+        })
+    }
+
+    /// Makes one attempt to deliver `message` to `sink`. Never fails: every problem
+    /// is an outcome for the outbox to record.
+    pub async fn send(&self, sink: &Sink, message: &AlertMessage) -> AttemptOutcome {
+        let outgoing = match &sink.target {
+            SinkTarget::Log => {
+                let started = Instant::now();
+                log::emit(&sink.name, message);
+                return AttemptOutcome {
+                    verdict: Verdict::Delivered,
+                    http_status: None,
+                    response_excerpt: None,
+                    latency: started.elapsed(),
+                    error: None,
+                };
+            }
+            SinkTarget::Slack { url } => {
+                self.slack_pacer.wait_turn(url.as_str()).await;
+                Outgoing::json(url, &slack::payload(message))
+            }
+            SinkTarget::Discord { url } => Outgoing::json(url, &discord::payload(message)),
+            SinkTarget::Webhook { url, secret } => {
+                Outgoing::webhook(url, message, secret.as_deref())
+            }
+        };
+        self.post(outgoing, &message.delivery_id).await
+    }
+
+    async fn post(&self, outgoing: Outgoing<'_>, delivery_id: &str) -> AttemptOutcome {
+        let started = Instant::now();
+        let Ok(delivery) = HeaderValue::from_str(delivery_id) else {
+            return AttemptOutcome::failed(
+                Verdict::Permanent,
+                "delivery id is not a valid header value".to_owned(),
+                started.elapsed(),
+            );
+        };
+        let url = outgoing.url;
+        let result = self
+            .client
+            .post(url.clone())
+            .headers(outgoing.headers)
+            .header(HeaderName::from_static(DELIVERY_HEADER), delivery)
+            .body(outgoing.body)
+            .send()
+            .await;
+        match result {
+            Ok(response) => self.read_answer(response, url, started).await,
+            Err(error) => {
+                let verdict = if error.is_builder() {
+                    Verdict::Permanent
+                } else {
+                    Verdict::Retry { retry_after: None }
+                };
+                let message = if error.is_timeout() {
+                    format!(
+                        "timed out after {}",
+                        humantime::format_duration(self.timeout)
+                    )
+                } else {
+                    describe_transport(&error, Some(url))
+                };
+                AttemptOutcome::failed(verdict, message, started.elapsed())
+            }
+        }
+    }
+
+    async fn read_answer(&self, response: Response, url: &Url, started: Instant) -> AttemptOutcome {
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| parse_retry_after(value, Utc::now()));
+        let excerpt = read_excerpt(response)
+            .await
+            .map(|text| scrub(&text, Some(url)));
+        let verdict = classify(status.as_u16(), retry_after);
+        AttemptOutcome {
+            verdict,
+            http_status: Some(status.as_u16()),
+            response_excerpt: excerpt,
+            latency: started.elapsed(),
+            error: (verdict != Verdict::Delivered).then(|| describe_status(status, retry_after)),
+        }
+    }
+}
+
+impl<'a> Outgoing<'a> {
+    fn json(url: &'a Url, payload: &serde_json::Value) -> Outgoing<'a> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Outgoing {
+            url,
+            // `Display` of a JSON value is its compact serialisation and cannot fail.
+            body: payload.to_string().into_bytes(),
+            headers,
+        }
+    }
+
+    fn webhook(url: &'a Url, message: &AlertMessage, secret: Option<&str>) -> Outgoing<'a> {
+        let mut outgoing = Outgoing::json(url, &webhook::payload(message));
+        outgoing.headers.insert(
+            HeaderName::from_static(webhook::EVENT_HEADER),
+            HeaderValue::from_static(webhook::EVENT),
+        );
+        if let Some(secret) = secret
+            && let Ok(value) = HeaderValue::from_str(&webhook::signature(secret, &outgoing.body))
+        {
+            outgoing
+                .headers
+                .insert(HeaderName::from_static(webhook::SIGNATURE_HEADER), value);
+        }
+        outgoing
+    }
+}
+
+/// SPEC §6: 2xx delivered; 408, 429 and 5xx retried (obeying any `Retry-After`);
+/// any other status refused for good. 3xx is never followed (see [`Sender::new`]),
+/// so it is a configuration error, and retrying would not fix it.
+pub fn classify(status: u16, retry_after: Option<Duration>) -> Verdict {
+    match status {
+        200..=299 => Verdict::Delivered,
+        408 | 429 | 500..=599 => Verdict::Retry { retry_after },
+        _ => Verdict::Permanent,
+    }
+}
+
+fn describe_status(status: StatusCode, retry_after: Option<Duration>) -> String {
+    let reason = status
+        .canonical_reason()
+        .map(|reason| format!(" {reason}"))
+        .unwrap_or_default();
+    match retry_after {
+        Some(wait) => format!(
+            "HTTP {}{reason} (retry after {})",
+            status.as_u16(),
+            humantime::format_duration(wait)
+        ),
+        None => format!("HTTP {}{reason}", status.as_u16()),
+    }
+}
+
+/// The start of the response body, decoded leniently; `None` when empty or unreadable.
+async fn read_excerpt(mut response: Response) -> Option<String> {
+    let mut body = Vec::new();
+    while body.len() < MAX_EXCERPT_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body.truncate(MAX_EXCERPT_BYTES);
+    let text = String::from_utf8_lossy(&body);
+    let excerpt: String = text.trim().chars().take(MAX_EXCERPT_CHARS).collect();
+    (!excerpt.is_empty()).then_some(excerpt)
+}
+
+/// The innermost cause of a client error, phrased for a person: reqwest's own
+/// message repeats the URL ("error sending request for url (…)"), a credential here.
+fn describe_transport(error: &reqwest::Error, url: Option<&Url>) -> String {
+    let mut innermost: &(dyn std::error::Error + 'static) = error;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    if let Some(io) = innermost.downcast_ref::<std::io::Error>()
+        && let Some(text) = describe_io(io.kind())
+    {
+        return text.to_owned();
+    }
+    scrub(&humanize(&innermost.to_string()), url)
+}
+
+fn describe_io(kind: std::io::ErrorKind) -> Option<&'static str> {
+    use std::io::ErrorKind;
+    Some(match kind {
+        ErrorKind::ConnectionRefused => "connection refused",
+        ErrorKind::ConnectionReset => "connection reset by peer",
+        ErrorKind::ConnectionAborted => "connection aborted",
+        ErrorKind::NotConnected => "not connected",
+        ErrorKind::TimedOut => "connection timed out",
+        ErrorKind::UnexpectedEof => "connection closed before the response was complete",
+        ErrorKind::HostUnreachable => "host unreachable",
+        ErrorKind::NetworkUnreachable => "network unreachable",
+        _ => return None,
+    })
+}
+
+/// Drops the OS error number and lower-cases a leading capital ("Connection reset").
+fn humanize(message: &str) -> String {
+    let message = match message.find(" (os error ") {
+        Some(at) => &message[..at],
+        None => message,
+    };
+    let mut chars = message.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), Some(second)) if first.is_uppercase() && !second.is_uppercase() => first
+            .to_lowercase()
+            .chain(message[first.len_utf8()..].chars())
+            .collect(),
+        _ => message.to_owned(),
+    }
+}
+
+/// Belt and braces for text that came from elsewhere (an error's cause, a response
+/// body): the URL, or its path and query (the credential part), shown redacted.
+fn scrub(text: &str, url: Option<&Url>) -> String {
+    let Some(url) = url else {
+        return text.to_owned();
+    };
+    let mut scrubbed = text.replace(url.as_str(), &redacted_url(url));
+    let secret_part = &url[url::Position::BeforePath..];
+    if secret_part.len() > 1 {
+        scrubbed = scrubbed.replace(secret_part, "/…");
+    }
+    scrubbed
+}
+
+/// Spaces messages to one key (a webhook URL) at least `interval` apart.
+///
+/// Each caller reserves the next free slot under a short lock and sleeps outside it,
+/// so concurrent senders to one webhook queue up in order and senders to other
+/// webhooks never wait.
+struct Pacer {
+    interval: Duration,
+    next_free: Mutex<HashMap<String, Instant>>,
+}
+
+/// Past this many keys, slots already in the past are forgotten.
+const PACER_PRUNE_AT: usize = 1024;
+
+impl Pacer {
+    fn new(interval: Duration) -> Pacer {
+        Pacer {
+            interval,
+            next_free: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn wait_turn(&self, key: &str) {
+        let slot = self.reserve(key, Instant::now());
+        tokio::time::sleep_until(slot).await;
+    }
+
+    fn reserve(&self, key: &str, now: Instant) -> Instant {
+        let mut next_free = self
+            .next_free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if next_free.len() >= PACER_PRUNE_AT {
+            next_free.retain(|_, free| *free > now);
+        }
+        let slot = next_free.get(key).map_or(now, |free| (*free).max(now));
+        next_free.insert(key.to_owned(), slot + self.interval);
+        slot
+    }
+}
+
+/// The article's web address (as published, else canonical) if it is one a chat
+/// client may link to: http or https.
+fn article_link(article: &Article) -> Option<Url> {
+    [&article.url, &article.canonical_url]
+        .into_iter()
+        .flatten()
+        .filter_map(|text| Url::parse(text).ok())
+        .find(|url| {
+            matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some_and(|host| !host.is_empty())
+        })
+}
+
+/// The feed to credit: the first source's name, else its host.
+fn feed_label(article: &Article) -> String {
+    let Some(source) = article.feeds.first() else {
+        return "unknown feed".to_owned();
+    };
+    let name = source
+        .name
+        .as_deref()
+        .map(text::one_line)
+        .filter(|name| !name.is_empty());
+    name.or_else(|| {
+        Url::parse(&source.url)
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_owned))
+    })
+    .unwrap_or_else(|| source.url.clone())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::alert::FiredRule;
+    use crate::domain::article::ArticleSource;
+
+    /// The alert every payload test starts from.
+    pub(crate) fn message() -> AlertMessage {
+        AlertMessage {
+            delivery_id: "d-0001".to_owned(),
+            alert_id: 42,
+            rule: FiredRule {
+                name: "nk-iran".to_owned(),
+                query: "\"North Korea\" Iran".to_owned(),
+            },
+            article: Article {
+                id: 7,
+                url: Some("https://www.miamiherald.com/news/article1.html?a=1&b=2".to_owned()),
+                canonical_url: Some("https://www.miamiherald.com/news/article1.html".to_owned()),
+                title: "North Korean delegation visits Tehran".to_owned(),
+                summary: Some("A rare visit by officials from Pyongyang.".to_owned()),
+                author: None,
+                language: Some("en".to_owned()),
+                published_at: Utc.with_ymd_and_hms(2026, 3, 1, 12, 30, 0).unwrap(),
+                updated_at: None,
+                first_seen_at: Utc.with_ymd_and_hms(2026, 3, 1, 12, 31, 5).unwrap(),
+                feeds: vec![ArticleSource {
+                    url: "https://www.miamiherald.com/rss".to_owned(),
+                    name: Some("Miami Herald".to_owned()),
+                }],
+                story_id: Some(3),
+            },
+            matched: vec!["north korea".to_owned(), "iran".to_owned()],
+        }
+    }
+
+    #[test]
+    fn status_classification() {
+        fn check(status: u16, retry_after: Option<u64>, expected: Verdict) {
+            let retry_after = retry_after.map(Duration::from_secs);
+            assert_eq!(classify(status, retry_after), expected, "HTTP {status}");
+        }
+        let retry = |seconds: Option<u64>| Verdict::Retry {
+            retry_after: seconds.map(Duration::from_secs),
+        };
+        check(200, None, Verdict::Delivered);
+        check(204, None, Verdict::Delivered);
+        check(429, Some(2), retry(Some(2)));
+        check(503, Some(30), retry(Some(30)));
+        check(429, None, retry(None));
+        check(408, None, retry(None));
+        check(500, None, retry(None));
+        check(502, None, retry(None));
+        check(400, None, Verdict::Permanent);
+        check(401, None, Verdict::Permanent);
+        check(404, None, Verdict::Permanent);
+        check(410, None, Verdict::Permanent);
+        check(413, None, Verdict::Permanent);
+        check(301, None, Verdict::Permanent);
+    }
+
+    #[test]
+    fn debug_never_shows_url_or_secret() {
+        fn check(target: SinkTarget, expected: &str) {
+            let shown = format!("{:?}", Sink::new("s", target));
+            assert_eq!(shown, expected);
+            assert!(
+                !shown.contains("T0001") && !shown.contains("hunter2"),
+                "{shown}"
+            );
+        }
+        let slack = Url::parse("https://hooks.slack.com/services/T0001/B0001/XXXX").unwrap();
+        let hook = Url::parse("http://127.0.0.1:9000/hook/T0001?token=T0001").unwrap();
+        check(
+            SinkTarget::Slack { url: slack.clone() },
+            r#"Sink { name: "s", target: Slack { url: "https://hooks.slack.com/…" } }"#,
+        );
+        check(
+            SinkTarget::Discord { url: slack },
+            r#"Sink { name: "s", target: Discord { url: "https://hooks.slack.com/…" } }"#,
+        );
+        check(
+            SinkTarget::Webhook {
+                url: hook,
+                secret: Some("hunter2".to_owned()),
+            },
+            r#"Sink { name: "s", target: Webhook { url: "http://127.0.0.1:9000/…", secret: Some("***") } }"#,
+        );
+        check(SinkTarget::Log, r#"Sink { name: "s", target: Log }"#);
+    }
+
+    #[test]
+    fn scrub_removes_url_and_its_path() {
+        let url = Url::parse("https://hooks.example/services/T0001/SECRET").unwrap();
+        let scrubbed = scrub(
+            "error sending request for url (https://hooks.example/services/T0001/SECRET): /services/T0001/SECRET",
+            Some(&url),
+        );
+        assert_eq!(
+            scrubbed,
+            "error sending request for url (https://hooks.example/…): /…"
+        );
+    }
+
+    #[test]
+    fn pacer_spaces_one_key_and_leaves_others_alone() {
+        let pacer = Pacer::new(Duration::from_secs(1));
+        let now = Instant::now();
+        assert_eq!(pacer.reserve("a", now), now);
+        assert_eq!(pacer.reserve("a", now), now + Duration::from_secs(1));
+        assert_eq!(pacer.reserve("a", now), now + Duration::from_secs(2));
+        assert_eq!(pacer.reserve("b", now), now);
+        // A key idle for longer than the interval goes at once.
+        let later = now + Duration::from_secs(10);
+        assert_eq!(pacer.reserve("a", later), later);
+    }
+
+    #[test]
+    fn feed_label_prefers_the_name_then_the_host() {
+        let mut article = message().article;
+        assert_eq!(feed_label(&article), "Miami Herald");
+        article.feeds[0].name = Some("  ".to_owned());
+        assert_eq!(feed_label(&article), "www.miamiherald.com");
+        article.feeds.clear();
+        assert_eq!(feed_label(&article), "unknown feed");
+    }
+}
