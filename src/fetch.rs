@@ -9,11 +9,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::Utc;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Client, Response, StatusCode, redirect};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
+
+pub use crate::domain::retry::parse_retry_after;
 
 /// Longest a whole fetch (connect, headers, body, every redirect hop) may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -466,29 +468,6 @@ fn humanize(message: &str) -> String {
     }
 }
 
-/// `Retry-After` (RFC 9110 §10.2.3): delta-seconds or an HTTP-date, as a wait from
-/// `now`. A date in the past means "now". Unparseable values are ignored.
-pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return value.parse().ok().map(Duration::from_secs);
-    }
-    let at = parse_http_date(value)?;
-    Some((at - now).to_std().unwrap_or(Duration::ZERO))
-}
-
-/// IMF-fixdate, plus the two obsolete forms recipients must still accept (RFC 9110 §5.6.7).
-fn parse_http_date(value: &str) -> Option<DateTime<Utc>> {
-    if let Ok(date) = DateTime::parse_from_rfc2822(value) {
-        return Some(date.with_timezone(&Utc));
-    }
-    const OBSOLETE: [&str; 2] = ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"];
-    OBSOLETE
-        .iter()
-        .find_map(|format| NaiveDateTime::parse_from_str(value, format).ok())
-        .map(|naive| naive.and_utc())
-}
-
 fn describe_status(code: u16, retry_after: Option<Duration>) -> String {
     let reason = StatusCode::from_u16(code)
         .ok()
@@ -522,34 +501,6 @@ fn format_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2015, 10, 21, 7, 28, 0).unwrap()
-    }
-
-    #[test]
-    fn retry_after_values() {
-        fn check(value: &str, expected: Option<u64>) {
-            assert_eq!(
-                parse_retry_after(value, now()),
-                expected.map(Duration::from_secs),
-                "Retry-After: {value}"
-            );
-        }
-        check("120", Some(120));
-        check(" 0 ", Some(0));
-        check("Wed, 21 Oct 2015 07:30:00 GMT", Some(120));
-        check("Wednesday, 21-Oct-15 07:29:00 GMT", Some(60));
-        check("Wed Oct 21 07:28:30 2015", Some(30));
-        // Already past: no wait, not an error.
-        check("Wed, 21 Oct 2015 07:00:00 GMT", Some(0));
-        check("-5", None);
-        check("1.5", None);
-        check("soon", None);
-        check("", None);
-        check("99999999999999999999999", None);
-    }
 
     #[test]
     fn error_messages() {
