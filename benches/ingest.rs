@@ -18,6 +18,7 @@ use axum::routing::get;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use herald::fetch::{FetchSettings, Fetcher};
 use herald::ingest;
+use herald::rules::{Matcher, Rule, RuleQuery};
 use herald::store::{FeedSpec, Store};
 use sqlx::{Connection, Executor};
 
@@ -108,6 +109,26 @@ fn document(round: usize, feed: usize, shared: usize) -> Vec<u8> {
     xml.into_bytes()
 }
 
+/// 1,000 watch rules, as a modest deployment has: almost none fire, a few do.
+fn watch() -> ingest::Watch {
+    let mut rules: Vec<Rule> = (0..1000)
+        .map(|i| Rule {
+            name: format!("quiet-{i}"),
+            query: RuleQuery::parse(&format!("zq{i} {}", WORDS[i % WORDS.len()])).unwrap(),
+            tags: Vec::new(),
+        })
+        .collect();
+    rules.push(Rule {
+        name: "delegation".into(),
+        query: RuleQuery::parse("delegation NEAR/10 Tehran").unwrap(),
+        tags: Vec::new(),
+    });
+    ingest::Watch {
+        matcher: Matcher::compile(rules),
+        max_age: Duration::from_secs(100 * 365 * 86_400),
+    }
+}
+
 type Body = Arc<Mutex<Vec<u8>>>;
 
 async fn serve(State(body): State<Body>) -> impl IntoResponse {
@@ -149,6 +170,7 @@ async fn postgres_url() -> Option<String> {
 }
 
 fn bench_backend(c: &mut Criterion, runtime: &tokio::runtime::Runtime, label: &str, url: &str) {
+    let watch = watch();
     let (store, fetcher, feed_url, body) = runtime.block_on(async {
         let store = Store::connect(url).await.unwrap();
         store.migrate().await.unwrap();
@@ -186,25 +208,27 @@ fn bench_backend(c: &mut Criterion, runtime: &tokio::runtime::Runtime, label: &s
                         if shared > 0 {
                             let warm = document(round, 0, shared);
                             let base = url::Url::parse(&feed_url).unwrap();
-                            ingest::store_document(
-                                &store,
-                                ids[0],
-                                &base,
-                                &warm,
-                                None,
-                                chrono::Utc::now(),
-                            )
-                            .await
-                            .unwrap();
+                            let source = ingest::Source {
+                                feed_id: ids[0],
+                                base_url: &base,
+                                label: "wire",
+                                tags: &[],
+                                backfilled: true,
+                            };
+                            let now = chrono::Utc::now();
+                            ingest::store_document(&store, &watch, &source, &warm, None, now)
+                                .await
+                                .unwrap();
                         }
                         *body.lock().unwrap() = document(round, 1, shared);
-                        let feed = store.feed(ids[1]).await.unwrap().unwrap();
-                        let mut feed = feed;
+                        let mut feed = store.feed(ids[1]).await.unwrap().unwrap();
                         feed.fetch_url = feed_url.clone();
+                        // Past its back catalogue: new items are matched and may alert.
+                        feed.backfilled_at = Some(chrono::Utc::now());
+                        let interval = Duration::from_secs(60);
                         let start = Instant::now();
                         let report =
-                            ingest::poll_feed(&store, &fetcher, &feed, Duration::from_secs(60))
-                                .await;
+                            ingest::poll_feed(&store, &fetcher, &watch, &feed, &[], interval).await;
                         total += start.elapsed();
                         assert_eq!(report.error, None);
                         assert_eq!(report.new + report.merged, ITEMS);

@@ -14,7 +14,8 @@ use tokio::task::JoinSet;
 
 use crate::config::{FeedSettings, Settings};
 use crate::fetch::{self, Fetcher};
-use crate::ingest::{self, PollReport, PollStatus};
+use crate::ingest::{self, PollReport, PollStatus, Watch};
+use crate::rules::{Matcher, Rule, RuleQuery};
 use crate::store::{FeedRecord, FeedSpec, FeedStatus, Store};
 
 /// How long `herald run` waits for in-flight fetches after SIGTERM/SIGINT.
@@ -33,11 +34,53 @@ pub struct App {
     pub settings: Settings,
     pub store: Store,
     pub fetcher: Arc<Fetcher>,
+    pub watch: Arc<Watch>,
+}
+
+/// Rules that do not parse, each as `file:line:col: rule NAME: message`.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct InvalidRules(pub Vec<String>);
+
+/// Parses every configured rule and compiles them into one matcher.
+///
+/// Warnings (lower-case `and`/`or`/`not`) are returned beside the result, for
+/// `herald check` to print.
+pub fn compile_rules(settings: &Settings) -> (Result<Watch, InvalidRules>, Vec<String>) {
+    let mut rules = Vec::with_capacity(settings.rules.len());
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    for (name, rule) in &settings.rules {
+        match RuleQuery::parse(&rule.query) {
+            Ok(query) => {
+                for warning in query.warnings() {
+                    warnings.push(format!("{}: rule {name}: {warning}", rule.query_location));
+                }
+                rules.push(Rule {
+                    name: name.clone(),
+                    query,
+                    tags: rule.tags.clone(),
+                });
+            }
+            Err(error) => errors.push(format!("{}: rule {name}: {error}", rule.query_location)),
+        }
+    }
+    let watch = if errors.is_empty() {
+        Ok(Watch {
+            matcher: Matcher::compile(rules),
+            max_age: settings.alerts.max_age,
+        })
+    } else {
+        Err(InvalidRules(errors))
+    };
+    (watch, warnings)
 }
 
 impl App {
     /// Connects to the database and applies pending migrations.
     pub async fn open(settings: Settings) -> anyhow::Result<App> {
+        let (watch, _) = compile_rules(&settings);
+        let watch = Arc::new(watch?);
         let store = Store::connect(settings.database.url.expose())
             .await
             .with_context(|| format!("database {}", settings.database.url))?;
@@ -50,6 +93,7 @@ impl App {
             settings,
             store,
             fetcher: Arc::new(fetcher),
+            watch,
         })
     }
 
@@ -97,8 +141,15 @@ impl App {
         if feed.record.status == FeedStatus::Disabled {
             return disabled_report(feed);
         }
-        let report =
-            ingest::poll_feed(&self.store, &self.fetcher, &feed.record, feed.interval).await;
+        let report = ingest::poll_feed(
+            &self.store,
+            &self.fetcher,
+            &self.watch,
+            &feed.record,
+            &feed.settings.tags,
+            feed.interval,
+        )
+        .await;
         log_report(&report);
         report
     }
@@ -192,6 +243,7 @@ fn disabled_report(feed: &ConfiguredFeed) -> PollReport {
         merged: 0,
         updated: 0,
         unchanged: 0,
+        alerts: 0,
         error: feed.record.error.clone(),
         moved_to: None,
         duration_ms: 0,

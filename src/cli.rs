@@ -12,10 +12,9 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::app::App;
+use crate::app::{self, App};
 use crate::config::{self, Settings};
 use crate::ingest::{PollReport, PollStatus};
-use crate::rules::RuleQuery;
 use crate::store::FeedRecord;
 use crate::telemetry::LogFormat;
 
@@ -99,6 +98,9 @@ fn load_settings(cli: &Cli) -> Result<Settings, Failure> {
 /// Runs the command; `Ok` carries the exit code of a command that ran to completion.
 pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let settings = load_settings(&cli)?;
+    if !matches!(cli.command, Command::Check) {
+        ensure_rules_parse(&settings)?;
+    }
     match cli.command {
         Command::Check => check(&settings),
         Command::Migrate => {
@@ -113,20 +115,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
 }
 
 fn check(settings: &Settings) -> Result<ExitCode, Failure> {
-    let mut errors = Vec::new();
-    for (name, rule) in &settings.rules {
-        match RuleQuery::parse(&rule.query) {
-            Ok(query) => {
-                for warning in query.warnings() {
-                    eprintln!("{}: warning: rule {name}: {warning}", rule.query_location);
-                }
-            }
-            Err(error) => errors.push(format!("{}: rule {name}: {error}", rule.query_location)),
-        }
+    let (watch, warnings) = app::compile_rules(settings);
+    for warning in warnings {
+        eprintln!("warning: {warning}");
     }
-    if !errors.is_empty() {
-        return Err(Failure::Config(anyhow::anyhow!(errors.join("\n"))));
-    }
+    watch.map_err(|e| Failure::Config(e.into()))?;
     println!(
         "{}: ok: {} feeds, {} rules, {} sinks",
         settings.path.display(),
@@ -135,6 +128,15 @@ fn check(settings: &Settings) -> Result<ExitCode, Failure> {
         settings.sinks.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Rules are part of the configuration: a rule that does not parse is a
+/// configuration error (exit 2) for every command that would run it.
+fn ensure_rules_parse(settings: &Settings) -> Result<(), Failure> {
+    app::compile_rules(settings)
+        .0
+        .map(drop)
+        .map_err(|e| Failure::Config(e.into()))
 }
 
 async fn poll(settings: Settings, only: Option<&str>, json: bool) -> Result<ExitCode, Failure> {

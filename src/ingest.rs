@@ -16,7 +16,90 @@ use crate::domain::schedule;
 use crate::fetch::{FetchError, FetchOutcome, Fetcher, Validators};
 use crate::normalize;
 use crate::parse::{self, ParseFeedError};
-use crate::store::{FeedRecord, FetchRecord, FetchResult, SaveSummary, Store, StoreError};
+use crate::rules::{Document, Matcher};
+use crate::store::{
+    FeedRecord, FetchRecord, FetchResult, Incoming, RuleMatch, SaveSummary, Store, StoreError,
+    Suppression,
+};
+
+/// Items published longer ago than this never alert, unless configured otherwise.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(48 * 3600);
+
+/// The watch rules new articles are matched against, and the alerting policy.
+#[derive(Debug)]
+pub struct Watch {
+    pub matcher: Matcher,
+    /// Items published earlier than this before now are stored but never alert.
+    pub max_age: Duration,
+}
+
+impl Default for Watch {
+    fn default() -> Watch {
+        Watch {
+            matcher: Matcher::default(),
+            max_age: DEFAULT_MAX_AGE,
+        }
+    }
+}
+
+/// The feed a document came from, as matching and storing need it.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub feed_id: i64,
+    /// Base for relative links: the address the document was fetched from.
+    pub base_url: &'a Url,
+    /// The feed's name and URL, as `feed:` queries search them.
+    pub label: &'a str,
+    pub tags: &'a [String],
+    /// False until the feed's first document is stored: that one is its back
+    /// catalogue, whose items never alert.
+    pub backfilled: bool,
+}
+
+impl Watch {
+    /// The rules that fire on a new article, and whether their alerts are held back.
+    fn judge(&self, article: NewArticle, source: &Source<'_>, now: DateTime<Utc>) -> Incoming {
+        if self.matcher.is_empty() {
+            return Incoming::from(article);
+        }
+        let document = Document {
+            title: &article.title,
+            summary: article.summary_text.as_deref().unwrap_or_default(),
+            content: article.content_text.as_deref().unwrap_or_default(),
+            author: article.author.as_deref().unwrap_or_default(),
+            url: article.url.as_deref().unwrap_or_default(),
+            feed: source.label,
+            tags: source.tags,
+        };
+        let matches: Vec<RuleMatch> = self
+            .matcher
+            .match_document(&document)
+            .into_iter()
+            .filter_map(|hit| {
+                Some(RuleMatch {
+                    rule: self.matcher.rule_name(hit.rule)?.to_owned(),
+                    matched: hit.terms,
+                })
+            })
+            .collect();
+        let too_old = chrono::Duration::from_std(self.max_age)
+            .ok()
+            .and_then(|age| now.checked_sub_signed(age))
+            .is_some_and(|oldest| article.published_at < oldest);
+        let suppressed = if !source.backfilled {
+            Some(Suppression::BackCatalogue)
+        } else if too_old {
+            Some(Suppression::TooOld)
+        } else {
+            None
+        };
+        Incoming {
+            article,
+            matches,
+            suppressed,
+        }
+    }
+}
 
 /// Why a fetched document could not be stored.
 #[derive(Debug, thiserror::Error)]
@@ -42,8 +125,8 @@ pub struct DocumentSummary {
 /// costly steps (HTML sanitising), so re-polling an unchanged feed is cheap.
 pub async fn store_document(
     store: &Store,
-    feed_id: i64,
-    base_url: &Url,
+    watch: &Watch,
+    source: &Source<'_>,
     body: &[u8],
     content_type: Option<&str>,
     now: DateTime<Utc>,
@@ -55,9 +138,9 @@ pub async fn store_document(
         .map(|entry| (normalize::item_key(entry), normalize::fingerprint(entry)))
         .collect();
     let keys: Vec<String> = keyed.iter().map(|(key, _)| key.clone()).collect();
-    let known = store.known_items(feed_id, &keys).await?;
+    let known = store.known_items(source.feed_id, &keys).await?;
     let mut seen = HashSet::new();
-    let mut articles: Vec<NewArticle> = Vec::new();
+    let mut articles: Vec<Incoming> = Vec::new();
     let mut skipped = 0;
     for (entry, (key, fingerprint)) in feed.entries.iter().zip(&keyed) {
         if !seen.insert(key.as_str()) {
@@ -67,12 +150,18 @@ pub async fn store_document(
             skipped += 1;
             continue;
         }
-        articles.push(normalize::to_article(entry, base_url, now));
+        let article = normalize::to_article(entry, source.base_url, now);
+        // Only items this feed never carried can be new articles; edits never alert.
+        articles.push(if known.contains_key(key) {
+            Incoming::from(article)
+        } else {
+            watch.judge(article, source, now)
+        });
     }
     let mut saved = if articles.is_empty() {
         SaveSummary::default()
     } else {
-        store.save_articles(feed_id, &articles, now).await?
+        store.save_articles(source.feed_id, &articles, now).await?
     };
     saved.unchanged += skipped;
     Ok(DocumentSummary {
@@ -105,6 +194,8 @@ pub struct PollReport {
     pub merged: usize,
     pub updated: usize,
     pub unchanged: usize,
+    /// Rule hits recorded (alerts), including those held back from delivery.
+    pub alerts: usize,
     pub error: Option<String>,
     /// Set when the feed answered with a permanent redirect: its new address.
     pub moved_to: Option<String>,
@@ -124,6 +215,7 @@ impl PollReport {
             merged: 0,
             updated: 0,
             unchanged: 0,
+            alerts: 0,
             error: None,
             moved_to: None,
             duration_ms: 0,
@@ -137,12 +229,14 @@ impl PollReport {
 pub async fn poll_feed(
     store: &Store,
     fetcher: &Fetcher,
+    watch: &Watch,
     feed: &FeedRecord,
+    tags: &[String],
     interval: Duration,
 ) -> PollReport {
     let started = Instant::now();
     let mut report = PollReport::new(feed);
-    let outcome = poll_outcome(store, fetcher, feed, &mut report).await;
+    let outcome = poll_outcome(store, fetcher, watch, feed, tags, &mut report).await;
     let now = Utc::now();
     let (result, retry_after) = match outcome {
         Ok(result) => (result, None),
@@ -211,7 +305,9 @@ impl From<IngestError> for PollFailure {
 async fn poll_outcome(
     store: &Store,
     fetcher: &Fetcher,
+    watch: &Watch,
     feed: &FeedRecord,
+    tags: &[String],
     report: &mut PollReport,
 ) -> Result<FetchResult, PollFailure> {
     let url = Url::parse(&feed.fetch_url).map_err(|e| PollFailure {
@@ -230,10 +326,21 @@ async fn poll_outcome(
         }
         FetchOutcome::Fetched(document) => document,
     };
+    let label = match &feed.name {
+        Some(name) => format!("{name} {}", feed.url),
+        None => feed.url.clone(),
+    };
+    let source = Source {
+        feed_id: feed.id,
+        base_url: &document.final_url,
+        label: &label,
+        tags,
+        backfilled: feed.backfilled_at.is_some(),
+    };
     let summary = store_document(
         store,
-        feed.id,
-        &document.final_url,
+        watch,
+        &source,
         &document.body,
         document.content_type.as_deref(),
         Utc::now(),
@@ -244,6 +351,7 @@ async fn poll_outcome(
     report.updated = summary.saved.updated;
     report.unchanged = summary.saved.unchanged;
     report.inserted = summary.saved.inserted;
+    report.alerts = summary.saved.alerts.len();
     report.moved_to = document.moved_to.as_ref().map(Url::to_string);
     Ok(FetchResult::Fetched {
         etag: document.validators.etag,

@@ -16,6 +16,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use futures::stream::BoxStream;
+
 use crate::domain::article::{Article, NewArticle};
 
 pub use postgres::PgStore;
@@ -128,6 +130,76 @@ pub struct FetchRecord {
     pub result: FetchResult,
 }
 
+/// A rule that fired on an article about to be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleMatch {
+    pub rule: String,
+    /// The rule's terms found in the article.
+    pub matched: Vec<String>,
+}
+
+/// Why a rule hit is recorded but never delivered (no alert storms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suppression {
+    /// The article came with the first fetch of its feed.
+    BackCatalogue,
+    /// The article was published before `alerts.max_age`.
+    TooOld,
+}
+
+impl Suppression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Suppression::BackCatalogue => "back_catalogue",
+            Suppression::TooOld => "too_old",
+        }
+    }
+}
+
+/// An article to store, with what the matcher found in it. The matches become
+/// alerts only if this write is the one that stores the article first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incoming {
+    pub article: NewArticle,
+    pub matches: Vec<RuleMatch>,
+    pub suppressed: Option<Suppression>,
+}
+
+impl From<NewArticle> for Incoming {
+    fn from(article: NewArticle) -> Incoming {
+        Incoming {
+            article,
+            matches: Vec::new(),
+            suppressed: None,
+        }
+    }
+}
+
+/// An article's words and feeds, as searches and backtests read them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArticleText {
+    pub id: i64,
+    pub title: String,
+    pub summary: String,
+    pub content: String,
+    pub author: String,
+    pub url: String,
+    pub published_at: DateTime<Utc>,
+    pub feed_ids: Vec<i64>,
+}
+
+/// A recorded rule hit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRecord {
+    pub id: i64,
+    pub rule: String,
+    pub story_id: i64,
+    pub article_id: i64,
+    pub matched: Vec<String>,
+    pub suppressed: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
 /// What storing one fetch's items changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SaveSummary {
@@ -139,6 +211,8 @@ pub struct SaveSummary {
     pub updated: usize,
     /// Items this feed carried before, unchanged.
     pub unchanged: usize,
+    /// Alerts recorded (rule hits on stories that had none for that rule).
+    pub alerts: Vec<i64>,
 }
 
 /// The storage backend, chosen by URL scheme.
@@ -213,10 +287,29 @@ impl Store {
     pub async fn save_articles(
         &self,
         feed_id: i64,
-        articles: &[NewArticle],
+        articles: &[Incoming],
         now: DateTime<Utc>,
     ) -> Result<SaveSummary, StoreError> {
         dispatch!(self, s => s.save_articles(feed_id, articles, now).await)
+    }
+
+    /// Articles published since `since`, newest first, as a stream: memory stays flat
+    /// however many are scanned.
+    pub fn scan_articles(
+        &self,
+        since: DateTime<Utc>,
+    ) -> BoxStream<'_, Result<ArticleText, StoreError>> {
+        dispatch!(self, s => s.scan_articles(since))
+    }
+
+    /// How many articles were published since `since` (for progress display).
+    pub async fn count_articles_since(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {
+        dispatch!(self, s => s.count_articles_since(since).await)
+    }
+
+    /// Recorded rule hits, newest first.
+    pub async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>, StoreError> {
+        dispatch!(self, s => s.alerts(limit).await)
     }
 
     /// Records the outcome of a fetch on the feed row.
@@ -246,9 +339,24 @@ fn dedup_key(feed_id: i64, article: &NewArticle) -> String {
     }
 }
 
+fn matched_json(matched: &[String]) -> String {
+    serde_json::to_string(matched).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn matched_from_json(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn feed_ids_from_list(list: Option<&str>) -> Vec<i64> {
+    list.unwrap_or_default()
+        .split(',')
+        .filter_map(|id| id.trim().parse().ok())
+        .collect()
+}
+
 /// Items partitioned by what this feed stored for them before.
 struct Partition<'a> {
-    unseen: Vec<&'a NewArticle>,
+    unseen: Vec<&'a Incoming>,
     changed: Vec<(&'a NewArticle, i64)>,
     unchanged: usize,
 }
@@ -256,7 +364,7 @@ struct Partition<'a> {
 /// Splits a batch against the feed's known `(item_key → (article_id, fingerprint))`.
 /// A key repeated within one document counts once: the first occurrence wins.
 fn partition<'a>(
-    articles: &'a [NewArticle],
+    incoming: &'a [Incoming],
     known: &HashMap<String, (i64, String)>,
 ) -> Partition<'a> {
     let mut seen = std::collections::HashSet::new();
@@ -265,12 +373,13 @@ fn partition<'a>(
         changed: Vec::new(),
         unchanged: 0,
     };
-    for article in articles {
+    for item in incoming {
+        let article = &item.article;
         if !seen.insert(article.item_key.as_str()) {
             continue;
         }
         match known.get(&article.item_key) {
-            None => part.unseen.push(article),
+            None => part.unseen.push(item),
             Some((id, fingerprint)) if *fingerprint != article.fingerprint => {
                 part.changed.push((article, *id))
             }

@@ -8,12 +8,15 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::{
-    FeedRecord, FeedSpec, FeedStatus, FetchRecord, FetchResult, SaveSummary, StoreError, dedup_key,
-    partition,
+    AlertRecord, ArticleText, FeedRecord, FeedSpec, FeedStatus, FetchRecord, FetchResult, Incoming,
+    SaveSummary, StoreError, Suppression, dedup_key, feed_ids_from_list, matched_from_json,
+    matched_json, partition,
 };
 use crate::domain::article::{Article, ArticleSource, NewArticle};
 
@@ -117,7 +120,7 @@ impl PgStore {
     pub async fn save_articles(
         &self,
         feed_id: i64,
-        articles: &[NewArticle],
+        articles: &[Incoming],
         now: DateTime<Utc>,
     ) -> Result<SaveSummary, StoreError> {
         let mut attempt = 1;
@@ -225,6 +228,76 @@ impl PgStore {
             .await?)
     }
 
+    pub fn scan_articles(
+        &self,
+        since: DateTime<Utc>,
+    ) -> BoxStream<'_, Result<ArticleText, StoreError>> {
+        sqlx::query(
+            "SELECT a.id, a.title, a.summary_text, a.content_text, a.author, a.url,
+                a.published_at,
+                (SELECT string_agg(s.feed_id::text, ',') FROM article_sources s
+                 WHERE s.article_id = a.id) AS feed_ids
+             FROM articles a WHERE a.published_at >= $1
+             ORDER BY a.published_at DESC, a.id DESC",
+        )
+        .bind(since)
+        .fetch(&self.pool)
+        .map(|row| {
+            let row = row?;
+            Ok(ArticleText {
+                id: row.try_get("id")?,
+                title: row.try_get("title")?,
+                summary: row
+                    .try_get::<Option<String>, _>("summary_text")?
+                    .unwrap_or_default(),
+                content: row
+                    .try_get::<Option<String>, _>("content_text")?
+                    .unwrap_or_default(),
+                author: row
+                    .try_get::<Option<String>, _>("author")?
+                    .unwrap_or_default(),
+                url: row.try_get::<Option<String>, _>("url")?.unwrap_or_default(),
+                published_at: row.try_get("published_at")?,
+                feed_ids: feed_ids_from_list(
+                    row.try_get::<Option<String>, _>("feed_ids")?.as_deref(),
+                ),
+            })
+        })
+        .boxed()
+    }
+
+    pub async fn count_articles_since(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM articles WHERE published_at >= $1")
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, rule, story_id, article_id, matched, suppressed, created_at
+             FROM alerts ORDER BY created_at DESC, id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AlertRecord {
+                    id: row.try_get("id")?,
+                    rule: row.try_get("rule")?,
+                    story_id: row.try_get("story_id")?,
+                    article_id: row.try_get("article_id")?,
+                    matched: matched_from_json(row.try_get("matched")?),
+                    suppressed: row.try_get("suppressed")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
     async fn complete_article(&self, row: Option<PgRow>) -> Result<Option<Article>, StoreError> {
         let Some(row) = row else { return Ok(None) };
         let mut article = article_from_row(&row)?;
@@ -252,10 +325,13 @@ impl PgStore {
 async fn save_in(
     tx: &mut Transaction<'static, Postgres>,
     feed_id: i64,
-    articles: &[NewArticle],
+    articles: &[Incoming],
     now: DateTime<Utc>,
 ) -> Result<SaveSummary, sqlx::Error> {
-    let keys: Vec<&str> = articles.iter().map(|a| a.item_key.as_str()).collect();
+    let keys: Vec<&str> = articles
+        .iter()
+        .map(|a| a.article.item_key.as_str())
+        .collect();
     let known_rows = sqlx::query(
         "SELECT item_key, article_id, fingerprint FROM article_sources
          WHERE feed_id = $1 AND item_key = ANY($2)",
@@ -282,11 +358,11 @@ async fn save_in(
         update_changed(tx, feed_id, &part.changed, now).await?;
     }
     if !part.unseen.is_empty() {
-        let keyed: Vec<(String, &NewArticle)> = {
+        let keyed: Vec<(String, &Incoming)> = {
             let mut keyed: Vec<_> = part
                 .unseen
                 .iter()
-                .map(|a| (dedup_key(feed_id, a), *a))
+                .map(|item| (dedup_key(feed_id, &item.article), *item))
                 .collect();
             keyed.sort_by(|a, b| a.0.cmp(&b.0));
             keyed
@@ -295,10 +371,93 @@ async fn save_in(
         let ids = article_ids(tx, &keyed).await?;
         insert_sources(tx, feed_id, &keyed, &ids, now).await?;
         summary.merged = keyed.len() - inserted.len();
-        summary.inserted = inserted;
+        let stories = insert_stories(tx, &inserted, now).await?;
+        summary.alerts = insert_alerts(tx, &keyed, &inserted, &stories, now).await?;
+        summary.inserted = inserted.into_iter().map(|(id, _)| id).collect();
         summary.inserted.sort_unstable();
     }
     Ok(summary)
+}
+
+/// One story per new article: clustering reprints into existing stories happens
+/// when the article is assigned, and a story id is the key alerts are unique on.
+async fn insert_stories(
+    tx: &mut Transaction<'static, Postgres>,
+    inserted: &[(i64, String)],
+    now: DateTime<Utc>,
+) -> Result<HashMap<i64, i64>, sqlx::Error> {
+    if inserted.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let article_ids: Vec<i64> = inserted.iter().map(|(id, _)| *id).collect();
+    let rows = sqlx::query(
+        "INSERT INTO stories (first_article_id, created_at)
+         SELECT a, $2 FROM UNNEST($1::int8[]) AS u(a)
+         RETURNING first_article_id, id",
+    )
+    .bind(&article_ids)
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut stories = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        stories.insert(row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?);
+    }
+    let (articles, story_ids): (Vec<i64>, Vec<i64>) = stories.iter().map(|(a, s)| (*a, *s)).unzip();
+    sqlx::query(
+        "UPDATE articles AS a SET story_id = u.s
+         FROM UNNEST($1::int8[], $2::int8[]) AS u(a, s) WHERE a.id = u.a",
+    )
+    .bind(&articles)
+    .bind(&story_ids)
+    .execute(&mut **tx)
+    .await?;
+    Ok(stories)
+}
+
+/// Records the rule hits of the articles this write stored first; returns alert ids.
+async fn insert_alerts(
+    tx: &mut Transaction<'static, Postgres>,
+    keyed: &[(String, &Incoming)],
+    inserted: &[(i64, String)],
+    stories: &HashMap<i64, i64>,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let by_key: HashMap<&str, &Incoming> =
+        keyed.iter().map(|(k, item)| (k.as_str(), *item)).collect();
+    let (mut rules, mut story_ids, mut article_ids, mut matched, mut suppressed) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (article_id, key) in inserted {
+        let (Some(item), Some(story_id)) = (by_key.get(key.as_str()), stories.get(article_id))
+        else {
+            continue;
+        };
+        for hit in &item.matches {
+            rules.push(hit.rule.as_str());
+            story_ids.push(*story_id);
+            article_ids.push(*article_id);
+            matched.push(matched_json(&hit.matched));
+            suppressed.push(item.suppressed.map(Suppression::as_str));
+        }
+    }
+    if rules.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar(
+        "INSERT INTO alerts (rule, story_id, article_id, matched, suppressed, created_at)
+         SELECT r, s, a, m, x, $6
+         FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[]) AS u(r, s, a, m, x)
+         ON CONFLICT (rule, story_id) DO NOTHING
+         RETURNING id",
+    )
+    .bind(&rules)
+    .bind(&story_ids)
+    .bind(&article_ids)
+    .bind(&matched)
+    .bind(&suppressed)
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await
 }
 
 /// Column arrays for an `UNNEST` batch of articles.
@@ -387,21 +546,23 @@ async fn update_changed(
     Ok(())
 }
 
-/// Inserts the articles not stored yet; returns the ids this statement created.
+/// Inserts the articles not stored yet; returns `(id, dedup_key)` of the rows this
+/// statement created (a concurrent writer's rows are not among them).
 async fn insert_articles(
     tx: &mut Transaction<'static, Postgres>,
-    keyed: &[(String, &NewArticle)],
+    keyed: &[(String, &Incoming)],
     now: DateTime<Utc>,
-) -> Result<Vec<i64>, sqlx::Error> {
+) -> Result<Vec<(i64, String)>, sqlx::Error> {
     let mut columns = ArticleColumns::default();
     let mut dedup_keys = Vec::with_capacity(keyed.len());
     let mut canonical = Vec::with_capacity(keyed.len());
-    for (key, article) in keyed {
+    for (key, item) in keyed {
+        let article = &item.article;
         columns.push(article);
         dedup_keys.push(key.as_str());
         canonical.push(article.canonical_url.as_deref());
     }
-    sqlx::query_scalar(
+    sqlx::query_as(
         "INSERT INTO articles (dedup_key, canonical_url, title, url, summary_html, summary_text,
             content_html, content_text, author, language, published_at, updated_at,
             first_seen_at, changed_at)
@@ -411,7 +572,7 @@ async fn insert_articles(
                      $12::timestamptz[])
               AS u(k, c, t, u, sh, st, ch, ct, au, la, pa, ua)
          ON CONFLICT (dedup_key) DO NOTHING
-         RETURNING id",
+         RETURNING id, dedup_key",
     )
     .bind(&dedup_keys)
     .bind(&canonical)
@@ -432,7 +593,7 @@ async fn insert_articles(
 
 async fn article_ids(
     tx: &mut Transaction<'static, Postgres>,
-    keyed: &[(String, &NewArticle)],
+    keyed: &[(String, &Incoming)],
 ) -> Result<HashMap<String, i64>, sqlx::Error> {
     let keys: Vec<&str> = keyed.iter().map(|(k, _)| k.as_str()).collect();
     let rows = sqlx::query("SELECT dedup_key, id FROM articles WHERE dedup_key = ANY($1)")
@@ -447,12 +608,13 @@ async fn article_ids(
 async fn insert_sources(
     tx: &mut Transaction<'static, Postgres>,
     feed_id: i64,
-    keyed: &[(String, &NewArticle)],
+    keyed: &[(String, &Incoming)],
     ids: &HashMap<String, i64>,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     let mut rows: Vec<(&str, i64, &str)> = Vec::with_capacity(keyed.len());
-    for (key, article) in keyed {
+    for (key, item) in keyed {
+        let article = &item.article;
         // Absent only if another writer deleted the article mid-batch; nothing to link.
         if let Some(id) = ids.get(key) {
             rows.push((&article.item_key, *id, &article.fingerprint));

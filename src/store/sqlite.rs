@@ -11,6 +11,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -18,10 +20,52 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
-    FeedRecord, FeedSpec, FeedStatus, FetchRecord, FetchResult, SaveSummary, StoreError, dedup_key,
-    partition,
+    AlertRecord, ArticleText, FeedRecord, FeedSpec, FeedStatus, FetchRecord, FetchResult, Incoming,
+    SaveSummary, StoreError, Suppression, dedup_key, feed_ids_from_list, matched_from_json,
+    matched_json, partition,
 };
-use crate::domain::article::{Article, ArticleSource, NewArticle};
+use crate::domain::article::{Article, ArticleSource};
+
+/// One story per new article (clustering may later join reprints to an existing one),
+/// and the article's rule hits recorded against it.
+async fn insert_story_and_alerts(
+    tx: &mut Transaction<'static, Sqlite>,
+    article_id: i64,
+    item: &Incoming,
+    now_text: &str,
+) -> Result<Vec<i64>, StoreError> {
+    let story_id: i64 = sqlx::query_scalar(
+        "INSERT INTO stories (first_article_id, created_at) VALUES (?1, ?2) RETURNING id",
+    )
+    .bind(article_id)
+    .bind(now_text)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE articles SET story_id = ?2 WHERE id = ?1")
+        .bind(article_id)
+        .bind(story_id)
+        .execute(&mut **tx)
+        .await?;
+    let mut alerts = Vec::new();
+    for hit in &item.matches {
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO alerts (rule, story_id, article_id, matched, suppressed, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (rule, story_id) DO NOTHING
+             RETURNING id",
+        )
+        .bind(&hit.rule)
+        .bind(story_id)
+        .bind(article_id)
+        .bind(matched_json(&hit.matched))
+        .bind(item.suppressed.map(Suppression::as_str))
+        .bind(now_text)
+        .fetch_optional(&mut **tx)
+        .await?;
+        alerts.extend(id);
+    }
+    Ok(alerts)
+}
 
 /// The feed columns every feed query selects, in the order `feed_from_row` reads.
 macro_rules! select_feeds {
@@ -151,7 +195,7 @@ impl SqliteStore {
     pub async fn save_articles(
         &self,
         feed_id: i64,
-        articles: &[NewArticle],
+        articles: &[Incoming],
         now: DateTime<Utc>,
     ) -> Result<SaveSummary, StoreError> {
         let mut tx = self.begin_write().await?;
@@ -246,6 +290,76 @@ impl SqliteStore {
             .await?)
     }
 
+    pub fn scan_articles(
+        &self,
+        since: DateTime<Utc>,
+    ) -> BoxStream<'_, Result<ArticleText, StoreError>> {
+        sqlx::query(
+            "SELECT a.id, a.title, a.summary_text, a.content_text, a.author, a.url,
+                a.published_at,
+                (SELECT group_concat(s.feed_id, ',') FROM article_sources s
+                 WHERE s.article_id = a.id) AS feed_ids
+             FROM articles a WHERE a.published_at >= ?1
+             ORDER BY a.published_at DESC, a.id DESC",
+        )
+        .bind(to_text(since))
+        .fetch(&self.pool)
+        .map(|row| {
+            let row = row?;
+            Ok(ArticleText {
+                id: row.try_get("id")?,
+                title: row.try_get("title")?,
+                summary: row
+                    .try_get::<Option<String>, _>("summary_text")?
+                    .unwrap_or_default(),
+                content: row
+                    .try_get::<Option<String>, _>("content_text")?
+                    .unwrap_or_default(),
+                author: row
+                    .try_get::<Option<String>, _>("author")?
+                    .unwrap_or_default(),
+                url: row.try_get::<Option<String>, _>("url")?.unwrap_or_default(),
+                published_at: from_text(row.try_get("published_at")?)?,
+                feed_ids: feed_ids_from_list(
+                    row.try_get::<Option<String>, _>("feed_ids")?.as_deref(),
+                ),
+            })
+        })
+        .boxed()
+    }
+
+    pub async fn count_articles_since(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM articles WHERE published_at >= ?1")
+                .bind(to_text(since))
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, rule, story_id, article_id, matched, suppressed, created_at
+             FROM alerts ORDER BY created_at DESC, id DESC LIMIT ?1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AlertRecord {
+                    id: row.try_get("id")?,
+                    rule: row.try_get("rule")?,
+                    story_id: row.try_get("story_id")?,
+                    article_id: row.try_get("article_id")?,
+                    matched: matched_from_json(row.try_get("matched")?),
+                    suppressed: row.try_get("suppressed")?,
+                    created_at: from_text(row.try_get("created_at")?)?,
+                })
+            })
+            .collect()
+    }
+
     async fn complete_article(
         &self,
         row: Option<SqliteRow>,
@@ -276,12 +390,12 @@ impl SqliteStore {
 async fn save_in(
     tx: &mut Transaction<'static, Sqlite>,
     feed_id: i64,
-    articles: &[NewArticle],
+    articles: &[Incoming],
     now: DateTime<Utc>,
 ) -> Result<SaveSummary, StoreError> {
     let now_text = to_text(now);
     let mut known = HashMap::new();
-    for article in articles {
+    for article in articles.iter().map(|item| &item.article) {
         let row = sqlx::query(
             "SELECT article_id, fingerprint FROM article_sources
              WHERE feed_id = ?1 AND item_key = ?2",
@@ -335,7 +449,8 @@ async fn save_in(
         .execute(&mut **tx)
         .await?;
     }
-    for article in &part.unseen {
+    for item in &part.unseen {
+        let article = &item.article;
         let key = dedup_key(feed_id, article);
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO articles (dedup_key, canonical_url, title, url, summary_html,
@@ -363,6 +478,8 @@ async fn save_in(
         let article_id = match inserted {
             Some(id) => {
                 summary.inserted.push(id);
+                let alerts = insert_story_and_alerts(tx, id, item, &now_text).await?;
+                summary.alerts.extend(alerts);
                 id
             }
             None => {

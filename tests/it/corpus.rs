@@ -75,7 +75,15 @@ async fn every_corpus_document_is_stored_or_rejected_clearly() {
         let base = url::Url::parse(&feed_url).unwrap();
         let ct = content_type(path);
         let task = tokio::spawn(async move {
-            ingest::store_document(&store, ids[0], &base, &body, ct, chrono::Utc::now()).await
+            let source = ingest::Source {
+                feed_id: ids[0],
+                base_url: &base,
+                label: "corpus",
+                tags: &[],
+                backfilled: true,
+            };
+            let watch = ingest::Watch::default();
+            ingest::store_document(&store, &watch, &source, &body, ct, chrono::Utc::now()).await
         });
         match tokio::time::timeout(PER_DOCUMENT, task).await {
             Err(_) => failures.push(format!("{}: hung for {PER_DOCUMENT:?}", path.display())),

@@ -214,13 +214,15 @@ async fn concurrent_pollers_store_each_item_once(backend: Backend) {
     let feed = herald.feeds().await.remove(0);
     let store = herald.db.store.clone();
     let fetcher = herald.app.fetcher.clone();
+    let watch = herald.app.watch.clone();
 
     let mut tasks = Vec::new();
     for _ in 0..30 {
         let (store, fetcher, record) = (store.clone(), fetcher.clone(), feed.record.clone());
+        let watch = watch.clone();
         let interval = feed.interval;
         tasks.push(tokio::spawn(async move {
-            ingest::poll_feed(&store, &fetcher, &record, interval).await
+            ingest::poll_feed(&store, &fetcher, &watch, &record, &[], interval).await
         }));
     }
     let mut new = 0;
