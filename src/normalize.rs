@@ -2,6 +2,7 @@
 //!
 //! Owns SPEC §5's identity rules. Knows nothing of HTTP, feed formats or storage.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Duration, Utc};
@@ -363,14 +364,21 @@ pub fn sanitize_html(html: &str) -> String {
 
 /// As [`sanitize_html`], resolving relative URLs against `base` instead of dropping them.
 fn sanitize_html_with_base(html: &str, base: Option<&Url>) -> String {
-    let mut builder = ammonia::Builder::default();
-    // ammonia's defaults already strip script/style/iframe and `on*` attributes and set
-    // rel="noopener noreferrer"; only relative URLs need a decision.
-    builder.url_relative(match base {
-        Some(base) => ammonia::UrlRelative::RewriteWithBase(base.clone()),
-        None => ammonia::UrlRelative::Deny,
-    });
-    builder.clean(html).to_string()
+    thread_local! {
+        // Building ammonia's allow-lists costs about as much as cleaning a short
+        // summary, so each thread keeps one sanitiser and only swaps the base URL.
+        static SANITIZER: RefCell<ammonia::Builder<'static>> =
+            RefCell::new(ammonia::Builder::default());
+    }
+    SANITIZER.with_borrow_mut(|sanitizer| {
+        // ammonia's defaults already strip script/style/iframe and `on*` attributes and
+        // set rel="noopener noreferrer"; only relative URLs need a decision.
+        sanitizer.url_relative(match base {
+            Some(base) => ammonia::UrlRelative::RewriteWithBase(base.clone()),
+            None => ammonia::UrlRelative::Deny,
+        });
+        sanitizer.clean(html).to_string()
+    })
 }
 
 // ---------------------------------------------------------------------------------------
