@@ -3,6 +3,7 @@
 //!
 //! The only place that turns `config` types into the stages' own settings.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use crate::config::{FeedSettings, Settings};
 use crate::fetch::{self, Fetcher};
 use crate::ingest::{self, PollReport, PollStatus, Watch};
 use crate::rules::{Matcher, Rule, RuleQuery};
+use crate::search::FeedInfo;
 use crate::store::{FeedRecord, FeedSpec, FeedStatus, Store};
 
 /// How long `herald run` waits for in-flight fetches after SIGTERM/SIGINT.
@@ -125,6 +127,33 @@ impl App {
             });
         }
         Ok(feeds)
+    }
+
+    /// What `feed:` and `tag:` see of every stored feed: its name and URL, and the
+    /// tags the configuration gives it now.
+    pub async fn feed_infos(&self) -> anyhow::Result<HashMap<i64, FeedInfo>> {
+        let tags: HashMap<String, &Vec<String>> = self
+            .settings
+            .feeds
+            .iter()
+            .map(|feed| (feed.url.to_string(), &feed.tags))
+            .collect();
+        let records = self.store.feeds().await?;
+        Ok(records
+            .into_iter()
+            .map(|record| {
+                let name = record.name.as_deref().or(record.title.as_deref());
+                let label = match name {
+                    Some(name) => format!("{name} {}", record.url),
+                    None => record.url.clone(),
+                };
+                let tags = tags
+                    .get(&record.url)
+                    .map(|t| (*t).clone())
+                    .unwrap_or_default();
+                (record.id, FeedInfo { label, tags })
+            })
+            .collect())
     }
 
     /// Polls each given feed once, all at once within the fetcher's concurrency

@@ -14,7 +14,10 @@ use tokio::sync::watch;
 
 use crate::app::{self, App};
 use crate::config::{self, Settings};
+use crate::domain::article::Article;
 use crate::ingest::{PollReport, PollStatus};
+use crate::rules::{Rule, RuleQuery};
+use crate::search::{self, Scan};
 use crate::store::FeedRecord;
 use crate::telemetry::LogFormat;
 
@@ -57,6 +60,46 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Stored articles matching a rule query, newest first
+    Search {
+        /// A query in the rule language, e.g. '"North Korea" Iran'
+        query: String,
+        /// How far back to look (by publication time)
+        #[arg(long, default_value = "7d", value_parser = parse_duration)]
+        since: std::time::Duration,
+        /// At most this many articles
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Watch rules
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Backtest: which stored articles a rule would have fired on
+    Test {
+        /// A query to try (or use --rule for a configured rule)
+        #[arg(required_unless_present = "rule", conflicts_with = "rule")]
+        query: Option<String>,
+        /// A configured rule, with its tag scope
+        #[arg(long, value_name = "NAME")]
+        rule: Option<String>,
+        /// How far back to look (by publication time)
+        #[arg(long, default_value = "30d", value_parser = parse_duration)]
+        since: std::time::Duration,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (expected e.g. 90s, 15m, 7d)"))
 }
 
 /// A command's failure, and the exit code it maps to.
@@ -111,6 +154,43 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Poll { feed, json } => poll(settings, feed.as_deref(), json).await,
         Command::Feeds { json } => feeds(settings, json).await,
         Command::Run => run_daemon(settings).await,
+        Command::Search {
+            query,
+            since,
+            limit,
+            json,
+        } => {
+            let rule = ad_hoc_rule(&query)?;
+            let scan = Scan {
+                since: since_time(since)?,
+                limit: Some(limit),
+            };
+            backtest(settings, rule, scan, json, false).await
+        }
+        Command::Rules {
+            command:
+                RulesCommand::Test {
+                    query,
+                    rule,
+                    since,
+                    json,
+                },
+        } => {
+            let rule = match (query, rule) {
+                (_, Some(name)) => configured_rule(&settings, &name)?,
+                (Some(query), None) => ad_hoc_rule(&query)?,
+                (None, None) => {
+                    return Err(Failure::Config(anyhow::anyhow!(
+                        "give a QUERY or --rule NAME"
+                    )));
+                }
+            };
+            let scan = Scan {
+                since: since_time(since)?,
+                limit: None,
+            };
+            backtest(settings, rule, scan, json, true).await
+        }
     }
 }
 
@@ -267,6 +347,134 @@ async fn feeds(settings: Settings, json: bool) -> Result<ExitCode, Failure> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn ad_hoc_rule(query: &str) -> Result<Rule, Failure> {
+    let query =
+        RuleQuery::parse(query).map_err(|e| Failure::Config(anyhow::anyhow!("query: {e}")))?;
+    Ok(Rule {
+        name: "query".to_owned(),
+        query,
+        tags: Vec::new(),
+    })
+}
+
+fn configured_rule(settings: &Settings, name: &str) -> Result<Rule, Failure> {
+    let rule = settings.rules.get(name).ok_or_else(|| {
+        Failure::Config(anyhow::anyhow!(
+            "no rule named {name:?} in {}",
+            settings.path.display()
+        ))
+    })?;
+    let query = RuleQuery::parse(&rule.query).map_err(|e| {
+        Failure::Config(anyhow::anyhow!("{}: rule {name}: {e}", rule.query_location))
+    })?;
+    Ok(Rule {
+        name: name.to_owned(),
+        query,
+        tags: rule.tags.clone(),
+    })
+}
+
+fn since_time(since: std::time::Duration) -> Result<DateTime<Utc>, Failure> {
+    chrono::Duration::from_std(since)
+        .ok()
+        .and_then(|since| Utc::now().checked_sub_signed(since))
+        .ok_or_else(|| Failure::Config(anyhow::anyhow!("--since is too far back")))
+}
+
+/// A backtest line in `--json`: the article and the terms that matched.
+#[derive(Debug, Serialize)]
+struct MatchJson<'a> {
+    rule: &'a str,
+    matched: &'a [String],
+    article: &'a Article,
+}
+
+async fn backtest(
+    settings: Settings,
+    rule: Rule,
+    scan: Scan,
+    json: bool,
+    with_terms: bool,
+) -> Result<ExitCode, Failure> {
+    let app = App::open(settings).await?;
+    let feeds = app.feed_infos().await?;
+    let progress = progress_bar(&app, scan).await;
+    let rule_name = rule.name.clone();
+    let matches = search::matching_articles(&app.store, rule, &feeds, scan, || progress.inc(1))
+        .await
+        .context("reading articles")?;
+    let scanned = progress.position();
+    progress.finish_and_clear();
+    let mut out = std::io::stdout().lock();
+    for found in &matches {
+        let article = app.store.article(found.article_id).await;
+        let Some(article) = article.context("reading articles")? else {
+            continue;
+        };
+        if json && with_terms {
+            let line = MatchJson {
+                rule: &rule_name,
+                matched: &found.matched,
+                article: &article,
+            };
+            print_json(&mut out, &line)?;
+        } else if json {
+            print_json(&mut out, &article)?;
+        } else {
+            print_article_line(&mut out, &article, with_terms.then_some(&found.matched[..]))?;
+        }
+    }
+    if !json {
+        writeln!(out, "{} of {scanned} articles matched", matches.len()).context("stdout")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A progress bar on stderr when it is a terminal; hidden in pipes and under systemd.
+async fn progress_bar(app: &App, scan: Scan) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let total = app
+        .store
+        .count_articles_since(scan.since)
+        .await
+        .unwrap_or(0);
+    let bar = indicatif::ProgressBar::new(u64::try_from(total).unwrap_or(0));
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} articles {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn print_article_line(
+    out: &mut impl Write,
+    article: &Article,
+    terms: Option<&[String]>,
+) -> anyhow::Result<()> {
+    let feed = article
+        .feeds
+        .first()
+        .map(|f| f.name.as_deref().unwrap_or(&f.url))
+        .unwrap_or("-");
+    writeln!(
+        out,
+        "{}  {}  ({feed})",
+        article.published_at.format("%Y-%m-%d %H:%M"),
+        article.title
+    )?;
+    if let Some(url) = &article.url {
+        writeln!(out, "    {url}")?;
+    }
+    if let Some(terms) = terms {
+        writeln!(out, "    matched: {}", terms.join(", "))?;
+    }
+    Ok(())
 }
 
 fn short_time(time: Option<DateTime<Utc>>) -> String {

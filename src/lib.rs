@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod normalize;
 pub mod parse;
 pub mod rules;
+pub mod search;
 pub mod sinks;
 pub mod store;
 pub mod telemetry;

@@ -7,4 +7,5 @@ mod cli;
 mod corpus;
 mod fetch;
 mod ingest;
+mod rules;
 mod sinks;
