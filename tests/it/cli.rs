@@ -169,3 +169,68 @@ async fn run_polls_until_sigterm_and_exits_cleanly() {
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert_eq!(db.store.count_articles().await.unwrap(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_and_rules_test_print_matching_articles_as_json() {
+    let server = FeedServer::start().await;
+    let mut story = Item::numbered(1);
+    story.title = "North Korean delegation in Tehran".into();
+    story.description = "<p>North Korea's minister met Iran's officials.</p>".into();
+    story.pub_date = Some(chrono::Utc::now());
+    let mut other = Item::numbered(2);
+    other.pub_date = Some(chrono::Utc::now());
+    server.set("/feed", Route::rss("Wire", &[story, other]));
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[sinks.log]\ntype = \"log\"\n\n[rules.nk-iran]\nquery = '\"North Korea\" Iran'\nsinks = [\"log\"]\n\n{}",
+        feeds_toml(&[server.url("/feed")])
+    );
+    std::fs::write(dir.path().join("herald.toml"), config).unwrap();
+    let (path, url) = (dir.path().to_owned(), db.url.clone());
+    let (search, backtest, bad) = tokio::task::spawn_blocking(move || {
+        assert_eq!(run(&path, &url, &["poll"]).status.code(), Some(0));
+        (
+            run(&path, &url, &["search", "\"North Korea\" Iran", "--json"]),
+            run(
+                &path,
+                &url,
+                &["rules", "test", "--rule", "nk-iran", "--json"],
+            ),
+            run(&path, &url, &["search", "Iran AND"]),
+        )
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(search.status.code(), Some(0), "{search:?}");
+    let articles = stdout_lines(&search);
+    assert_eq!(articles.len(), 1);
+    assert_eq!(articles[0]["title"], "North Korean delegation in Tehran");
+    assert_eq!(articles[0]["feeds"][0]["url"], server.url("/feed"));
+    for key in [
+        "id",
+        "url",
+        "summary",
+        "author",
+        "published_at",
+        "first_seen_at",
+        "story_id",
+    ] {
+        assert!(articles[0].get(key).is_some(), "article JSON has {key}");
+    }
+
+    assert_eq!(backtest.status.code(), Some(0), "{backtest:?}");
+    let hits = stdout_lines(&backtest);
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0]["rule"], "nk-iran");
+    assert_eq!(
+        hits[0]["matched"],
+        serde_json::json!(["\"north korea\"", "iran"])
+    );
+    assert_eq!(hits[0]["article"]["id"], articles[0]["id"]);
+
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("column"), "{stderr}");
+}
