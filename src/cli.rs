@@ -270,12 +270,12 @@ fn print_poll_line(out: &mut impl Write, report: &PollReport) -> anyhow::Result<
     };
     write!(
         out,
-        "{status:<12} {:>4} new {:>4} updated {:>4} unchanged  {}",
-        report.new + report.merged,
-        report.updated,
-        report.unchanged,
-        report.url
+        "{status:<12} {:>4} new {:>4} updated {:>4} unchanged {:>3} alerts  {}",
+        report.new, report.updated, report.unchanged, report.alerts, report.url
     )?;
+    if report.merged > 0 {
+        write!(out, "  ({} already stored from other feeds)", report.merged)?;
+    }
     if let Some(error) = &report.error {
         write!(out, "  error: {error}")?;
     }

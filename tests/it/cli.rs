@@ -234,3 +234,19 @@ async fn search_and_rules_test_print_matching_articles_as_json() {
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(stderr.contains("column"), "{stderr}");
 }
+
+#[test]
+fn check_warns_when_a_rule_seems_to_mean_an_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("herald.toml"),
+        "[sinks.log]\ntype = \"log\"\n\n[rules.lower]\nquery = 'Korea and Iran'\nsinks = [\"log\"]\n",
+    )
+    .unwrap();
+    let output = run(dir.path(), "sqlite://unused.db", &["check"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("warning"), "{stderr}");
+    assert!(stderr.contains("rule lower"), "{stderr}");
+    assert!(stderr.contains("AND"), "{stderr}");
+}
