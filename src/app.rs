@@ -10,15 +10,21 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 use futures::StreamExt;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-use crate::config::{FeedSettings, Settings};
+use crate::config::{FeedSettings, Settings, SinkKind};
 use crate::fetch::{self, Fetcher};
 use crate::ingest::{self, PollReport, PollStatus, Watch};
+use crate::outbox::{self, Dispatcher};
 use crate::rules::{Matcher, Rule, RuleQuery};
 use crate::search::FeedInfo;
+use crate::sinks::{Sender, Sink, SinkTarget};
 use crate::store::{FeedRecord, FeedSpec, FeedStatus, Store};
+
+/// How often an idle dispatcher looks at the outbox anyway: other instances (or a
+/// `herald alerts retry`) may have queued work this process was not told about.
+const IDLE_OUTBOX_CHECK: Duration = Duration::from_secs(5);
 
 /// How long `herald run` waits for in-flight fetches after SIGTERM/SIGINT.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -37,6 +43,47 @@ pub struct App {
     pub store: Store,
     pub fetcher: Arc<Fetcher>,
     pub watch: Arc<Watch>,
+    pub dispatcher: Arc<Dispatcher>,
+    /// Woken when new alerts are recorded, so their first attempt follows at once.
+    pub new_alerts: Arc<Notify>,
+}
+
+/// The sinks of the configuration as the sender takes them; the only place secret
+/// URLs are exposed, to be handed to the HTTP client.
+fn sinks(settings: &Settings) -> HashMap<String, Sink> {
+    settings
+        .sinks
+        .iter()
+        .map(|(name, sink)| {
+            let target = match &sink.kind {
+                SinkKind::Slack { url } => SinkTarget::Slack {
+                    url: url.expose().clone(),
+                },
+                SinkKind::Discord { url } => SinkTarget::Discord {
+                    url: url.expose().clone(),
+                },
+                SinkKind::Webhook { url, secret } => SinkTarget::Webhook {
+                    url: url.expose().clone(),
+                    secret: secret.as_ref().map(|s| s.expose().to_owned()),
+                },
+                SinkKind::Log => SinkTarget::Log,
+            };
+            (name.clone(), Sink::new(name.clone(), target))
+        })
+        .collect()
+}
+
+/// Names this process's claims: host and pid, plus randomness so that a restarted
+/// process never mistakes its predecessor's claims for its own.
+fn instance_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "herald".to_owned());
+    format!(
+        "{host}:{}:{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 /// Rules that do not parse, each as `file:line:col: rule NAME: message`.
@@ -70,6 +117,11 @@ pub fn compile_rules(settings: &Settings) -> (Result<Watch, InvalidRules>, Vec<S
     let watch = if errors.is_empty() {
         Ok(Watch {
             matcher: Matcher::compile(rules),
+            sinks: settings
+                .rules
+                .iter()
+                .map(|(name, rule)| (name.clone(), rule.sinks.clone()))
+                .collect(),
             max_age: settings.alerts.max_age,
         })
     } else {
@@ -91,11 +143,28 @@ impl App {
             .await
             .with_context(|| format!("database {}", settings.database.url))?;
         let fetcher = Fetcher::new(fetch_settings(&settings)).context("HTTP client")?;
+        let sender = Sender::new(settings.fetch.timeout, &settings.fetch.user_agent)
+            .context("HTTP client for alerts")?;
+        let dispatcher = Dispatcher {
+            store: store.clone(),
+            sender,
+            sinks: sinks(&settings),
+            queries: settings
+                .rules
+                .iter()
+                .map(|(name, rule)| (name.clone(), rule.query.clone()))
+                .collect(),
+            owner: instance_id(),
+            lease: outbox::DEFAULT_LEASE,
+            give_up: settings.alerts.give_up,
+        };
         Ok(App {
             settings,
             store,
             fetcher: Arc::new(fetcher),
             watch,
+            dispatcher: Arc::new(dispatcher),
+            new_alerts: Arc::new(Notify::new()),
         })
     }
 
@@ -180,7 +249,34 @@ impl App {
         )
         .await;
         log_report(&report);
+        if report.alerts > 0 {
+            self.new_alerts.notify_one();
+        }
         report
+    }
+
+    /// Delivers alerts until `shutdown` turns true: at once when new ones are
+    /// recorded, else when the next retry is due.
+    async fn dispatch_forever(&self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if let Err(error) = self.dispatcher.run_once(Utc::now()).await {
+                tracing::warn!(%error, "cannot read the outbox");
+            }
+            let wait = match self.store.next_delivery_at().await {
+                Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or(Duration::ZERO),
+                Ok(None) => IDLE_OUTBOX_CHECK,
+                Err(_) => Duration::from_secs(5),
+            }
+            .min(IDLE_OUTBOX_CHECK);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.new_alerts.notified() => {}
+                _ = shutdown.changed() => return,
+            }
+        }
     }
 
     /// Polls every configured feed at its interval until `shutdown` turns true; then
@@ -193,6 +289,11 @@ impl App {
             let app = Arc::clone(&self);
             let shutdown = shutdown.clone();
             tasks.spawn(async move { app.poll_feed_forever(feed, shutdown).await });
+        }
+        {
+            let app = Arc::clone(&self);
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move { app.dispatch_forever(shutdown).await });
         }
         let mut shutdown_signal = shutdown.clone();
         let _ = shutdown_signal.wait_for(|stop| *stop).await;

@@ -18,6 +18,7 @@ use crate::domain::article::Article;
 use crate::ingest::{PollReport, PollStatus};
 use crate::rules::{Rule, RuleQuery};
 use crate::search::{self, Scan};
+use crate::store::DeliveryStatus;
 use crate::store::FeedRecord;
 use crate::telemetry::LogFormat;
 
@@ -73,10 +74,34 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The alert outbox: deliveries and their state
+    Alerts {
+        #[command(subcommand)]
+        command: Option<AlertsCommand>,
+        /// Only deliveries in this state
+        #[arg(long, value_parser = ["pending", "delivered", "failed", "dead"])]
+        status: Option<String>,
+        /// At most this many, newest first
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Watch rules
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Queue a failed or dead delivery again (or every dead one)
+    Retry {
+        #[arg(required_unless_present = "dead", conflicts_with = "dead")]
+        id: Option<i64>,
+        #[arg(long)]
+        dead: bool,
     },
 }
 
@@ -167,6 +192,33 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             };
             backtest(settings, rule, scan, json, false).await
         }
+        Command::Alerts {
+            command: Some(AlertsCommand::Retry { id, dead: _ }),
+            ..
+        } => {
+            let app = App::open(settings).await?;
+            let queued = app
+                .store
+                .retry_deliveries(id, Utc::now())
+                .await
+                .context("queueing deliveries")?;
+            if let (Some(id), 0) = (id, queued) {
+                return Err(Failure::Runtime(anyhow::anyhow!(
+                    "delivery {id} is not failed or dead (see herald alerts)"
+                )));
+            }
+            println!("{queued} deliveries queued");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Alerts {
+            command: None,
+            status,
+            limit,
+            json,
+        } => {
+            let status = status.as_deref().and_then(DeliveryStatus::parse);
+            alerts(settings, status, limit, json).await
+        }
         Command::Rules {
             command:
                 RulesCommand::Test {
@@ -219,6 +271,88 @@ fn ensure_rules_parse(settings: &Settings) -> Result<(), Failure> {
         .map_err(|e| Failure::Config(e.into()))
 }
 
+/// An outbox entry in the JSON shape of SPEC §3.
+#[derive(Debug, Serialize)]
+struct AlertJson<'a> {
+    id: i64,
+    delivery_id: &'a str,
+    rule: &'a str,
+    sink: &'a str,
+    status: &'static str,
+    attempts: u32,
+    last_attempt_at: Option<DateTime<Utc>>,
+    last_http_status: Option<u16>,
+    error: Option<&'a str>,
+    next_attempt_at: Option<DateTime<Utc>>,
+    matched: &'a [String],
+    article: Option<&'a Article>,
+}
+
+async fn alerts(
+    settings: Settings,
+    status: Option<DeliveryStatus>,
+    limit: i64,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let app = App::open(settings).await?;
+    let deliveries = app
+        .store
+        .deliveries(status, limit)
+        .await
+        .context("reading the outbox")?;
+    let mut out = std::io::stdout().lock();
+    for delivery in &deliveries {
+        let article = app
+            .store
+            .article(delivery.article_id)
+            .await
+            .context("reading articles")?;
+        let waiting = matches!(
+            delivery.status,
+            DeliveryStatus::Pending | DeliveryStatus::Failed
+        );
+        if json {
+            let line = AlertJson {
+                id: delivery.id,
+                delivery_id: &delivery.delivery_id,
+                rule: &delivery.rule,
+                sink: &delivery.sink,
+                status: delivery.status.as_str(),
+                attempts: delivery.attempts,
+                last_attempt_at: delivery.last_attempt_at,
+                last_http_status: delivery.last_http_status,
+                error: delivery.error.as_deref(),
+                next_attempt_at: waiting.then_some(delivery.next_attempt_at),
+                matched: &delivery.matched,
+                article: article.as_ref(),
+            };
+            print_json(&mut out, &line)?;
+            continue;
+        }
+        let title = article
+            .as_ref()
+            .map_or("(article deleted)", |a| a.title.as_str());
+        writeln!(
+            out,
+            "{:>6} {:<9} {:>2} tries  {:<16} {:<16} {title}",
+            delivery.id,
+            delivery.status.as_str(),
+            delivery.attempts,
+            delivery.rule,
+            delivery.sink
+        )
+        .context("stdout")?;
+        if let Some(error) = &delivery.error {
+            let http = delivery
+                .last_http_status
+                .map(|code| format!("HTTP {code}: "))
+                .unwrap_or_default();
+            writeln!(out, "{:>6} error: {http}{error}", "").context("stdout")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn poll(settings: Settings, only: Option<&str>, json: bool) -> Result<ExitCode, Failure> {
     let app = App::open(settings).await?;
     let mut feeds = app.configured_feeds().await?;
@@ -231,6 +365,12 @@ async fn poll(settings: Settings, only: Option<&str>, json: bool) -> Result<Exit
         }
     }
     let reports = app.poll_once(&feeds).await;
+    // One attempt at each due delivery; retries wait for the next poll or the daemon.
+    let dispatched = app
+        .dispatcher
+        .run_once(Utc::now())
+        .await
+        .context("delivering alerts")?;
     let mut out = std::io::stdout().lock();
     for report in &reports {
         if json {
@@ -247,10 +387,13 @@ async fn poll(settings: Settings, only: Option<&str>, json: bool) -> Result<Exit
         let new: usize = reports.iter().map(|r| r.new).sum();
         writeln!(
             out,
-            "{} feeds polled, {} failed, {} new articles",
+            "{} feeds polled, {} failed, {} new articles; alerts: {} delivered, {} failed, {} dead",
             reports.len(),
             failed,
-            new
+            new,
+            dispatched.delivered,
+            dispatched.failed,
+            dispatched.dead
         )
         .context("stdout")?;
     }

@@ -4,7 +4,7 @@
 //! `store`. A failure here is the feed's failure, recorded on its row with its reason;
 //! it never stops other feeds.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -29,6 +29,8 @@ pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(48 * 3600);
 #[derive(Debug)]
 pub struct Watch {
     pub matcher: Matcher,
+    /// Each rule's sinks, by rule name.
+    pub sinks: HashMap<String, Vec<String>>,
     /// Items published earlier than this before now are stored but never alert.
     pub max_age: Duration,
 }
@@ -37,6 +39,7 @@ impl Default for Watch {
     fn default() -> Watch {
         Watch {
             matcher: Matcher::default(),
+            sinks: HashMap::new(),
             max_age: DEFAULT_MAX_AGE,
         }
     }
@@ -76,9 +79,11 @@ impl Watch {
             .match_document(&document)
             .into_iter()
             .filter_map(|hit| {
+                let rule = self.matcher.rule_name(hit.rule)?;
                 Some(RuleMatch {
-                    rule: self.matcher.rule_name(hit.rule)?.to_owned(),
+                    rule: rule.to_owned(),
                     matched: hit.terms,
+                    sinks: self.sinks.get(rule).cloned().unwrap_or_default(),
                 })
             })
             .collect();

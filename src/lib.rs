@@ -10,6 +10,7 @@ pub mod domain;
 pub mod fetch;
 pub mod ingest;
 pub mod normalize;
+pub mod outbox;
 pub mod parse;
 pub mod rules;
 pub mod search;

@@ -136,6 +136,8 @@ pub struct RuleMatch {
     pub rule: String,
     /// The rule's terms found in the article.
     pub matched: Vec<String>,
+    /// Sinks to deliver the alert to: one outbox row each.
+    pub sinks: Vec<String>,
 }
 
 /// Why a rule hit is recorded but never delivered (no alert storms).
@@ -198,6 +200,77 @@ pub struct AlertRecord {
     pub matched: Vec<String>,
     pub suppressed: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// Where a delivery stands (SPEC §3 alert `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    /// Failed at least once; will be retried.
+    Failed,
+    /// Given up: a permanent failure, or failing for longer than `alerts.give_up`.
+    Dead,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Dead => "dead",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<DeliveryStatus> {
+        Some(match text {
+            "pending" => DeliveryStatus::Pending,
+            "delivered" => DeliveryStatus::Delivered,
+            "failed" => DeliveryStatus::Failed,
+            "dead" => DeliveryStatus::Dead,
+            _ => return None,
+        })
+    }
+}
+
+/// A delivery of one alert to one sink, with its alert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryRecord {
+    pub id: i64,
+    /// Stable public id (`X-Herald-Delivery`).
+    pub delivery_id: String,
+    pub alert_id: i64,
+    pub sink: String,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_http_status: Option<u16>,
+    pub error: Option<String>,
+    pub response_excerpt: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// When the delivery was last queued (created, or retried by hand):
+    /// `alerts.give_up` counts from here.
+    pub queued_at: DateTime<Utc>,
+    pub rule: String,
+    pub matched: Vec<String>,
+    pub article_id: i64,
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub at: DateTime<Utc>,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    pub response_excerpt: Option<String>,
+    pub latency_ms: i64,
+    /// The delivery's status after this attempt.
+    pub status: DeliveryStatus,
+    /// When to try again (for `Failed`).
+    pub next_attempt_at: DateTime<Utc>,
 }
 
 /// What storing one fetch's items changed.
@@ -307,6 +380,55 @@ impl Store {
         dispatch!(self, s => s.count_articles_since(since).await)
     }
 
+    /// Claims up to `limit` deliveries due at `now` for `owner` until `lease_until`,
+    /// oldest first, skipping those attempted since `fresh_since` (so one pass makes
+    /// one attempt each). A claim whose owner died is due again once its lease expires.
+    pub async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        fresh_since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        dispatch!(self, s => s.claim_deliveries(owner, now, lease_until, fresh_since, limit).await)
+    }
+
+    /// Records an attempt and releases the claim. Ignored unless `owner` still holds
+    /// the claim, so a dispatcher that lost its lease cannot overwrite a newer result.
+    pub async fn record_attempt(
+        &self,
+        id: i64,
+        owner: &str,
+        attempt: &AttemptRecord,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.record_attempt(id, owner, attempt).await)
+    }
+
+    /// Deliveries, newest first, optionally of one status.
+    pub async fn deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        dispatch!(self, s => s.deliveries(status, limit).await)
+    }
+
+    /// Queues deliveries again (`failed` or `dead` ones; others are left alone):
+    /// one by id, or every dead one. Returns how many were queued.
+    pub async fn retry_deliveries(
+        &self,
+        id: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.retry_deliveries(id, now).await)
+    }
+
+    /// When the next pending or failed delivery is due.
+    pub async fn next_delivery_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        dispatch!(self, s => s.next_delivery_at().await)
+    }
+
     /// Recorded rule hits, newest first.
     pub async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>, StoreError> {
         dispatch!(self, s => s.alerts(limit).await)
@@ -337,6 +459,12 @@ fn dedup_key(feed_id: i64, article: &NewArticle) -> String {
         Some(url) => url.clone(),
         None => format!("herald:feed/{feed_id}/{}", article.item_key),
     }
+}
+
+/// A delivery's public id: random, so ids from several databases never collide at a
+/// receiver that deduplicates on them.
+fn new_delivery_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 fn matched_json(matched: &[String]) -> String {

@@ -14,9 +14,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::{
-    AlertRecord, ArticleText, FeedRecord, FeedSpec, FeedStatus, FetchRecord, FetchResult, Incoming,
-    SaveSummary, StoreError, Suppression, dedup_key, feed_ids_from_list, matched_from_json,
-    matched_json, partition,
+    AlertRecord, ArticleText, AttemptRecord, DeliveryRecord, DeliveryStatus, FeedRecord, FeedSpec,
+    FeedStatus, FetchRecord, FetchResult, Incoming, SaveSummary, StoreError, Suppression,
+    dedup_key, feed_ids_from_list, matched_from_json, matched_json, new_delivery_id, partition,
 };
 use crate::domain::article::{Article, ArticleSource, NewArticle};
 
@@ -275,6 +275,139 @@ impl PgStore {
         )
     }
 
+    pub async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        fresh_since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        // SKIP LOCKED: concurrent dispatchers take disjoint rows instead of queueing.
+        let rows = sqlx::query(
+            "WITH claimed AS (
+                UPDATE deliveries SET lease_owner = $1, lease_until = $3
+                WHERE id IN (
+                    SELECT id FROM deliveries
+                    WHERE status IN ('pending', 'failed') AND next_attempt_at <= $2
+                      AND (lease_until IS NULL OR lease_until < $2)
+                      AND (last_attempt_at IS NULL OR last_attempt_at < $5)
+                    ORDER BY id LIMIT $4
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING *)
+             SELECT d.*, al.rule, al.matched, al.article_id
+             FROM claimed d JOIN alerts al ON al.id = d.alert_id ORDER BY d.id",
+        )
+        .bind(owner)
+        .bind(now)
+        .bind(lease_until)
+        .bind(limit)
+        .bind(fresh_since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    pub async fn record_attempt(
+        &self,
+        id: i64,
+        owner: &str,
+        attempt: &AttemptRecord,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let status = i32::from;
+        let updated = sqlx::query(
+            "UPDATE deliveries SET status = $3, attempts = attempts + 1, last_attempt_at = $4,
+                last_http_status = $5, error = $6, response_excerpt = $7, next_attempt_at = $8,
+                delivered_at = CASE WHEN $3 = 'delivered' THEN $4 ELSE delivered_at END,
+                lease_owner = NULL, lease_until = NULL
+             WHERE id = $1 AND lease_owner = $2
+             RETURNING attempts",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(attempt.status.as_str())
+        .bind(attempt.at)
+        .bind(attempt.http_status.map(status))
+        .bind(&attempt.error)
+        .bind(&attempt.response_excerpt)
+        .bind(attempt.next_attempt_at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = updated else {
+            return Ok(false);
+        };
+        let number: i32 = row.try_get(0)?;
+        sqlx::query(
+            "INSERT INTO delivery_attempts (delivery_id, attempt, at, http_status, error,
+                response_excerpt, latency_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(number)
+        .bind(attempt.at)
+        .bind(attempt.http_status.map(status))
+        .bind(&attempt.error)
+        .bind(&attempt.response_excerpt)
+        .bind(attempt.latency_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.*, al.rule, al.matched, al.article_id
+             FROM deliveries d JOIN alerts al ON al.id = d.alert_id
+             WHERE $1::text IS NULL OR d.status = $1
+             ORDER BY d.id DESC LIMIT $2",
+        )
+        .bind(status.map(DeliveryStatus::as_str))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    pub async fn retry_deliveries(
+        &self,
+        id: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let result = match id {
+            Some(id) => sqlx::query(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = $2, queued_at = $2,
+                    lease_owner = NULL, lease_until = NULL
+                 WHERE id = $1 AND status IN ('failed', 'dead')",
+            )
+            .bind(id)
+            .bind(now),
+            None => sqlx::query(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, queued_at = $1,
+                    lease_owner = NULL, lease_until = NULL
+                 WHERE status = 'dead'",
+            )
+            .bind(now),
+        }
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    pub async fn next_delivery_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT min(GREATEST(next_attempt_at, COALESCE(lease_until, next_attempt_at)))
+             FROM deliveries WHERE status IN ('pending', 'failed')",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     pub async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, rule, story_id, article_id, matched, suppressed, created_at
@@ -443,12 +576,12 @@ async fn insert_alerts(
     if rules.is_empty() {
         return Ok(Vec::new());
     }
-    sqlx::query_scalar(
+    let created: Vec<(i64, String, i64)> = sqlx::query_as(
         "INSERT INTO alerts (rule, story_id, article_id, matched, suppressed, created_at)
          SELECT r, s, a, m, x, $6
          FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[]) AS u(r, s, a, m, x)
          ON CONFLICT (rule, story_id) DO NOTHING
-         RETURNING id",
+         RETURNING id, rule, article_id",
     )
     .bind(&rules)
     .bind(&story_ids)
@@ -457,7 +590,57 @@ async fn insert_alerts(
     .bind(&suppressed)
     .bind(now)
     .fetch_all(&mut **tx)
-    .await
+    .await?;
+    insert_deliveries(tx, keyed, inserted, &created, now).await?;
+    Ok(created.into_iter().map(|(id, _, _)| id).collect())
+}
+
+/// One outbox row per sink of each alert that is not held back.
+async fn insert_deliveries(
+    tx: &mut Transaction<'static, Postgres>,
+    keyed: &[(String, &Incoming)],
+    inserted: &[(i64, String)],
+    created: &[(i64, String, i64)],
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let by_key: HashMap<&str, &Incoming> =
+        keyed.iter().map(|(k, item)| (k.as_str(), *item)).collect();
+    let by_article: HashMap<i64, &Incoming> = inserted
+        .iter()
+        .filter_map(|(id, key)| Some((*id, *by_key.get(key.as_str())?)))
+        .collect();
+    let (mut alert_ids, mut sinks, mut delivery_ids) = (Vec::new(), Vec::new(), Vec::new());
+    for (alert_id, rule, article_id) in created {
+        let Some(item) = by_article.get(article_id) else {
+            continue;
+        };
+        if item.suppressed.is_some() {
+            continue;
+        }
+        for hit in item.matches.iter().filter(|hit| &hit.rule == rule) {
+            for sink in &hit.sinks {
+                alert_ids.push(*alert_id);
+                sinks.push(sink.as_str());
+                delivery_ids.push(new_delivery_id());
+            }
+        }
+    }
+    if alert_ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO deliveries (delivery_id, alert_id, sink, next_attempt_at, created_at,
+            queued_at)
+         SELECT d, a, s, $4, $4, $4 FROM UNNEST($1::text[], $2::int8[], $3::text[]) AS u(d, a, s)
+         ON CONFLICT (alert_id, sink) DO NOTHING",
+    )
+    .bind(&delivery_ids)
+    .bind(&alert_ids)
+    .bind(&sinks)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Column arrays for an `UNNEST` batch of articles.
@@ -664,6 +847,31 @@ fn feed_from_row(row: &PgRow) -> Result<FeedRecord, StoreError> {
         next_fetch_at: row.try_get("next_fetch_at")?,
         backfilled_at: row.try_get("backfilled_at")?,
         articles: row.try_get("articles")?,
+    })
+}
+
+fn delivery_from_row(row: &PgRow) -> Result<DeliveryRecord, StoreError> {
+    let status: String = row.try_get("status")?;
+    let attempts: i32 = row.try_get("attempts")?;
+    let http: Option<i32> = row.try_get("last_http_status")?;
+    Ok(DeliveryRecord {
+        id: row.try_get("id")?,
+        delivery_id: row.try_get("delivery_id")?,
+        alert_id: row.try_get("alert_id")?,
+        sink: row.try_get("sink")?,
+        status: DeliveryStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status:?}")))?,
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        last_attempt_at: row.try_get("last_attempt_at")?,
+        last_http_status: http.and_then(|code| u16::try_from(code).ok()),
+        error: row.try_get("error")?,
+        response_excerpt: row.try_get("response_excerpt")?,
+        created_at: row.try_get("created_at")?,
+        queued_at: row.try_get("queued_at")?,
+        rule: row.try_get("rule")?,
+        matched: matched_from_json(row.try_get("matched")?),
+        article_id: row.try_get("article_id")?,
     })
 }
 

@@ -20,9 +20,9 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
-    AlertRecord, ArticleText, FeedRecord, FeedSpec, FeedStatus, FetchRecord, FetchResult, Incoming,
-    SaveSummary, StoreError, Suppression, dedup_key, feed_ids_from_list, matched_from_json,
-    matched_json, partition,
+    AlertRecord, ArticleText, AttemptRecord, DeliveryRecord, DeliveryStatus, FeedRecord, FeedSpec,
+    FeedStatus, FetchRecord, FetchResult, Incoming, SaveSummary, StoreError, Suppression,
+    dedup_key, feed_ids_from_list, matched_from_json, matched_json, new_delivery_id, partition,
 };
 use crate::domain::article::{Article, ArticleSource};
 
@@ -62,7 +62,25 @@ async fn insert_story_and_alerts(
         .bind(now_text)
         .fetch_optional(&mut **tx)
         .await?;
-        alerts.extend(id);
+        let Some(alert_id) = id else { continue };
+        alerts.push(alert_id);
+        if item.suppressed.is_some() {
+            continue;
+        }
+        for sink in &hit.sinks {
+            sqlx::query(
+                "INSERT INTO deliveries (delivery_id, alert_id, sink, next_attempt_at, created_at,
+                    queued_at)
+                 VALUES (?1, ?2, ?3, ?4, ?4, ?4)
+                 ON CONFLICT (alert_id, sink) DO NOTHING",
+            )
+            .bind(new_delivery_id())
+            .bind(alert_id)
+            .bind(sink)
+            .bind(now_text)
+            .execute(&mut **tx)
+            .await?;
+        }
     }
     Ok(alerts)
 }
@@ -337,6 +355,150 @@ impl SqliteStore {
         )
     }
 
+    pub async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        fresh_since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let now = to_text(now);
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE deliveries SET lease_owner = ?1, lease_until = ?3
+             WHERE id IN (
+                SELECT id FROM deliveries
+                WHERE status IN ('pending', 'failed') AND next_attempt_at <= ?2
+                  AND (lease_until IS NULL OR lease_until < ?2)
+                  AND (last_attempt_at IS NULL OR last_attempt_at < ?5)
+                ORDER BY id LIMIT ?4)
+             RETURNING id",
+        )
+        .bind(owner)
+        .bind(&now)
+        .bind(to_text(lease_until))
+        .bind(limit)
+        .bind(to_text(fresh_since))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut claimed = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = sqlx::query(
+                "SELECT d.*, al.rule, al.matched, al.article_id
+                 FROM deliveries d JOIN alerts al ON al.id = d.alert_id WHERE d.id = ?1",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            claimed.push(delivery_from_row(&row)?);
+        }
+        tx.commit().await?;
+        claimed.sort_by_key(|d| d.id);
+        Ok(claimed)
+    }
+
+    pub async fn record_attempt(
+        &self,
+        id: i64,
+        owner: &str,
+        attempt: &AttemptRecord,
+    ) -> Result<bool, StoreError> {
+        let at = to_text(attempt.at);
+        let mut tx = self.begin_write().await?;
+        let number: Option<i64> = sqlx::query_scalar(
+            "UPDATE deliveries SET status = ?3, attempts = attempts + 1, last_attempt_at = ?4,
+                last_http_status = ?5, error = ?6, response_excerpt = ?7, next_attempt_at = ?8,
+                delivered_at = CASE WHEN ?3 = 'delivered' THEN ?4 ELSE delivered_at END,
+                lease_owner = NULL, lease_until = NULL
+             WHERE id = ?1 AND lease_owner = ?2
+             RETURNING attempts",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(attempt.status.as_str())
+        .bind(&at)
+        .bind(attempt.http_status)
+        .bind(&attempt.error)
+        .bind(&attempt.response_excerpt)
+        .bind(to_text(attempt.next_attempt_at))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(number) = number else {
+            return Ok(false);
+        };
+        sqlx::query(
+            "INSERT INTO delivery_attempts (delivery_id, attempt, at, http_status, error,
+                response_excerpt, latency_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(number)
+        .bind(&at)
+        .bind(attempt.http_status)
+        .bind(&attempt.error)
+        .bind(&attempt.response_excerpt)
+        .bind(attempt.latency_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.*, al.rule, al.matched, al.article_id
+             FROM deliveries d JOIN alerts al ON al.id = d.alert_id
+             WHERE ?1 IS NULL OR d.status = ?1
+             ORDER BY d.id DESC LIMIT ?2",
+        )
+        .bind(status.map(DeliveryStatus::as_str))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    pub async fn retry_deliveries(
+        &self,
+        id: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let now = to_text(now);
+        let result = match id {
+            Some(id) => sqlx::query(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = ?2, queued_at = ?2,
+                    lease_owner = NULL, lease_until = NULL
+                 WHERE id = ?1 AND status IN ('failed', 'dead')",
+            )
+            .bind(id)
+            .bind(now),
+            None => sqlx::query(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = ?1, queued_at = ?1,
+                    lease_owner = NULL, lease_until = NULL
+                 WHERE status = 'dead'",
+            )
+            .bind(now),
+        }
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    pub async fn next_delivery_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let next: Option<String> = sqlx::query_scalar(
+            "SELECT min(max(next_attempt_at, COALESCE(lease_until, next_attempt_at)))
+             FROM deliveries WHERE status IN ('pending', 'failed')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        next.as_deref().map(from_text).transpose()
+    }
+
     pub async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, rule, story_id, article_id, matched, suppressed, created_at
@@ -524,6 +686,31 @@ fn feed_from_row(row: &SqliteRow) -> Result<FeedRecord, StoreError> {
         next_fetch_at: opt_time(row, "next_fetch_at")?,
         backfilled_at: opt_time(row, "backfilled_at")?,
         articles: row.try_get("articles")?,
+    })
+}
+
+fn delivery_from_row(row: &SqliteRow) -> Result<DeliveryRecord, StoreError> {
+    let status: String = row.try_get("status")?;
+    let attempts: i64 = row.try_get("attempts")?;
+    let http: Option<i64> = row.try_get("last_http_status")?;
+    Ok(DeliveryRecord {
+        id: row.try_get("id")?,
+        delivery_id: row.try_get("delivery_id")?,
+        alert_id: row.try_get("alert_id")?,
+        sink: row.try_get("sink")?,
+        status: DeliveryStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status:?}")))?,
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        next_attempt_at: from_text(row.try_get("next_attempt_at")?)?,
+        last_attempt_at: opt_time(row, "last_attempt_at")?,
+        last_http_status: http.and_then(|code| u16::try_from(code).ok()),
+        error: row.try_get("error")?,
+        response_excerpt: row.try_get("response_excerpt")?,
+        created_at: from_text(row.try_get("created_at")?)?,
+        queued_at: from_text(row.try_get("queued_at")?)?,
+        rule: row.try_get("rule")?,
+        matched: matched_from_json(row.try_get("matched")?),
+        article_id: row.try_get("article_id")?,
     })
 }
 

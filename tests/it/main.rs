@@ -2,6 +2,7 @@
 
 mod support;
 
+mod alerts;
 mod architecture;
 mod cli;
 mod corpus;

@@ -16,13 +16,17 @@ const SEED_BODY: &str = "<p>A North Korean delegation led by its minister of ext
      relations arrived in Tehran for talks with IRAN's officials, a rare public exchange \
      between the two heavily sanctioned nations.</p>";
 
+/// One clock reading for the whole test run, so that an item built twice is the
+/// same item (its date is part of what makes it "changed").
+static NOW: std::sync::LazyLock<chrono::DateTime<Utc>> = std::sync::LazyLock::new(Utc::now);
+
 fn item(n: u32, title: &str, description: &str) -> Item {
     Item {
         guid: format!("story-{n}"),
         link: format!("https://wire.example/world/{n}?utm_source=rss"),
         title: title.into(),
         description: description.into(),
-        pub_date: Some(Utc::now() - chrono::Duration::minutes(i64::from(n))),
+        pub_date: Some(*NOW - chrono::Duration::minutes(i64::from(n))),
     }
 }
 
