@@ -250,3 +250,59 @@ fn check_warns_when_a_rule_seems_to_mean_an_operator() {
     assert!(stderr.contains("rule lower"), "{stderr}");
     assert!(stderr.contains("AND"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_delivers_a_new_alert_while_polling() {
+    use crate::support::receiver::Receiver;
+
+    let server = FeedServer::start().await;
+    let receiver = Receiver::start().await;
+    server.set("/feed", Route::rss("Live", &[Item::numbered(1)]));
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[fetch]\ninterval = \"1s\"\n\n[sinks.hook]\ntype = \"webhook\"\nurl = \"{}\"\n\n\
+         [rules.nk-iran]\nquery = '\"North Korea\" Iran'\nsinks = [\"hook\"]\n\n{}",
+        receiver.url("/hook"),
+        feeds_toml(&[server.url("/feed")])
+    );
+    std::fs::write(dir.path().join("herald.toml"), config).unwrap();
+    let child = herald(dir.path(), &db.url, &["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The back catalogue is fetched first and never alerts.
+    for _ in 0..200 {
+        if server.hits("/feed") >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut story = Item::numbered(2);
+    story.title = "North Korea sends envoy to Iran".into();
+    story.pub_date = Some(chrono::Utc::now());
+    server.set("/feed", Route::rss("Live", &[story, Item::numbered(1)]));
+
+    let posts = receiver.wait_for("/hook", 1, Duration::from_secs(15)).await;
+    assert_eq!(
+        posts[0].json()["article"]["title"],
+        "North Korea sends envoy to Iran"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.requests("/hook").len(), 1, "one alert, one POST");
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+}
