@@ -16,6 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 pub use crate::domain::retry::parse_retry_after;
+use crate::domain::transport::{describe_io, humanize};
 
 /// Longest a whole fetch (connect, headers, body, every redirect hop) may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -435,37 +436,6 @@ fn describe_transport(error: &reqwest::Error) -> String {
         return text.to_owned();
     }
     humanize(&innermost.to_string())
-}
-
-fn describe_io(kind: std::io::ErrorKind) -> Option<&'static str> {
-    use std::io::ErrorKind;
-    Some(match kind {
-        ErrorKind::ConnectionRefused => "connection refused",
-        ErrorKind::ConnectionReset => "connection reset by peer",
-        ErrorKind::ConnectionAborted => "connection aborted",
-        ErrorKind::NotConnected => "not connected",
-        ErrorKind::TimedOut => "connection timed out",
-        ErrorKind::UnexpectedEof => "connection closed before the response was complete",
-        ErrorKind::HostUnreachable => "host unreachable",
-        ErrorKind::NetworkUnreachable => "network unreachable",
-        _ => return None,
-    })
-}
-
-/// Drops the OS error number and lower-cases a leading capital ("Connection reset").
-fn humanize(message: &str) -> String {
-    let message = match message.find(" (os error ") {
-        Some(at) => &message[..at],
-        None => message,
-    };
-    let mut chars = message.chars();
-    match (chars.next(), chars.next()) {
-        (Some(first), Some(second)) if first.is_uppercase() && !second.is_uppercase() => first
-            .to_lowercase()
-            .chain(message[first.len_utf8()..].chars())
-            .collect(),
-        _ => message.to_owned(),
-    }
 }
 
 fn describe_status(code: u16, retry_after: Option<Duration>) -> String {

@@ -7,3 +7,4 @@ pub mod article;
 pub mod entry;
 pub mod retry;
 pub mod schedule;
+pub mod transport;

@@ -14,6 +14,7 @@ pub mod slack;
 mod text;
 pub mod webhook;
 
+use crate::domain::transport::{describe_io, humanize};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -382,37 +383,6 @@ fn describe_transport(error: &reqwest::Error, url: Option<&Url>) -> String {
         return text.to_owned();
     }
     scrub(&humanize(&innermost.to_string()), url)
-}
-
-fn describe_io(kind: std::io::ErrorKind) -> Option<&'static str> {
-    use std::io::ErrorKind;
-    Some(match kind {
-        ErrorKind::ConnectionRefused => "connection refused",
-        ErrorKind::ConnectionReset => "connection reset by peer",
-        ErrorKind::ConnectionAborted => "connection aborted",
-        ErrorKind::NotConnected => "not connected",
-        ErrorKind::TimedOut => "connection timed out",
-        ErrorKind::UnexpectedEof => "connection closed before the response was complete",
-        ErrorKind::HostUnreachable => "host unreachable",
-        ErrorKind::NetworkUnreachable => "network unreachable",
-        _ => return None,
-    })
-}
-
-/// Drops the OS error number and lower-cases a leading capital ("Connection reset").
-fn humanize(message: &str) -> String {
-    let message = match message.find(" (os error ") {
-        Some(at) => &message[..at],
-        None => message,
-    };
-    let mut chars = message.chars();
-    match (chars.next(), chars.next()) {
-        (Some(first), Some(second)) if first.is_uppercase() && !second.is_uppercase() => first
-            .to_lowercase()
-            .chain(message[first.len_utf8()..].chars())
-            .collect(),
-        _ => message.to_owned(),
-    }
 }
 
 /// Belt and braces for text that came from elsewhere (an error's cause, a response
