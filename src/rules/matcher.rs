@@ -5,12 +5,19 @@
 //! for an article with no words. Put in negation normal form, a query is monotone in
 //! its literals; if none of its positive (un-negated) leaves occurs, every positive
 //! literal is false and every negated one is at most true, which is exactly the
-//! empty article, so the query is false. Hence only rules with an occurring positive
-//! leaf need evaluating.
+//! empty article, so the query is false. The same holds for every sub-expression
+//! that is false on the empty article, which narrows the leaves further: a
+//! conjunction is true only if each of its such items is, so watching any one of
+//! them suffices; a disjunction false on the empty article has only such items, so
+//! all must be watched ([`LeafExpr::triggers`]). A rule is therefore registered
+//! only on the leaves of its cheapest required branch: `iran sanctions` waits for
+//! whichever of the two fewer rules name, instead of being evaluated on every
+//! article that says `sanctions`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::mem;
 
 use super::document::{Document, TokenizedDocument, words_between};
 use super::query::{Expr, Leaf, LeafKind, RuleQuery, Term};
@@ -76,8 +83,11 @@ struct CompiledLeaf {
     leaf: Leaf,
     fields: u8,
     display: String,
-    /// Rules in which this leaf is positive: its occurrence makes them candidates.
-    rules: Vec<u32>,
+    /// How many rules have this leaf as a positive term; a leaf many rules share
+    /// is probably a common word, so it makes a poor trigger.
+    positive_in: u32,
+    /// Rules that become candidates when this leaf occurs.
+    triggers: Vec<u32>,
 }
 
 /// The leaves anchored on one word or prefix.
@@ -131,7 +141,7 @@ impl Matcher {
         for rule in rules {
             builder.add_rule(rule);
         }
-        builder.matcher
+        builder.finish()
     }
 
     pub fn len(&self) -> usize {
@@ -152,37 +162,34 @@ impl Matcher {
         if self.rules.is_empty() {
             return Vec::new();
         }
-        let tokens = TokenizedDocument::with_fields(document, self.fields_used);
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => self.match_with(document, &tokens, &mut scratch),
-            Err(_) => self.match_with(document, &tokens, &mut Scratch::default()),
+            Ok(mut scratch) => self.match_with(document, &mut scratch),
+            Err(_) => self.match_with(document, &mut Scratch::default()),
         })
     }
 
-    fn match_with(
-        &self,
-        document: &Document<'_>,
-        tokens: &TokenizedDocument,
-        scratch: &mut Scratch,
-    ) -> Vec<RuleHit> {
-        scratch.prepare(self.leaves.len(), self.rules.len());
-        self.find_true_leaves(tokens, scratch);
-        self.collect_candidates(scratch);
+    fn match_with(&self, document: &Document<'_>, scratch: &mut Scratch) -> Vec<RuleHit> {
+        let Scratch { tokens, state } = scratch;
+        tokens.refill(document, self.fields_used);
+        state.prepare(self.leaves.len(), self.rules.len());
+        self.find_true_leaves(tokens, state);
+        self.collect_candidates(state);
         let document_tags = if self.any_scoped {
             document.tags.iter().map(|t| normalize_tag(t)).collect()
         } else {
             Vec::new()
         };
-        let hits = scratch
+        let mut hits: Vec<RuleHit> = state
             .candidates
             .iter()
-            .filter_map(|&rule| self.evaluate(rule as usize, &document_tags, &scratch.leaf_true))
+            .filter_map(|&rule| self.evaluate(rule as usize, &document_tags, &state.leaf_true))
             .collect();
-        scratch.clear();
+        hits.sort_unstable_by_key(|hit| hit.rule);
+        state.clear();
         hits
     }
 
-    fn find_true_leaves(&self, tokens: &TokenizedDocument, scratch: &mut Scratch) {
+    fn find_true_leaves(&self, tokens: &TokenizedDocument, scratch: &mut MatchState) {
         for (field, words) in tokens.sections() {
             let at = Position {
                 field_bit: field.bit(),
@@ -204,7 +211,7 @@ impl Matcher {
         entry: EntryId,
         at: &Position<'_>,
         position: usize,
-        scratch: &mut Scratch,
+        scratch: &mut MatchState,
     ) {
         let entry = &self.entries[entry as usize];
         for &leaf in &entry.whole {
@@ -223,21 +230,20 @@ impl Matcher {
         }
     }
 
-    fn collect_candidates(&self, scratch: &mut Scratch) {
-        let Scratch {
+    fn collect_candidates(&self, scratch: &mut MatchState) {
+        let MatchState {
             true_leaves,
             rule_seen,
             candidates,
             ..
         } = scratch;
         for &leaf in true_leaves.iter() {
-            for &rule in &self.leaves[leaf as usize].rules {
+            for &rule in &self.leaves[leaf as usize].triggers {
                 if rule_seen.insert(rule) {
                     candidates.push(rule);
                 }
             }
         }
-        candidates.sort_unstable();
     }
 
     fn evaluate(
@@ -312,7 +318,36 @@ impl LeafExpr {
             LeafExpr::Or(items) => items.iter().any(|item| item.eval(leaf_true)),
         }
     }
+
+    /// Leaves one of which occurs whenever the expression (negated unless
+    /// `positive`) is true, with their summed `cost`; `None` exactly when the
+    /// expression is true for an empty article. See the module doc for why.
+    fn triggers(&self, positive: bool, cost: &impl Fn(LeafId) -> u64) -> Option<Trigger> {
+        match (self, positive) {
+            (LeafExpr::Leaf(leaf), true) => Some((cost(*leaf), vec![*leaf])),
+            (LeafExpr::Leaf(_), false) => None,
+            (LeafExpr::Not(inner), _) => inner.triggers(!positive, cost),
+            // A conjunction: one required item is enough to watch, the cheapest.
+            (LeafExpr::And(items), true) | (LeafExpr::Or(items), false) => items
+                .iter()
+                .filter_map(|item| item.triggers(positive, cost))
+                .min_by_key(|(cost, _)| *cost),
+            // A disjunction: false on the empty article only if every item is.
+            (LeafExpr::Or(items), true) | (LeafExpr::And(items), false) => {
+                let mut total = (0, Vec::new());
+                for item in items {
+                    let (cost, leaves) = item.triggers(positive, cost)?;
+                    total.0 += cost;
+                    total.1.extend(leaves);
+                }
+                Some(total)
+            }
+        }
+    }
 }
+
+/// The leaves to watch for a rule and what watching them costs.
+type Trigger = (u64, Vec<LeafId>);
 
 fn normalize_tag(tag: &str) -> String {
     TokenList::new(tag).iter().collect::<Vec<_>>().join(" ")
@@ -326,7 +361,6 @@ struct Builder {
 
 impl Builder {
     fn add_rule(&mut self, rule: Rule) {
-        let index = self.matcher.rules.len() as u32;
         let expr = self.compile_expr(&rule.query.expr);
         let mut positive = Vec::new();
         rule.query
@@ -340,7 +374,7 @@ impl Builder {
                 }
             });
         for &leaf in &positive {
-            self.matcher.leaves[leaf as usize].rules.push(index);
+            self.matcher.leaves[leaf as usize].positive_in += 1;
         }
         let scope: Vec<String> = rule.tags.iter().map(|t| normalize_tag(t)).collect();
         self.matcher.any_scoped |= !scope.is_empty();
@@ -382,10 +416,36 @@ impl Builder {
             leaf: leaf.clone(),
             fields: leaf.fields(),
             display: leaf.to_string(),
-            rules: Vec::new(),
+            positive_in: 0,
+            triggers: Vec::new(),
         });
         self.leaf_ids.insert(leaf.clone(), id);
         id
+    }
+
+    /// Registers each rule on its trigger leaves, once every rule is known so that
+    /// the cost of a leaf (how many rules share it) is final.
+    fn finish(mut self) -> Matcher {
+        let matcher = &mut self.matcher;
+        let cost = {
+            let leaves = &matcher.leaves;
+            move |leaf: LeafId| u64::from(leaves[leaf as usize].positive_in)
+        };
+        let mut registrations = Vec::new();
+        for (index, rule) in matcher.rules.iter().enumerate() {
+            let mut leaves = match rule.expr.triggers(true, &cost) {
+                Some((_, leaves)) => leaves,
+                // Unreachable for parsed queries; watching every positive leaf is safe.
+                None => rule.positive.clone(),
+            };
+            leaves.sort_unstable();
+            leaves.dedup();
+            registrations.extend(leaves.into_iter().map(|leaf| (leaf, index as u32)));
+        }
+        for (leaf, rule) in registrations {
+            matcher.leaves[leaf as usize].triggers.push(rule);
+        }
+        mem::take(matcher)
     }
 
     /// The entry for a term's first word: a prefix entry only for a one-word prefix term.
@@ -425,13 +485,19 @@ thread_local! {
 
 #[derive(Default)]
 struct Scratch {
+    tokens: TokenizedDocument,
+    state: MatchState,
+}
+
+#[derive(Default)]
+struct MatchState {
     leaf_true: BitSet,
     true_leaves: Vec<LeafId>,
     rule_seen: BitSet,
     candidates: Vec<u32>,
 }
 
-impl Scratch {
+impl MatchState {
     fn prepare(&mut self, leaves: usize, rules: usize) {
         // A panic mid-match could have left bits set; clearing is cheap either way.
         self.clear();
