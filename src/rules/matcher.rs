@@ -55,15 +55,33 @@ pub struct Matcher {
     /// Whole normalised word → entry.
     exact: FastMap<Box<str>, EntryId>,
     prefixes: PrefixIndex,
+    /// Every rule's expression in postfix order; `programs[rule]` is its range.
+    /// Kept apart from the rules so that evaluating a candidate touches one small
+    /// contiguous slice instead of a tree of boxes.
+    ops: Vec<Op>,
+    programs: Vec<Program>,
+    /// The rules to consider when leaf `l` occurs: `watches[watch_starts[l]..watch_starts[l + 1]]`.
+    /// One flat array, read in order, instead of a vector per leaf.
+    watch_starts: Vec<u32>,
+    watches: Vec<Watch>,
     /// Fields some leaf reads; the others are never tokenised.
     fields_used: u8,
     any_scoped: bool,
 }
 
+/// One step of a postfix program over a stack of booleans.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Leaf(LeafId),
+    Not,
+    /// Replaces the top `n` values by their conjunction.
+    And(u32),
+    Or(u32),
+}
+
 #[derive(Debug)]
 struct CompiledRule {
     name: String,
-    expr: LeafExpr,
     /// Distinct leaves under an even number of NOTs, in query order.
     positive: Vec<LeafId>,
     /// Normalised tags; empty means every feed.
@@ -81,22 +99,44 @@ enum LeafExpr {
 #[derive(Debug)]
 struct CompiledLeaf {
     leaf: Leaf,
-    fields: u8,
     display: String,
     /// How many rules have this leaf as a positive term; a leaf many rules share
     /// is probably a common word, so it makes a poor trigger.
     positive_in: u32,
-    /// Rules that become candidates when this leaf occurs.
-    triggers: Vec<u32>,
+}
+
+/// A range of [`Matcher::ops`].
+#[derive(Debug, Clone, Copy)]
+struct Program {
+    start: u32,
+    end: u32,
+}
+
+/// A rule to evaluate when its trigger leaf occurs, provided that `filter` (a
+/// leaf the rule cannot be true without, from another required branch) occurs
+/// too: `iran sanctions` triggered by `iran` is skipped at once when `sanctions`
+/// is absent, without touching the rule.
+#[derive(Debug, Clone, Copy)]
+struct Watch {
+    rule: u32,
+    filter: Option<LeafId>,
+    /// A copy of `programs[rule]`, saving a random read per candidate.
+    program: Program,
 }
 
 /// The leaves anchored on one word or prefix.
 #[derive(Debug, Default)]
 struct Entry {
     /// One-word terms: true as soon as the anchor occurs in one of their fields.
-    whole: Vec<LeafId>,
-    /// Phrases and NEAR pairs: checked at the anchor's position.
-    positional: Vec<LeafId>,
+    /// Each leaf comes with its field bits, which are checked for every occurrence.
+    whole: Vec<(LeafId, u8)>,
+    /// Phrases and NEAR pairs whose second word is unknown (the anchor is one word,
+    /// or the second word is a prefix): checked at every occurrence of the anchor.
+    positional: Vec<(LeafId, u8)>,
+    /// The other phrases and NEAR pairs, sorted by their second word: an anchor
+    /// such as `kim` may start hundreds of names, and only those whose second word
+    /// follows it need checking.
+    by_next_word: Vec<(Box<str>, LeafId, u8)>,
 }
 
 /// Prefix terms bucketed by their first (up to) three bytes: a word probes at most
@@ -179,10 +219,19 @@ impl Matcher {
         } else {
             Vec::new()
         };
-        let mut hits: Vec<RuleHit> = state
-            .candidates
+        let MatchState {
+            leaf_true,
+            candidates,
+            stack,
+            ..
+        } = state;
+        let mut hits: Vec<RuleHit> = candidates
             .iter()
-            .filter_map(|&rule| self.evaluate(rule as usize, &document_tags, &state.leaf_true))
+            .filter_map(|&(rule, program)| {
+                let ops = &self.ops[program.start as usize..program.end as usize];
+                run(ops, leaf_true, stack)
+                    .then(|| self.hit(rule as usize, &document_tags, leaf_true))?
+            })
             .collect();
         hits.sort_unstable_by_key(|hit| hit.rule);
         state.clear();
@@ -214,49 +263,73 @@ impl Matcher {
         scratch: &mut MatchState,
     ) {
         let entry = &self.entries[entry as usize];
-        for &leaf in &entry.whole {
-            if self.leaves[leaf as usize].fields & at.field_bit != 0 {
+        for &(leaf, fields) in &entry.whole {
+            if fields & at.field_bit != 0 {
                 scratch.mark_leaf(leaf);
             }
         }
-        for &leaf in &entry.positional {
-            let compiled = &self.leaves[leaf as usize];
-            if compiled.fields & at.field_bit != 0
-                && !scratch.leaf_true.contains(leaf)
-                && anchored_leaf_occurs(&compiled.leaf, at.words, position)
-            {
-                scratch.mark_leaf(leaf);
+        for &(leaf, fields) in &entry.positional {
+            if fields & at.field_bit != 0 {
+                self.check_positional(leaf, at, position, scratch);
             }
+        }
+        if entry.by_next_word.is_empty() {
+            return;
+        }
+        let Some(next) = at.words.get(position + 1) else {
+            return;
+        };
+        let first = entry
+            .by_next_word
+            .partition_point(|(word, _, _)| word.as_ref() < next);
+        for (word, leaf, fields) in &entry.by_next_word[first..] {
+            if word.as_ref() != next {
+                break;
+            }
+            if fields & at.field_bit != 0 {
+                self.check_positional(*leaf, at, position, scratch);
+            }
+        }
+    }
+
+    fn check_positional(
+        &self,
+        leaf: LeafId,
+        at: &Position<'_>,
+        position: usize,
+        scratch: &mut MatchState,
+    ) {
+        if !scratch.leaf_true.contains(leaf)
+            && anchored_leaf_occurs(&self.leaves[leaf as usize].leaf, at.words, position)
+        {
+            scratch.mark_leaf(leaf);
         }
     }
 
     fn collect_candidates(&self, scratch: &mut MatchState) {
         let MatchState {
+            leaf_true,
             true_leaves,
             rule_seen,
             candidates,
             ..
         } = scratch;
         for &leaf in true_leaves.iter() {
-            for &rule in &self.leaves[leaf as usize].triggers {
-                if rule_seen.insert(rule) {
-                    candidates.push(rule);
+            let start = self.watch_starts[leaf as usize] as usize;
+            let end = self.watch_starts[leaf as usize + 1] as usize;
+            for watch in &self.watches[start..end] {
+                let filter_passes = watch.filter.is_none_or(|f| leaf_true.contains(f));
+                if filter_passes && rule_seen.insert(watch.rule) {
+                    candidates.push((watch.rule, watch.program));
                 }
             }
         }
     }
 
-    fn evaluate(
-        &self,
-        index: usize,
-        document_tags: &[String],
-        leaf_true: &BitSet,
-    ) -> Option<RuleHit> {
+    /// The hit of a rule whose expression is true, unless the feed is out of its scope.
+    fn hit(&self, index: usize, document_tags: &[String], leaf_true: &BitSet) -> Option<RuleHit> {
         let rule = &self.rules[index];
         if !rule.scope.is_empty() && !rule.scope.iter().any(|t| document_tags.contains(t)) {
-            return None;
-        }
-        if !rule.expr.eval(leaf_true) {
             return None;
         }
         let terms = rule
@@ -309,13 +382,71 @@ fn right_is_near(
     })
 }
 
+/// Evaluates a postfix program; no short-circuit, since programs are a few ops.
+fn run(program: &[Op], leaf_true: &BitSet, stack: &mut Vec<bool>) -> bool {
+    stack.clear();
+    for op in program {
+        match *op {
+            Op::Leaf(leaf) => stack.push(leaf_true.contains(leaf)),
+            Op::Not => {
+                if let Some(top) = stack.last_mut() {
+                    *top = !*top;
+                }
+            }
+            Op::And(n) | Op::Or(n) => {
+                let at = stack.len().saturating_sub(n as usize);
+                let value = if matches!(op, Op::And(_)) {
+                    stack[at..].iter().all(|&v| v)
+                } else {
+                    stack[at..].iter().any(|&v| v)
+                };
+                stack.truncate(at);
+                stack.push(value);
+            }
+        }
+    }
+    stack.pop().unwrap_or(false)
+}
+
 impl LeafExpr {
-    fn eval(&self, leaf_true: &BitSet) -> bool {
+    fn push_postfix(&self, ops: &mut Vec<Op>) {
         match self {
-            LeafExpr::Leaf(leaf) => leaf_true.contains(*leaf),
-            LeafExpr::Not(inner) => !inner.eval(leaf_true),
-            LeafExpr::And(items) => items.iter().all(|item| item.eval(leaf_true)),
-            LeafExpr::Or(items) => items.iter().any(|item| item.eval(leaf_true)),
+            LeafExpr::Leaf(leaf) => ops.push(Op::Leaf(*leaf)),
+            LeafExpr::Not(inner) => {
+                inner.push_postfix(ops);
+                ops.push(Op::Not);
+            }
+            LeafExpr::And(items) | LeafExpr::Or(items) => {
+                for item in items {
+                    item.push_postfix(ops);
+                }
+                let n = items.len() as u32;
+                ops.push(if matches!(self, LeafExpr::And(_)) {
+                    Op::And(n)
+                } else {
+                    Op::Or(n)
+                });
+            }
+        }
+    }
+
+    /// The triggers of each required branch of a conjunction (of the whole
+    /// expression when it is no conjunction): the rule is true only if every one
+    /// of them has an occurring leaf. Branches true for an empty article are left out.
+    fn required_branches(
+        &self,
+        positive: bool,
+        cost: &impl Fn(LeafId) -> u64,
+        out: &mut Vec<Trigger>,
+    ) {
+        match (self, positive) {
+            (LeafExpr::Not(inner), _) => inner.required_branches(!positive, cost, out),
+            (LeafExpr::And(items), true) | (LeafExpr::Or(items), false) => {
+                for item in items {
+                    item.required_branches(positive, cost, out);
+                }
+            }
+            _ => out.extend(self.triggers(positive, cost)),
         }
     }
 
@@ -346,6 +477,25 @@ impl LeafExpr {
     }
 }
 
+/// The cheapest branch's leaves, and as filter the cheapest other branch made of
+/// one leaf (one whose occurrence the rule cannot do without).
+fn cheapest_with_filter(branches: &mut [Trigger]) -> Option<(Vec<LeafId>, Option<LeafId>)> {
+    branches.sort_by_key(|(cost, _)| *cost);
+    let (first, rest) = branches.split_first_mut()?;
+    let filter = rest.iter().find_map(|(_, leaves)| match leaves.as_slice() {
+        [leaf] => Some(*leaf),
+        _ => None,
+    });
+    Some((mem::take(&mut first.1), filter))
+}
+
+/// The second word of a term when it must equal a whole word (not a prefix).
+fn known_second_word(term: &Term) -> Option<&str> {
+    let second = term.words.get(1)?;
+    let second_is_prefix = term.prefix && term.words.len() == 2;
+    (!second_is_prefix).then_some(second.as_str())
+}
+
 /// The leaves to watch for a rule and what watching them costs.
 type Trigger = (u64, Vec<LeafId>);
 
@@ -357,6 +507,8 @@ fn normalize_tag(tag: &str) -> String {
 struct Builder {
     matcher: Matcher,
     leaf_ids: HashMap<Leaf, LeafId>,
+    /// Each rule's expression, kept until [`Builder::finish`] chooses its triggers.
+    exprs: Vec<LeafExpr>,
 }
 
 impl Builder {
@@ -378,9 +530,13 @@ impl Builder {
         }
         let scope: Vec<String> = rule.tags.iter().map(|t| normalize_tag(t)).collect();
         self.matcher.any_scoped |= !scope.is_empty();
+        let start = self.matcher.ops.len() as u32;
+        expr.push_postfix(&mut self.matcher.ops);
+        let end = self.matcher.ops.len() as u32;
+        self.matcher.programs.push(Program { start, end });
+        self.exprs.push(expr);
         self.matcher.rules.push(CompiledRule {
             name: rule.name,
-            expr,
             positive,
             scope,
         });
@@ -406,18 +562,22 @@ impl Builder {
         let entry = self.entry_for(anchor);
         let is_whole = matches!(&leaf.kind, LeafKind::Term(term) if term.words.len() == 1);
         let entry = &mut self.matcher.entries[entry as usize];
+        let fields = leaf.fields();
         if is_whole {
-            entry.whole.push(id);
+            entry.whole.push((id, fields));
+        } else if let Some(next) = known_second_word(anchor) {
+            let at = entry
+                .by_next_word
+                .partition_point(|(word, _, _)| word.as_ref() <= next);
+            entry.by_next_word.insert(at, (next.into(), id, fields));
         } else {
-            entry.positional.push(id);
+            entry.positional.push((id, fields));
         }
         self.matcher.fields_used |= leaf.fields();
         self.matcher.leaves.push(CompiledLeaf {
             leaf: leaf.clone(),
-            fields: leaf.fields(),
             display: leaf.to_string(),
             positive_in: 0,
-            triggers: Vec::new(),
         });
         self.leaf_ids.insert(leaf.clone(), id);
         id
@@ -432,19 +592,38 @@ impl Builder {
             move |leaf: LeafId| u64::from(leaves[leaf as usize].positive_in)
         };
         let mut registrations = Vec::new();
-        for (index, rule) in matcher.rules.iter().enumerate() {
-            let mut leaves = match rule.expr.triggers(true, &cost) {
-                Some((_, leaves)) => leaves,
+        let mut branches = Vec::new();
+        for (index, (rule, expr)) in matcher.rules.iter().zip(&self.exprs).enumerate() {
+            branches.clear();
+            expr.required_branches(true, &cost, &mut branches);
+            let (mut leaves, filter) = match cheapest_with_filter(&mut branches) {
+                Some(chosen) => chosen,
                 // Unreachable for parsed queries; watching every positive leaf is safe.
-                None => rule.positive.clone(),
+                None => (rule.positive.clone(), None),
             };
             leaves.sort_unstable();
             leaves.dedup();
-            registrations.extend(leaves.into_iter().map(|leaf| (leaf, index as u32)));
+            let watch = Watch {
+                rule: index as u32,
+                filter,
+                program: matcher.programs[index],
+            };
+            registrations.extend(leaves.into_iter().map(|leaf| (leaf, watch)));
         }
-        for (leaf, rule) in registrations {
-            matcher.leaves[leaf as usize].triggers.push(rule);
+        // Stable, so each leaf's rules stay in compile order.
+        registrations.sort_by_key(|(leaf, _)| *leaf);
+        matcher.watch_starts = Vec::with_capacity(matcher.leaves.len() + 1);
+        let mut next = 0;
+        for leaf in 0..=matcher.leaves.len() {
+            while registrations
+                .get(next)
+                .is_some_and(|(l, _)| (*l as usize) < leaf)
+            {
+                next += 1;
+            }
+            matcher.watch_starts.push(next as u32);
         }
+        matcher.watches = registrations.into_iter().map(|(_, watch)| watch).collect();
         mem::take(matcher)
     }
 
@@ -494,7 +673,9 @@ struct MatchState {
     leaf_true: BitSet,
     true_leaves: Vec<LeafId>,
     rule_seen: BitSet,
-    candidates: Vec<u32>,
+    /// Rules to evaluate, with their programs.
+    candidates: Vec<(u32, Program)>,
+    stack: Vec<bool>,
 }
 
 impl MatchState {
@@ -515,7 +696,7 @@ impl MatchState {
         for leaf in self.true_leaves.drain(..) {
             self.leaf_true.remove(leaf);
         }
-        for rule in self.candidates.drain(..) {
+        for (rule, _) in self.candidates.drain(..) {
             self.rule_seen.remove(rule);
         }
     }
