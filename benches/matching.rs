@@ -21,9 +21,11 @@
 //!   entity popularity is skewed (Zipf-like), so `Iran` is in far more articles
 //!   than an invented supplier.
 //!
-//! With this data 10,000 rules fire about 4 times per article on average (the
-//! figure is printed as `hits per article` for each rule count): rare enough to
-//! be a watch list, common enough that evaluation and hit reporting are measured.
+//! With this data rules fire 0.5 (1,000 rules), 5.0 (10,000) and 50 (100,000)
+//! times per article on average; 97% of articles fire at least one of 10,000
+//! rules (printed as `hits per article` for each rule count): rare enough to be
+//! a watch list, common enough that evaluation and hit reporting are measured.
+//! OR groups and entity + news-word ANDs account for most hits.
 //! The earlier version drew every rule and every name from ~200 famous entities,
 //! so 10,000 rules fired 75 times per article, which no newsroom would tolerate.
 //!
