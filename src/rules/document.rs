@@ -2,7 +2,7 @@
 //! obviously-correct reading of the language that the compiled matcher must agree with.
 
 use super::query::{Field, Leaf, LeafKind, RuleQuery, Term};
-use super::text::TokenList;
+use super::text::{TextKind, TokenList};
 
 /// The text of one article plus its feed's name/address and tags. Texts are
 /// plain: HTML has been reduced to text before it gets here.
@@ -37,37 +37,51 @@ impl<'a> Document<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct TokenizedDocument {
     /// One entry per field, and one per tag so that a phrase cannot span two tags.
+    /// Entries past `used` are spare buffers kept for the next document.
     sections: Vec<(Field, TokenList)>,
+    used: usize,
 }
 
 impl TokenizedDocument {
     pub fn new(document: &Document<'_>) -> Self {
-        Self::with_fields(document, u8::MAX)
+        let mut tokens = Self::default();
+        tokens.refill(document, u8::MAX);
+        tokens
     }
 
-    /// Tokenises only the fields in the `fields` bit set; no rule may need the others.
-    pub(crate) fn with_fields(document: &Document<'_>, fields: u8) -> Self {
-        let mut sections = Vec::with_capacity(8);
+    /// Replaces the words with those of `document`, tokenising only the fields in
+    /// the `fields` bit set (no rule may need the others) and reusing the buffers.
+    pub(crate) fn refill(&mut self, document: &Document<'_>, fields: u8) {
+        self.used = 0;
         for field in Field::ALL {
             if fields & field.bit() == 0 {
                 continue;
             }
             if field == Field::Tag {
                 for tag in document.tags {
-                    sections.push((field, TokenList::new(tag)));
+                    self.next_section(field).refill(tag, TextKind::Prose);
                 }
             } else {
                 let text = document.text(field);
                 if !text.is_empty() {
-                    sections.push((field, TokenList::with_kind(text, field.text_kind())));
+                    self.next_section(field).refill(text, field.text_kind());
                 }
             }
         }
-        Self { sections }
+    }
+
+    fn next_section(&mut self, field: Field) -> &mut TokenList {
+        if self.used == self.sections.len() {
+            self.sections.push((field, TokenList::default()));
+        }
+        let section = &mut self.sections[self.used];
+        self.used += 1;
+        section.0 = field;
+        &mut section.1
     }
 
     pub(crate) fn sections(&self) -> &[(Field, TokenList)] {
-        &self.sections
+        &self.sections[..self.used]
     }
 }
 

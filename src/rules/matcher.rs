@@ -5,12 +5,19 @@
 //! for an article with no words. Put in negation normal form, a query is monotone in
 //! its literals; if none of its positive (un-negated) leaves occurs, every positive
 //! literal is false and every negated one is at most true, which is exactly the
-//! empty article, so the query is false. Hence only rules with an occurring positive
-//! leaf need evaluating.
+//! empty article, so the query is false. The same holds for every sub-expression
+//! that is false on the empty article, which narrows the leaves further: a
+//! conjunction is true only if each of its such items is, so watching any one of
+//! them suffices; a disjunction false on the empty article has only such items, so
+//! all must be watched ([`LeafExpr::triggers`]). A rule is therefore registered
+//! only on the leaves of its cheapest required branch: `iran sanctions` waits for
+//! whichever of the two fewer rules name, instead of being evaluated on every
+//! article that says `sanctions`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::mem;
 
 use super::document::{Document, TokenizedDocument, words_between};
 use super::query::{Expr, Leaf, LeafKind, RuleQuery, Term};
@@ -48,15 +55,33 @@ pub struct Matcher {
     /// Whole normalised word → entry.
     exact: FastMap<Box<str>, EntryId>,
     prefixes: PrefixIndex,
+    /// Every rule's expression in postfix order; `programs[rule]` is its range.
+    /// Kept apart from the rules so that evaluating a candidate touches one small
+    /// contiguous slice instead of a tree of boxes.
+    ops: Vec<Op>,
+    programs: Vec<Program>,
+    /// The rules to consider when leaf `l` occurs: `watches[watch_starts[l]..watch_starts[l + 1]]`.
+    /// One flat array, read in order, instead of a vector per leaf.
+    watch_starts: Vec<u32>,
+    watches: Vec<Watch>,
     /// Fields some leaf reads; the others are never tokenised.
     fields_used: u8,
     any_scoped: bool,
 }
 
+/// One step of a postfix program over a stack of booleans.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Leaf(LeafId),
+    Not,
+    /// Replaces the top `n` values by their conjunction.
+    And(u32),
+    Or(u32),
+}
+
 #[derive(Debug)]
 struct CompiledRule {
     name: String,
-    expr: LeafExpr,
     /// Distinct leaves under an even number of NOTs, in query order.
     positive: Vec<LeafId>,
     /// Normalised tags; empty means every feed.
@@ -74,19 +99,44 @@ enum LeafExpr {
 #[derive(Debug)]
 struct CompiledLeaf {
     leaf: Leaf,
-    fields: u8,
     display: String,
-    /// Rules in which this leaf is positive: its occurrence makes them candidates.
-    rules: Vec<u32>,
+    /// How many rules have this leaf as a positive term; a leaf many rules share
+    /// is probably a common word, so it makes a poor trigger.
+    positive_in: u32,
+}
+
+/// A range of [`Matcher::ops`].
+#[derive(Debug, Clone, Copy)]
+struct Program {
+    start: u32,
+    end: u32,
+}
+
+/// A rule to evaluate when its trigger leaf occurs, provided that `filter` (a
+/// leaf the rule cannot be true without, from another required branch) occurs
+/// too: `iran sanctions` triggered by `iran` is skipped at once when `sanctions`
+/// is absent, without touching the rule.
+#[derive(Debug, Clone, Copy)]
+struct Watch {
+    rule: u32,
+    filter: Option<LeafId>,
+    /// A copy of `programs[rule]`, saving a random read per candidate.
+    program: Program,
 }
 
 /// The leaves anchored on one word or prefix.
 #[derive(Debug, Default)]
 struct Entry {
     /// One-word terms: true as soon as the anchor occurs in one of their fields.
-    whole: Vec<LeafId>,
-    /// Phrases and NEAR pairs: checked at the anchor's position.
-    positional: Vec<LeafId>,
+    /// Each leaf comes with its field bits, which are checked for every occurrence.
+    whole: Vec<(LeafId, u8)>,
+    /// Phrases and NEAR pairs whose second word is unknown (the anchor is one word,
+    /// or the second word is a prefix): checked at every occurrence of the anchor.
+    positional: Vec<(LeafId, u8)>,
+    /// The other phrases and NEAR pairs, sorted by their second word: an anchor
+    /// such as `kim` may start hundreds of names, and only those whose second word
+    /// follows it need checking.
+    by_next_word: Vec<(Box<str>, LeafId, u8)>,
 }
 
 /// Prefix terms bucketed by their first (up to) three bytes: a word probes at most
@@ -131,7 +181,7 @@ impl Matcher {
         for rule in rules {
             builder.add_rule(rule);
         }
-        builder.matcher
+        builder.finish()
     }
 
     pub fn len(&self) -> usize {
@@ -152,37 +202,43 @@ impl Matcher {
         if self.rules.is_empty() {
             return Vec::new();
         }
-        let tokens = TokenizedDocument::with_fields(document, self.fields_used);
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => self.match_with(document, &tokens, &mut scratch),
-            Err(_) => self.match_with(document, &tokens, &mut Scratch::default()),
+            Ok(mut scratch) => self.match_with(document, &mut scratch),
+            Err(_) => self.match_with(document, &mut Scratch::default()),
         })
     }
 
-    fn match_with(
-        &self,
-        document: &Document<'_>,
-        tokens: &TokenizedDocument,
-        scratch: &mut Scratch,
-    ) -> Vec<RuleHit> {
-        scratch.prepare(self.leaves.len(), self.rules.len());
-        self.find_true_leaves(tokens, scratch);
-        self.collect_candidates(scratch);
+    fn match_with(&self, document: &Document<'_>, scratch: &mut Scratch) -> Vec<RuleHit> {
+        let Scratch { tokens, state } = scratch;
+        tokens.refill(document, self.fields_used);
+        state.prepare(self.leaves.len(), self.rules.len());
+        self.find_true_leaves(tokens, state);
+        self.collect_candidates(state);
         let document_tags = if self.any_scoped {
             document.tags.iter().map(|t| normalize_tag(t)).collect()
         } else {
             Vec::new()
         };
-        let hits = scratch
-            .candidates
+        let MatchState {
+            leaf_true,
+            candidates,
+            stack,
+            ..
+        } = state;
+        let mut hits: Vec<RuleHit> = candidates
             .iter()
-            .filter_map(|&rule| self.evaluate(rule as usize, &document_tags, &scratch.leaf_true))
+            .filter_map(|&(rule, program)| {
+                let ops = &self.ops[program.start as usize..program.end as usize];
+                run(ops, leaf_true, stack)
+                    .then(|| self.hit(rule as usize, &document_tags, leaf_true))?
+            })
             .collect();
-        scratch.clear();
+        hits.sort_unstable_by_key(|hit| hit.rule);
+        state.clear();
         hits
     }
 
-    fn find_true_leaves(&self, tokens: &TokenizedDocument, scratch: &mut Scratch) {
+    fn find_true_leaves(&self, tokens: &TokenizedDocument, scratch: &mut MatchState) {
         for (field, words) in tokens.sections() {
             let at = Position {
                 field_bit: field.bit(),
@@ -204,53 +260,76 @@ impl Matcher {
         entry: EntryId,
         at: &Position<'_>,
         position: usize,
-        scratch: &mut Scratch,
+        scratch: &mut MatchState,
     ) {
         let entry = &self.entries[entry as usize];
-        for &leaf in &entry.whole {
-            if self.leaves[leaf as usize].fields & at.field_bit != 0 {
+        for &(leaf, fields) in &entry.whole {
+            if fields & at.field_bit != 0 {
                 scratch.mark_leaf(leaf);
             }
         }
-        for &leaf in &entry.positional {
-            let compiled = &self.leaves[leaf as usize];
-            if compiled.fields & at.field_bit != 0
-                && !scratch.leaf_true.contains(leaf)
-                && anchored_leaf_occurs(&compiled.leaf, at.words, position)
-            {
-                scratch.mark_leaf(leaf);
+        for &(leaf, fields) in &entry.positional {
+            if fields & at.field_bit != 0 {
+                self.check_positional(leaf, at, position, scratch);
+            }
+        }
+        if entry.by_next_word.is_empty() {
+            return;
+        }
+        let Some(next) = at.words.get(position + 1) else {
+            return;
+        };
+        let first = entry
+            .by_next_word
+            .partition_point(|(word, _, _)| word.as_ref() < next);
+        for (word, leaf, fields) in &entry.by_next_word[first..] {
+            if word.as_ref() != next {
+                break;
+            }
+            if fields & at.field_bit != 0 {
+                self.check_positional(*leaf, at, position, scratch);
             }
         }
     }
 
-    fn collect_candidates(&self, scratch: &mut Scratch) {
-        let Scratch {
+    fn check_positional(
+        &self,
+        leaf: LeafId,
+        at: &Position<'_>,
+        position: usize,
+        scratch: &mut MatchState,
+    ) {
+        if !scratch.leaf_true.contains(leaf)
+            && anchored_leaf_occurs(&self.leaves[leaf as usize].leaf, at.words, position)
+        {
+            scratch.mark_leaf(leaf);
+        }
+    }
+
+    fn collect_candidates(&self, scratch: &mut MatchState) {
+        let MatchState {
+            leaf_true,
             true_leaves,
             rule_seen,
             candidates,
             ..
         } = scratch;
         for &leaf in true_leaves.iter() {
-            for &rule in &self.leaves[leaf as usize].rules {
-                if rule_seen.insert(rule) {
-                    candidates.push(rule);
+            let start = self.watch_starts[leaf as usize] as usize;
+            let end = self.watch_starts[leaf as usize + 1] as usize;
+            for watch in &self.watches[start..end] {
+                let filter_passes = watch.filter.is_none_or(|f| leaf_true.contains(f));
+                if filter_passes && rule_seen.insert(watch.rule) {
+                    candidates.push((watch.rule, watch.program));
                 }
             }
         }
-        candidates.sort_unstable();
     }
 
-    fn evaluate(
-        &self,
-        index: usize,
-        document_tags: &[String],
-        leaf_true: &BitSet,
-    ) -> Option<RuleHit> {
+    /// The hit of a rule whose expression is true, unless the feed is out of its scope.
+    fn hit(&self, index: usize, document_tags: &[String], leaf_true: &BitSet) -> Option<RuleHit> {
         let rule = &self.rules[index];
         if !rule.scope.is_empty() && !rule.scope.iter().any(|t| document_tags.contains(t)) {
-            return None;
-        }
-        if !rule.expr.eval(leaf_true) {
             return None;
         }
         let terms = rule
@@ -303,16 +382,122 @@ fn right_is_near(
     })
 }
 
+/// Evaluates a postfix program; no short-circuit, since programs are a few ops.
+fn run(program: &[Op], leaf_true: &BitSet, stack: &mut Vec<bool>) -> bool {
+    stack.clear();
+    for op in program {
+        match *op {
+            Op::Leaf(leaf) => stack.push(leaf_true.contains(leaf)),
+            Op::Not => {
+                if let Some(top) = stack.last_mut() {
+                    *top = !*top;
+                }
+            }
+            Op::And(n) | Op::Or(n) => {
+                let at = stack.len().saturating_sub(n as usize);
+                let value = if matches!(op, Op::And(_)) {
+                    stack[at..].iter().all(|&v| v)
+                } else {
+                    stack[at..].iter().any(|&v| v)
+                };
+                stack.truncate(at);
+                stack.push(value);
+            }
+        }
+    }
+    stack.pop().unwrap_or(false)
+}
+
 impl LeafExpr {
-    fn eval(&self, leaf_true: &BitSet) -> bool {
+    fn push_postfix(&self, ops: &mut Vec<Op>) {
         match self {
-            LeafExpr::Leaf(leaf) => leaf_true.contains(*leaf),
-            LeafExpr::Not(inner) => !inner.eval(leaf_true),
-            LeafExpr::And(items) => items.iter().all(|item| item.eval(leaf_true)),
-            LeafExpr::Or(items) => items.iter().any(|item| item.eval(leaf_true)),
+            LeafExpr::Leaf(leaf) => ops.push(Op::Leaf(*leaf)),
+            LeafExpr::Not(inner) => {
+                inner.push_postfix(ops);
+                ops.push(Op::Not);
+            }
+            LeafExpr::And(items) | LeafExpr::Or(items) => {
+                for item in items {
+                    item.push_postfix(ops);
+                }
+                let n = items.len() as u32;
+                ops.push(if matches!(self, LeafExpr::And(_)) {
+                    Op::And(n)
+                } else {
+                    Op::Or(n)
+                });
+            }
+        }
+    }
+
+    /// The triggers of each required branch of a conjunction (of the whole
+    /// expression when it is no conjunction): the rule is true only if every one
+    /// of them has an occurring leaf. Branches true for an empty article are left out.
+    fn required_branches(
+        &self,
+        positive: bool,
+        cost: &impl Fn(LeafId) -> u64,
+        out: &mut Vec<Trigger>,
+    ) {
+        match (self, positive) {
+            (LeafExpr::Not(inner), _) => inner.required_branches(!positive, cost, out),
+            (LeafExpr::And(items), true) | (LeafExpr::Or(items), false) => {
+                for item in items {
+                    item.required_branches(positive, cost, out);
+                }
+            }
+            _ => out.extend(self.triggers(positive, cost)),
+        }
+    }
+
+    /// Leaves one of which occurs whenever the expression (negated unless
+    /// `positive`) is true, with their summed `cost`; `None` exactly when the
+    /// expression is true for an empty article. See the module doc for why.
+    fn triggers(&self, positive: bool, cost: &impl Fn(LeafId) -> u64) -> Option<Trigger> {
+        match (self, positive) {
+            (LeafExpr::Leaf(leaf), true) => Some((cost(*leaf), vec![*leaf])),
+            (LeafExpr::Leaf(_), false) => None,
+            (LeafExpr::Not(inner), _) => inner.triggers(!positive, cost),
+            // A conjunction: one required item is enough to watch, the cheapest.
+            (LeafExpr::And(items), true) | (LeafExpr::Or(items), false) => items
+                .iter()
+                .filter_map(|item| item.triggers(positive, cost))
+                .min_by_key(|(cost, _)| *cost),
+            // A disjunction: false on the empty article only if every item is.
+            (LeafExpr::Or(items), true) | (LeafExpr::And(items), false) => {
+                let mut total = (0, Vec::new());
+                for item in items {
+                    let (cost, leaves) = item.triggers(positive, cost)?;
+                    total.0 += cost;
+                    total.1.extend(leaves);
+                }
+                Some(total)
+            }
         }
     }
 }
+
+/// The cheapest branch's leaves, and as filter the cheapest other branch made of
+/// one leaf (one whose occurrence the rule cannot do without).
+fn cheapest_with_filter(branches: &mut [Trigger]) -> Option<(Vec<LeafId>, Option<LeafId>)> {
+    branches.sort_by_key(|(cost, _)| *cost);
+    let (first, rest) = branches.split_first_mut()?;
+    let filter = rest.iter().find_map(|(_, leaves)| match leaves.as_slice() {
+        [leaf] => Some(*leaf),
+        _ => None,
+    });
+    Some((mem::take(&mut first.1), filter))
+}
+
+/// The second word of a term when it must equal a whole word (not a prefix).
+fn known_second_word(term: &Term) -> Option<&str> {
+    let second = term.words.get(1)?;
+    let second_is_prefix = term.prefix && term.words.len() == 2;
+    (!second_is_prefix).then_some(second.as_str())
+}
+
+/// The leaves to watch for a rule and what watching them costs.
+type Trigger = (u64, Vec<LeafId>);
 
 fn normalize_tag(tag: &str) -> String {
     TokenList::new(tag).iter().collect::<Vec<_>>().join(" ")
@@ -322,11 +507,12 @@ fn normalize_tag(tag: &str) -> String {
 struct Builder {
     matcher: Matcher,
     leaf_ids: HashMap<Leaf, LeafId>,
+    /// Each rule's expression, kept until [`Builder::finish`] chooses its triggers.
+    exprs: Vec<LeafExpr>,
 }
 
 impl Builder {
     fn add_rule(&mut self, rule: Rule) {
-        let index = self.matcher.rules.len() as u32;
         let expr = self.compile_expr(&rule.query.expr);
         let mut positive = Vec::new();
         rule.query
@@ -340,13 +526,17 @@ impl Builder {
                 }
             });
         for &leaf in &positive {
-            self.matcher.leaves[leaf as usize].rules.push(index);
+            self.matcher.leaves[leaf as usize].positive_in += 1;
         }
         let scope: Vec<String> = rule.tags.iter().map(|t| normalize_tag(t)).collect();
         self.matcher.any_scoped |= !scope.is_empty();
+        let start = self.matcher.ops.len() as u32;
+        expr.push_postfix(&mut self.matcher.ops);
+        let end = self.matcher.ops.len() as u32;
+        self.matcher.programs.push(Program { start, end });
+        self.exprs.push(expr);
         self.matcher.rules.push(CompiledRule {
             name: rule.name,
-            expr,
             positive,
             scope,
         });
@@ -372,20 +562,69 @@ impl Builder {
         let entry = self.entry_for(anchor);
         let is_whole = matches!(&leaf.kind, LeafKind::Term(term) if term.words.len() == 1);
         let entry = &mut self.matcher.entries[entry as usize];
+        let fields = leaf.fields();
         if is_whole {
-            entry.whole.push(id);
+            entry.whole.push((id, fields));
+        } else if let Some(next) = known_second_word(anchor) {
+            let at = entry
+                .by_next_word
+                .partition_point(|(word, _, _)| word.as_ref() <= next);
+            entry.by_next_word.insert(at, (next.into(), id, fields));
         } else {
-            entry.positional.push(id);
+            entry.positional.push((id, fields));
         }
         self.matcher.fields_used |= leaf.fields();
         self.matcher.leaves.push(CompiledLeaf {
             leaf: leaf.clone(),
-            fields: leaf.fields(),
             display: leaf.to_string(),
-            rules: Vec::new(),
+            positive_in: 0,
         });
         self.leaf_ids.insert(leaf.clone(), id);
         id
+    }
+
+    /// Registers each rule on its trigger leaves, once every rule is known so that
+    /// the cost of a leaf (how many rules share it) is final.
+    fn finish(mut self) -> Matcher {
+        let matcher = &mut self.matcher;
+        let cost = {
+            let leaves = &matcher.leaves;
+            move |leaf: LeafId| u64::from(leaves[leaf as usize].positive_in)
+        };
+        let mut registrations = Vec::new();
+        let mut branches = Vec::new();
+        for (index, (rule, expr)) in matcher.rules.iter().zip(&self.exprs).enumerate() {
+            branches.clear();
+            expr.required_branches(true, &cost, &mut branches);
+            let (mut leaves, filter) = match cheapest_with_filter(&mut branches) {
+                Some(chosen) => chosen,
+                // Unreachable for parsed queries; watching every positive leaf is safe.
+                None => (rule.positive.clone(), None),
+            };
+            leaves.sort_unstable();
+            leaves.dedup();
+            let watch = Watch {
+                rule: index as u32,
+                filter,
+                program: matcher.programs[index],
+            };
+            registrations.extend(leaves.into_iter().map(|leaf| (leaf, watch)));
+        }
+        // Stable, so each leaf's rules stay in compile order.
+        registrations.sort_by_key(|(leaf, _)| *leaf);
+        matcher.watch_starts = Vec::with_capacity(matcher.leaves.len() + 1);
+        let mut next = 0;
+        for leaf in 0..=matcher.leaves.len() {
+            while registrations
+                .get(next)
+                .is_some_and(|(l, _)| (*l as usize) < leaf)
+            {
+                next += 1;
+            }
+            matcher.watch_starts.push(next as u32);
+        }
+        matcher.watches = registrations.into_iter().map(|(_, watch)| watch).collect();
+        mem::take(matcher)
     }
 
     /// The entry for a term's first word: a prefix entry only for a one-word prefix term.
@@ -425,13 +664,21 @@ thread_local! {
 
 #[derive(Default)]
 struct Scratch {
+    tokens: TokenizedDocument,
+    state: MatchState,
+}
+
+#[derive(Default)]
+struct MatchState {
     leaf_true: BitSet,
     true_leaves: Vec<LeafId>,
     rule_seen: BitSet,
-    candidates: Vec<u32>,
+    /// Rules to evaluate, with their programs.
+    candidates: Vec<(u32, Program)>,
+    stack: Vec<bool>,
 }
 
-impl Scratch {
+impl MatchState {
     fn prepare(&mut self, leaves: usize, rules: usize) {
         // A panic mid-match could have left bits set; clearing is cheap either way.
         self.clear();
@@ -449,7 +696,7 @@ impl Scratch {
         for leaf in self.true_leaves.drain(..) {
             self.leaf_true.remove(leaf);
         }
-        for rule in self.candidates.drain(..) {
+        for (rule, _) in self.candidates.drain(..) {
             self.rule_seen.remove(rule);
         }
     }

@@ -308,8 +308,15 @@ impl fmt::Display for Leaf {
 impl fmt::Display for Term {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.prefix {
-            // Joined by "-" because a quoted phrase cannot carry a "*".
-            return write!(f, "{}*", self.words.join("-"));
+            // Joined by "-" because a quoted phrase cannot carry a "*". A leading
+            // ":" keeps `title:x*` (one word) from reading as a field on re-parse:
+            // an empty name is no field, and normalising drops the colon again.
+            let guard = if self.words.iter().any(|w| w.contains(':')) {
+                ":"
+            } else {
+                ""
+            };
+            return write!(f, "{guard}{}*", self.words.join("-"));
         }
         match self.words.as_slice() {
             [word] if !word.contains(':') => f.write_str(word),

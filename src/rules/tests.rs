@@ -66,6 +66,7 @@ fn atoms_fields_and_near() {
     check("feed:\"Reuters World\"", "feed:\"reuters world\"");
     check("tag:World", "tag:world");
     check("title:iran*", "title:iran*");
+    check(":title:AND*", ":title:and*");
     check("iran NEAR/5 sanctions", "iran NEAR/5 sanctions");
     check(
         "\"north korea\" NEAR/0 iran*",
