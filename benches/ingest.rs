@@ -20,7 +20,9 @@ use herald::fetch::{FetchSettings, Fetcher};
 use herald::ingest;
 use herald::rules::{Matcher, Rule, RuleQuery};
 use herald::store::{FeedSpec, Store};
-use sqlx::{Connection, Executor};
+
+mod support;
+use support::postgres_url;
 
 const ITEMS: usize = 500;
 
@@ -145,31 +147,6 @@ async fn start_server(body: Body) -> String {
     format!("http://{addr}/feed")
 }
 
-async fn postgres_url() -> Option<String> {
-    let server = [
-        "HERALD_BENCH_DATABASE_URL",
-        "TEST_DATABASE_URL",
-        "DATABASE_URL",
-    ]
-    .iter()
-    .find_map(|name| std::env::var(name).ok())?;
-    let mut admin = sqlx::PgConnection::connect(&server).await.ok()?;
-    let name = format!("herald_bench_{}", std::process::id());
-    admin
-        .execute(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name}"
-        )))
-        .await
-        .ok()?;
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .ok()?;
-    let mut url = url::Url::parse(&server).ok()?;
-    url.set_path(&format!("/{name}"));
-    Some(url.to_string())
-}
-
 fn bench_backend(c: &mut Criterion, runtime: &tokio::runtime::Runtime, label: &str, url: &str) {
     let watch = watch();
     let (store, fetcher, feed_url, body) = runtime.block_on(async {
@@ -244,7 +221,7 @@ fn bench_backend(c: &mut Criterion, runtime: &tokio::runtime::Runtime, label: &s
 
 fn ingest(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    match runtime.block_on(postgres_url()) {
+    match runtime.block_on(postgres_url("ingest")) {
         Some(url) => bench_backend(c, &runtime, "postgres", &url),
         None => eprintln!("ingest/postgres skipped: set HERALD_BENCH_DATABASE_URL"),
     }

@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use crate::config::{FeedSettings, Settings, SinkKind};
 use crate::fetch::{self, Fetcher};
 use crate::ingest::{self, PollReport, PollStatus, Watch};
-use crate::outbox::{self, Dispatcher};
+use crate::outbox::Dispatcher;
 use crate::rules::{Matcher, Rule, RuleQuery};
 use crate::search::FeedInfo;
 use crate::sinks::{Sender, Sink, SinkTarget};
@@ -143,7 +143,7 @@ impl App {
             .await
             .with_context(|| format!("database {}", settings.database.url))?;
         let fetcher = Fetcher::new(fetch_settings(&settings)).context("HTTP client")?;
-        let sender = Sender::new(settings.fetch.timeout, &settings.fetch.user_agent)
+        let sender = Sender::new(crate::sinks::DEFAULT_TIMEOUT, &settings.fetch.user_agent)
             .context("HTTP client for alerts")?;
         let dispatcher = Dispatcher {
             store: store.clone(),
@@ -155,7 +155,7 @@ impl App {
                 .map(|(name, rule)| (name.clone(), rule.query.clone()))
                 .collect(),
             owner: instance_id(),
-            lease: outbox::DEFAULT_LEASE,
+            lease: settings.alerts.lease,
             give_up: settings.alerts.give_up,
         };
         Ok(App {

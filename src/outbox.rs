@@ -17,9 +17,6 @@ use crate::domain::retry;
 use crate::sinks::{Sender, Sink, Verdict};
 use crate::store::{AttemptRecord, DeliveryRecord, DeliveryStatus, Store, StoreError};
 
-/// How long a claimed delivery stays with its dispatcher before others may take it.
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
-
 /// Deliveries claimed at once.
 const CLAIM_BATCH: i64 = 32;
 
@@ -63,10 +60,13 @@ impl Dispatcher {
         let mut report = DispatchReport::default();
         let started = Utc::now();
         loop {
+            // From the clock, not `now`: a long pass must not claim with a lease
+            // that has already run out.
+            let claimed_at = now.max(Utc::now());
             let lease_until = chrono::Duration::from_std(self.lease)
                 .ok()
-                .and_then(|lease| now.checked_add_signed(lease))
-                .unwrap_or(now);
+                .and_then(|lease| claimed_at.checked_add_signed(lease))
+                .unwrap_or(claimed_at);
             let claimed = self
                 .store
                 .claim_deliveries(&self.owner, now, lease_until, started, CLAIM_BATCH)
@@ -74,19 +74,61 @@ impl Dispatcher {
             if claimed.is_empty() {
                 return Ok(report);
             }
-            let results: Vec<Result<DeliveryStatus, StoreError>> = futures::stream::iter(claimed)
-                .map(|delivery| self.deliver(delivery))
-                .buffer_unordered(SEND_CONCURRENCY)
-                .collect()
-                .await;
+            let results: Vec<Result<DispatchReport, StoreError>> =
+                futures::stream::iter(queues_by_sink(claimed))
+                    .map(|queue| self.drain(queue, lease_until))
+                    .buffer_unordered(SEND_CONCURRENCY)
+                    .collect()
+                    .await;
             for result in results {
-                match result? {
-                    DeliveryStatus::Delivered => report.delivered += 1,
-                    DeliveryStatus::Dead => report.dead += 1,
-                    DeliveryStatus::Failed | DeliveryStatus::Pending => report.failed += 1,
+                let sent = result?;
+                report.delivered += sent.delivered;
+                report.failed += sent.failed;
+                report.dead += sent.dead;
+            }
+        }
+    }
+
+    /// Sends one sink's claimed deliveries oldest first, one at a time, so the sink
+    /// receives them in order. A retryable failure stalls the queue: the rest are
+    /// released unattempted and wait behind the failed one. So are those the lease
+    /// would not cover, lest another dispatcher take them while they are being sent.
+    async fn drain(
+        &self,
+        queue: Vec<DeliveryRecord>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<DispatchReport, StoreError> {
+        let mut report = DispatchReport::default();
+        let mut queue = queue.into_iter();
+        let longest_send = chrono::Duration::from_std(self.sender.longest_send())
+            .unwrap_or(chrono::TimeDelta::MAX);
+        let mut first = true;
+        while let Some(delivery) = queue.next() {
+            // The first is always sent: the lease is configured to outlast one send.
+            let covered = first
+                || Utc::now()
+                    .checked_add_signed(longest_send)
+                    .is_some_and(|done_by| done_by < lease_until);
+            first = false;
+            if !covered {
+                let rest: Vec<i64> = std::iter::once(delivery.id)
+                    .chain(queue.map(|d| d.id))
+                    .collect();
+                self.store.release_deliveries(&rest, &self.owner).await?;
+                break;
+            }
+            match self.deliver(delivery).await? {
+                DeliveryStatus::Delivered => report.delivered += 1,
+                DeliveryStatus::Dead => report.dead += 1,
+                DeliveryStatus::Failed | DeliveryStatus::Pending => {
+                    report.failed += 1;
+                    let rest: Vec<i64> = queue.map(|d| d.id).collect();
+                    self.store.release_deliveries(&rest, &self.owner).await?;
+                    break;
                 }
             }
         }
+        Ok(report)
     }
 
     async fn deliver(&self, delivery: DeliveryRecord) -> Result<DeliveryStatus, StoreError> {
@@ -210,4 +252,23 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// Claimed deliveries grouped by sink, each group oldest first.
+fn queues_by_sink(claimed: Vec<DeliveryRecord>) -> Vec<Vec<DeliveryRecord>> {
+    let mut queues: Vec<Vec<DeliveryRecord>> = Vec::new();
+    let mut position: HashMap<String, usize> = HashMap::new();
+    for delivery in claimed {
+        match position.get(&delivery.sink) {
+            Some(&at) => queues[at].push(delivery),
+            None => {
+                position.insert(delivery.sink.clone(), queues.len());
+                queues.push(vec![delivery]);
+            }
+        }
+    }
+    for queue in &mut queues {
+        queue.sort_by_key(|delivery| delivery.id);
+    }
+    queues
 }

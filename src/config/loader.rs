@@ -246,6 +246,7 @@ fn alerts(file: &FileContext, raw: RawAlerts) -> Result<AlertSettings, ConfigErr
     Ok(AlertSettings {
         max_age: file.duration(raw.max_age.as_ref(), DEFAULT_ALERT_MAX_AGE, MIN_WINDOW)?,
         give_up: file.duration(raw.give_up.as_ref(), DEFAULT_ALERT_GIVE_UP, MIN_WINDOW)?,
+        lease: file.duration(raw.lease.as_ref(), DEFAULT_ALERT_LEASE, MIN_ALERT_LEASE)?,
     })
 }
 

@@ -68,6 +68,12 @@ pub const DEFAULT_API_LISTEN: SocketAddr =
 pub const DEFAULT_ALERT_MAX_AGE: Duration = Duration::from_secs(48 * 3600);
 /// A delivery still failing after this long is dead.
 pub const DEFAULT_ALERT_GIVE_UP: Duration = Duration::from_secs(24 * 3600);
+/// How long a dispatcher owns the deliveries it claimed; a crashed instance's
+/// claims are sent again by another once this has passed.
+pub const DEFAULT_ALERT_LEASE: Duration = Duration::from_secs(60);
+/// Shortest lease accepted: longer than one send may take (the 10 s sink timeout),
+/// or a live dispatcher would lose deliveries it is still sending.
+pub const MIN_ALERT_LEASE: Duration = Duration::from_secs(15);
 /// How far back a reprint may join an existing story.
 pub const DEFAULT_STORY_WINDOW: Duration = Duration::from_secs(72 * 3600);
 /// Text similarity (0 exclusive to 1 inclusive) above which two articles are one story.
@@ -160,6 +166,8 @@ pub struct ApiSettings {
 pub struct AlertSettings {
     pub max_age: Duration,
     pub give_up: Duration,
+    /// See [`DEFAULT_ALERT_LEASE`].
+    pub lease: Duration,
 }
 
 impl Default for AlertSettings {
@@ -167,6 +175,7 @@ impl Default for AlertSettings {
         Self {
             max_age: DEFAULT_ALERT_MAX_AGE,
             give_up: DEFAULT_ALERT_GIVE_UP,
+            lease: DEFAULT_ALERT_LEASE,
         }
     }
 }

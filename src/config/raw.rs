@@ -104,6 +104,7 @@ pub(super) struct RawApi {
 pub(super) struct RawAlerts {
     pub max_age: Option<Text>,
     pub give_up: Option<Text>,
+    pub lease: Option<Text>,
 }
 
 #[derive(Debug, Default, Deserialize)]

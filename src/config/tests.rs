@@ -90,6 +90,10 @@ fn bad_values_are_rejected_at_the_value() {
             "herald.toml:3:12: duration \"500ms\" is too short, expected at least 1s",
         ),
         (
+            "[alerts]\nlease = \"5s\"\n",
+            "herald.toml:2:9: duration \"5s\" is too short, expected at least 15s",
+        ),
+        (
             "[fetch]\nmax_body = \"10 parsecs\"\n",
             "herald.toml:2:12: invalid size \"10 parsecs\", expected a size like \"10MB\", \"512KiB\" or a number of bytes",
         ),
@@ -369,6 +373,7 @@ fn every_section_is_read() {
         AlertSettings {
             max_age: Duration::from_secs(12 * 3600),
             give_up: Duration::from_secs(90 * 60),
+            lease: DEFAULT_ALERT_LEASE,
         }
     );
     assert_eq!(settings.stories.window, Duration::from_secs(24 * 3600));

@@ -210,6 +210,12 @@ impl Sender {
         })
     }
 
+    /// The longest one [`Sender::send`] can take to one sink: its turn in the Slack
+    /// pacing (the sends before it to that sink are done) plus the request timeout.
+    pub fn longest_send(&self) -> Duration {
+        self.timeout + SLACK_INTERVAL
+    }
+
     /// Makes one attempt to deliver `message` to `sink`. Never fails: every problem
     /// is an outcome for the outbox to record.
     pub async fn send(&self, sink: &Sink, message: &AlertMessage) -> AttemptOutcome {

@@ -383,6 +383,10 @@ impl Store {
     /// Claims up to `limit` deliveries due at `now` for `owner` until `lease_until`,
     /// oldest first, skipping those attempted since `fresh_since` (so one pass makes
     /// one attempt each). A claim whose owner died is due again once its lease expires.
+    ///
+    /// Each sink's queue is first in, first out: a delivery is claimed only when
+    /// every older open delivery to the same sink is claimable in the same call, so a
+    /// delivery waiting for its retry holds back the younger ones behind it.
     pub async fn claim_deliveries(
         &self,
         owner: &str,
@@ -405,6 +409,15 @@ impl Store {
         dispatch!(self, s => s.record_attempt(id, owner, attempt).await)
     }
 
+    /// Gives back claims that were not attempted (their sink's queue stalled), so
+    /// they are due again at once, behind the delivery that failed.
+    pub async fn release_deliveries(&self, ids: &[i64], owner: &str) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        dispatch!(self, s => s.release_deliveries(ids, owner).await)
+    }
+
     /// Deliveries, newest first, optionally of one status.
     pub async fn deliveries(
         &self,
@@ -424,7 +437,8 @@ impl Store {
         dispatch!(self, s => s.retry_deliveries(id, now).await)
     }
 
-    /// When the next pending or failed delivery is due.
+    /// When the next pending or failed delivery is due: the earliest of each sink's
+    /// oldest open delivery, since the others wait behind it.
     pub async fn next_delivery_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         dispatch!(self, s => s.next_delivery_at().await)
     }

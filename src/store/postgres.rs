@@ -294,12 +294,18 @@ impl PgStore {
             "WITH claimed AS (
                 UPDATE deliveries SET lease_owner = $1, lease_until = $3
                 WHERE id IN (
-                    SELECT id FROM deliveries
-                    WHERE status IN ('pending', 'failed') AND next_attempt_at <= $2
-                      AND (lease_until IS NULL OR lease_until < $2)
-                      AND (last_attempt_at IS NULL OR last_attempt_at < $5)
-                    ORDER BY id LIMIT $4
-                    FOR UPDATE SKIP LOCKED)
+                    SELECT d.id FROM deliveries d
+                    WHERE d.status IN ('pending', 'failed') AND d.next_attempt_at <= $2
+                      AND (d.lease_until IS NULL OR d.lease_until < $2)
+                      AND (d.last_attempt_at IS NULL OR d.last_attempt_at < $5)
+                      AND NOT EXISTS (
+                        SELECT 1 FROM deliveries o
+                        WHERE o.sink = d.sink AND o.status IN ('pending', 'failed')
+                          AND o.id < d.id
+                          AND (o.next_attempt_at > $2 OR o.lease_until >= $2
+                               OR o.last_attempt_at >= $5))
+                    ORDER BY d.id LIMIT $4
+                    FOR UPDATE OF d SKIP LOCKED)
                 RETURNING *)
              SELECT d.*, al.rule, al.matched, al.article_id
              FROM claimed d JOIN alerts al ON al.id = d.alert_id ORDER BY d.id",
@@ -405,10 +411,24 @@ impl PgStore {
         Ok(result.rows_affected())
     }
 
+    pub async fn release_deliveries(&self, ids: &[i64], owner: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
+             WHERE id = ANY($1) AND lease_owner = $2",
+        )
+        .bind(ids)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn next_delivery_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT min(GREATEST(next_attempt_at, COALESCE(lease_until, next_attempt_at)))
-             FROM deliveries WHERE status IN ('pending', 'failed')",
+             FROM deliveries d WHERE status IN ('pending', 'failed')
+               AND id = (SELECT min(id) FROM deliveries o
+                         WHERE o.sink = d.sink AND o.status IN ('pending', 'failed'))",
         )
         .fetch_one(&self.pool)
         .await?)

@@ -368,11 +368,17 @@ impl SqliteStore {
         let ids: Vec<i64> = sqlx::query_scalar(
             "UPDATE deliveries SET lease_owner = ?1, lease_until = ?3
              WHERE id IN (
-                SELECT id FROM deliveries
-                WHERE status IN ('pending', 'failed') AND next_attempt_at <= ?2
-                  AND (lease_until IS NULL OR lease_until < ?2)
-                  AND (last_attempt_at IS NULL OR last_attempt_at < ?5)
-                ORDER BY id LIMIT ?4)
+                SELECT d.id FROM deliveries d
+                WHERE d.status IN ('pending', 'failed') AND d.next_attempt_at <= ?2
+                  AND (d.lease_until IS NULL OR d.lease_until < ?2)
+                  AND (d.last_attempt_at IS NULL OR d.last_attempt_at < ?5)
+                  AND NOT EXISTS (
+                    SELECT 1 FROM deliveries o
+                    WHERE o.sink = d.sink AND o.status IN ('pending', 'failed')
+                      AND o.id < d.id
+                      AND (o.next_attempt_at > ?2 OR o.lease_until >= ?2
+                           OR o.last_attempt_at >= ?5))
+                ORDER BY d.id LIMIT ?4)
              RETURNING id",
         )
         .bind(owner)
@@ -489,10 +495,28 @@ impl SqliteStore {
         Ok(result.rows_affected())
     }
 
+    pub async fn release_deliveries(&self, ids: &[i64], owner: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for id in ids {
+            sqlx::query(
+                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
+                 WHERE id = ?1 AND lease_owner = ?2",
+            )
+            .bind(id)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn next_delivery_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let next: Option<String> = sqlx::query_scalar(
             "SELECT min(max(next_attempt_at, COALESCE(lease_until, next_attempt_at)))
-             FROM deliveries WHERE status IN ('pending', 'failed')",
+             FROM deliveries d WHERE status IN ('pending', 'failed')
+               AND id = (SELECT min(id) FROM deliveries o
+                         WHERE o.sink = d.sink AND o.status IN ('pending', 'failed'))",
         )
         .fetch_one(&self.pool)
         .await?;

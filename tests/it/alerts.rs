@@ -66,6 +66,7 @@ both_backends!(
     retry_after_is_obeyed_and_client_errors_are_dead_at_once,
     a_claim_whose_dispatcher_died_is_sent_after_its_lease_expires,
     feed_text_cannot_ping_or_link_from_slack,
+    a_sink_down_for_an_hour_gets_every_alert_afterwards_in_order,
 );
 
 async fn one_story_in_two_feeds_posts_one_slack_message(backend: Backend) {
@@ -294,4 +295,58 @@ async fn feed_text_cannot_ping_or_link_from_slack(backend: Backend) {
     }
     assert!(body.contains("URGENT"), "{body}");
     assert!(body.contains("&lt;@U123&gt;"), "{body}");
+}
+
+async fn a_sink_down_for_an_hour_gets_every_alert_afterwards_in_order(backend: Backend) {
+    let (server, receiver) = (FeedServer::start().await, Receiver::start().await);
+    let herald = watching(backend, &server, &receiver, &["/wire"]).await;
+    let dispatcher = &herald.app.dispatcher;
+    let store = &herald.db.store;
+    receiver.stop().await;
+
+    // Five stories over the hour the receiver is down; the dispatcher keeps trying.
+    let outage_began = Utc::now();
+    let mut items = vec![quiet(100)];
+    for n in 1..=5u32 {
+        let title = format!("North Korea and Iran talks, day {n}");
+        items.insert(0, story(n, &title, &format!("https://w.example/day-{n}")));
+        server.set("/wire", Route::rss("Wire", &items));
+        herald.poll().await;
+        let during = outage_began + chrono::Duration::minutes(i64::from(n) * 10);
+        let report = dispatcher.run_once(during).await.unwrap();
+        assert_eq!(report.delivered, 0, "{report:?}");
+        assert!(
+            report.failed <= 2,
+            "only each sink's oldest is tried: {report:?}"
+        );
+    }
+    let open = store.deliveries(None, 100).await.unwrap();
+    assert_eq!(open.len(), 10, "five alerts, two sinks each");
+    assert!(open.iter().all(|d| d.status != DeliveryStatus::Dead));
+    let tried: Vec<_> = open.iter().filter(|d| d.attempts > 0).collect();
+    assert_eq!(tried.len(), 2, "the younger ones wait behind: {open:?}");
+
+    receiver.restart().await;
+    let back = outage_began + chrono::Duration::hours(1);
+    let report = dispatcher.run_once(back).await.unwrap();
+    assert_eq!(report.delivered, 10, "{report:?}");
+
+    let expected: Vec<String> = (1..=5)
+        .map(|n| format!("North Korea and Iran talks, day {n}"))
+        .collect();
+    let hook_titles: Vec<String> = receiver
+        .requests("/hook")
+        .iter()
+        .map(|r| r.json()["article"]["title"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(hook_titles, expected, "in order of creation");
+    let slack_texts: Vec<String> = receiver
+        .requests("/slack")
+        .iter()
+        .map(|r| r.json().to_string())
+        .collect();
+    assert_eq!(slack_texts.len(), 5);
+    for (text, title) in slack_texts.iter().zip(&expected) {
+        assert!(text.contains(title.as_str()), "{title} expected in {text}");
+    }
 }

@@ -306,3 +306,110 @@ async fn run_delivers_a_new_alert_while_polling() {
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{output:?}");
 }
+
+crate::both_backends!(a_dispatcher_killed_mid_send_is_replaced_by_the_next_process);
+
+/// `herald run` is SIGKILLed after claiming a delivery and sending it, before
+/// recording the attempt: the next process sends it again, with the same delivery
+/// id, once the dead one's lease has run out.
+async fn a_dispatcher_killed_mid_send_is_replaced_by_the_next_process(backend: Backend) {
+    use crate::support::receiver::{Receiver, Reply};
+
+    let server = FeedServer::start().await;
+    let receiver = Receiver::start().await;
+    // The first POST hangs, so the process is killed while it waits for the answer.
+    receiver.script(
+        "/hook",
+        vec![Reply::ok().delayed(Duration::from_secs(60)), Reply::ok()],
+    );
+    server.set("/feed", Route::rss("Live", &[Item::numbered(1)]));
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[fetch]\ninterval = \"1s\"\n\n[alerts]\nlease = \"15s\"\n\n\
+         [sinks.hook]\ntype = \"webhook\"\nurl = \"{}\"\n\n\
+         [rules.nk-iran]\nquery = '\"North Korea\" Iran'\nsinks = [\"hook\"]\n\n{}",
+        receiver.url("/hook"),
+        feeds_toml(&[server.url("/feed")])
+    );
+    std::fs::write(dir.path().join("herald.toml"), config).unwrap();
+    let spawn_run = || {
+        herald(dir.path(), &db.url, &["run"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+
+    let first = spawn_run();
+    for _ in 0..200 {
+        if server.hits("/feed") >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut story = Item::numbered(2);
+    story.title = "North Korea sends envoy to Iran".into();
+    story.pub_date = Some(chrono::Utc::now());
+    server.set("/feed", Route::rss("Live", &[story, Item::numbered(1)]));
+    let sent = receiver.wait_for("/hook", 1, Duration::from_secs(20)).await;
+    let delivery_id = sent[0].header("x-herald-delivery").unwrap().to_owned();
+
+    let pid = first.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let killed = tokio::task::spawn_blocking(move || first.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(killed.status.code(), None, "killed by a signal: {killed:?}");
+    let claimed = db.store.deliveries(None, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].attempts, 0, "the attempt was never recorded");
+
+    let second = spawn_run();
+    let sent = receiver.wait_for("/hook", 2, Duration::from_secs(40)).await;
+    assert_eq!(
+        sent[1].header("x-herald-delivery"),
+        Some(delivery_id.as_str()),
+        "the same delivery, sent again"
+    );
+    assert_eq!(
+        sent[1].json()["article"]["title"],
+        "North Korea sends envoy to Iran"
+    );
+    let mut delivered = Vec::new();
+    for _ in 0..100 {
+        delivered = db.store.deliveries(None, 10).await.unwrap();
+        if delivered[0].status == herald::store::DeliveryStatus::Delivered {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(delivered.len(), 1, "nothing lost, nothing added");
+    assert_eq!(
+        delivered[0].status,
+        herald::store::DeliveryStatus::Delivered
+    );
+    assert_eq!(delivered[0].delivery_id, delivery_id);
+
+    let pid = second.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = tokio::task::spawn_blocking(move || second.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(receiver.requests("/hook").len(), 2);
+}
