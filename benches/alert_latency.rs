@@ -1,5 +1,5 @@
 //! Alert latency: how long after herald first sees an item the webhook receiver has
-//! the alert. `herald run`'s loop (`App::run`) runs in this process against a local
+//! the alert. `herald run`'s work (`daemon::work`) runs in this process against a local
 //! feed server and receiver; each round publishes one new item that matches a rule
 //! and polls the feed once, as the scheduler would.
 //!
@@ -116,7 +116,8 @@ async fn measure(label: &str, database_url: &str) {
     let settings = config::load_with_env(&config_path, &env).unwrap();
     let app = Arc::new(App::open(settings).await.unwrap());
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let running = tokio::spawn(Arc::clone(&app).run(shutdown));
+    let (_apps, current) = tokio::sync::watch::channel(Arc::clone(&app));
+    let running = tokio::spawn(herald::daemon::work(current, shutdown));
 
     // The daemon's first poll stores the back catalogue, which never alerts.
     let feeds = loop {
@@ -143,7 +144,7 @@ async fn measure(label: &str, database_url: &str) {
         }
     }
     let _ = stop.send(true);
-    running.await.unwrap().unwrap();
+    running.await.unwrap();
 
     let latencies: Vec<f64> = arrivals
         .lock()

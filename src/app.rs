@@ -1,5 +1,6 @@
-//! Builds herald from its settings (store, HTTP client) and runs its work: one poll
-//! pass for `herald poll`, the long-running loop for `herald run`.
+//! Builds herald from its settings (store, HTTP clients, compiled rules, sinks) and
+//! polls feeds with them. An [`App`] is one generation of the configuration: a
+//! reload builds a new one on the same store (`daemon` swaps them).
 //!
 //! The only place that turns `config` types into the stages' own settings.
 
@@ -8,10 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::Utc;
 use futures::StreamExt;
-use tokio::sync::{Notify, watch};
-use tokio::task::JoinSet;
+use tokio::sync::Notify;
 
 use crate::config::{FeedSettings, Settings, SinkKind};
 use crate::fetch::{self, Fetcher};
@@ -21,13 +20,6 @@ use crate::rules::{Matcher, Rule, RuleQuery};
 use crate::search::FeedInfo;
 use crate::sinks::{Sender, Sink, SinkTarget};
 use crate::store::{FeedRecord, FeedSpec, FeedStatus, Store};
-
-/// How often an idle dispatcher looks at the outbox anyway: other instances (or a
-/// `herald alerts retry`) may have queued work this process was not told about.
-const IDLE_OUTBOX_CHECK: Duration = Duration::from_secs(5);
-
-/// How long `herald run` waits for in-flight fetches after SIGTERM/SIGINT.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// A configured feed and its row in the store.
 #[derive(Debug, Clone)]
@@ -45,7 +37,11 @@ pub struct App {
     pub watch: Arc<Watch>,
     pub dispatcher: Arc<Dispatcher>,
     /// Woken when new alerts are recorded, so their first attempt follows at once.
+    /// Shared by every generation, so a poll of the old one still wakes the
+    /// dispatcher of the new.
     pub new_alerts: Arc<Notify>,
+    /// Names this process's claims on feeds and deliveries.
+    pub instance: String,
 }
 
 /// The sinks of the configuration as the sender takes them; the only place secret
@@ -133,8 +129,10 @@ pub fn compile_rules(settings: &Settings) -> (Result<Watch, InvalidRules>, Vec<S
 impl App {
     /// Connects to the database and applies pending migrations.
     pub async fn open(settings: Settings) -> anyhow::Result<App> {
+        // Rules first: a bad rule is a configuration error, reported before any
+        // connection is attempted.
         let (watch, _) = compile_rules(&settings);
-        let watch = Arc::new(watch?);
+        watch?;
         let store = Store::connect(settings.database.url.expose())
             .await
             .with_context(|| format!("database {}", settings.database.url))?;
@@ -142,6 +140,35 @@ impl App {
             .migrate()
             .await
             .with_context(|| format!("database {}", settings.database.url))?;
+        App::assemble(settings, store, instance_id(), Arc::new(Notify::new()))
+    }
+
+    /// The same process and database with new settings: what a reload swaps in.
+    /// Fails, changing nothing, when the settings are not usable.
+    pub fn reconfigure(&self, settings: Settings) -> anyhow::Result<App> {
+        if settings.database.url != self.settings.database.url {
+            anyhow::bail!(
+                "database.url changed from {} to {}: restart herald to switch databases",
+                self.settings.database.url,
+                settings.database.url
+            );
+        }
+        App::assemble(
+            settings,
+            self.store.clone(),
+            self.instance.clone(),
+            Arc::clone(&self.new_alerts),
+        )
+    }
+
+    fn assemble(
+        settings: Settings,
+        store: Store,
+        instance: String,
+        new_alerts: Arc<Notify>,
+    ) -> anyhow::Result<App> {
+        let (watch, _) = compile_rules(&settings);
+        let watch = Arc::new(watch?);
         let fetcher = Fetcher::new(fetch_settings(&settings)).context("HTTP client")?;
         let sender = Sender::new(crate::sinks::DEFAULT_TIMEOUT, &settings.fetch.user_agent)
             .context("HTTP client for alerts")?;
@@ -154,7 +181,7 @@ impl App {
                 .iter()
                 .map(|(name, rule)| (name.clone(), rule.query.clone()))
                 .collect(),
-            owner: instance_id(),
+            owner: instance.clone(),
             lease: settings.alerts.lease,
             give_up: settings.alerts.give_up,
         };
@@ -164,7 +191,8 @@ impl App {
             fetcher: Arc::new(fetcher),
             watch,
             dispatcher: Arc::new(dispatcher),
-            new_alerts: Arc::new(Notify::new()),
+            new_alerts,
+            instance,
         })
     }
 
@@ -235,7 +263,8 @@ impl App {
             .await
     }
 
-    async fn poll(&self, feed: &ConfiguredFeed) -> PollReport {
+    /// Polls one feed and wakes the dispatcher when alerts were recorded.
+    pub async fn poll(&self, feed: &ConfiguredFeed) -> PollReport {
         if feed.record.status == FeedStatus::Disabled {
             return disabled_report(feed);
         }
@@ -253,98 +282,6 @@ impl App {
             self.new_alerts.notify_one();
         }
         report
-    }
-
-    /// Delivers alerts until `shutdown` turns true: at once when new ones are
-    /// recorded, else when the next retry is due.
-    async fn dispatch_forever(&self, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            if let Err(error) = self.dispatcher.run_once(Utc::now()).await {
-                tracing::warn!(%error, "cannot read the outbox");
-            }
-            let wait = match self.store.next_delivery_at().await {
-                Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or(Duration::ZERO),
-                Ok(None) => IDLE_OUTBOX_CHECK,
-                Err(_) => Duration::from_secs(5),
-            }
-            .min(IDLE_OUTBOX_CHECK);
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = self.new_alerts.notified() => {}
-                _ = shutdown.changed() => return,
-            }
-        }
-    }
-
-    /// Polls every configured feed at its interval until `shutdown` turns true; then
-    /// lets fetches in flight finish (up to [`SHUTDOWN_GRACE`]) and returns.
-    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let feeds = self.configured_feeds().await?;
-        tracing::info!(feeds = feeds.len(), "scheduling feeds");
-        let mut tasks = JoinSet::new();
-        for feed in feeds {
-            let app = Arc::clone(&self);
-            let shutdown = shutdown.clone();
-            tasks.spawn(async move { app.poll_feed_forever(feed, shutdown).await });
-        }
-        {
-            let app = Arc::clone(&self);
-            let shutdown = shutdown.clone();
-            tasks.spawn(async move { app.dispatch_forever(shutdown).await });
-        }
-        let mut shutdown_signal = shutdown.clone();
-        let _ = shutdown_signal.wait_for(|stop| *stop).await;
-        tracing::info!("shutting down: waiting for fetches in flight");
-        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!(
-                grace = ?SHUTDOWN_GRACE,
-                "fetches still running after the grace period; abandoning them"
-            );
-            tasks.abort_all();
-        }
-        Ok(())
-    }
-
-    async fn poll_feed_forever(
-        &self,
-        mut feed: ConfiguredFeed,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            if feed.record.status == FeedStatus::Disabled {
-                tracing::warn!(feed = %feed.settings.url, "feed disabled (410 Gone); not polling it");
-                return;
-            }
-            let now = Utc::now();
-            let wait = feed
-                .record
-                .next_fetch_at
-                .and_then(|due| (due - now).to_std().ok())
-                .unwrap_or(Duration::ZERO);
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => return,
-            }
-            self.poll(&feed).await;
-            match self.store.feed(feed.record.id).await {
-                Ok(Some(record)) => feed.record = record,
-                Ok(None) => return,
-                Err(error) => {
-                    tracing::warn!(feed = %feed.settings.url, %error, "cannot read feed state");
-                    feed.record.next_fetch_at = Some(Utc::now() + feed.interval);
-                }
-            }
-        }
     }
 }
 

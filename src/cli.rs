@@ -4,16 +4,15 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
-use tokio::sync::watch;
 
 use crate::app::{self, App};
 use crate::config::{self, Settings};
+use crate::daemon;
 use crate::domain::article::Article;
 use crate::ingest::{PollReport, PollStatus};
 use crate::rules::{Rule, RuleQuery};
@@ -634,30 +633,7 @@ fn print_json(out: &mut impl Write, value: &impl Serialize) -> anyhow::Result<()
 }
 
 async fn run_daemon(settings: Settings) -> Result<ExitCode, Failure> {
-    let app = Arc::new(App::open(settings).await?);
-    let (stop, shutdown) = watch::channel(false);
-    tokio::spawn(async move {
-        wait_for_stop_signal().await;
-        let _ = stop.send(true);
-    });
-    app.run(shutdown).await?;
+    daemon::run(settings).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-/// Resolves on SIGTERM or SIGINT.
-async fn wait_for_stop_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM received"),
-                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-            }
-        }
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGTERM; stopping on SIGINT only");
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

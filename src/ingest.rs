@@ -270,7 +270,13 @@ pub async fn poll_feed(
     };
     let record = FetchRecord {
         at: now,
-        next_fetch_at: schedule::next_fetch_at(now, interval, failures, retry_after),
+        next_fetch_at: schedule::next_fetch_at(
+            now,
+            interval,
+            failures,
+            retry_after,
+            rand::random::<f64>(),
+        ),
         result,
     };
     if let Err(error) = store.record_fetch(feed.id, &record).await {

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod domain;
 pub mod fetch;
 pub mod ingest;
@@ -13,6 +14,7 @@ pub mod normalize;
 pub mod outbox;
 pub mod parse;
 pub mod rules;
+pub mod scheduler;
 pub mod search;
 pub mod sinks;
 pub mod store;

@@ -36,6 +36,23 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("stored value is invalid: {0}")]
     Corrupt(String),
+    #[error(
+        "another herald is already running on {0}; SQLite serves one instance \
+         (use PostgreSQL to run several)"
+    )]
+    InUse(String),
+    #[error("cannot lock {path}: {error}")]
+    Lock {
+        path: String,
+        #[source]
+        error: std::io::Error,
+    },
+}
+
+/// Held while a daemon runs on a database that only one process may serve.
+#[derive(Debug)]
+pub struct InstanceLock {
+    _file: Option<std::fs::File>,
 }
 
 /// A configured feed, as the store keeps it in step with the configuration.
@@ -318,6 +335,17 @@ impl Store {
         }
     }
 
+    /// Makes sure this is the only daemon on the database: on SQLite, an exclusive
+    /// lock on the database file, held until the returned guard is dropped (the
+    /// kernel drops it when the process dies, however it dies). PostgreSQL serves
+    /// any number of instances.
+    pub fn lock_single_instance(&self) -> Result<InstanceLock, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.lock_single_instance(),
+            Store::Postgres(_) => Ok(InstanceLock { _file: None }),
+        }
+    }
+
     /// Applies the embedded migrations of this backend.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         dispatch!(self, s => s.migrate().await)
@@ -378,6 +406,29 @@ impl Store {
     /// How many articles were published since `since` (for progress display).
     pub async fn count_articles_since(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {
         dispatch!(self, s => s.count_articles_since(since).await)
+    }
+
+    /// Claims up to `limit` of the feeds `among` that are due at `now` (never
+    /// fetched first, then by due time) for `owner` until `lease_until`. Recording
+    /// the fetch releases the claim; a claim whose owner died lapses at
+    /// `lease_until`, so another instance fetches the feed instead.
+    pub async fn claim_due_feeds(
+        &self,
+        owner: &str,
+        among: &[i64],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<FeedRecord>, StoreError> {
+        dispatch!(self, s => s.claim_due_feeds(owner, among, now, lease_until, limit).await)
+    }
+
+    /// When the next of the feeds `among` can be claimed: due and not leased.
+    pub async fn next_feed_due_at(
+        &self,
+        among: &[i64],
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        dispatch!(self, s => s.next_feed_due_at(among).await)
     }
 
     /// Claims up to `limit` deliveries due at `now` for `owner` until `lease_until`,

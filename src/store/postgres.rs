@@ -105,6 +105,57 @@ impl PgStore {
         rows.iter().map(feed_from_row).collect()
     }
 
+    pub async fn claim_due_feeds(
+        &self,
+        owner: &str,
+        among: &[i64],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<FeedRecord>, StoreError> {
+        // SKIP LOCKED: instances claiming at the same moment take disjoint feeds.
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE feeds SET lease_owner = $2, lease_until = $4
+             WHERE id IN (
+                SELECT id FROM feeds
+                WHERE id = ANY($1) AND status <> 'disabled'
+                  AND (next_fetch_at IS NULL OR next_fetch_at <= $3)
+                  AND (lease_until IS NULL OR lease_until < $3)
+                ORDER BY next_fetch_at NULLS FIRST, id LIMIT $5
+                FOR UPDATE SKIP LOCKED)
+             RETURNING id",
+        )
+        .bind(among)
+        .bind(owner)
+        .bind(now)
+        .bind(lease_until)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(select_feeds!("WHERE f.id = ANY($1) ORDER BY f.id"))
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(feed_from_row).collect()
+    }
+
+    pub async fn next_feed_due_at(
+        &self,
+        among: &[i64],
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT min(GREATEST(COALESCE(next_fetch_at, 'epoch'),
+                                 COALESCE(lease_until, 'epoch')))
+             FROM feeds WHERE id = ANY($1) AND status <> 'disabled'",
+        )
+        .bind(among)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     pub async fn known_items(
         &self,
         feed_id: i64,
@@ -161,6 +212,7 @@ impl PgStore {
             } => sqlx::query(
                 "UPDATE feeds SET last_fetch_at = $2, next_fetch_at = $3, status = 'ok',
                     error = NULL, failures = 0, last_success_at = $2,
+                    lease_owner = NULL, lease_until = NULL,
                     backfilled_at = COALESCE(backfilled_at, $2),
                     etag = $4, last_modified = $5, title = COALESCE($6, title),
                     site_url = COALESCE($7, site_url), fetch_url = COALESCE($8, fetch_url)
@@ -176,7 +228,8 @@ impl PgStore {
             .bind(moved_to),
             FetchResult::NotModified => sqlx::query(
                 "UPDATE feeds SET last_fetch_at = $2, next_fetch_at = $3, status = 'not_modified',
-                    error = NULL, failures = 0, last_success_at = $2
+                    error = NULL, failures = 0, last_success_at = $2,
+                    lease_owner = NULL, lease_until = NULL
                  WHERE id = $1",
             )
             .bind(feed_id)
@@ -190,7 +243,8 @@ impl PgStore {
                 };
                 sqlx::query(
                     "UPDATE feeds SET last_fetch_at = $2, next_fetch_at = $3, status = $4,
-                        error = $5, failures = failures + 1
+                        error = $5, failures = failures + 1,
+                        lease_owner = NULL, lease_until = NULL
                      WHERE id = $1",
                 )
                 .bind(feed_id)

@@ -21,8 +21,9 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
     AlertRecord, ArticleText, AttemptRecord, DeliveryRecord, DeliveryStatus, FeedRecord, FeedSpec,
-    FeedStatus, FetchRecord, FetchResult, Incoming, SaveSummary, StoreError, Suppression,
-    dedup_key, feed_ids_from_list, matched_from_json, matched_json, new_delivery_id, partition,
+    FeedStatus, FetchRecord, FetchResult, Incoming, InstanceLock, SaveSummary, StoreError,
+    Suppression, dedup_key, feed_ids_from_list, matched_from_json, matched_json, new_delivery_id,
+    partition,
 };
 use crate::domain::article::{Article, ArticleSource};
 
@@ -107,6 +108,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The database file; `None` in memory.
+    path: Option<std::path::PathBuf>,
 }
 
 /// Times are stored as fixed-width UTC text so that string order is time order.
@@ -136,13 +139,35 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
+        let path = options.get_filename();
+        let path = (!path.as_os_str().is_empty() && path != std::path::Path::new(":memory:"))
+            .then(|| path.to_path_buf());
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(BUSY_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(StoreError::Connect)?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, path })
+    }
+
+    pub fn lock_single_instance(&self) -> Result<InstanceLock, StoreError> {
+        let Some(path) = &self.path else {
+            return Ok(InstanceLock { _file: None });
+        };
+        let shown = path.display().to_string();
+        let lock_failed = |error| StoreError::Lock {
+            path: shown.clone(),
+            error,
+        };
+        // flock(2) on the database file itself: independent of SQLite's own
+        // fcntl locks, and no stray lock file to clean up after a crash.
+        let file = std::fs::File::open(path).map_err(lock_failed)?;
+        match file.try_lock() {
+            Ok(()) => Ok(InstanceLock { _file: Some(file) }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse(shown)),
+            Err(std::fs::TryLockError::Error(error)) => Err(lock_failed(error)),
+        }
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -186,6 +211,63 @@ impl SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(feed_from_row).collect()
+    }
+
+    pub async fn claim_due_feeds(
+        &self,
+        owner: &str,
+        among: &[i64],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<FeedRecord>, StoreError> {
+        let among = ids_json(among);
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE feeds SET lease_owner = ?2, lease_until = ?4
+             WHERE id IN (
+                SELECT id FROM feeds
+                WHERE id IN (SELECT value FROM json_each(?1)) AND status <> 'disabled'
+                  AND (next_fetch_at IS NULL OR next_fetch_at <= ?3)
+                  AND (lease_until IS NULL OR lease_until < ?3)
+                ORDER BY next_fetch_at IS NOT NULL, next_fetch_at, id LIMIT ?5)
+             RETURNING id",
+        )
+        .bind(&among)
+        .bind(owner)
+        .bind(to_text(now))
+        .bind(to_text(lease_until))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let rows = sqlx::query(select_feeds!(
+            "WHERE f.id IN (SELECT value FROM json_each(?1)) ORDER BY f.id"
+        ))
+        .bind(ids_json(&ids))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(feed_from_row).collect()
+    }
+
+    pub async fn next_feed_due_at(
+        &self,
+        among: &[i64],
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        // Fixed-width text times compare as times; '' sorts before every one of them.
+        let next: Option<String> = sqlx::query_scalar(
+            "SELECT min(max(COALESCE(next_fetch_at, ''), COALESCE(lease_until, '')))
+             FROM feeds
+             WHERE id IN (SELECT value FROM json_each(?1)) AND status <> 'disabled'",
+        )
+        .bind(ids_json(among))
+        .fetch_one(&self.pool)
+        .await?;
+        match next.as_deref() {
+            None => Ok(None),
+            Some("") => Ok(Some(DateTime::UNIX_EPOCH)),
+            Some(text) => from_text(text).map(Some),
+        }
     }
 
     pub async fn known_items(
@@ -235,6 +317,7 @@ impl SqliteStore {
             } => sqlx::query(
                 "UPDATE feeds SET last_fetch_at = ?2, next_fetch_at = ?3, status = 'ok',
                     error = NULL, failures = 0, last_success_at = ?2,
+                    lease_owner = NULL, lease_until = NULL,
                     backfilled_at = COALESCE(backfilled_at, ?2),
                     etag = ?4, last_modified = ?5, title = COALESCE(?6, title),
                     site_url = COALESCE(?7, site_url), fetch_url = COALESCE(?8, fetch_url)
@@ -250,7 +333,8 @@ impl SqliteStore {
             .bind(moved_to.clone()),
             FetchResult::NotModified => sqlx::query(
                 "UPDATE feeds SET last_fetch_at = ?2, next_fetch_at = ?3, status = 'not_modified',
-                    error = NULL, failures = 0, last_success_at = ?2
+                    error = NULL, failures = 0, last_success_at = ?2,
+                    lease_owner = NULL, lease_until = NULL
                  WHERE id = ?1",
             )
             .bind(feed_id)
@@ -264,7 +348,8 @@ impl SqliteStore {
                 };
                 sqlx::query(
                     "UPDATE feeds SET last_fetch_at = ?2, next_fetch_at = ?3, status = ?4,
-                        error = ?5, failures = failures + 1
+                        error = ?5, failures = failures + 1,
+                        lease_owner = NULL, lease_until = NULL
                      WHERE id = ?1",
                 )
                 .bind(feed_id)
@@ -753,4 +838,9 @@ fn article_from_row(row: &SqliteRow) -> Result<Article, StoreError> {
         feeds: Vec::new(),
         story_id: row.try_get("story_id")?,
     })
+}
+
+/// Ids as a JSON array, for `json_each`: one bound parameter however many ids.
+fn ids_json(ids: &[i64]) -> String {
+    serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned())
 }
