@@ -7,18 +7,7 @@ use std::time::Duration;
 use crate::support::db::{Backend, TestDb};
 use crate::support::feed_server::{FeedServer, Item, Route};
 use crate::support::herald::feeds_toml;
-
-fn herald(dir: &Path, db_url: &str, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
-    command
-        .current_dir(dir)
-        .args(["--config", "herald.toml"])
-        .args(args)
-        .env("HERALD_DATABASE_URL", db_url)
-        .env_remove("HERALD_CONFIG")
-        .env("RUST_LOG", "warn");
-    command
-}
+use crate::support::process::herald;
 
 fn run(dir: &Path, db_url: &str, args: &[&str]) -> Output {
     herald(dir, db_url, args).output().unwrap()

@@ -6,6 +6,7 @@ mod alerts;
 mod architecture;
 mod cli;
 mod corpus;
+mod daemon;
 mod fetch;
 mod ingest;
 mod rules;

@@ -50,6 +50,7 @@ pub struct RecordedRequest {
     pub method: String,
     pub path_and_query: String,
     pub headers: HeaderMap,
+    pub arrived: std::time::Instant,
 }
 
 impl RecordedRequest {
@@ -163,6 +164,7 @@ async fn serve(State(shared): State<Arc<Shared>>, request: Request) -> Response 
             .map(ToString::to_string)
             .unwrap_or_default(),
         headers: request.headers().clone(),
+        arrived: std::time::Instant::now(),
     };
     let (route, hit) = shared.with_path(&path, |state| {
         state.requests.push(recorded);

@@ -3,4 +3,5 @@
 pub mod db;
 pub mod feed_server;
 pub mod herald;
+pub mod process;
 pub mod receiver;
