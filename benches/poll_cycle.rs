@@ -115,7 +115,9 @@ fn measure(label: &str, database_url: &str, base: &str, requests: &AtomicUsize) 
     std::fs::write(dir.path().join("herald.toml"), config).unwrap();
 
     // First pass: every feed new, its one item stored, its ETag kept.
-    let status = herald(dir.path(), database_url, &["poll"]).status().unwrap();
+    let status = herald(dir.path(), database_url, &["poll"])
+        .status()
+        .unwrap();
     assert!(status.success(), "first poll: {status}");
 
     let before = requests.load(Ordering::Relaxed);

@@ -46,9 +46,13 @@ async fn systemd_hears_ready_reloading_and_stopping(backend: Backend) {
     );
 
     let notify = NotifySocket::bind();
-    let daemon = Daemon::start(dir.path(), &db.url, Some(&notify));
+    // As under WatchdogSec=1s.
+    let watchdog = [("WATCHDOG_USEC", "1000000")];
+    let daemon = Daemon::start_with_env(dir.path(), &db.url, Some(&notify), &watchdog);
     notify.until("READY=1", Duration::from_secs(30)).await;
     wait_for_hits(&server, "/one", 1, Duration::from_secs(10)).await;
+    notify.until("WATCHDOG=1", Duration::from_secs(2)).await;
+    notify.until("WATCHDOG=1", Duration::from_secs(2)).await;
 
     // A broken configuration is refused and the running one stays.
     write_config(

@@ -30,7 +30,18 @@ pub struct Daemon {
 impl Daemon {
     /// `herald run` in `dir`; its systemd notifications go to `notify` when given.
     pub fn start(dir: &Path, db_url: &str, notify: Option<&NotifySocket>) -> Daemon {
+        Daemon::start_with_env(dir, db_url, notify, &[])
+    }
+
+    /// Like [`Daemon::start`], with more environment variables.
+    pub fn start_with_env(
+        dir: &Path,
+        db_url: &str,
+        notify: Option<&NotifySocket>,
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let mut command = herald(dir, db_url, &["run"]);
+        command.envs(env.iter().copied());
         if let Some(socket) = notify {
             command.env("NOTIFY_SOCKET", &socket.path);
         }
