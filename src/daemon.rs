@@ -27,6 +27,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// `herald alerts retry`) may have queued work this process was not told about.
 const IDLE_OUTBOX_CHECK: Duration = Duration::from_secs(5);
 
+/// Shortest pause between two looks at work that was due but could not be taken.
+pub const MIN_RECHECK: Duration = Duration::from_millis(100);
+
 /// Runs herald until SIGTERM or SIGINT, reloading the configuration on SIGHUP.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let mut stop_signal = signal(SignalKind::terminate())?;
@@ -124,15 +127,24 @@ async fn dispatch_forever(
             return;
         }
         let app = Arc::clone(&apps.borrow_and_update());
-        if let Err(error) = app.dispatcher.run_once(Utc::now()).await {
-            tracing::warn!(%error, "cannot read the outbox");
-        }
-        let wait = match app.store.next_delivery_at().await {
+        let attempts = match app.dispatcher.run_once(Utc::now()).await {
+            Ok(report) => report.attempts(),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the outbox");
+                0
+            }
+        };
+        let mut wait = match app.store.next_delivery_at().await {
             Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or(Duration::ZERO),
             Ok(None) => IDLE_OUTBOX_CHECK,
             Err(_) => IDLE_OUTBOX_CHECK,
         }
         .min(IDLE_OUTBOX_CHECK);
+        if attempts == 0 {
+            // Something is due that this pass could not take (another dispatcher
+            // is committing its claim): look again soon, not in a busy loop.
+            wait = wait.max(MIN_RECHECK);
+        }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = app.new_alerts.notified() => {}

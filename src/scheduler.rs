@@ -22,6 +22,9 @@ use crate::app::{App, ConfiguredFeed};
 /// whose claims lapsed, change what is due without telling this one.
 pub const IDLE_CHECK: Duration = Duration::from_secs(5);
 
+/// Shortest pause between two looks at the feeds table.
+const MIN_RECHECK: Duration = Duration::from_millis(50);
+
 /// How long a claimed feed stays with this instance: one whole fetch (bounded by
 /// the fetch timeout), storing its items, and a margin.
 pub fn feed_lease(fetch_timeout: Duration) -> Duration {
@@ -32,7 +35,6 @@ pub fn feed_lease(fetch_timeout: Duration) -> Duration {
 struct Generation {
     app: Arc<App>,
     feeds: HashMap<i64, ConfiguredFeed>,
-    ids: Vec<i64>,
 }
 
 impl Generation {
@@ -43,8 +45,7 @@ impl Generation {
             .into_iter()
             .map(|feed| (feed.record.id, feed))
             .collect();
-        let ids = feeds.keys().copied().collect();
-        Ok(Generation { app, feeds, ids })
+        Ok(Generation { app, feeds })
     }
 }
 
@@ -62,7 +63,7 @@ pub async fn run(mut apps: watch::Receiver<Arc<App>>, mut shutdown: watch::Recei
             Some(loaded) if Arc::ptr_eq(&loaded.app, &app) => Some(loaded),
             _ => match Generation::load(Arc::clone(&app)).await {
                 Ok(loaded) => {
-                    tracing::info!(feeds = loaded.ids.len(), "scheduling feeds");
+                    tracing::info!(feeds = loaded.feeds.len(), "scheduling feeds");
                     Some(loaded)
                 }
                 Err(error) => {
@@ -104,7 +105,7 @@ async fn claim_and_poll(loaded: &Generation, polls: &mut JoinSet<()>) -> Duratio
     let limit = i64::try_from(free).unwrap_or(i64::MAX);
     let claimed = match app
         .store
-        .claim_due_feeds(&app.instance, &loaded.ids, now, lease_until, limit)
+        .claim_due_feeds(&app.instance, now, lease_until, limit)
         .await
     {
         Ok(claimed) => claimed,
@@ -116,6 +117,9 @@ async fn claim_and_poll(loaded: &Generation, polls: &mut JoinSet<()>) -> Duratio
     let filled = claimed.len() == free;
     for record in claimed {
         let Some(configured) = loaded.feeds.get(&record.id) else {
+            // Activated by another instance's newer configuration: leave the claim
+            // to lapse, so an instance that knows the feed's settings takes it.
+            tracing::debug!(feed = %record.url, "claimed a feed this configuration lacks");
             continue;
         };
         let feed = ConfiguredFeed {
@@ -132,11 +136,13 @@ async fn claim_and_poll(loaded: &Generation, polls: &mut JoinSet<()>) -> Duratio
         // More may be due: look again as soon as a slot frees.
         return IDLE_CHECK;
     }
-    match app.store.next_feed_due_at(&loaded.ids).await {
+    match app.store.next_feed_due_at().await {
+        // A feed due but not claimed is being claimed by another instance right
+        // now: look again soon, not in a busy loop.
         Ok(Some(due)) => (due - Utc::now())
             .to_std()
             .unwrap_or(Duration::ZERO)
-            .min(IDLE_CHECK),
+            .clamp(MIN_RECHECK, IDLE_CHECK),
         Ok(None) => IDLE_CHECK,
         Err(error) => {
             tracing::warn!(%error, "cannot read when feeds are due");

@@ -359,7 +359,8 @@ impl Store {
     }
 
     /// Ensures a row exists for each configured feed and keeps names in step; returns
-    /// the feed ids in the order given.
+    /// the feed ids in the order given. Feeds not given are kept, with their
+    /// history, but marked inactive: no longer scheduled.
     pub async fn sync_feeds(&self, feeds: &[FeedSpec]) -> Result<Vec<i64>, StoreError> {
         dispatch!(self, s => s.sync_feeds(feeds).await)
     }
@@ -408,27 +409,23 @@ impl Store {
         dispatch!(self, s => s.count_articles_since(since).await)
     }
 
-    /// Claims up to `limit` of the feeds `among` that are due at `now` (never
-    /// fetched first, then by due time) for `owner` until `lease_until`. Recording
-    /// the fetch releases the claim; a claim whose owner died lapses at
-    /// `lease_until`, so another instance fetches the feed instead.
+    /// Claims up to `limit` active feeds due at `now` (never fetched first, then by
+    /// due time) for `owner` until `lease_until`. Recording the fetch releases the
+    /// claim; a claim whose owner died lapses at `lease_until`, so another instance
+    /// fetches the feed instead.
     pub async fn claim_due_feeds(
         &self,
         owner: &str,
-        among: &[i64],
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<FeedRecord>, StoreError> {
-        dispatch!(self, s => s.claim_due_feeds(owner, among, now, lease_until, limit).await)
+        dispatch!(self, s => s.claim_due_feeds(owner, now, lease_until, limit).await)
     }
 
-    /// When the next of the feeds `among` can be claimed: due and not leased.
-    pub async fn next_feed_due_at(
-        &self,
-        among: &[i64],
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        dispatch!(self, s => s.next_feed_due_at(among).await)
+    /// When the next active feed can be claimed: due and not leased.
+    pub async fn next_feed_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        dispatch!(self, s => s.next_feed_due_at().await)
     }
 
     /// Claims up to `limit` deliveries due at `now` for `owner` until `lease_until`,

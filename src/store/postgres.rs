@@ -72,22 +72,46 @@ impl PgStore {
     }
 
     pub async fn sync_feeds(&self, feeds: &[FeedSpec]) -> Result<Vec<i64>, StoreError> {
-        let mut ids = Vec::with_capacity(feeds.len());
+        let urls: Vec<&str> = feeds.iter().map(|f| f.url.as_str()).collect();
+        let names: Vec<Option<&str>> = feeds.iter().map(|f| f.name.as_deref()).collect();
         let mut tx = self.pool.begin().await?;
-        for feed in feeds {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO feeds (url, fetch_url, name) VALUES ($1, $1, $2)
-                 ON CONFLICT (url) DO UPDATE SET name = EXCLUDED.name
-                 RETURNING id",
-            )
-            .bind(&feed.url)
-            .bind(&feed.name)
-            .fetch_one(&mut *tx)
-            .await?;
-            ids.push(id);
-        }
+        // One statement for any number of feeds; sorted so that instances syncing
+        // at once lock rows in the same order.
+        let rows = sqlx::query(
+            "INSERT INTO feeds (url, fetch_url, name)
+             SELECT url, url, name FROM UNNEST($1::text[], $2::text[]) AS c(url, name)
+             ORDER BY url
+             ON CONFLICT (url) DO UPDATE SET name = EXCLUDED.name, active = TRUE
+             RETURNING id, url",
+        )
+        .bind(&urls)
+        .bind(&names)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE feeds SET active = FALSE
+             WHERE active AND url NOT IN (SELECT UNNEST($1::text[]))",
+        )
+        .bind(&urls)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(ids)
+        let mut by_url = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            by_url.insert(
+                row.try_get::<String, _>("url")?,
+                row.try_get::<i64, _>("id")?,
+            );
+        }
+        feeds
+            .iter()
+            .map(|feed| {
+                by_url
+                    .get(&feed.url)
+                    .copied()
+                    .ok_or_else(|| StoreError::Corrupt(format!("feed {} not stored", feed.url)))
+            })
+            .collect()
     }
 
     pub async fn feed(&self, id: i64) -> Result<Option<FeedRecord>, StoreError> {
@@ -108,24 +132,22 @@ impl PgStore {
     pub async fn claim_due_feeds(
         &self,
         owner: &str,
-        among: &[i64],
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<FeedRecord>, StoreError> {
         // SKIP LOCKED: instances claiming at the same moment take disjoint feeds.
         let ids: Vec<i64> = sqlx::query_scalar(
-            "UPDATE feeds SET lease_owner = $2, lease_until = $4
+            "UPDATE feeds SET lease_owner = $1, lease_until = $3
              WHERE id IN (
                 SELECT id FROM feeds
-                WHERE id = ANY($1) AND status <> 'disabled'
-                  AND (next_fetch_at IS NULL OR next_fetch_at <= $3)
-                  AND (lease_until IS NULL OR lease_until < $3)
-                ORDER BY next_fetch_at NULLS FIRST, id LIMIT $5
+                WHERE active AND status <> 'disabled'
+                  AND (next_fetch_at IS NULL OR next_fetch_at <= $2)
+                  AND (lease_until IS NULL OR lease_until < $2)
+                ORDER BY next_fetch_at NULLS FIRST, id LIMIT $4
                 FOR UPDATE SKIP LOCKED)
              RETURNING id",
         )
-        .bind(among)
         .bind(owner)
         .bind(now)
         .bind(lease_until)
@@ -142,16 +164,12 @@ impl PgStore {
         rows.iter().map(feed_from_row).collect()
     }
 
-    pub async fn next_feed_due_at(
-        &self,
-        among: &[i64],
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+    pub async fn next_feed_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT min(GREATEST(COALESCE(next_fetch_at, 'epoch'),
                                  COALESCE(lease_until, 'epoch')))
-             FROM feeds WHERE id = ANY($1) AND status <> 'disabled'",
+             FROM feeds WHERE active AND status <> 'disabled'",
         )
-        .bind(among)
         .fetch_one(&self.pool)
         .await?)
     }

@@ -185,7 +185,7 @@ impl SqliteStore {
         for feed in feeds {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO feeds (url, fetch_url, name) VALUES (?1, ?1, ?2)
-                 ON CONFLICT (url) DO UPDATE SET name = excluded.name
+                 ON CONFLICT (url) DO UPDATE SET name = excluded.name, active = 1
                  RETURNING id",
             )
             .bind(&feed.url)
@@ -194,6 +194,13 @@ impl SqliteStore {
             .await?;
             ids.push(id);
         }
+        sqlx::query(
+            "UPDATE feeds SET active = 0
+             WHERE active AND id NOT IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(ids_json(&ids))
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(ids)
     }
@@ -216,24 +223,21 @@ impl SqliteStore {
     pub async fn claim_due_feeds(
         &self,
         owner: &str,
-        among: &[i64],
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<FeedRecord>, StoreError> {
-        let among = ids_json(among);
         let mut tx = self.begin_write().await?;
         let ids: Vec<i64> = sqlx::query_scalar(
-            "UPDATE feeds SET lease_owner = ?2, lease_until = ?4
+            "UPDATE feeds SET lease_owner = ?1, lease_until = ?3
              WHERE id IN (
                 SELECT id FROM feeds
-                WHERE id IN (SELECT value FROM json_each(?1)) AND status <> 'disabled'
-                  AND (next_fetch_at IS NULL OR next_fetch_at <= ?3)
-                  AND (lease_until IS NULL OR lease_until < ?3)
-                ORDER BY next_fetch_at IS NOT NULL, next_fetch_at, id LIMIT ?5)
+                WHERE active AND status <> 'disabled'
+                  AND (next_fetch_at IS NULL OR next_fetch_at <= ?2)
+                  AND (lease_until IS NULL OR lease_until < ?2)
+                ORDER BY next_fetch_at IS NOT NULL, next_fetch_at, id LIMIT ?4)
              RETURNING id",
         )
-        .bind(&among)
         .bind(owner)
         .bind(to_text(now))
         .bind(to_text(lease_until))
@@ -250,17 +254,12 @@ impl SqliteStore {
         rows.iter().map(feed_from_row).collect()
     }
 
-    pub async fn next_feed_due_at(
-        &self,
-        among: &[i64],
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+    pub async fn next_feed_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         // Fixed-width text times compare as times; '' sorts before every one of them.
         let next: Option<String> = sqlx::query_scalar(
             "SELECT min(max(COALESCE(next_fetch_at, ''), COALESCE(lease_until, '')))
-             FROM feeds
-             WHERE id IN (SELECT value FROM json_each(?1)) AND status <> 'disabled'",
+             FROM feeds WHERE active AND status <> 'disabled'",
         )
-        .bind(ids_json(among))
         .fetch_one(&self.pool)
         .await?;
         match next.as_deref() {

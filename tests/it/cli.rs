@@ -1,13 +1,13 @@
 //! The `herald` binary as an operator runs it: exit codes, output, signals.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use crate::support::db::{Backend, TestDb};
 use crate::support::feed_server::{FeedServer, Item, Route};
 use crate::support::herald::feeds_toml;
-use crate::support::process::herald;
+use crate::support::process::{Daemon, herald};
 
 fn run(dir: &Path, db_url: &str, args: &[&str]) -> Output {
     herald(dir, db_url, args).output().unwrap()
@@ -135,11 +135,7 @@ async fn run_polls_until_sigterm_and_exits_cleanly() {
     );
     std::fs::write(dir.path().join("herald.toml"), config).unwrap();
 
-    let child = herald(dir.path(), &db.url, &["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = Daemon::start(dir.path(), &db.url, None);
     // Polled at its 1 s interval: at least three fetches.
     for _ in 0..200 {
         if server.hits("/feed") >= 3 {
@@ -148,13 +144,8 @@ async fn run_polls_until_sigterm_and_exits_cleanly() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(server.hits("/feed") >= 3, "hits: {}", server.hits("/feed"));
-    let pid = child.id().to_string();
-    let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(kill.success());
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    child.signal("TERM");
+    let output = child.wait().await;
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert_eq!(db.store.count_articles().await.unwrap(), 1);
 }
@@ -256,11 +247,7 @@ async fn run_delivers_a_new_alert_while_polling() {
         feeds_toml(&[server.url("/feed")])
     );
     std::fs::write(dir.path().join("herald.toml"), config).unwrap();
-    let child = herald(dir.path(), &db.url, &["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = Daemon::start(dir.path(), &db.url, None);
     // The back catalogue is fetched first and never alerts.
     for _ in 0..200 {
         if server.hits("/feed") >= 1 {
@@ -281,18 +268,8 @@ async fn run_delivers_a_new_alert_while_polling() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(receiver.requests("/hook").len(), 1, "one alert, one POST");
 
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    child.signal("TERM");
+    let output = child.wait().await;
     assert_eq!(output.status.code(), Some(0), "{output:?}");
 }
 
@@ -322,13 +299,7 @@ async fn a_dispatcher_killed_mid_send_is_replaced_by_the_next_process(backend: B
         feeds_toml(&[server.url("/feed")])
     );
     std::fs::write(dir.path().join("herald.toml"), config).unwrap();
-    let spawn_run = || {
-        herald(dir.path(), &db.url, &["run"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
+    let spawn_run = || Daemon::start(dir.path(), &db.url, None);
 
     let first = spawn_run();
     for _ in 0..200 {
@@ -344,18 +315,8 @@ async fn a_dispatcher_killed_mid_send_is_replaced_by_the_next_process(backend: B
     let sent = receiver.wait_for("/hook", 1, Duration::from_secs(20)).await;
     let delivery_id = sent[0].header("x-herald-delivery").unwrap().to_owned();
 
-    let pid = first.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-KILL", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let killed = tokio::task::spawn_blocking(move || first.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    first.signal("KILL");
+    let killed = first.wait().await;
     assert_eq!(killed.status.code(), None, "killed by a signal: {killed:?}");
     let claimed = db.store.deliveries(None, 10).await.unwrap();
     assert_eq!(claimed.len(), 1);
@@ -387,18 +348,8 @@ async fn a_dispatcher_killed_mid_send_is_replaced_by_the_next_process(backend: B
     );
     assert_eq!(delivered[0].delivery_id, delivery_id);
 
-    let pid = second.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let output = tokio::task::spawn_blocking(move || second.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    second.signal("TERM");
+    let output = second.wait().await;
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert_eq!(receiver.requests("/hook").len(), 2);
 }
