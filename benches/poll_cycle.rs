@@ -13,7 +13,7 @@
 //! cargo bench --bench poll_cycle
 
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -31,12 +31,21 @@ const ETAG: &str = "\"v1\"";
 /// `herald run`'s interval: long enough to see it idle between two cycles.
 const RUN_INTERVAL: Duration = Duration::from_secs(30);
 
+/// What the feed server has seen.
+#[derive(Default)]
+struct Traffic {
+    requests: AtomicUsize,
+    /// The first request since the last reset.
+    first: Mutex<Option<Instant>>,
+}
+
 async fn feed(
     Path(n): Path<usize>,
-    State(requests): State<Arc<AtomicUsize>>,
+    State(traffic): State<Arc<Traffic>>,
     headers: HeaderMap,
 ) -> Response {
-    requests.fetch_add(1, Ordering::Relaxed);
+    traffic.requests.fetch_add(1, Ordering::Relaxed);
+    traffic.first.lock().unwrap().get_or_insert_with(Instant::now);
     if headers
         .get(header::IF_NONE_MATCH)
         .is_some_and(|tag| tag.as_bytes() == ETAG.as_bytes())
@@ -103,7 +112,8 @@ fn herald(dir: &std::path::Path, database_url: &str, args: &[&str]) -> Command {
     command
 }
 
-fn measure(label: &str, database_url: &str, base: &str, requests: &AtomicUsize) {
+fn measure(label: &str, database_url: &str, base: &str, traffic: &Traffic) {
+    let requests = &traffic.requests;
     let dir = tempfile::tempdir().unwrap();
     let mut config = format!(
         "[fetch]\ninterval = \"{}s\"\nconcurrency = 64\nper_host = 64\n\n",
@@ -136,21 +146,22 @@ fn measure(label: &str, database_url: &str, base: &str, requests: &AtomicUsize) 
         peak
     );
 
-    // herald run: its first cycle (all 304 now), idle, a second cycle.
+    // herald run: a cycle (all 304 now), idle, the next cycle.
     let before = requests.load(Ordering::Relaxed);
+    *traffic.first.lock().unwrap() = None;
     let mut child = herald(dir.path(), database_url, &["run"]).spawn().unwrap();
     let pid = child.id();
     let started = Instant::now();
     let mut peak: f64 = 0.0;
-    let mut first_cycle = None;
+    let mut cycle_done = None;
     let mut idle_from = None;
     let mut idle_cpu = None;
     while started.elapsed() < RUN_INTERVAL * 2 + Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(20));
         peak = peak.max(peak_rss_mb(pid).unwrap_or(0.0));
         let made = requests.load(Ordering::Relaxed) - before;
-        if first_cycle.is_none() && made >= FEEDS {
-            first_cycle = Some(started.elapsed());
+        if cycle_done.is_none() && made >= FEEDS {
+            cycle_done = Some(Instant::now());
             idle_from = Some((Instant::now(), cpu_ticks(pid).unwrap_or(0)));
         }
         if let (Some((since, ticks)), None) = (idle_from, idle_cpu)
@@ -162,6 +173,7 @@ fn measure(label: &str, database_url: &str, base: &str, requests: &AtomicUsize) 
         }
     }
     let made = requests.load(Ordering::Relaxed) - before;
+    let cycle_started = *traffic.first.lock().unwrap();
     Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
@@ -169,9 +181,14 @@ fn measure(label: &str, database_url: &str, base: &str, requests: &AtomicUsize) 
     let status = child.wait().unwrap();
     assert!(status.success(), "herald run: {status}");
     println!(
-        "poll_cycle/{label}: herald run: first cycle of 304s in {:.2} s, {made} requests in \
-         {:.0} s, peak RSS {:.1} MB, CPU while idle {:.2} % of a core",
-        first_cycle.map_or(f64::NAN, |d| d.as_secs_f64()),
+        "poll_cycle/{label}: herald run: a cycle of 304s from first to last request {:.2} s \
+         (±5 % jitter of the {} s interval included), {made} requests in {:.0} s, \
+         peak RSS {:.1} MB, CPU while idle {:.2} % of a core",
+        match (cycle_started, cycle_done) {
+            (Some(first), Some(done)) => (done - first).as_secs_f64(),
+            _ => f64::NAN,
+        },
+        RUN_INTERVAL.as_secs(),
         started.elapsed().as_secs_f64(),
         peak,
         idle_cpu.unwrap_or(f64::NAN),
@@ -183,21 +200,21 @@ fn main() {
         return;
     }
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let requests = Arc::new(AtomicUsize::new(0));
+    let traffic = Arc::new(Traffic::default());
     let base = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = Router::new()
             .route("/f/{n}", get(feed))
-            .with_state(Arc::clone(&requests));
+            .with_state(Arc::clone(&traffic));
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         format!("http://{addr}")
     });
     match runtime.block_on(postgres_url("poll_cycle")) {
-        Some(url) => measure("postgres", &url, &base, &requests),
+        Some(url) => measure("postgres", &url, &base, &traffic),
         None => eprintln!("poll_cycle/postgres skipped: set HERALD_BENCH_DATABASE_URL"),
     }
     let dir = tempfile::tempdir().unwrap();
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-    measure("sqlite", &sqlite, &base, &requests);
+    measure("sqlite", &sqlite, &base, &traffic);
 }
