@@ -30,6 +30,8 @@ const FEEDS: usize = 10_000;
 const ETAG: &str = "\"v1\"";
 /// `herald run`'s interval: long enough to see it idle between two cycles.
 const RUN_INTERVAL: Duration = Duration::from_secs(30);
+const IDLE_AFTER: Duration = Duration::from_secs(5);
+const IDLE_WINDOW: Duration = Duration::from_secs(10);
 
 /// What the feed server has seen.
 #[derive(Default)]
@@ -162,10 +164,14 @@ fn measure(label: &str, database_url: &str, base: &str, traffic: &Traffic) {
         let made = requests.load(Ordering::Relaxed) - before;
         if cycle_done.is_none() && made >= FEEDS {
             cycle_done = Some(Instant::now());
+        }
+        // Idle from a few seconds after the cycle's last request (its last
+        // results are still being written) until well before the next cycle.
+        if idle_from.is_none() && cycle_done.is_some_and(|done| done.elapsed() >= IDLE_AFTER) {
             idle_from = Some((Instant::now(), cpu_ticks(pid).unwrap_or(0)));
         }
         if let (Some((since, ticks)), None) = (idle_from, idle_cpu)
-            && since.elapsed() >= RUN_INTERVAL / 2
+            && since.elapsed() >= IDLE_WINDOW
         {
             let used = cpu_ticks(pid).unwrap_or(0).saturating_sub(ticks);
             // Linux reports CPU time in 1/100 s.
