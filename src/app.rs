@@ -10,17 +10,20 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 use futures::StreamExt;
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
+use crate::api::{self, ApiState};
 use crate::config::{FeedSettings, Settings, SinkKind};
 use crate::fetch::{self, Fetcher};
 use crate::ingest::{self, PollReport, PollStatus, Watch};
-use crate::outbox::{self, Dispatcher};
+use crate::metrics::Metrics;
+use crate::outbox::{self, DispatchReport, Dispatcher};
 use crate::rules::{Matcher, Rule, RuleQuery};
-use crate::search::FeedInfo;
+use crate::search::{self, FeedInfo};
 use crate::sinks::{Sender, Sink, SinkTarget};
-use crate::store::{FeedRecord, FeedSpec, FeedStatus, Store};
+use crate::store::{FeedRecord, FeedSpec, FeedStatus, Store, StoreError};
 
 /// How often an idle dispatcher looks at the outbox anyway: other instances (or a
 /// `herald alerts retry`) may have queued work this process was not told about.
@@ -46,6 +49,7 @@ pub struct App {
     pub dispatcher: Arc<Dispatcher>,
     /// Woken when new alerts are recorded, so their first attempt follows at once.
     pub new_alerts: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The sinks of the configuration as the sender takes them; the only place secret
@@ -165,6 +169,7 @@ impl App {
             watch,
             dispatcher: Arc::new(dispatcher),
             new_alerts: Arc::new(Notify::new()),
+            metrics: Arc::new(Metrics::new()),
         })
     }
 
@@ -201,28 +206,8 @@ impl App {
     /// What `feed:` and `tag:` see of every stored feed: its name and URL, and the
     /// tags the configuration gives it now.
     pub async fn feed_infos(&self) -> anyhow::Result<HashMap<i64, FeedInfo>> {
-        let tags: HashMap<String, &Vec<String>> = self
-            .settings
-            .feeds
-            .iter()
-            .map(|feed| (feed.url.to_string(), &feed.tags))
-            .collect();
         let records = self.store.feeds().await?;
-        Ok(records
-            .into_iter()
-            .map(|record| {
-                let name = record.name.as_deref().or(record.title.as_deref());
-                let label = match name {
-                    Some(name) => format!("{name} {}", record.url),
-                    None => record.url.clone(),
-                };
-                let tags = tags
-                    .get(&record.url)
-                    .map(|t| (*t).clone())
-                    .unwrap_or_default();
-                (record.id, FeedInfo { label, tags })
-            })
-            .collect())
+        Ok(search::feed_infos(records, &self.settings.feeds))
     }
 
     /// Polls each given feed once, all at once within the fetcher's concurrency
@@ -248,11 +233,19 @@ impl App {
             feed.interval,
         )
         .await;
+        self.metrics.record_poll(&report);
         log_report(&report);
         if report.alerts > 0 {
             self.new_alerts.notify_one();
         }
         report
+    }
+
+    /// One attempt at each delivery due now.
+    pub async fn dispatch_once(&self) -> Result<DispatchReport, StoreError> {
+        let report = self.dispatcher.run_once(Utc::now()).await?;
+        self.metrics.record_dispatch(&report);
+        Ok(report)
     }
 
     /// Delivers alerts until `shutdown` turns true: at once when new ones are
@@ -262,7 +255,7 @@ impl App {
             if *shutdown.borrow() {
                 return;
             }
-            if let Err(error) = self.dispatcher.run_once(Utc::now()).await {
+            if let Err(error) = self.dispatch_once().await {
                 tracing::warn!(%error, "cannot read the outbox");
             }
             let wait = match self.store.next_delivery_at().await {
@@ -282,6 +275,7 @@ impl App {
     /// Polls every configured feed at its interval until `shutdown` turns true; then
     /// lets fetches in flight finish (up to [`SHUTDOWN_GRACE`]) and returns.
     pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let api = self.bind_api().await?;
         let feeds = self.configured_feeds().await?;
         tracing::info!(feeds = feeds.len(), "scheduling feeds");
         let mut tasks = JoinSet::new();
@@ -294,6 +288,17 @@ impl App {
             let app = Arc::clone(&self);
             let shutdown = shutdown.clone();
             tasks.spawn(async move { app.dispatch_forever(shutdown).await });
+        }
+        if let Some((listener, state)) = api {
+            let mut stop = shutdown.clone();
+            let stopped = async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            };
+            tasks.spawn(async move {
+                if let Err(error) = api::serve(listener, state, stopped).await {
+                    tracing::error!(%error, "HTTP API stopped");
+                }
+            });
         }
         let mut shutdown_signal = shutdown.clone();
         let _ = shutdown_signal.wait_for(|stop| *stop).await;
@@ -310,6 +315,25 @@ impl App {
             tasks.abort_all();
         }
         Ok(())
+    }
+
+    /// Binds `[api] listen`, when the API is enabled, before any work starts: a
+    /// port already taken is a startup error, not a silent lack of monitoring.
+    async fn bind_api(&self) -> anyhow::Result<Option<(TcpListener, ApiState)>> {
+        let Some(settings) = &self.settings.api else {
+            return Ok(None);
+        };
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} for the HTTP API", settings.listen))?;
+        tracing::info!(address = %settings.listen, "HTTP API listening");
+        let state = ApiState {
+            store: self.store.clone(),
+            metrics: Arc::clone(&self.metrics),
+            token: settings.token.clone(),
+            feeds: self.settings.feeds.clone(),
+        };
+        Ok(Some((listener, state)))
     }
 
     async fn poll_feed_forever(
@@ -377,6 +401,7 @@ fn disabled_report(feed: &ConfiguredFeed) -> PollReport {
         error: feed.record.error.clone(),
         moved_to: None,
         duration_ms: 0,
+        elapsed: Duration::ZERO,
         inserted: Vec::new(),
     }
 }

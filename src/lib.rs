@@ -3,12 +3,14 @@
 //! The README's "Architecture" section is the code map: which module owns what, and
 //! which modules may not know each other.
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod fetch;
 pub mod ingest;
+pub mod metrics;
 pub mod normalize;
 pub mod outbox;
 pub mod parse;
@@ -17,3 +19,4 @@ pub mod search;
 pub mod sinks;
 pub mod store;
 pub mod telemetry;
+pub mod views;
