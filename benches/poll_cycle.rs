@@ -13,8 +13,8 @@
 //! cargo bench --bench poll_cycle
 
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -47,7 +47,11 @@ async fn feed(
     headers: HeaderMap,
 ) -> Response {
     traffic.requests.fetch_add(1, Ordering::Relaxed);
-    traffic.first.lock().unwrap().get_or_insert_with(Instant::now);
+    traffic
+        .first
+        .lock()
+        .unwrap()
+        .get_or_insert_with(Instant::now);
     if headers
         .get(header::IF_NONE_MATCH)
         .is_some_and(|tag| tag.as_bytes() == ETAG.as_bytes())

@@ -9,17 +9,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use chrono::Utc;
 use futures::StreamExt;
-use tokio::sync::Notify;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
 
+use crate::api::ApiState;
 use crate::config::{FeedSettings, Settings, SinkKind};
 use crate::fetch::{self, Fetcher};
 use crate::ingest::{self, PollReport, PollStatus, Watch};
-use crate::outbox::Dispatcher;
+use crate::metrics::Metrics;
+use crate::outbox::{DispatchReport, Dispatcher};
 use crate::rules::{Matcher, Rule, RuleQuery};
-use crate::search::FeedInfo;
+use crate::search::{self, FeedInfo};
 use crate::sinks::{Sender, Sink, SinkTarget};
-use crate::store::{FeedRecord, FeedSpec, FeedStatus, Store};
+use crate::store::{FeedRecord, FeedSpec, FeedStatus, Store, StoreError};
 
 /// A configured feed and its row in the store.
 #[derive(Debug, Clone)]
@@ -42,6 +46,8 @@ pub struct App {
     pub new_alerts: Arc<Notify>,
     /// Names this process's claims on feeds and deliveries.
     pub instance: String,
+    /// Counters; like `new_alerts`, shared by every generation.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The sinks of the configuration as the sender takes them; the only place secret
@@ -140,7 +146,13 @@ impl App {
             .migrate()
             .await
             .with_context(|| format!("database {}", settings.database.url))?;
-        App::assemble(settings, store, instance_id(), Arc::new(Notify::new()))
+        App::assemble(
+            settings,
+            store,
+            instance_id(),
+            Arc::new(Notify::new()),
+            Arc::new(Metrics::new()),
+        )
     }
 
     /// The same process and database with new settings: what a reload swaps in.
@@ -158,6 +170,7 @@ impl App {
             self.store.clone(),
             self.instance.clone(),
             Arc::clone(&self.new_alerts),
+            Arc::clone(&self.metrics),
         )
     }
 
@@ -166,6 +179,7 @@ impl App {
         store: Store,
         instance: String,
         new_alerts: Arc<Notify>,
+        metrics: Arc<Metrics>,
     ) -> anyhow::Result<App> {
         let (watch, _) = compile_rules(&settings);
         let watch = Arc::new(watch?);
@@ -193,6 +207,7 @@ impl App {
             dispatcher: Arc::new(dispatcher),
             new_alerts,
             instance,
+            metrics,
         })
     }
 
@@ -229,28 +244,8 @@ impl App {
     /// What `feed:` and `tag:` see of every stored feed: its name and URL, and the
     /// tags the configuration gives it now.
     pub async fn feed_infos(&self) -> anyhow::Result<HashMap<i64, FeedInfo>> {
-        let tags: HashMap<String, &Vec<String>> = self
-            .settings
-            .feeds
-            .iter()
-            .map(|feed| (feed.url.to_string(), &feed.tags))
-            .collect();
         let records = self.store.feeds().await?;
-        Ok(records
-            .into_iter()
-            .map(|record| {
-                let name = record.name.as_deref().or(record.title.as_deref());
-                let label = match name {
-                    Some(name) => format!("{name} {}", record.url),
-                    None => record.url.clone(),
-                };
-                let tags = tags
-                    .get(&record.url)
-                    .map(|t| (*t).clone())
-                    .unwrap_or_default();
-                (record.id, FeedInfo { label, tags })
-            })
-            .collect())
+        Ok(search::feed_infos(records, &self.settings.feeds))
     }
 
     /// Polls each given feed once, all at once within the fetcher's concurrency
@@ -277,11 +272,42 @@ impl App {
             feed.interval,
         )
         .await;
+        self.metrics.record_poll(&report);
         log_report(&report);
         if report.alerts > 0 {
             self.new_alerts.notify_one();
         }
         report
+    }
+
+    /// One attempt at each delivery due now.
+    pub async fn dispatch_once(&self) -> Result<DispatchReport, StoreError> {
+        let report = self.dispatcher.run_once(Utc::now()).await?;
+        self.metrics.record_dispatch(&report);
+        Ok(report)
+    }
+
+    /// Binds `[api] listen`, when the API is enabled, before any work starts: a
+    /// port already taken is a startup error, not a silent lack of monitoring.
+    /// `feeds` brings the API the configured feeds of later generations.
+    pub async fn bind_api(
+        &self,
+        feeds: watch::Receiver<Arc<Vec<FeedSettings>>>,
+    ) -> anyhow::Result<Option<(TcpListener, ApiState)>> {
+        let Some(settings) = &self.settings.api else {
+            return Ok(None);
+        };
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} for the HTTP API", settings.listen))?;
+        tracing::info!(address = %settings.listen, "HTTP API listening");
+        let state = ApiState {
+            store: self.store.clone(),
+            metrics: Arc::clone(&self.metrics),
+            token: settings.token.clone(),
+            feeds,
+        };
+        Ok(Some((listener, state)))
     }
 }
 
@@ -314,6 +340,7 @@ fn disabled_report(feed: &ConfiguredFeed) -> PollReport {
         error: feed.record.error.clone(),
         moved_to: None,
         duration_ms: 0,
+        elapsed: Duration::ZERO,
         inserted: Vec::new(),
     }
 }

@@ -18,8 +18,8 @@ use crate::ingest::{PollReport, PollStatus};
 use crate::rules::{Rule, RuleQuery};
 use crate::search::{self, Scan};
 use crate::store::DeliveryStatus;
-use crate::store::FeedRecord;
 use crate::telemetry::LogFormat;
+use crate::views::{self, FeedView};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -270,23 +270,6 @@ fn ensure_rules_parse(settings: &Settings) -> Result<(), Failure> {
         .map_err(|e| Failure::Config(e.into()))
 }
 
-/// An outbox entry in the JSON shape of SPEC §3.
-#[derive(Debug, Serialize)]
-struct AlertJson<'a> {
-    id: i64,
-    delivery_id: &'a str,
-    rule: &'a str,
-    sink: &'a str,
-    status: &'static str,
-    attempts: u32,
-    last_attempt_at: Option<DateTime<Utc>>,
-    last_http_status: Option<u16>,
-    error: Option<&'a str>,
-    next_attempt_at: Option<DateTime<Utc>>,
-    matched: &'a [String],
-    article: Option<&'a Article>,
-}
-
 async fn alerts(
     settings: Settings,
     status: Option<DeliveryStatus>,
@@ -294,55 +277,27 @@ async fn alerts(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let app = App::open(settings).await?;
-    let deliveries = app
-        .store
-        .deliveries(status, limit)
+    let alerts = views::alerts(&app.store, status, limit)
         .await
         .context("reading the outbox")?;
     let mut out = std::io::stdout().lock();
-    for delivery in &deliveries {
-        let article = app
-            .store
-            .article(delivery.article_id)
-            .await
-            .context("reading articles")?;
-        let waiting = matches!(
-            delivery.status,
-            DeliveryStatus::Pending | DeliveryStatus::Failed
-        );
+    for alert in &alerts {
         if json {
-            let line = AlertJson {
-                id: delivery.id,
-                delivery_id: &delivery.delivery_id,
-                rule: &delivery.rule,
-                sink: &delivery.sink,
-                status: delivery.status.as_str(),
-                attempts: delivery.attempts,
-                last_attempt_at: delivery.last_attempt_at,
-                last_http_status: delivery.last_http_status,
-                error: delivery.error.as_deref(),
-                next_attempt_at: waiting.then_some(delivery.next_attempt_at),
-                matched: &delivery.matched,
-                article: article.as_ref(),
-            };
-            print_json(&mut out, &line)?;
+            print_json(&mut out, alert)?;
             continue;
         }
-        let title = article
+        let title = alert
+            .article
             .as_ref()
             .map_or("(article deleted)", |a| a.title.as_str());
         writeln!(
             out,
             "{:>6} {:<9} {:>2} tries  {:<16} {:<16} {title}",
-            delivery.id,
-            delivery.status.as_str(),
-            delivery.attempts,
-            delivery.rule,
-            delivery.sink
+            alert.id, alert.status, alert.attempts, alert.rule, alert.sink
         )
         .context("stdout")?;
-        if let Some(error) = &delivery.error {
-            let http = delivery
+        if let Some(error) = &alert.error {
+            let http = alert
                 .last_http_status
                 .map(|code| format!("HTTP {code}: "))
                 .unwrap_or_default();
@@ -365,11 +320,7 @@ async fn poll(settings: Settings, only: Option<&str>, json: bool) -> Result<Exit
     }
     let reports = app.poll_once(&feeds).await;
     // One attempt at each due delivery; retries wait for the next poll or the daemon.
-    let dispatched = app
-        .dispatcher
-        .run_once(Utc::now())
-        .await
-        .context("delivering alerts")?;
+    let dispatched = app.dispatch_once().await.context("delivering alerts")?;
     let mut out = std::io::stdout().lock();
     for report in &reports {
         if json {
@@ -404,12 +355,7 @@ async fn poll(settings: Settings, only: Option<&str>, json: bool) -> Result<Exit
 }
 
 fn print_poll_line(out: &mut impl Write, report: &PollReport) -> anyhow::Result<()> {
-    let status = match report.status {
-        PollStatus::Ok => "ok",
-        PollStatus::NotModified => "not_modified",
-        PollStatus::Error => "error",
-        PollStatus::Disabled => "disabled",
-    };
+    let status = report.status.as_str();
     write!(
         out,
         "{status:<12} {:>4} new {:>4} updated {:>4} unchanged {:>3} alerts  {}",
@@ -423,36 +369,6 @@ fn print_poll_line(out: &mut impl Write, report: &PollReport) -> anyhow::Result<
     }
     writeln!(out)?;
     Ok(())
-}
-
-/// A feed in the JSON shape of SPEC §3.
-#[derive(Debug, Serialize)]
-struct FeedJson<'a> {
-    url: &'a str,
-    name: Option<&'a str>,
-    status: &'static str,
-    last_fetch_at: Option<DateTime<Utc>>,
-    next_fetch_at: Option<DateTime<Utc>>,
-    error: Option<&'a str>,
-    failures: u32,
-    articles: i64,
-    fetch_url: &'a str,
-}
-
-impl<'a> From<&'a FeedRecord> for FeedJson<'a> {
-    fn from(feed: &'a FeedRecord) -> FeedJson<'a> {
-        FeedJson {
-            url: &feed.url,
-            name: feed.name.as_deref().or(feed.title.as_deref()),
-            status: feed.status.as_str(),
-            last_fetch_at: feed.last_fetch_at,
-            next_fetch_at: feed.next_fetch_at,
-            error: feed.error.as_deref(),
-            failures: feed.failures,
-            articles: feed.articles,
-            fetch_url: &feed.fetch_url,
-        }
-    }
 }
 
 async fn feeds(settings: Settings, json: bool) -> Result<ExitCode, Failure> {
@@ -470,7 +386,7 @@ async fn feeds(settings: Settings, json: bool) -> Result<ExitCode, Failure> {
     for feed in &feeds {
         let record = &feed.record;
         if json {
-            print_json(&mut out, &FeedJson::from(record))?;
+            print_json(&mut out, &FeedView::from(record.clone()))?;
             continue;
         }
         writeln!(

@@ -16,6 +16,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::api;
 use crate::app::App;
 use crate::config::{self, Settings};
 use crate::scheduler;
@@ -36,8 +37,21 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let mut reload_signal = signal(SignalKind::hangup())?;
     let app = Arc::new(App::open(settings).await?);
     let _only_instance = app.store.lock_single_instance()?;
+    let (feeds, api_feeds) = watch::channel(Arc::new(app.settings.feeds.clone()));
+    let api = app.bind_api(api_feeds).await?;
     let (apps, current) = watch::channel(Arc::clone(&app));
     let (stop, shutdown) = watch::channel(false);
+    let api = api.map(|(listener, state)| {
+        let mut stop = shutdown.clone();
+        let stopped = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        tokio::spawn(async move {
+            if let Err(error) = api::serve(listener, state, stopped).await {
+                tracing::error!(%error, "HTTP API stopped");
+            }
+        })
+    });
     let work = tokio::spawn(work(current, shutdown));
     notify(&[NotifyState::Ready]);
     let watchdog = sd_notify::watchdog_enabled().map(|period| tokio::spawn(watchdog(period)));
@@ -64,6 +78,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                             sinks = next.settings.sinks.len(),
                             "configuration reloaded"
                         );
+                        feeds.send_replace(Arc::new(next.settings.feeds.clone()));
                         apps.send_replace(next);
                         notify(&[NotifyState::Ready, NotifyState::Status("configuration reloaded")]);
                     }
@@ -89,6 +104,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             "work still running after the grace period; abandoning it"
         );
         work_abort.abort();
+    }
+    if let Some(api) = api {
+        // Requests in flight finish; the listener closed with the stop signal.
+        let _ = tokio::time::timeout(Duration::from_secs(5), api).await;
     }
     if let Some(watchdog) = watchdog {
         watchdog.abort();
@@ -127,7 +146,7 @@ async fn dispatch_forever(
             return;
         }
         let app = Arc::clone(&apps.borrow_and_update());
-        let attempts = match app.dispatcher.run_once(Utc::now()).await {
+        let attempts = match app.dispatch_once().await {
             Ok(report) => report.attempts(),
             Err(error) => {
                 tracing::warn!(%error, "cannot read the outbox");

@@ -187,6 +187,17 @@ pub enum PollStatus {
     Disabled,
 }
 
+impl PollStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PollStatus::Ok => "ok",
+            PollStatus::NotModified => "not_modified",
+            PollStatus::Error => "error",
+            PollStatus::Disabled => "disabled",
+        }
+    }
+}
+
 /// The result of polling one feed, as `herald poll` reports it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PollReport {
@@ -205,6 +216,9 @@ pub struct PollReport {
     /// Set when the feed answered with a permanent redirect: its new address.
     pub moved_to: Option<String>,
     pub duration_ms: u64,
+    /// Time from the start of the fetch until its outcome was recorded.
+    #[serde(skip)]
+    pub elapsed: Duration,
     /// Ids of the articles stored for the first time (for matching and alerts).
     #[serde(skip)]
     pub inserted: Vec<i64>,
@@ -224,6 +238,7 @@ impl PollReport {
             error: None,
             moved_to: None,
             duration_ms: 0,
+            elapsed: Duration::ZERO,
             inserted: Vec::new(),
         }
     }
@@ -283,7 +298,8 @@ pub async fn poll_feed(
         report.status = PollStatus::Error;
         report.error.get_or_insert_with(|| error.to_string());
     }
-    report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    report.elapsed = started.elapsed();
+    report.duration_ms = u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX);
     report
 }
 

@@ -3,6 +3,7 @@
 //! The README's "Architecture" section is the code map: which module owns what, and
 //! which modules may not know each other.
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod daemon;
 pub mod domain;
 pub mod fetch;
 pub mod ingest;
+pub mod metrics;
 pub mod normalize;
 pub mod outbox;
 pub mod parse;
@@ -19,3 +21,4 @@ pub mod search;
 pub mod sinks;
 pub mod store;
 pub mod telemetry;
+pub mod views;

@@ -8,8 +8,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
+use crate::config::FeedSettings;
 use crate::rules::{Document, Matcher, Rule};
-use crate::store::{ArticleText, Store, StoreError};
+use crate::store::{ArticleText, FeedRecord, Store, StoreError};
 
 /// What `feed:` and `tag:` queries see of a feed.
 #[derive(Debug, Clone, Default)]
@@ -17,6 +18,30 @@ pub struct FeedInfo {
     /// Name and URL, space-separated.
     pub label: String,
     pub tags: Vec<String>,
+}
+
+/// What `feed:` and `tag:` see of each stored feed: its name (else its own title)
+/// and URL, and the tags the configuration gives it now.
+pub fn feed_infos(records: Vec<FeedRecord>, configured: &[FeedSettings]) -> HashMap<i64, FeedInfo> {
+    let tags: HashMap<String, &[String]> = configured
+        .iter()
+        .map(|feed| (feed.url.to_string(), feed.tags.as_slice()))
+        .collect();
+    records
+        .into_iter()
+        .map(|record| {
+            let name = record.name.as_deref().or(record.title.as_deref());
+            let label = match name {
+                Some(name) => format!("{name} {}", record.url),
+                None => record.url.clone(),
+            };
+            let tags = tags
+                .get(&record.url)
+                .map(|t| t.to_vec())
+                .unwrap_or_default();
+            (record.id, FeedInfo { label, tags })
+        })
+        .collect()
 }
 
 /// A stored article a rule matches, with the terms it matched on.

@@ -74,6 +74,14 @@ pub enum FeedStatus {
 }
 
 impl FeedStatus {
+    pub const ALL: [FeedStatus; 5] = [
+        FeedStatus::Ok,
+        FeedStatus::NotModified,
+        FeedStatus::Error,
+        FeedStatus::Disabled,
+        FeedStatus::Never,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             FeedStatus::Ok => "ok",
@@ -232,6 +240,13 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 4] = [
+        DeliveryStatus::Pending,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Failed,
+        DeliveryStatus::Dead,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryStatus::Pending => "pending",
@@ -249,6 +264,12 @@ impl DeliveryStatus {
             "dead" => DeliveryStatus::Dead,
             _ => return None,
         })
+    }
+
+    /// A status as stored: anything else means the row is corrupt.
+    fn from_column(text: &str) -> Result<DeliveryStatus, StoreError> {
+        DeliveryStatus::parse(text)
+            .ok_or_else(|| StoreError::Corrupt(format!("delivery status {text:?}")))
     }
 }
 
@@ -512,6 +533,23 @@ impl Store {
 
     pub async fn count_articles(&self) -> Result<i64, StoreError> {
         dispatch!(self, s => s.count_articles().await)
+    }
+
+    /// Answers once the database has run a trivial query (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.ping().await)
+    }
+
+    /// How many feeds are in each state; states without feeds are left out.
+    pub async fn count_feeds_by_status(&self) -> Result<Vec<(FeedStatus, i64)>, StoreError> {
+        dispatch!(self, s => s.count_feeds_by_status().await)
+    }
+
+    /// How many deliveries are in each state; states without deliveries are left out.
+    pub async fn count_deliveries_by_status(
+        &self,
+    ) -> Result<Vec<(DeliveryStatus, i64)>, StoreError> {
+        dispatch!(self, s => s.count_deliveries_by_status().await)
     }
 }
 

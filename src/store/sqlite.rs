@@ -392,6 +392,33 @@ impl SqliteStore {
             .await?)
     }
 
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn count_feeds_by_status(&self) -> Result<Vec<(FeedStatus, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, count(*) FROM feeds GROUP BY status")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|(status, count)| Ok((FeedStatus::parse(&status)?, count)))
+            .collect()
+    }
+
+    pub async fn count_deliveries_by_status(
+        &self,
+    ) -> Result<Vec<(DeliveryStatus, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, count(*) FROM deliveries GROUP BY status")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|(status, count)| Ok((DeliveryStatus::from_column(&status)?, count)))
+            .collect()
+    }
+
     pub fn scan_articles(
         &self,
         since: DateTime<Utc>,
@@ -806,8 +833,7 @@ fn delivery_from_row(row: &SqliteRow) -> Result<DeliveryRecord, StoreError> {
         delivery_id: row.try_get("delivery_id")?,
         alert_id: row.try_get("alert_id")?,
         sink: row.try_get("sink")?,
-        status: DeliveryStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status:?}")))?,
+        status: DeliveryStatus::from_column(&status)?,
         attempts: u32::try_from(attempts).unwrap_or(0),
         next_attempt_at: from_text(row.try_get("next_attempt_at")?)?,
         last_attempt_at: opt_time(row, "last_attempt_at")?,

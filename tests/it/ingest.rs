@@ -251,7 +251,11 @@ async fn every_feed_format_is_stored(backend: Backend) {
         urls.push(server.url(path));
     }
     let herald = TestHerald::start(backend, &feeds_toml(&urls)).await;
-    let reports = herald.poll().await;
+    // RSS first, so the shared articles are stored from it (the JSON Feed carries
+    // its text as content only), then the other three at once.
+    let feeds = herald.feeds().await;
+    let mut reports = herald.app.poll_once(&feeds[..1]).await;
+    reports.extend(herald.app.poll_once(&feeds[1..]).await);
     for report in &reports {
         assert_eq!(
             (report.status, report.error.as_deref()),

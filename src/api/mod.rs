@@ -1,0 +1,74 @@
+//! The HTTP API (SPEC §9): health, readiness, Prometheus metrics, and read-only views
+//! of articles, feeds and the alert outbox, as JSON.
+//!
+//! The only module that names axum. It reads through the `store`, `search` and `views`
+//! like the CLI does, so `/api/v1/*` and `herald … --json` always agree; it never sees
+//! a sink's URL. Independent of `app`: whoever holds a [`ApiState`] and a listener can
+//! serve it (tests do, on 127.0.0.1:0).
+
+mod auth;
+mod error;
+mod health;
+mod v1;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use crate::config::{FeedSettings, Secret};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+use self::error::ApiError;
+
+/// What the API serves from.
+#[derive(Debug)]
+pub struct ApiState {
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    /// When set, every route but `/healthz` requires `Authorization: Bearer <token>`.
+    pub token: Option<Secret>,
+    /// The configured feeds, in configuration order: what `/api/v1/feeds` lists, and
+    /// the tags `tag:` queries see. Follows configuration reloads.
+    pub feeds: tokio::sync::watch::Receiver<Arc<Vec<FeedSettings>>>,
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then lets requests in
+/// flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: ApiState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(Arc::new(state)))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route(health::HEALTHZ, get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/api/v1/articles", get(v1::articles))
+        .route("/api/v1/feeds", get(v1::feeds))
+        .route("/api/v1/alerts", get(v1::alerts))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            auth::require_token,
+        ))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}

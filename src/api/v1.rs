@@ -1,0 +1,146 @@
+//! `/api/v1/*`: what `herald search`, `herald feeds` and `herald alerts` print with
+//! `--json`, as JSON arrays in the same shapes and order.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::ApiState;
+use super::error::ApiError;
+use crate::domain::article::Article;
+use crate::rules::{Rule, RuleQuery};
+use crate::search::{self, Scan};
+use crate::store::DeliveryStatus;
+use crate::views::{self, AlertView, FeedView};
+
+/// `herald search`'s defaults.
+const DEFAULT_SINCE: &str = "7d";
+const DEFAULT_ARTICLES: usize = 20;
+/// `herald alerts`'s default.
+const DEFAULT_ALERTS: usize = 50;
+/// The most items one request returns: bounds the work and the response of a
+/// mistyped `limit`.
+const MAX_LIMIT: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+pub struct ArticlesQuery {
+    q: Option<String>,
+    since: Option<String>,
+    limit: Option<String>,
+}
+
+/// Stored articles matching a rule query, newest first (`herald search`).
+pub async fn articles(
+    State(state): State<Arc<ApiState>>,
+    query: Result<Query<ArticlesQuery>, QueryRejection>,
+) -> Result<Json<Vec<Article>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let text = query
+        .q
+        .ok_or_else(|| ApiError::bad_request("missing q, a query in the rule language"))?;
+    let parsed = RuleQuery::parse(&text).map_err(|e| ApiError::bad_request(format!("q: {e}")))?;
+    let rule = Rule {
+        name: "query".to_owned(),
+        query: parsed,
+        tags: Vec::new(),
+    };
+    let scan = Scan {
+        since: since(query.since.as_deref().unwrap_or(DEFAULT_SINCE))?,
+        limit: Some(limit(query.limit.as_deref(), DEFAULT_ARTICLES)?),
+    };
+    let records = state
+        .store
+        .feeds()
+        .await
+        .map_err(|e| ApiError::database("reading feeds", &e))?;
+    let configured = state.feeds.borrow().clone();
+    let feeds = search::feed_infos(records, &configured);
+    let matches = search::matching_articles(&state.store, rule, &feeds, scan, || {})
+        .await
+        .map_err(|e| ApiError::database("searching articles", &e))?;
+    let mut articles = Vec::with_capacity(matches.len());
+    for found in matches {
+        let article = state
+            .store
+            .article(found.article_id)
+            .await
+            .map_err(|e| ApiError::database("reading articles", &e))?;
+        // Deleted between the match and now: gone, as `herald search` skips it.
+        articles.extend(article);
+    }
+    Ok(Json(articles))
+}
+
+/// The configured feeds' health, in configuration order (`herald feeds`).
+pub async fn feeds(State(state): State<Arc<ApiState>>) -> Result<Json<Vec<FeedView>>, ApiError> {
+    let mut records = state
+        .store
+        .feeds()
+        .await
+        .map_err(|e| ApiError::database("reading feeds", &e))?;
+    let configured_feeds = state.feeds.borrow().clone();
+    let mut feeds = Vec::with_capacity(configured_feeds.len());
+    for configured in configured_feeds.iter() {
+        let url = configured.url.as_str();
+        if let Some(at) = records.iter().position(|record| record.url == url) {
+            feeds.push(FeedView::from(records.swap_remove(at)));
+        }
+    }
+    Ok(Json(feeds))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AlertsQuery {
+    status: Option<String>,
+    limit: Option<String>,
+}
+
+/// The alert outbox, newest first (`herald alerts`).
+pub async fn alerts(
+    State(state): State<Arc<ApiState>>,
+    query: Result<Query<AlertsQuery>, QueryRejection>,
+) -> Result<Json<Vec<AlertView>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let status = match query.status.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(DeliveryStatus::parse(text).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "status: unknown status {text:?}, expected pending, delivered, failed or dead"
+            ))
+        })?),
+    };
+    let limit = limit(query.limit.as_deref(), DEFAULT_ALERTS)?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let alerts = views::alerts(&state.store, status, limit)
+        .await
+        .map_err(|e| ApiError::database("reading the outbox", &e))?;
+    Ok(Json(alerts))
+}
+
+/// The start of a `since` window such as `7d` or `90m`, back from now.
+fn since(text: &str) -> Result<DateTime<Utc>, ApiError> {
+    let span = humantime::parse_duration(text)
+        .map_err(|e| ApiError::bad_request(format!("since: {e} (expected e.g. 90s, 15m, 7d)")))?;
+    chrono::Duration::from_std(span)
+        .ok()
+        .and_then(|span| Utc::now().checked_sub_signed(span))
+        .ok_or_else(|| ApiError::bad_request("since: too far back"))
+}
+
+fn limit(text: Option<&str>, default: usize) -> Result<usize, ApiError> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    text.parse::<usize>()
+        .ok()
+        .filter(|limit| *limit <= MAX_LIMIT)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "limit: expected a whole number from 0 to {MAX_LIMIT}"
+            ))
+        })
+}

@@ -1,0 +1,650 @@
+//! The HTTP API as a client sees it: real requests to the API served on 127.0.0.1,
+//! over a real store of either backend, fed by a local feed server.
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::Arc;
+
+use chrono::Utc;
+use herald::api::{self, ApiState};
+use herald::config::Secret;
+use herald::rules::{Rule, RuleQuery};
+use herald::search::{self, Scan};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::{Connection, Executor, PgConnection};
+use tokio::net::TcpListener;
+
+use crate::both_backends;
+use crate::support::db::{self, Backend};
+use crate::support::feed_server::{FeedServer, Item, Route};
+use crate::support::herald::TestHerald;
+use crate::support::receiver::Receiver;
+
+const TOKEN: &str = "api-token-7f3a9c";
+
+/// The part of a Slack webhook URL that is the credential.
+const SLACK_SECRET: &str = "T0SECRET/B0SECRET/xoxSECRETpart";
+
+/// An item published now, so that the default `since=7d` window holds it.
+fn fresh(n: u32, title: &str, body: &str) -> Item {
+    Item {
+        guid: format!("guid-{n}"),
+        link: format!("https://news.example/{n}"),
+        title: title.into(),
+        description: format!("<p>{body}</p>"),
+        pub_date: Some(Utc::now() - chrono::Duration::minutes(n.into())),
+    }
+}
+
+/// herald and its API, served on an ephemeral loopback port.
+struct TestApi {
+    herald: TestHerald,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl TestApi {
+    async fn start(backend: Backend, config: &str, token: Option<&str>) -> TestApi {
+        let herald = TestHerald::start(backend, config).await;
+        let state = ApiState {
+            store: herald.app.store.clone(),
+            metrics: Arc::clone(&herald.app.metrics),
+            token: token.map(Secret::new),
+            feeds: tokio::sync::watch::channel(std::sync::Arc::new(
+                herald.app.settings.feeds.clone(),
+            ))
+            .1,
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(api::serve(listener, state, std::future::pending()));
+        TestApi {
+            herald,
+            base,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        self.send(self.client.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    async fn get_with_token(&self, path: &str, token: &str) -> (StatusCode, String) {
+        let request = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token);
+        self.send(request).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, String) {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.text().await.unwrap())
+    }
+
+    async fn get_json(&self, path: &str) -> Value {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+    }
+
+    /// The error message of a JSON error answer with `status`.
+    async fn error(&self, path: &str, status: StatusCode) -> String {
+        let (got, body) = self.get(path).await;
+        assert_eq!(got, status, "{path}: {body}");
+        let json: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        json["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: no error message in {body}"))
+            .to_owned()
+    }
+}
+
+/// herald watching one feed for "North Korea" Iran, alerting a Slack sink on
+/// `receiver`, with the feed's back catalogue already fetched.
+async fn watching(backend: Backend, server: &FeedServer, receiver: &Receiver) -> TestApi {
+    server.set(
+        "/world",
+        Route::rss("World", &[fresh(100, "Weather", "Sunny.")]),
+    );
+    let config = format!(
+        "[sinks.intel-slack]\ntype = \"slack\"\nurl = \"{}\"\n\n\
+         [rules.nk-iran]\nquery = '\"North Korea\" Iran'\nsinks = [\"intel-slack\"]\n\n\
+         [[feeds]]\nurl = \"{}\"\ntags = [\"world\"]\n",
+        receiver.url(&format!("/services/{SLACK_SECRET}")),
+        server.url("/world"),
+    );
+    let api = TestApi::start(backend, &config, None).await;
+    api.herald.poll().await;
+    api
+}
+
+fn nk_iran_story(n: u32) -> Item {
+    fresh(
+        n,
+        "North Korean delegation in Tehran",
+        "North Korea and Iran sign a trade pact.",
+    )
+}
+
+both_backends!(
+    health_readiness_and_json_errors_for_unknown_routes,
+    metrics_parse_as_prometheus_text_and_move_after_a_poll,
+    token_is_required_everywhere_but_healthz,
+    article_search_equals_herald_search,
+    bad_parameters_are_400_with_the_reason,
+    feeds_and_alerts_equal_the_cli_json,
+    no_secret_appears_in_any_response,
+);
+
+async fn health_readiness_and_json_errors_for_unknown_routes(backend: Backend) {
+    let api = TestApi::start(backend, "", None).await;
+    assert_eq!(api.get("/healthz").await, (StatusCode::OK, "ok".to_owned()));
+    assert_eq!(api.get("/readyz").await, (StatusCode::OK, "ok".to_owned()));
+    let error = api.error("/api/v2/nothing", StatusCode::NOT_FOUND).await;
+    assert!(error.contains("no such endpoint"), "{error}");
+    let post = api.client.post(format!("{}/api/v1/feeds", api.base));
+    let (status, body) = api.send(post).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert!(body.contains("\"error\""), "{body}");
+}
+
+/// PostgreSQL only: a SQLite file is opened once and its open connections keep
+/// working whatever happens to the file afterwards, so there is no SQLite outage
+/// that a running process would notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readiness_is_503_once_the_database_is_gone() {
+    let api = TestApi::start(Backend::Postgres, "", None).await;
+    assert_eq!(api.get("/readyz").await.0, StatusCode::OK);
+
+    let name = url::Url::parse(&api.herald.db.url).unwrap().path()[1..].to_owned();
+    let mut admin = PgConnection::connect(&db::server_url()).await.unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {name} WITH (FORCE)"
+        )))
+        .await
+        .unwrap();
+
+    let error = api.error("/readyz", StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(error.contains("database"), "{error}");
+    assert_eq!(api.get("/healthz").await.0, StatusCode::OK, "still alive");
+}
+
+async fn metrics_parse_as_prometheus_text_and_move_after_a_poll(backend: Backend) {
+    let (server, receiver) = (FeedServer::start().await, Receiver::start().await);
+    let api = watching(backend, &server, &receiver).await;
+    let before = scrape(&api).await;
+    assert_eq!(before[r#"herald_fetches_total{outcome="ok"}"#], 1.0);
+    assert_eq!(before["herald_rule_hits_total"], 0.0);
+    assert_eq!(before[r#"herald_feeds{status="ok"}"#], 1.0);
+    assert_eq!(before[r#"herald_outbox_deliveries{status="pending"}"#], 0.0);
+
+    server.set(
+        "/world",
+        Route::rss(
+            "World",
+            &[
+                nk_iran_story(1),
+                fresh(2, "Markets", "Stocks rose."),
+                fresh(100, "Weather", "Sunny."),
+            ],
+        ),
+    );
+    api.herald.poll().await;
+    let polled = scrape(&api).await;
+    assert_eq!(polled[r#"herald_fetches_total{outcome="ok"}"#], 2.0);
+    assert_eq!(polled[r#"herald_articles_stored_total{change="new"}"#], 3.0);
+    assert_eq!(polled["herald_rule_hits_total"], 1.0);
+    assert_eq!(polled["herald_fetch_duration_seconds_count"], 2.0);
+    assert_eq!(
+        polled[r#"herald_fetch_duration_seconds_bucket{le="+Inf"}"#],
+        2.0
+    );
+    assert_eq!(polled[r#"herald_outbox_deliveries{status="pending"}"#], 1.0);
+
+    let dispatched = api.herald.app.dispatch_once().await.unwrap();
+    assert_eq!(dispatched.delivered, 1, "{dispatched:?}");
+    let delivered = scrape(&api).await;
+    assert_eq!(
+        delivered[r#"herald_deliveries_total{outcome="delivered"}"#],
+        1.0
+    );
+    assert_eq!(delivered[r#"herald_deliveries_total{outcome="dead"}"#], 0.0);
+    assert_eq!(
+        delivered[r#"herald_outbox_deliveries{status="pending"}"#],
+        0.0
+    );
+    assert_eq!(
+        delivered[r#"herald_outbox_deliveries{status="delivered"}"#],
+        1.0
+    );
+}
+
+/// Scrapes `/metrics`, checks it is well-formed exposition text and returns each
+/// series (`name{labels}`) with its value.
+async fn scrape(api: &TestApi) -> HashMap<String, f64> {
+    let response = api
+        .client
+        .get(format!("{}/metrics", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    parse_exposition(&response.text().await.unwrap())
+}
+
+/// A strict reading of the OpenMetrics text format: every sample belongs to a
+/// family declared by `# TYPE`, names and labels are well-formed, values are
+/// numbers, series are unique, and `# EOF` ends the text.
+fn parse_exposition(text: &str) -> HashMap<String, f64> {
+    let mut families: HashMap<String, String> = HashMap::new();
+    let mut samples = HashMap::new();
+    let mut saw_eof = false;
+    for line in text.lines() {
+        assert!(!saw_eof, "text after # EOF: {line:?}");
+        if line == "# EOF" {
+            saw_eof = true;
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut parts = rest.splitn(3, ' ');
+            let (keyword, name) = (parts.next().unwrap(), parts.next().unwrap_or(""));
+            assert!(is_metric_name(name), "bad family name in {line:?}");
+            match keyword {
+                "TYPE" => {
+                    let kind = parts.next().unwrap_or("");
+                    assert!(
+                        [
+                            "counter",
+                            "gauge",
+                            "histogram",
+                            "summary",
+                            "info",
+                            "stateset",
+                            "unknown"
+                        ]
+                        .contains(&kind),
+                        "{line:?}"
+                    );
+                    families.insert(name.to_owned(), kind.to_owned());
+                }
+                "HELP" | "UNIT" => {}
+                _ => panic!("unknown descriptor {line:?}"),
+            }
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("no value in {line:?}"));
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            number => number
+                .parse()
+                .unwrap_or_else(|e| panic!("{e}: value of {line:?}")),
+        };
+        let name = match series.split_once('{') {
+            Some((name, labels)) => {
+                let labels = labels
+                    .strip_suffix('}')
+                    .unwrap_or_else(|| panic!("unclosed labels in {line:?}"));
+                for label in labels.split(',') {
+                    let (key, quoted) = label
+                        .split_once('=')
+                        .unwrap_or_else(|| panic!("bad label in {line:?}"));
+                    assert!(is_metric_name(key), "bad label name in {line:?}");
+                    assert!(
+                        quoted.len() >= 2 && quoted.starts_with('"') && quoted.ends_with('"'),
+                        "unquoted label value in {line:?}"
+                    );
+                }
+                name
+            }
+            None => series,
+        };
+        assert!(is_metric_name(name), "bad sample name in {line:?}");
+        let family = ["_total", "_bucket", "_count", "_sum", "_created", ""]
+            .iter()
+            .find_map(|suffix| {
+                let base = name.strip_suffix(suffix)?;
+                families
+                    .get(base)
+                    .map(|kind| (base, kind.as_str(), *suffix))
+            });
+        let (base, kind, suffix) =
+            family.unwrap_or_else(|| panic!("sample of an undeclared family: {line:?}"));
+        let allowed: &[&str] = match kind {
+            "counter" => &["_total", "_created"],
+            "histogram" => &["_bucket", "_count", "_sum", "_created"],
+            _ => &[""],
+        };
+        assert!(allowed.contains(&suffix), "{base} is a {kind}: {line:?}");
+        assert!(
+            samples.insert(series.to_owned(), value).is_none(),
+            "series repeated: {line:?}"
+        );
+    }
+    assert!(saw_eof, "no # EOF at the end of\n{text}");
+    samples
+}
+
+fn is_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+async fn token_is_required_everywhere_but_healthz(backend: Backend) {
+    let api = TestApi::start(backend, "", Some(TOKEN)).await;
+    assert_eq!(api.get("/healthz").await.0, StatusCode::OK);
+    for path in [
+        "/readyz",
+        "/metrics",
+        "/api/v1/articles?q=Iran",
+        "/api/v1/feeds",
+        "/api/v1/alerts",
+        "/api/v1/unknown",
+    ] {
+        let error = api.error(path, StatusCode::UNAUTHORIZED).await;
+        assert!(error.contains("token"), "{path}: {error}");
+        let (status, body) = api.get_with_token(path, "api-token-7f3a9d").await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "wrong token on {path}: {body}"
+        );
+        let (status, body) = api.get_with_token(path, TOKEN).await;
+        let expected = if path == "/api/v1/unknown" {
+            StatusCode::NOT_FOUND
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(status, expected, "right token on {path}: {body}");
+    }
+    let response = api
+        .client
+        .get(format!("{}/api/v1/feeds", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer realm=\"herald\""
+    );
+}
+
+/// Stories in two feeds, one of them tagged `world`.
+async fn two_feeds_with_stories(backend: Backend, server: &FeedServer) -> TestApi {
+    server.set(
+        "/world",
+        Route::rss(
+            "World",
+            &[
+                nk_iran_story(1),
+                fresh(2, "Iran talks resume", "Negotiators met in Vienna."),
+                fresh(3, "Markets", "Stocks rose."),
+            ],
+        ),
+    );
+    server.set(
+        "/local",
+        Route::rss(
+            "Local",
+            &[
+                fresh(
+                    4,
+                    "Iranian restaurant opens",
+                    "Iran's cuisine comes to town.",
+                ),
+                fresh(5, "Council meeting", "Roads and parks."),
+            ],
+        ),
+    );
+    let config = format!(
+        "[[feeds]]\nurl = \"{}\"\nname = \"World desk\"\ntags = [\"world\"]\n\n\
+         [[feeds]]\nurl = \"{}\"\n",
+        server.url("/world"),
+        server.url("/local"),
+    );
+    let api = TestApi::start(backend, &config, None).await;
+    api.herald.poll().await;
+    api
+}
+
+async fn article_search_equals_herald_search(backend: Backend) {
+    let server = FeedServer::start().await;
+    let api = two_feeds_with_stories(backend, &server).await;
+    for (query, limit) in [
+        ("Iran", 20),
+        ("Iran", 1),
+        ("Iran tag:world", 20),
+        ("\"North Korea\" Iran", 20),
+        ("Iran -talks", 20),
+    ] {
+        let path = format!(
+            "/api/v1/articles?q={}&since=7d&limit={limit}",
+            urlencode(query)
+        );
+        let served = api.get_json(&path).await;
+        let served = served.as_array().unwrap();
+
+        let rule = Rule {
+            name: "query".to_owned(),
+            query: RuleQuery::parse(query).unwrap(),
+            tags: Vec::new(),
+        };
+        let scan = Scan {
+            since: Utc::now() - chrono::Duration::days(7),
+            limit: Some(limit),
+        };
+        let feeds = api.herald.app.feed_infos().await.unwrap();
+        let matches = search::matching_articles(&api.herald.app.store, rule, &feeds, scan, || {})
+            .await
+            .unwrap();
+        let ids: Vec<i64> = matches.iter().map(|m| m.article_id).collect();
+        let served_ids: Vec<i64> = served.iter().map(|a| a["id"].as_i64().unwrap()).collect();
+        assert_eq!(served_ids, ids, "{query}");
+        assert!(!ids.is_empty(), "{query} should match something");
+
+        let printed = herald_search_json(&api, query, limit).await;
+        assert_eq!(served, &printed, "{query}: API and `herald search --json`");
+    }
+    let only_world = api.get_json("/api/v1/articles?q=Iran%20tag%3Aworld").await;
+    let titles: Vec<&str> = only_world
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        ["North Korean delegation in Tehran", "Iran talks resume"]
+    );
+}
+
+/// What the `herald search QUERY --json` binary prints, one JSON value per line.
+async fn herald_search_json(api: &TestApi, query: &str, limit: usize) -> Vec<Value> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+    command
+        .arg("--config")
+        .arg(&api.herald.config_path)
+        .args(["search", query, "--since", "7d", "--json", "--limit"])
+        .arg(limit.to_string())
+        .env("HERALD_DATABASE_URL", &api.herald.db.url)
+        .env("RUST_LOG", "warn");
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+async fn bad_parameters_are_400_with_the_reason(backend: Backend) {
+    let api = TestApi::start(backend, "", None).await;
+    let unclosed = api
+        .error(
+            &format!("/api/v1/articles?q={}", urlencode("Iran \"North Korea")),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert_eq!(unclosed, "q: unclosed quote at column 6");
+    let dangling = api
+        .error(
+            &format!("/api/v1/articles?q={}", urlencode("Iran AND")),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert_eq!(dangling, "q: expected term after AND at column 9");
+    let missing = api.error("/api/v1/articles", StatusCode::BAD_REQUEST).await;
+    assert!(missing.contains("q"), "{missing}");
+    let since = api
+        .error(
+            "/api/v1/articles?q=Iran&since=often",
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(since.starts_with("since:"), "{since}");
+    let limit = api
+        .error("/api/v1/articles?q=Iran&limit=-1", StatusCode::BAD_REQUEST)
+        .await;
+    assert!(limit.starts_with("limit:"), "{limit}");
+    let status = api
+        .error("/api/v1/alerts?status=lost", StatusCode::BAD_REQUEST)
+        .await;
+    assert!(
+        status.contains("pending, delivered, failed or dead"),
+        "{status}"
+    );
+}
+
+async fn feeds_and_alerts_equal_the_cli_json(backend: Backend) {
+    let (server, receiver) = (FeedServer::start().await, Receiver::start().await);
+    let api = watching(backend, &server, &receiver).await;
+    server.set("/world", Route::rss("World", &[nk_iran_story(1)]));
+    api.herald.poll().await;
+    api.herald.app.dispatch_once().await.unwrap();
+
+    let feeds = api.get_json("/api/v1/feeds").await;
+    assert_eq!(
+        feeds,
+        Value::Array(herald_json(&api, &["feeds", "--json"]).await)
+    );
+    assert_eq!(feeds[0]["url"], server.url("/world"));
+    assert_eq!(feeds[0]["status"], "ok");
+
+    let alerts = api.get_json("/api/v1/alerts").await;
+    assert_eq!(
+        alerts,
+        Value::Array(herald_json(&api, &["alerts", "--json"]).await)
+    );
+    assert_eq!(alerts[0]["sink"], "intel-slack");
+    assert_eq!(alerts[0]["status"], "delivered");
+    assert_eq!(
+        alerts[0]["article"]["title"],
+        "North Korean delegation in Tehran"
+    );
+    let pending = api.get_json("/api/v1/alerts?status=pending").await;
+    assert_eq!(pending, Value::Array(Vec::new()));
+    let one = api
+        .get_json("/api/v1/alerts?status=delivered&limit=1")
+        .await;
+    assert_eq!(one.as_array().unwrap().len(), 1);
+}
+
+/// What the `herald` binary prints for `args`, one JSON value per line.
+async fn herald_json(api: &TestApi, args: &[&str]) -> Vec<Value> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+    command
+        .arg("--config")
+        .arg(&api.herald.config_path)
+        .args(args)
+        .env("HERALD_DATABASE_URL", &api.herald.db.url)
+        .env("RUST_LOG", "warn");
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+async fn no_secret_appears_in_any_response(backend: Backend) {
+    let (server, receiver) = (FeedServer::start().await, Receiver::start().await);
+    // A second Slack sink whose receiver is down: its failures are recorded with
+    // their network error, the kind of message that could carry a URL.
+    let down = Receiver::start().await;
+    down.stop().await;
+    server.set(
+        "/world",
+        Route::rss("World", &[fresh(100, "Weather", "Sunny.")]),
+    );
+    let config = format!(
+        "[sinks.intel-slack]\ntype = \"slack\"\nurl = \"{}\"\n\n\
+         [sinks.backup-slack]\ntype = \"slack\"\nurl = \"{}\"\n\n\
+         [rules.nk-iran]\nquery = '\"North Korea\" Iran'\nsinks = [\"intel-slack\", \"backup-slack\"]\n\n\
+         [[feeds]]\nurl = \"{}\"\n",
+        receiver.url(&format!("/services/{SLACK_SECRET}")),
+        down.url(&format!("/services/{SLACK_SECRET}")),
+        server.url("/world"),
+    );
+    let api = TestApi::start(backend, &config, Some(TOKEN)).await;
+    api.herald.poll().await;
+    server.set("/world", Route::rss("World", &[nk_iran_story(1)]));
+    api.herald.poll().await;
+    let dispatched = api.herald.app.dispatch_once().await.unwrap();
+    assert_eq!(
+        (dispatched.delivered, dispatched.failed),
+        (1, 1),
+        "{dispatched:?}"
+    );
+
+    let alerts = api.get_with_token("/api/v1/alerts", TOKEN).await;
+    assert!(alerts.1.contains("backup-slack"), "{}", alerts.1);
+    assert!(alerts.1.contains("connection refused"), "{}", alerts.1);
+    for path in [
+        "/api/v1/alerts",
+        "/api/v1/alerts?status=failed",
+        "/api/v1/feeds",
+        "/api/v1/articles?q=Iran",
+        "/api/v1/nothing",
+        "/metrics",
+        "/readyz",
+        "/healthz",
+    ] {
+        for response in [
+            api.get_with_token(path, TOKEN).await,
+            api.get(path).await,
+            api.get_with_token(path, "guess").await,
+        ] {
+            let body = response.1;
+            for secret in ["SECRET", TOKEN, "/services/"] {
+                assert!(!body.contains(secret), "{path} shows {secret:?}: {body}");
+            }
+        }
+    }
+}
