@@ -14,6 +14,7 @@ use crate::support::receiver::Receiver;
 
 both_backends!(
     systemd_hears_ready_reloading_and_stopping,
+    a_feed_removed_on_reload_is_no_longer_fetched,
     publishers_are_treated_politely
 );
 
@@ -93,6 +94,52 @@ async fn systemd_hears_ready_reloading_and_stopping(backend: Backend) {
     let output = daemon.wait().await;
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert_eq!(db.store.count_articles().await.unwrap(), 2);
+}
+
+async fn a_feed_removed_on_reload_is_no_longer_fetched(backend: Backend) {
+    let server = FeedServer::start().await;
+    server.set("/kept", Route::rss("Kept", &[Item::numbered(1)]));
+    server.set("/dropped", Route::rss("Dropped", &[Item::numbered(2)]));
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = "[fetch]\ninterval = \"1s\"\n\n";
+    write_config(
+        dir.path(),
+        &format!(
+            "{base}{}",
+            feeds_toml(&[server.url("/kept"), server.url("/dropped")])
+        ),
+    );
+    let notify = NotifySocket::bind();
+    let daemon = Daemon::start_with_env(dir.path(), &db.url, Some(&notify), &[]);
+    notify.until("READY=1", Duration::from_secs(30)).await;
+    wait_for_hits(&server, "/dropped", 2, Duration::from_secs(10)).await;
+
+    write_config(
+        dir.path(),
+        &format!("{base}{}", feeds_toml(&[server.url("/kept")])),
+    );
+    daemon.signal("HUP");
+    notify.until("READY=1", Duration::from_secs(10)).await;
+    // A fetch claimed just before the reload may still complete.
+    let dropped_at_reload = server.hits("/dropped");
+    let kept_at_reload = server.hits("/kept");
+    wait_for_hits(
+        &server,
+        "/kept",
+        kept_at_reload + 3,
+        Duration::from_secs(15),
+    )
+    .await;
+    assert!(
+        server.hits("/dropped") <= dropped_at_reload + 1,
+        "/dropped fetched {} times after its removal (was {dropped_at_reload})",
+        server.hits("/dropped")
+    );
+
+    daemon.signal("TERM");
+    let output = daemon.wait().await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
 }
 
 async fn publishers_are_treated_politely(backend: Backend) {
