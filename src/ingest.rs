@@ -82,7 +82,7 @@ impl Watch {
                 let rule = self.matcher.rule_name(hit.rule)?;
                 Some(RuleMatch {
                     rule: rule.to_owned(),
-                    matched: hit.terms,
+                    matched: hit.terms.iter().map(|t| t.to_string()).collect(),
                     sinks: self.sinks.get(rule).cloned().unwrap_or_default(),
                 })
             })

@@ -117,5 +117,5 @@ fn match_one(
         .match_document(&document)
         .into_iter()
         .next()
-        .map(|hit| hit.terms)
+        .map(|hit| hit.terms.iter().map(|t| t.to_string()).collect())
 }

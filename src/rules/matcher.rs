@@ -18,10 +18,11 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::mem;
+use std::sync::Arc;
 
 use super::document::{Document, TokenizedDocument, words_between};
 use super::query::{Expr, Leaf, LeafKind, RuleQuery, Term};
-use super::text::TokenList;
+use super::text::{TokenList, head_of_length, word_head};
 
 /// A named query, optionally limited to feeds carrying one of `tags`.
 #[derive(Debug, Clone)]
@@ -39,7 +40,8 @@ pub struct RuleHit {
     pub rule: usize,
     /// The rule's positive terms present in the document, in canonical query
     /// syntax (`iran`, `"north korea"`, `title:iran*`), in the rule's order.
-    pub terms: Vec<String>,
+    /// Shared with the matcher: a hit costs no string copies.
+    pub terms: Vec<Arc<str>>,
 }
 
 type LeafId = u32;
@@ -54,6 +56,9 @@ pub struct Matcher {
     entries: Vec<Entry>,
     /// Whole normalised word → entry.
     exact: FastMap<Box<str>, EntryId>,
+    /// Rules out, without hashing the whole word, most words `exact` lacks: most of
+    /// an article's words are in no rule.
+    exact_filter: WordFilter,
     prefixes: PrefixIndex,
     /// Every rule's expression in postfix order; `programs[rule]` is its range.
     /// Kept apart from the rules so that evaluating a candidate touches one small
@@ -99,7 +104,7 @@ enum LeafExpr {
 #[derive(Debug)]
 struct CompiledLeaf {
     leaf: Leaf,
-    display: String,
+    display: Arc<str>,
     /// How many rules have this leaf as a positive term; a leaf many rules share
     /// is probably a common word, so it makes a poor trigger.
     positive_in: u32,
@@ -144,6 +149,8 @@ struct Entry {
 #[derive(Debug, Default)]
 struct PrefixIndex {
     buckets: FastMap<Box<[u8]>, Vec<PrefixEntry>>,
+    /// The bucket keys, to skip the probe for a word whose start is none of them.
+    key_filter: WordFilter,
     key_lengths: Vec<usize>,
 }
 
@@ -157,11 +164,18 @@ impl PrefixIndex {
         prefix.len().min(PREFIX_KEY_BYTES)
     }
 
-    fn for_each_match(&self, word: &str, mut hit: impl FnMut(EntryId)) {
+    /// `head` is the word's first eight bytes as [`TokenList::iter_with_heads`] gives them.
+    fn for_each_match(&self, word: &str, head: u64, mut hit: impl FnMut(EntryId)) {
         for &length in &self.key_lengths {
             let Some(key) = word.as_bytes().get(..length) else {
                 continue;
             };
+            if !self
+                .key_filter
+                .may_contain(head_of_length(head, length), length)
+            {
+                continue;
+            }
             let Some(bucket) = self.buckets.get(key) else {
                 continue;
             };
@@ -244,11 +258,13 @@ impl Matcher {
                 field_bit: field.bit(),
                 words,
             };
-            for (position, word) in words.iter().enumerate() {
-                if let Some(&entry) = self.exact.get(word) {
+            for (position, (word, head)) in words.iter_with_heads().enumerate() {
+                if self.exact_filter.may_contain(head, word.len())
+                    && let Some(&entry) = self.exact.get(word)
+                {
                     self.check_entry(entry, &at, position, scratch);
                 }
-                self.prefixes.for_each_match(word, |entry| {
+                self.prefixes.for_each_match(word, head, |entry| {
                     self.check_entry(entry, &at, position, scratch);
                 });
             }
@@ -576,7 +592,7 @@ impl Builder {
         self.matcher.fields_used |= leaf.fields();
         self.matcher.leaves.push(CompiledLeaf {
             leaf: leaf.clone(),
-            display: leaf.to_string(),
+            display: leaf.to_string().into(),
             positive_in: 0,
         });
         self.leaf_ids.insert(leaf.clone(), id);
@@ -642,6 +658,7 @@ impl Builder {
                 return *id;
             }
             bucket.push((first.into(), next_id));
+            index.key_filter.insert(&first.as_bytes()[..key_length]);
             if !index.key_lengths.contains(&key_length) {
                 index.key_lengths.push(key_length);
                 index.key_lengths.sort_unstable();
@@ -651,6 +668,7 @@ impl Builder {
                 return id;
             }
             self.matcher.exact.insert(first.into(), next_id);
+            self.matcher.exact_filter.insert(first.as_bytes());
         }
         self.matcher.entries.push(Entry::default());
         next_id
@@ -736,6 +754,65 @@ impl BitSet {
         if let Some(word) = self.words.get_mut(bit as usize / 64) {
             *word &= !(1 << (bit % 64));
         }
+    }
+}
+
+/// A one-hash Bloom filter over words, keyed by their first eight bytes and their
+/// length: far cheaper than hashing the whole word and probing a table, and it
+/// grows to keep about one bit in sixteen set, so a word not in it is rejected
+/// ~94% of the time. A false positive only costs the real lookup.
+#[derive(Debug, Default)]
+struct WordFilter {
+    bits: Vec<u64>,
+    /// `64 - log2(bit count)`: the hash's top bits pick the bit.
+    shift: u32,
+    keys: Vec<u64>,
+}
+
+impl WordFilter {
+    const MIN_BITS_LOG2: u32 = 12;
+    const BITS_PER_KEY_LOG2: u32 = 4;
+
+    fn hash(head: u64, len: usize) -> u64 {
+        (head ^ (len as u64).rotate_right(8))
+            .wrapping_mul(SEED)
+            .rotate_left(7)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
+    fn insert(&mut self, word: &[u8]) {
+        self.keys.push(Self::hash(word_head(word), word.len()));
+        let wanted = (self.keys.len().next_power_of_two().trailing_zeros()
+            + Self::BITS_PER_KEY_LOG2)
+            .max(Self::MIN_BITS_LOG2);
+        if self.bits.is_empty() || 64 - self.shift < wanted {
+            self.shift = 64 - wanted;
+            self.bits = vec![0; 1 << (wanted - 6)];
+            for key in mem::take(&mut self.keys) {
+                self.set(key);
+                self.keys.push(key);
+            }
+        } else if let Some(&key) = self.keys.last() {
+            self.set(key);
+        }
+    }
+
+    fn set(&mut self, hash: u64) {
+        let bit = hash >> self.shift;
+        if let Some(word) = self.bits.get_mut((bit / 64) as usize) {
+            *word |= 1 << (bit % 64);
+        }
+    }
+
+    /// Whether a word of `len` bytes starting with `head` may have been inserted.
+    fn may_contain(&self, head: u64, len: usize) -> bool {
+        if self.bits.is_empty() {
+            return false;
+        }
+        let bit = Self::hash(head, len) >> self.shift;
+        self.bits
+            .get((bit / 64) as usize)
+            .is_some_and(|w| w & (1 << (bit % 64)) != 0)
     }
 }
 

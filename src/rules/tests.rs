@@ -555,11 +555,14 @@ fn reference_hits(rules: &[Rule], document: &Document<'_>) -> Vec<RuleHit> {
         .enumerate()
         .filter(|(_, rule)| in_scope(rule) && rule.query.matches_tokenized(&tokens))
         .map(|(index, rule)| {
-            let mut terms: Vec<String> = Vec::new();
+            let mut terms: Vec<std::sync::Arc<str>> = Vec::new();
             rule.query.expr.visit_leaves(true, &mut |leaf, positive| {
                 let display = leaf.to_string();
-                if positive && leaf_matches_reference(leaf, &tokens) && !terms.contains(&display) {
-                    terms.push(display);
+                if positive
+                    && leaf_matches_reference(leaf, &tokens)
+                    && !terms.iter().any(|t| **t == *display)
+                {
+                    terms.push(display.into());
                 }
             });
             RuleHit { rule: index, terms }
@@ -628,4 +631,15 @@ proptest! {
             prop_assert_eq!(reparsed.map(|q| q.expr), Ok(parsed.expr), "input {:?}", input);
         }
     }
+}
+
+#[test]
+fn word_heads_read_from_the_buffer_equal_those_built_byte_by_byte() {
+    let tokens = TokenList::new("Iran's sanctions, a b internationalisation Tehrán x 北朝鮮");
+    let mut count = 0;
+    for (word, head) in tokens.iter_with_heads() {
+        assert_eq!(head, super::text::word_head(word.as_bytes()), "{word}");
+        count += 1;
+    }
+    assert_eq!(count, tokens.len());
 }

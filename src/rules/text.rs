@@ -67,10 +67,47 @@ impl TokenList {
         self.normalized.get(start as usize..end as usize)
     }
 
+    /// The words with their first eight bytes as a little-endian integer (zero
+    /// past the word's end), read straight from the buffer: the matcher's filters
+    /// key on them, and building them byte by byte would stall on every word.
+    pub(crate) fn iter_with_heads(&self) -> impl Iterator<Item = (&str, u64)> + '_ {
+        let buffer = self.normalized.as_bytes();
+        self.spans.iter().map(move |&(start, end)| {
+            let (start, end) = (start as usize, end as usize);
+            let word = &self.normalized[start..end];
+            let head = match buffer.get(start..start + 8) {
+                Some(eight) => {
+                    let mut bytes = [0u8; 8];
+                    bytes.copy_from_slice(eight);
+                    head_of_length(u64::from_le_bytes(bytes), end - start)
+                }
+                None => word_head(word.as_bytes()),
+            };
+            (word, head)
+        })
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
         self.spans
             .iter()
             .map(|&(start, end)| &self.normalized[start as usize..end as usize])
+    }
+}
+
+/// The first eight bytes of `word` as a little-endian integer, zero past its end.
+pub(crate) fn word_head(word: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let len = word.len().min(8);
+    bytes[..len].copy_from_slice(&word[..len]);
+    u64::from_le_bytes(bytes)
+}
+
+/// `head` with only its first `len` bytes kept.
+pub(crate) fn head_of_length(head: u64, len: usize) -> u64 {
+    if len >= 8 {
+        head
+    } else {
+        head & ((1u64 << (8 * len)) - 1)
     }
 }
 
@@ -118,20 +155,21 @@ fn word_spans(normalized: &str, spans: &mut Vec<(u32, u32)>) {
 /// the `ascii_words_agree_with_uax29` test holds the two together.
 fn for_each_ascii_word(text: &str, mut word: impl FnMut(usize, usize)) {
     let bytes = text.as_bytes();
+    let class = |byte: u8| ASCII_CLASS[byte as usize];
     let mut at = 0;
     while at < bytes.len() {
-        if !is_word_byte(bytes[at]) {
+        if class(bytes[at]) & WORD_BYTE == 0 {
             at += 1;
             continue;
         }
         let start = at;
-        let mut has_alphanumeric = false;
+        let mut seen = 0;
         loop {
             let byte = bytes[at];
-            has_alphanumeric |= byte.is_ascii_alphanumeric();
+            seen |= class(byte);
             at += 1;
             match bytes.get(at) {
-                Some(&next) if is_word_byte(next) => {}
+                Some(&next) if class(next) & WORD_BYTE != 0 => {}
                 // WB6/7 (letter · letter) and WB11/12 (digit · digit) across one mark.
                 Some(&mark) => match bytes.get(at + 1) {
                     Some(&after) if joins_across(byte, mark, after) => at += 1,
@@ -140,16 +178,33 @@ fn for_each_ascii_word(text: &str, mut word: impl FnMut(usize, usize)) {
                 None => break,
             }
         }
-        if has_alphanumeric {
+        if seen & ALPHANUMERIC != 0 {
             word(start, at);
         }
     }
 }
 
-/// ALetter, Numeric and ExtendNumLet: any two of them are never split (WB5, WB8–10, WB13a/b).
-fn is_word_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || byte == b'_'
-}
+const WORD_BYTE: u8 = 1;
+const ALPHANUMERIC: u8 = 2;
+
+/// Byte classes for [`for_each_ascii_word`]: one load per byte instead of a chain
+/// of range checks, in the loop that runs over every byte of every article.
+static ASCII_CLASS: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = if b.is_ascii_alphanumeric() {
+            WORD_BYTE | ALPHANUMERIC
+        } else if b == b'_' {
+            WORD_BYTE
+        } else {
+            0
+        };
+        byte += 1;
+    }
+    table
+};
 
 fn joins_across(before: u8, mark: u8, after: u8) -> bool {
     // MidNumLet `.` and Single_Quote `'` join both; MidLetter `:` only letters;
@@ -186,10 +241,7 @@ fn strip_possessive(mut word: &str) -> &str {
 pub(crate) fn normalize_into(text: &str, out: &mut String) {
     let mut rest = text;
     while !rest.is_empty() {
-        let ascii = rest
-            .bytes()
-            .position(|b| !b.is_ascii())
-            .unwrap_or(rest.len());
+        let ascii = ascii_prefix_len(rest.as_bytes());
         let (run, tail) = rest.split_at(ascii);
         let start = out.len();
         out.push_str(run);
@@ -200,6 +252,27 @@ pub(crate) fn normalize_into(text: &str, out: &mut String) {
         }
         rest = chars.as_str();
     }
+}
+
+/// How many bytes `bytes` starts with that are ASCII, eight at a time.
+fn ascii_prefix_len(bytes: &[u8]) -> usize {
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut len = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let high = u64::from_le_bytes(word) & HIGH_BITS;
+        if high != 0 {
+            return len + (high.trailing_zeros() / 8) as usize;
+        }
+        len += 8;
+    }
+    len + chunks
+        .remainder()
+        .iter()
+        .position(|b| !b.is_ascii())
+        .unwrap_or(chunks.remainder().len())
 }
 
 fn push_folded(c: char, out: &mut String) {
