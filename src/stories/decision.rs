@@ -27,12 +27,16 @@ pub struct ArticleMeta {
 pub enum Verdict {
     /// Same story; `score` ranks candidates (estimated containment, or 1 for an
     /// identical title).
-    SameStory { score: f64 },
+    SameStory {
+        score: f64,
+    },
     OutsideWindow,
     /// Same feed, more than [`SAME_FEED_MAX_GAP`] apart.
     SameFeedApart,
     /// Both have bodies, and the estimated containment is below the threshold.
-    BodiesDiffer { score: f64 },
+    BodiesDiffer {
+        score: f64,
+    },
     /// At least one is title-only, and the titles are not the same long title.
     WeakTitleEvidence,
 }
@@ -156,7 +160,10 @@ mod tests {
             ("Wildfire forces hundreds from inland homes", "", at(2, 1)),
         );
         assert_eq!(v, Verdict::WeakTitleEvidence);
-        let v = verdict(("Live updates", "", at(1, 0)), ("Live updates", "", at(2, 1)));
+        let v = verdict(
+            ("Live updates", "", at(1, 0)),
+            ("Live updates", "", at(2, 1)),
+        );
         assert_eq!(v, Verdict::WeakTitleEvidence);
     }
 }

@@ -54,14 +54,13 @@ fn key(band: usize, hash: u64) -> i64 {
     ((band as u64) << KEY_BITS | (hash & KEY_MASK)) as i64
 }
 
-/// The band a key belongs to.
-pub(crate) fn band_of(key: i64) -> usize {
-    (key as u64 >> KEY_BITS) as usize
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn band_of(key: i64) -> usize {
+        (key as u64 >> KEY_BITS) as usize
+    }
 
     const BODY: &str = "The central bank raised its main interest rate by a quarter point \
         on Thursday, its third increase this year, citing stubborn inflation in services.";

@@ -60,12 +60,14 @@
 
 mod cluster;
 mod decision;
+mod evaluation;
 mod fingerprint;
 mod lsh;
 mod settings;
 
 pub use cluster::{Assignment, Clusterer, StoryMatch};
 pub use decision::{ArticleMeta, SAME_FEED_MAX_GAP, Verdict, compare};
+pub use evaluation::{ClusteringScores, score_clustering};
 pub use fingerprint::{
     FORMAT_VERSION, Fingerprint, FingerprintBytesError, MAX_TITLE_WORDS, MIN_BODY_SHINGLES,
     MIN_TITLE_WORDS, SHINGLE_WORDS, SIGNATURE_LEN,
