@@ -4,8 +4,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::fingerprint::Fingerprint;
+use super::fingerprint::{Fingerprint, SHORT_BODY_SHINGLES};
 use super::settings::StorySettings;
+
+/// With a short body (fewer than [`SHORT_BODY_SHINGLES`]) on either side, at
+/// least this share of the shorter title's words must appear in the other.
+pub const SHORT_BODY_MIN_TITLE_OVERLAP: f64 = 0.5;
 
 /// Two items of one feed further apart than this are different stories even
 /// with the same text: a feed that repeats a title or template ("Morning
@@ -39,6 +43,8 @@ pub enum Verdict {
     },
     /// At least one is title-only, and the titles are not the same long title.
     WeakTitleEvidence,
+    /// The bodies agree but one is short, and the titles share too few words.
+    ShortBodyTitlesDiffer,
 }
 
 impl Verdict {
@@ -88,11 +94,14 @@ pub fn compare(
         };
     }
     let score = new.estimated_containment(candidate);
-    if score >= settings.threshold {
-        Verdict::SameStory { score }
-    } else {
-        Verdict::BodiesDiffer { score }
+    if score < settings.threshold {
+        return Verdict::BodiesDiffer { score };
     }
+    let short = new.body_shingles().min(candidate.body_shingles()) < SHORT_BODY_SHINGLES;
+    if short && new.title_overlap(candidate) < SHORT_BODY_MIN_TITLE_OVERLAP {
+        return Verdict::ShortBodyTitlesDiffer;
+    }
+    Verdict::SameStory { score }
 }
 
 #[cfg(test)]
@@ -148,6 +157,36 @@ mod tests {
         assert_eq!(v, Verdict::SameFeedApart);
         let v = verdict(("t", BODY, at(1, 0)), ("t", BODY, at(1, 2)));
         assert!(v.is_same_story());
+    }
+
+    #[test]
+    fn short_templated_bodies_need_agreeing_titles() {
+        let template = "Article URL: https://example.com/p/one Comments URL: \
+            https://news.example.com/item?id=1 Points: 3 # Comments: 0";
+        let other = "Article URL: https://example.com/p/two Comments URL: \
+            https://news.example.com/item?id=1 Points: 3 # Comments: 0";
+        let v = verdict(
+            (
+                "Show HN: a todo app for procrastinators",
+                template,
+                at(1, 0),
+            ),
+            ("Play chess in your browser", other, at(1, 1)),
+        );
+        assert_eq!(v, Verdict::ShortBodyTitlesDiffer);
+        let v = verdict(
+            (
+                "Show HN: a todo app for procrastinators",
+                template,
+                at(1, 0),
+            ),
+            (
+                "UPDATE: Show HN: a todo app for procrastinators",
+                template,
+                at(2, 1),
+            ),
+        );
+        assert!(v.is_same_story(), "{v:?}");
     }
 
     #[test]

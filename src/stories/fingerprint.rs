@@ -18,6 +18,12 @@ pub const SHINGLE_WORDS: usize = 3;
 /// counts as title-only: a few shingles are too little evidence to merge on.
 pub const MIN_BODY_SHINGLES: u32 = 8;
 
+/// Below this many distinct shingles (a body of fewer than ~30 words) the body
+/// alone does not decide: feeds that send a template ("Article URL: … Comments
+/// URL: … Points: …") make short bodies of different stories half alike, so the
+/// titles must agree too (see [`Fingerprint::title_overlap`]).
+pub const SHORT_BODY_SHINGLES: u32 = 30;
+
 /// A title word set shorter than this never merges anything on its own
 /// ("Morning briefing", "Live updates", "Weather"): too many different stories
 /// share such titles.
@@ -141,6 +147,36 @@ impl Fingerprint {
         let total = f64::from(self.body_shingles) + f64::from(other.body_shingles);
         let intersection = jaccard * total / (1.0 + jaccard);
         (intersection / f64::from(smaller)).min(1.0)
+    }
+
+    /// The share of the shorter title's distinct words found in the other
+    /// title (0 when either is empty). Marker words (`UPDATE:`) do not count.
+    pub fn title_overlap(&self, other: &Self) -> f64 {
+        let smaller = self.title_words.len().min(other.title_words.len());
+        if smaller == 0 {
+            return 0.0;
+        }
+        let (mut a, mut b) = (
+            self.title_words.iter().peekable(),
+            other.title_words.iter().peekable(),
+        );
+        let mut shared = 0;
+        while let (Some(&&x), Some(&&y)) = (a.peek(), b.peek()) {
+            match x.cmp(&y) {
+                std::cmp::Ordering::Less => {
+                    a.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    b.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    shared += 1;
+                    a.next();
+                    b.next();
+                }
+            }
+        }
+        f64::from(shared) / smaller as f64
     }
 
     /// True when both titles have the same word set of at least

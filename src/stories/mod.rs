@@ -46,7 +46,9 @@
 //!    Jaccard estimate from the signature turned into an intersection size with
 //!    the stored set sizes — so a reprint that drops a sentence or adds a
 //!    dateline scores near 1 where Jaccard would fall to 0.6; same story when
-//!    the score reaches [`StorySettings::threshold`]. When either is title-only
+//!    the score reaches [`StorySettings::threshold`]; a body of fewer than
+//!    [`SHORT_BODY_SHINGLES`] shingles may be a feed's template, so then half the
+//!    shorter title's words must also agree. When either is title-only
 //!    (fewer than [`MIN_BODY_SHINGLES`] shingles), only an identical title word
 //!    set of at least [`MIN_TITLE_WORDS`] words merges them: a headline alone is
 //!    weak evidence, and "North Korea test-fires a missile" shares half its
@@ -66,11 +68,13 @@ mod lsh;
 mod settings;
 
 pub use cluster::{Assignment, Clusterer, StoryMatch};
-pub use decision::{ArticleMeta, SAME_FEED_MAX_GAP, Verdict, compare};
+pub use decision::{
+    ArticleMeta, SAME_FEED_MAX_GAP, SHORT_BODY_MIN_TITLE_OVERLAP, Verdict, compare,
+};
 pub use evaluation::{ClusteringScores, score_clustering};
 pub use fingerprint::{
     FORMAT_VERSION, Fingerprint, FingerprintBytesError, MAX_TITLE_WORDS, MIN_BODY_SHINGLES,
-    MIN_TITLE_WORDS, SHINGLE_WORDS, SIGNATURE_LEN,
+    MIN_TITLE_WORDS, SHINGLE_WORDS, SHORT_BODY_SHINGLES, SIGNATURE_LEN,
 };
 pub use lsh::{BANDS, ROWS, TITLE_BAND, band_keys};
 pub use settings::{DEFAULT_THRESHOLD, DEFAULT_WINDOW, StorySettings, StorySettingsError};
