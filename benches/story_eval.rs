@@ -709,6 +709,7 @@ fn print_score_distribution(items: &[Item]) {
         .collect();
     let mut originals: HashMap<usize, usize> = HashMap::new();
     let mut reprints = Vec::new();
+    let mut reprint_jaccard = Vec::new();
     let mut negatives = Vec::new();
     let mut negative_partner: HashMap<usize, usize> = HashMap::new();
     for (index, item) in items.iter().enumerate() {
@@ -735,6 +736,7 @@ fn print_score_distribution(items: &[Item]) {
             && let Some(&original) = originals.get(&item.label)
         {
             reprints.push(fingerprints[index].estimated_containment(&fingerprints[original]));
+            reprint_jaccard.push(fingerprints[index].estimated_jaccard(&fingerprints[original]));
         }
     }
     let quantile = |scores: &mut Vec<f64>, q: f64| {
@@ -751,6 +753,13 @@ fn print_score_distribution(items: &[Item]) {
         quantile(&mut reprints, 0.01),
         quantile(&mut reprints, 0.05),
         quantile(&mut reprints, 0.5)
+    );
+    println!(
+        "estimated Jaccard, the same pairs: min {:.2}, 1% {:.2}, 5% {:.2}, median {:.2}",
+        quantile(&mut reprint_jaccard, 0.0),
+        quantile(&mut reprint_jaccard, 0.01),
+        quantile(&mut reprint_jaccard, 0.05),
+        quantile(&mut reprint_jaccard, 0.5)
     );
     println!(
         "estimated containment, hard-negative pairs ({}): median {:.2}, 99% {:.2}, max {:.2}",

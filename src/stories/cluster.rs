@@ -30,6 +30,37 @@ pub struct Assignment {
     pub matched: Option<StoryMatch>,
 }
 
+/// Which of `candidates` (the articles sharing a band key, in the order they
+/// were stored) `new` joins, as its position and score: the highest score,
+/// ties to the most recent `seen_at`, then to the first. The store calls this
+/// on the rows its band-key query returns, so both assign alike.
+pub fn best_candidate<'a>(
+    new: &Fingerprint,
+    new_meta: &ArticleMeta,
+    candidates: impl IntoIterator<Item = (&'a Fingerprint, &'a ArticleMeta)>,
+    settings: &StorySettings,
+) -> Option<(usize, f64)> {
+    let mut best: Option<(usize, f64, &ArticleMeta)> = None;
+    for (position, (fingerprint, meta)) in candidates.into_iter().enumerate() {
+        let Some(score) = compare(new, new_meta, fingerprint, meta, settings).score() else {
+            continue;
+        };
+        let better = match best {
+            None => true,
+            Some((_, best_score, best_meta)) => match score.total_cmp(&best_score) {
+                Ordering::Greater => true,
+                Ordering::Less => false,
+                // On a full tie the earlier position stays.
+                Ordering::Equal => meta.seen_at > best_meta.seen_at,
+            },
+        };
+        if better {
+            best = Some((position, score, meta));
+        }
+    }
+    best.map(|(position, score, _)| (position, score))
+}
+
 struct StoredArticle {
     fingerprint: Fingerprint,
     meta: ArticleMeta,
@@ -92,41 +123,21 @@ impl Clusterer {
             .collect();
         candidates.sort_unstable();
         candidates.dedup();
-        let mut best: Option<(StoryMatch, &ArticleMeta)> = None;
-        for index in candidates {
-            let Some(stored) = self.articles.get(index) else {
-                continue;
-            };
-            let verdict = compare(
-                fingerprint,
-                meta,
-                &stored.fingerprint,
-                &stored.meta,
-                &self.settings,
-            );
-            let Some(score) = verdict.score() else {
-                continue;
-            };
-            let candidate = StoryMatch {
-                article: index,
-                story: stored.story,
-                score,
-            };
-            let better = match &best {
-                None => true,
-                Some((current, current_meta)) => match score.total_cmp(&current.score) {
-                    Ordering::Greater => true,
-                    Ordering::Less => false,
-                    // Candidates come in index order, so keeping the current
-                    // one on a full tie keeps the first stored.
-                    Ordering::Equal => stored.meta.seen_at > current_meta.seen_at,
-                },
-            };
-            if better {
-                best = Some((candidate, &stored.meta));
-            }
-        }
-        best.map(|(found, _)| found)
+        let stored: Vec<&StoredArticle> = candidates
+            .iter()
+            .filter_map(|&index| self.articles.get(index))
+            .collect();
+        let (position, score) = best_candidate(
+            fingerprint,
+            meta,
+            stored.iter().map(|s| (&s.fingerprint, &s.meta)),
+            &self.settings,
+        )?;
+        Some(StoryMatch {
+            article: *candidates.get(position)?,
+            story: stored.get(position)?.story,
+            score,
+        })
     }
 
     /// Puts the article into the story of its best match, or a new story, and

@@ -29,13 +29,13 @@
 //!
 //!    | s | 0.1 | 0.2 | 0.3 | 0.4 | 0.5 | 0.6 | 0.7 |
 //!    | --- | --- | --- | --- | --- | --- | --- | --- |
-//!    | P(candidate), 32 × 4 | 0.003 | 0.050 | 0.23 | 0.57 | 0.87 | 0.99 | 1.00 |
+//!    | P(candidate), 32 × 4 | 0.003 | 0.050 | 0.23 | 0.56 | 0.87 | 0.99 | 1.00 |
 //!
 //!    Reprints have body Jaccard 0.5–1.0 (a dropped sentence, an added dateline
 //!    and byline cost a few shingles each), unrelated articles near 0, so 32 × 4
 //!    finds nearly every reprint while an unrelated pair almost never costs a
 //!    verification. 42 × 3 would find pairs down to s ≈ 0.35 at 31% more index
-//!    rows; 16 × 8 would miss a third of the pairs at s = 0.6.
+//!    rows; 16 × 8 would miss three quarters of the pairs at s = 0.6.
 //!    One more key, in band [`TITLE_BAND`], is the hash of the whole title word
 //!    set when it has at least [`MIN_TITLE_WORDS`] words: it is how a title-only
 //!    item finds anything, and how a summary-only item finds the full article.
@@ -67,7 +67,7 @@ mod fingerprint;
 mod lsh;
 mod settings;
 
-pub use cluster::{Assignment, Clusterer, StoryMatch};
+pub use cluster::{Assignment, Clusterer, StoryMatch, best_candidate};
 pub use decision::{
     ArticleMeta, SAME_FEED_MAX_GAP, SHORT_BODY_MIN_TITLE_OVERLAP, Verdict, compare,
 };

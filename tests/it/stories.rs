@@ -218,6 +218,29 @@ proptest! {
     }
 
     #[test]
+    fn stories_well_sized_arbitrary_bytes_parse_or_fail_cleanly(
+        title_len in 0usize..=herald::stories::MAX_TITLE_WORDS,
+        seed in proptest::collection::vec(any::<u8>(), 600),
+        ascending in any::<bool>(),
+    ) {
+        // Right version and length, so parsing gets past the header checks.
+        let length = 6 + 4 * (title_len + herald::stories::SIGNATURE_LEN);
+        let mut bytes: Vec<u8> = seed.iter().cycle().take(length).copied().collect();
+        bytes[0] = herald::stories::FORMAT_VERSION;
+        bytes[5] = title_len as u8;
+        if ascending {
+            for word in 0..title_len {
+                let at = 6 + 4 * word;
+                bytes[at..at + 4].copy_from_slice(&(word as u32 * 7 + 1).to_le_bytes());
+            }
+        }
+        match Fingerprint::from_bytes(&bytes) {
+            Ok(fingerprint) => prop_assert_eq!(fingerprint.to_bytes(), bytes),
+            Err(error) => prop_assert!(!ascending && title_len > 1, "{}", error),
+        }
+    }
+
+    #[test]
     fn stories_an_identical_copy_is_the_same_story(
         title in arbitrary_text(),
         body in arbitrary_text(),
