@@ -171,6 +171,22 @@ fn stories_short_title_only_items_never_merge() {
     assert_ne!(brief[0], story_of(&articles, &stories, "", "wildfire")[0]);
 }
 
+#[test]
+fn stories_an_untitled_short_body_never_merges_on_the_body_alone() {
+    // A body this short may be a feed's template; with no title to agree,
+    // even an identical copy stays apart (found by the property below).
+    let body = "Iran Iran Iran 北朝鮮 Iran a Iran Iran";
+    let fingerprint = Fingerprint::new("", body);
+    let meta = ArticleMeta {
+        feed_id: 1,
+        seen_at: start(),
+    };
+    let settings = StorySettings::default();
+    assert!(!compare(&fingerprint, &meta, &fingerprint, &meta, &settings).is_same_story());
+    let titled = Fingerprint::new("Iran", body);
+    assert!(compare(&titled, &meta, &titled, &meta, &settings).is_same_story());
+}
+
 fn arbitrary_text() -> impl Strategy<Value = String> {
     prop_oneof![
         any::<String>(),
@@ -255,9 +271,16 @@ proptest! {
         };
         let settings = StorySettings::default();
         let verdict = compare(&fingerprint, &copy, &fingerprint.clone(), &first, &settings);
-        // Title-only items need a long enough title (see MIN_TITLE_WORDS).
-        let expected = !fingerprint.is_title_only()
-            || fingerprint.title_words().len() >= herald::stories::MIN_TITLE_WORDS;
+        // The title rules: a title-only item needs a long enough title
+        // (MIN_TITLE_WORDS), a short body a title at all to agree with.
+        let title_words = fingerprint.title_words().len();
+        let expected = if fingerprint.is_title_only() {
+            title_words >= herald::stories::MIN_TITLE_WORDS
+        } else if fingerprint.body_shingles() < herald::stories::SHORT_BODY_SHINGLES {
+            title_words > 0
+        } else {
+            true
+        };
         prop_assert_eq!(verdict.is_same_story(), expected, "{:?}", verdict);
         // The clusterer finds it through the band keys, as the store will.
         let mut clusterer = Clusterer::new(settings);
