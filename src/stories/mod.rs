@@ -13,11 +13,15 @@
 //!    normaliser ([`crate::rules::TokenList`]: NFKC, lower case, no diacritics,
 //!    Unicode word boundaries), so casing, accents and most punctuation never
 //!    matter. The body becomes the set of its [`SHINGLE_WORDS`]-word shingles,
-//!    summarised by a MinHash signature of [`SIGNATURE_LEN`] minima. The title
+//!    summarised by a one-permutation MinHash signature of [`SIGNATURE_LEN`]
+//!    bins (each shingle lands in one bin, which keeps its smallest value;
+//!    empty bins borrow by optimal densification): one hash per shingle, and
+//!    two bodies agree in a bin with probability equal to their Jaccard
+//!    similarity. The title
 //!    becomes the set of its words after leading markers such as `UPDATE:`,
 //!    `UPDATE 2-` or `BREAKING:` are dropped: a reordered or re-cased headline
-//!    is the same set. All hashing is fixed-seed (FNV-1a, then multiply-shift
-//!    families with constant multipliers), so a fingerprint computed by any
+//!    is the same set. All hashing is fixed-seed (FNV-1a and the splitmix64
+//!    finaliser with constant seeds, never `RandomState`), so a fingerprint computed by any
 //!    process or version with the same [`Fingerprint::to_bytes`] format byte is
 //!    comparable.
 //! 2. **Candidates** ([`band_keys`]). The signature is cut into [`BANDS`] bands
