@@ -219,6 +219,19 @@ mod tests {
     }
 
     #[test]
+    fn best_candidate_names_the_position_of_the_best_verified_row() {
+        let rail = Fingerprint::new("", RAIL);
+        let flood = Fingerprint::new("", FLOOD);
+        let shortened = Fingerprint::new("", &RAIL[..RAIL.len() - 40]);
+        let (early, late, new) = (meta(1, 0), meta(2, 1), meta(3, 2));
+        let rows = [(&flood, &early), (&shortened, &early), (&rail, &late)];
+        let best = best_candidate(&rail, &new, rows, &StorySettings::default());
+        assert_eq!(best.map(|(position, _)| position), Some(2));
+        let none = best_candidate(&rail, &new, [(&flood, &early)], &StorySettings::default());
+        assert_eq!(none, None);
+    }
+
+    #[test]
     fn ties_go_to_the_most_recent_candidate() {
         let mut clusterer = Clusterer::new(StorySettings::default());
         clusterer.assign(Fingerprint::new("", RAIL), meta(1, 0));

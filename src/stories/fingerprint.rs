@@ -37,8 +37,8 @@ const MAX_BODY_WORDS: usize = 4_096;
 pub const MIN_TITLE_WORDS: usize = 5;
 
 /// Title words kept (the smallest hashes, so the sample is the same for two
-/// copies of one title); longer headlines are rare and their first 32 distinct
-/// word hashes identify them well enough.
+/// copies of one title); longer headlines are rare and their 32 smallest word
+/// hashes identify them well enough.
 pub const MAX_TITLE_WORDS: usize = 32;
 
 /// The first byte of [`Fingerprint::to_bytes`]. A change of any constant above
@@ -314,7 +314,9 @@ pub(crate) fn mix64(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-const _: () = assert!(SIGNATURE_LEN.is_power_of_two() && SIGNATURE_LEN <= 1 << 32);
+// A bin is named by the top bits of a 64-bit hash, and the value is the low 32.
+const _: () = assert!(SIGNATURE_LEN.is_power_of_two() && SIGNATURE_LEN >= 2);
+const _: () = assert!(SIGNATURE_LEN.trailing_zeros() <= 32);
 
 /// Bits of a shingle hash that pick its bin; the low 32 bits are its value.
 const BIN_BITS: u32 = SIGNATURE_LEN.trailing_zeros();
