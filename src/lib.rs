@@ -20,5 +20,6 @@ pub mod scheduler;
 pub mod search;
 pub mod sinks;
 pub mod store;
+pub mod stories;
 pub mod telemetry;
 pub mod views;

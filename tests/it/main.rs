@@ -12,3 +12,4 @@ mod fetch;
 mod ingest;
 mod rules;
 mod sinks;
+mod stories;
