@@ -289,3 +289,14 @@ proptest! {
         prop_assert_eq!(again.story == original.story, expected);
     }
 }
+
+/// `[stories]` in herald.toml and the clustering must mean the same thing when
+/// the operator sets nothing.
+#[test]
+fn stories_config_defaults_are_the_evaluated_ones() {
+    let configured = herald::config::StorySettings::default();
+    let clustering = herald::stories::StorySettings::default();
+    assert_eq!(configured.window, clustering.window);
+    assert_eq!(configured.threshold, clustering.threshold);
+    assert_eq!(configured.threshold, herald::stories::DEFAULT_THRESHOLD);
+}
