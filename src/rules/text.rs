@@ -199,13 +199,26 @@ fn for_each_ascii_word(text: &str, mut word: impl FnMut(usize, usize)) {
 }
 
 /// Bit `i` set when `block[i]` (at `base + i` in `bytes`) belongs to a word: a word
-/// byte, or a mark joining the bytes either side of it.
+/// byte, or a mark joining the bytes either side of it. `bytes` is ASCII.
 fn word_mask(bytes: &[u8], base: usize, block: &[u8]) -> u64 {
     let (mut words, mut marks) = (0u64, 0u64);
-    for (i, &byte) in block.iter().enumerate() {
-        let class = u64::from(ASCII_CLASS[byte as usize]);
-        words |= (class & WORD_BYTE) << i;
-        marks |= ((class & JOINING_MARK) >> JOINING_MARK.trailing_zeros()) << i;
+    let mut eights = block.chunks_exact(8);
+    let mut shift = 0;
+    for eight in &mut eights {
+        let mut lanes = [0u8; 8];
+        lanes.copy_from_slice(eight);
+        let (w, m) = classify_eight(u64::from_le_bytes(lanes));
+        words |= w << shift;
+        marks |= m << shift;
+        shift += 8;
+    }
+    let tail = eights.remainder();
+    if !tail.is_empty() {
+        let mut lanes = [0u8; 8];
+        lanes[..tail.len()].copy_from_slice(tail);
+        let (w, m) = classify_eight(u64::from_le_bytes(lanes));
+        words |= w << shift;
+        marks |= m << shift;
     }
     while marks != 0 {
         let i = marks.trailing_zeros() as usize;
@@ -223,28 +236,40 @@ fn word_mask(bytes: &[u8], base: usize, block: &[u8]) -> u64 {
     words
 }
 
-const WORD_BYTE: u64 = 1;
-const JOINING_MARK: u64 = 2;
+/// Eight ASCII bytes at once (SWAR): bit `i` of the first mask when byte `i` is a
+/// word byte (ALetter, Numeric, ExtendNumLet: letters, digits, `_`; never split,
+/// WB5, WB8–10, WB13a/b), of the second when it is a mark that may join two
+/// words (`.` `'` `:` `,` `;`: WB6/7, WB11/12, decided by [`joins_across`]).
+fn classify_eight(lanes: u64) -> (u64, u64) {
+    let letters = in_range(lanes | splat(0x20), b'a', b'z');
+    let digits = in_range(lanes, b'0', b'9');
+    let underscores = in_range(lanes, b'_', b'_');
+    let marks = in_range(lanes, b'\'', b'\'')
+        | in_range(lanes, b',', b',')
+        | in_range(lanes, b'.', b'.')
+        | in_range(lanes, b':', b';');
+    (
+        gather_high_bits(letters | digits | underscores),
+        gather_high_bits(marks),
+    )
+}
 
-/// Byte classes for [`for_each_ascii_word`]: ALetter, Numeric and ExtendNumLet
-/// are word bytes (never split: WB5, WB8–10, WB13a/b); MidNumLet, MidLetter and
-/// MidNum marks may join two of them (WB6/7, WB11/12, see [`joins_across`]).
-static ASCII_CLASS: [u8; 256] = {
-    let mut table = [0; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        let b = byte as u8;
-        table[byte] = if b.is_ascii_alphanumeric() || b == b'_' {
-            WORD_BYTE as u8
-        } else if matches!(b, b'.' | b'\'' | b':' | b',' | b';') {
-            JOINING_MARK as u8
-        } else {
-            0
-        };
-        byte += 1;
-    }
-    table
-};
+const fn splat(byte: u8) -> u64 {
+    u64::from_ne_bytes([byte; 8])
+}
+
+/// The high bit of each byte lane set when that byte is in `low..=high`. Every
+/// byte must be below 0x80, so no per-byte sum carries into the next lane.
+fn in_range(lanes: u64, low: u8, high: u8) -> u64 {
+    let at_least_low = lanes.wrapping_add(splat(0x80 - low));
+    let above_high = lanes.wrapping_add(splat(0x7f - high));
+    at_least_low & !above_high & splat(0x80)
+}
+
+/// Byte lane `i`'s high bit → bit `i`.
+fn gather_high_bits(high_bits: u64) -> u64 {
+    ((high_bits >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
 
 fn joins_across(before: u8, mark: u8, after: u8) -> bool {
     // MidNumLet `.` and Single_Quote `'` join both; MidLetter `:` only letters;
@@ -478,7 +503,8 @@ mod tests {
         let pieces = prop::sample::select(
             &[
                 "a", "b", "z", "1", "9", "_", ".", "'", ":", ",", ";", " ", "  ", "\"", "-", "\n",
-                "\r\n", "\t", "/", "(", "'s", "u.s", "1,000", "3.5",
+                "\r\n", "\t", "/", "(", "'s", "u.s", "1,000", "3.5", "A", "Z", "0", "@", "[", "`",
+                "{", "<", "+", "~", "\x7f",
             ][..],
         );
         prop::collection::vec(pieces, 0..80).prop_map(|p| p.concat())
