@@ -640,6 +640,9 @@ impl Builder {
             matcher.watch_starts.push(next as u32);
         }
         matcher.watches = registrations.into_iter().map(|(_, watch)| watch).collect();
+        matcher.exact_filter = WordFilter::of(matcher.exact.keys().map(|word| word.as_bytes()));
+        matcher.prefixes.key_filter =
+            WordFilter::of(matcher.prefixes.buckets.keys().map(|key| &key[..]));
         mem::take(matcher)
     }
 
@@ -658,7 +661,6 @@ impl Builder {
                 return *id;
             }
             bucket.push((first.into(), next_id));
-            index.key_filter.insert(&first.as_bytes()[..key_length]);
             if !index.key_lengths.contains(&key_length) {
                 index.key_lengths.push(key_length);
                 index.key_lengths.sort_unstable();
@@ -668,7 +670,6 @@ impl Builder {
                 return id;
             }
             self.matcher.exact.insert(first.into(), next_id);
-            self.matcher.exact_filter.insert(first.as_bytes());
         }
         self.matcher.entries.push(Entry::default());
         next_id
@@ -758,20 +759,37 @@ impl BitSet {
 }
 
 /// A one-hash Bloom filter over words, keyed by their first eight bytes and their
-/// length: far cheaper than hashing the whole word and probing a table, and it
-/// grows to keep about one bit in sixteen set, so a word not in it is rejected
-/// ~94% of the time. A false positive only costs the real lookup.
+/// length: far cheaper than hashing the whole word and probing a table. Sized to
+/// about one bit in sixteen set, so a word not in it is rejected ~94% of the
+/// time; a false positive only costs the real lookup.
 #[derive(Debug, Default)]
 struct WordFilter {
     bits: Vec<u64>,
     /// `64 - log2(bit count)`: the hash's top bits pick the bit.
     shift: u32,
-    keys: Vec<u64>,
 }
 
 impl WordFilter {
     const MIN_BITS_LOG2: u32 = 12;
     const BITS_PER_KEY_LOG2: u32 = 4;
+
+    /// A filter holding exactly `words` (built once the index is complete).
+    fn of<'a>(words: impl ExactSizeIterator<Item = &'a [u8]>) -> WordFilter {
+        let bits_log2 = (words.len().next_power_of_two().trailing_zeros()
+            + Self::BITS_PER_KEY_LOG2)
+            .max(Self::MIN_BITS_LOG2);
+        let mut filter = WordFilter {
+            bits: vec![0; 1 << (bits_log2 - 6)],
+            shift: 64 - bits_log2,
+        };
+        for word in words {
+            let bit = Self::hash(word_head(word), word.len()) >> filter.shift;
+            if let Some(slot) = filter.bits.get_mut((bit / 64) as usize) {
+                *slot |= 1 << (bit % 64);
+            }
+        }
+        filter
+    }
 
     fn hash(head: u64, len: usize) -> u64 {
         (head ^ (len as u64).rotate_right(8))
@@ -780,35 +798,8 @@ impl WordFilter {
             .wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 
-    fn insert(&mut self, word: &[u8]) {
-        self.keys.push(Self::hash(word_head(word), word.len()));
-        let wanted = (self.keys.len().next_power_of_two().trailing_zeros()
-            + Self::BITS_PER_KEY_LOG2)
-            .max(Self::MIN_BITS_LOG2);
-        if self.bits.is_empty() || 64 - self.shift < wanted {
-            self.shift = 64 - wanted;
-            self.bits = vec![0; 1 << (wanted - 6)];
-            for key in mem::take(&mut self.keys) {
-                self.set(key);
-                self.keys.push(key);
-            }
-        } else if let Some(&key) = self.keys.last() {
-            self.set(key);
-        }
-    }
-
-    fn set(&mut self, hash: u64) {
-        let bit = hash >> self.shift;
-        if let Some(word) = self.bits.get_mut((bit / 64) as usize) {
-            *word |= 1 << (bit % 64);
-        }
-    }
-
-    /// Whether a word of `len` bytes starting with `head` may have been inserted.
+    /// Whether a word of `len` bytes starting with `head` may be in the filter.
     fn may_contain(&self, head: u64, len: usize) -> bool {
-        if self.bits.is_empty() {
-            return false;
-        }
         let bit = Self::hash(head, len) >> self.shift;
         self.bits
             .get((bit / 64) as usize)

@@ -30,22 +30,24 @@ pub fn band_keys(fingerprint: &Fingerprint) -> Vec<i64> {
     let mut keys = Vec::with_capacity(BANDS + 1);
     if !fingerprint.is_title_only() {
         for (band, rows) in fingerprint.signature().chunks_exact(ROWS).enumerate() {
-            let hash = rows.iter().fold(band as u64, |acc, &minimum| {
-                mix64(acc.rotate_left(29) ^ u64::from(minimum))
-            });
-            keys.push(key(band, hash));
+            keys.push(key(band, chain_hash(band, rows)));
         }
     }
     let title = fingerprint.title_words();
     if title.len() >= MIN_TITLE_WORDS {
-        let hash = title.iter().fold(TITLE_BAND as u64, |acc, &word| {
-            mix64(acc.rotate_left(29) ^ u64::from(word))
-        });
-        keys.push(key(TITLE_BAND, hash));
+        keys.push(key(TITLE_BAND, chain_hash(TITLE_BAND, title)));
     }
     keys.sort_unstable();
     keys.dedup();
     keys
+}
+
+/// One hash of `values` in order, seeded with the band so equal values in two
+/// bands hash apart.
+fn chain_hash(band: usize, values: &[u32]) -> u64 {
+    values.iter().fold(band as u64, |acc, &value| {
+        mix64(acc.rotate_left(29) ^ u64::from(value))
+    })
 }
 
 fn key(band: usize, hash: u64) -> i64 {
