@@ -129,6 +129,7 @@ fn watch() -> ingest::Watch {
         matcher: Matcher::compile(rules),
         sinks: Default::default(),
         max_age: Duration::from_secs(100 * 365 * 86_400),
+        ..ingest::Watch::default()
     }
 }
 

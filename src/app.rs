@@ -125,6 +125,11 @@ pub fn compile_rules(settings: &Settings) -> (Result<Watch, InvalidRules>, Vec<S
                 .map(|(name, rule)| (name.clone(), rule.sinks.clone()))
                 .collect(),
             max_age: settings.alerts.max_age,
+            // The loader has checked both values against the same bounds.
+            stories: crate::stories::StorySettings {
+                window: settings.stories.window,
+                threshold: settings.stories.threshold,
+            },
         })
     } else {
         Err(InvalidRules(errors))
@@ -334,6 +339,7 @@ fn disabled_report(feed: &ConfiguredFeed) -> PollReport {
         status: PollStatus::Disabled,
         new: 0,
         merged: 0,
+        reprints: 0,
         updated: 0,
         unchanged: 0,
         alerts: 0,

@@ -73,6 +73,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Recent stories (an article and its reprints) with the outlets that carried them
+    Stories {
+        /// Stories first seen this far back
+        #[arg(long, default_value = "1d", value_parser = parse_duration)]
+        since: std::time::Duration,
+        /// Only stories carried by at least this many feeds (2: reprinted stories)
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..))]
+        min_outlets: i64,
+        /// At most this many, newest first
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
     /// The alert outbox: deliveries and their state
     Alerts {
         #[command(subcommand)]
@@ -191,6 +205,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             };
             backtest(settings, rule, scan, json, false).await
         }
+        Command::Stories {
+            since,
+            min_outlets,
+            limit,
+            json,
+        } => stories(settings, since_time(since)?, min_outlets, limit, json).await,
         Command::Alerts {
             command: Some(AlertsCommand::Retry { id, dead: _ }),
             ..
@@ -307,6 +327,45 @@ async fn alerts(
     Ok(ExitCode::SUCCESS)
 }
 
+async fn stories(
+    settings: Settings,
+    since: DateTime<Utc>,
+    min_outlets: i64,
+    limit: i64,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let app = App::open(settings).await?;
+    let stories = app
+        .store
+        .stories(since, min_outlets, limit)
+        .await
+        .context("reading stories")?;
+    let mut out = std::io::stdout().lock();
+    for story in &stories {
+        if json {
+            print_json(&mut out, story)?;
+            continue;
+        }
+        writeln!(
+            out,
+            "{:>6}  {}  {:>3} articles  {:>3} outlets  {}",
+            story.id,
+            short_time(Some(story.first_seen_at)),
+            story.articles,
+            story.outlets.len(),
+            story.title
+        )
+        .context("stdout")?;
+        let names: Vec<&str> = story
+            .outlets
+            .iter()
+            .map(|outlet| outlet.name.as_deref().unwrap_or(&outlet.url))
+            .collect();
+        writeln!(out, "{:>6}  {}", "", names.join(", ")).context("stdout")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn poll(settings: Settings, only: Option<&str>, json: bool) -> Result<ExitCode, Failure> {
     let app = App::open(settings).await?;
     let mut feeds = app.configured_feeds().await?;
@@ -363,6 +422,9 @@ fn print_poll_line(out: &mut impl Write, report: &PollReport) -> anyhow::Result<
     )?;
     if report.merged > 0 {
         write!(out, "  ({} already stored from other feeds)", report.merged)?;
+    }
+    if report.reprints > 0 {
+        write!(out, "  ({} reprints of stored stories)", report.reprints)?;
     }
     if let Some(error) = &report.error {
         write!(out, "  error: {error}")?;

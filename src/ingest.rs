@@ -19,8 +19,9 @@ use crate::parse::{self, ParseFeedError};
 use crate::rules::{Document, Matcher};
 use crate::store::{
     FeedRecord, FetchRecord, FetchResult, Incoming, RuleMatch, SaveSummary, Store, StoreError,
-    Suppression,
+    StoryInput, Suppression,
 };
+use crate::stories::{Fingerprint, StorySettings};
 
 /// Items published longer ago than this never alert, unless configured otherwise.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(48 * 3600);
@@ -33,6 +34,8 @@ pub struct Watch {
     pub sinks: HashMap<String, Vec<String>>,
     /// Items published earlier than this before now are stored but never alert.
     pub max_age: Duration,
+    /// How new articles are grouped into stories, the unit alerts are unique on.
+    pub stories: StorySettings,
 }
 
 impl Default for Watch {
@@ -41,6 +44,7 @@ impl Default for Watch {
             matcher: Matcher::default(),
             sinks: HashMap::new(),
             max_age: DEFAULT_MAX_AGE,
+            stories: StorySettings::default(),
         }
     }
 }
@@ -102,8 +106,21 @@ impl Watch {
             article,
             matches,
             suppressed,
+            story: None,
         }
     }
+}
+
+/// What story clustering compares: the title, and the body as the article's full
+/// text when the feed gives it, else its summary (a summary-only copy is then
+/// contained in the full one).
+fn story_input(article: &NewArticle) -> StoryInput {
+    let body = [&article.content_text, &article.summary_text]
+        .into_iter()
+        .flatten()
+        .find(|text| !text.trim().is_empty())
+        .map_or("", String::as_str);
+    StoryInput::new(Fingerprint::new(&article.title, body), article.published_at)
 }
 
 /// Why a fetched document could not be stored.
@@ -160,13 +177,19 @@ pub async fn store_document(
         articles.push(if known.contains_key(key) {
             Incoming::from(article)
         } else {
-            watch.judge(article, source, now)
+            let story = story_input(&article);
+            Incoming {
+                story: Some(story),
+                ..watch.judge(article, source, now)
+            }
         });
     }
     let mut saved = if articles.is_empty() {
         SaveSummary::default()
     } else {
-        store.save_articles(source.feed_id, &articles, now).await?
+        store
+            .save_articles(source.feed_id, &articles, &watch.stories, now)
+            .await?
     };
     saved.unchanged += skipped;
     Ok(DocumentSummary {
@@ -208,6 +231,8 @@ pub struct PollReport {
     pub new: usize,
     /// Items already stored from another feed, now also linked to this one.
     pub merged: usize,
+    /// New articles that joined a story already stored (reprints under other URLs).
+    pub reprints: usize,
     pub updated: usize,
     pub unchanged: usize,
     /// Rule hits recorded (alerts), including those held back from delivery.
@@ -232,6 +257,7 @@ impl PollReport {
             status: PollStatus::Ok,
             new: 0,
             merged: 0,
+            reprints: 0,
             updated: 0,
             unchanged: 0,
             alerts: 0,
@@ -375,6 +401,7 @@ async fn poll_outcome(
     .await?;
     report.new = summary.saved.inserted.len();
     report.merged = summary.saved.merged;
+    report.reprints = summary.saved.joined_stories;
     report.updated = summary.saved.updated;
     report.unchanged = summary.saved.unchanged;
     report.inserted = summary.saved.inserted;

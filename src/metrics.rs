@@ -256,6 +256,7 @@ mod tests {
             status,
             new,
             merged: 0,
+            reprints: 0,
             updated: 1,
             unchanged: 0,
             alerts,

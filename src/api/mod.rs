@@ -56,6 +56,7 @@ fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/articles", get(v1::articles))
         .route("/api/v1/feeds", get(v1::feeds))
         .route("/api/v1/alerts", get(v1::alerts))
+        .route("/api/v1/stories", get(v1::stories))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -1,4 +1,4 @@
-//! `/api/v1/*`: what `herald search`, `herald feeds` and `herald alerts` print with
+//! `/api/v1/*`: what `herald search`, `herald feeds`, `herald stories` and `herald alerts` print with
 //! `--json`, as JSON arrays in the same shapes and order.
 
 use std::sync::Arc;
@@ -14,12 +14,15 @@ use super::error::ApiError;
 use crate::domain::article::Article;
 use crate::rules::{Rule, RuleQuery};
 use crate::search::{self, Scan};
-use crate::store::DeliveryStatus;
+use crate::store::{DeliveryStatus, StoryRecord};
 use crate::views::{self, AlertView, FeedView};
 
 /// `herald search`'s defaults.
 const DEFAULT_SINCE: &str = "7d";
 const DEFAULT_ARTICLES: usize = 20;
+/// `herald stories`'s defaults.
+const DEFAULT_STORIES_SINCE: &str = "1d";
+const DEFAULT_STORIES: usize = 50;
 /// `herald alerts`'s default.
 const DEFAULT_ALERTS: usize = 50;
 /// The most items one request returns: bounds the work and the response of a
@@ -119,6 +122,39 @@ pub async fn alerts(
         .await
         .map_err(|e| ApiError::database("reading the outbox", &e))?;
     Ok(Json(alerts))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StoriesQuery {
+    since: Option<String>,
+    min_outlets: Option<String>,
+    limit: Option<String>,
+}
+
+/// Recent stories with the outlets that carried them, newest first (`herald stories`).
+pub async fn stories(
+    State(state): State<Arc<ApiState>>,
+    query: Result<Query<StoriesQuery>, QueryRejection>,
+) -> Result<Json<Vec<StoryRecord>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let since = since(query.since.as_deref().unwrap_or(DEFAULT_STORIES_SINCE))?;
+    let min_outlets = match query.min_outlets.as_deref() {
+        None | Some("") => 1,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| {
+                ApiError::bad_request("min_outlets: expected a whole number of at least 1")
+            })?,
+    };
+    let limit = limit(query.limit.as_deref(), DEFAULT_STORIES)?;
+    let stories = state
+        .store
+        .stories(since, min_outlets, i64::try_from(limit).unwrap_or(i64::MAX))
+        .await
+        .map_err(|e| ApiError::database("reading stories", &e))?;
+    Ok(Json(stories))
 }
 
 /// The start of a `since` window such as `7d` or `90m`, back from now.

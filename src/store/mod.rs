@@ -8,6 +8,7 @@
 //! Every write is repeatable: unique keys with `ON CONFLICT`, so concurrent pollers of
 //! one feed (several instances, or a retry after a crash) store each item once.
 
+mod assign;
 mod postgres;
 mod sqlite;
 
@@ -18,8 +19,10 @@ use serde::Serialize;
 
 use futures::stream::BoxStream;
 
-use crate::domain::article::{Article, NewArticle};
+use crate::domain::article::{Article, ArticleSource, NewArticle};
+use crate::stories::StorySettings;
 
+pub use assign::StoryInput;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -190,6 +193,9 @@ pub struct Incoming {
     pub article: NewArticle,
     pub matches: Vec<RuleMatch>,
     pub suppressed: Option<Suppression>,
+    /// The article's text fingerprint: with it a new article joins the story of
+    /// a near-duplicate stored within the window; without it, it starts its own.
+    pub story: Option<StoryInput>,
 }
 
 impl From<NewArticle> for Incoming {
@@ -198,6 +204,7 @@ impl From<NewArticle> for Incoming {
             article,
             matches: Vec::new(),
             suppressed: None,
+            story: None,
         }
     }
 }
@@ -297,6 +304,21 @@ pub struct DeliveryRecord {
     pub article_id: i64,
 }
 
+/// A story with the outlets (feeds) that carried it, as `herald stories` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoryRecord {
+    pub id: i64,
+    /// When herald stored the story's first article.
+    pub first_seen_at: DateTime<Utc>,
+    /// The first article's title and link.
+    pub title: String,
+    pub url: Option<String>,
+    /// Articles in the story: the first and its reprints under other URLs.
+    pub articles: i64,
+    /// Every feed that carried an article of the story, in the order they did.
+    pub outlets: Vec<ArticleSource>,
+}
+
 /// What one delivery attempt came to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptRecord {
@@ -324,6 +346,8 @@ pub struct SaveSummary {
     pub unchanged: usize,
     /// Alerts recorded (rule hits on stories that had none for that rule).
     pub alerts: Vec<i64>,
+    /// New articles that joined an existing story (reprints of a story already stored).
+    pub joined_stories: usize,
 }
 
 /// The storage backend, chosen by URL scheme.
@@ -406,14 +430,18 @@ impl Store {
 
     /// Stores one fetch's articles in one transaction (SPEC §5): new items become
     /// articles (or new sources of an article with the same canonical URL), changed
-    /// items update their article in place, unchanged items are left alone.
+    /// items update their article in place, unchanged items are left alone. Each
+    /// new article joins the story of its best near-duplicate within
+    /// `stories.window` (stored before, or earlier in this batch) or starts one;
+    /// its rule hits become alerts only for rules its story has not fired yet.
     pub async fn save_articles(
         &self,
         feed_id: i64,
         articles: &[Incoming],
+        stories: &StorySettings,
         now: DateTime<Utc>,
     ) -> Result<SaveSummary, StoreError> {
-        dispatch!(self, s => s.save_articles(feed_id, articles, now).await)
+        dispatch!(self, s => s.save_articles(feed_id, articles, stories, now).await)
     }
 
     /// Articles published since `since`, newest first, as a stream: memory stays flat
@@ -510,6 +538,17 @@ impl Store {
     /// oldest open delivery, since the others wait behind it.
     pub async fn next_delivery_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         dispatch!(self, s => s.next_delivery_at().await)
+    }
+
+    /// Stories started since `since` that at least `min_outlets` feeds carried,
+    /// newest first.
+    pub async fn stories(
+        &self,
+        since: DateTime<Utc>,
+        min_outlets: i64,
+        limit: i64,
+    ) -> Result<Vec<StoryRecord>, StoreError> {
+        dispatch!(self, s => s.stories(since, min_outlets, limit).await)
     }
 
     /// Recorded rule hits, newest first.

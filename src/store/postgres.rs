@@ -13,12 +13,15 @@ use futures::stream::BoxStream;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
+use super::assign::{self, Candidate, NewMember, StoryChoice};
 use super::{
     AlertRecord, ArticleText, AttemptRecord, DeliveryRecord, DeliveryStatus, FeedRecord, FeedSpec,
-    FeedStatus, FetchRecord, FetchResult, Incoming, SaveSummary, StoreError, Suppression,
-    dedup_key, feed_ids_from_list, matched_from_json, matched_json, new_delivery_id, partition,
+    FeedStatus, FetchRecord, FetchResult, Incoming, SaveSummary, StoreError, StoryRecord,
+    Suppression, dedup_key, feed_ids_from_list, matched_from_json, matched_json, new_delivery_id,
+    partition,
 };
 use crate::domain::article::{Article, ArticleSource, NewArticle};
+use crate::stories::StorySettings;
 
 /// The feed columns every feed query selects, in the order `feed_from_row` reads.
 macro_rules! select_feeds {
@@ -196,12 +199,13 @@ impl PgStore {
         &self,
         feed_id: i64,
         articles: &[Incoming],
+        stories: &StorySettings,
         now: DateTime<Utc>,
     ) -> Result<SaveSummary, StoreError> {
         let mut attempt = 1;
         loop {
             let mut tx = self.pool.begin().await?;
-            match save_in(&mut tx, feed_id, articles, now).await {
+            match save_in(&mut tx, feed_id, articles, stories, now).await {
                 Ok(summary) => {
                     tx.commit().await?;
                     return Ok(summary);
@@ -533,6 +537,57 @@ impl PgStore {
         .await?)
     }
 
+    pub async fn stories(
+        &self,
+        since: DateTime<Utc>,
+        min_outlets: i64,
+        limit: i64,
+    ) -> Result<Vec<StoryRecord>, StoreError> {
+        let rows = sqlx::query(STORIES_PAGE_PG)
+            .bind(since)
+            .bind(min_outlets)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut stories = Vec::with_capacity(rows.len());
+        for row in &rows {
+            stories.push(StoryRecord {
+                id: row.try_get("id")?,
+                first_seen_at: row.try_get("created_at")?,
+                title: row.try_get("title")?,
+                url: row.try_get("url")?,
+                articles: row.try_get("articles")?,
+                outlets: Vec::new(),
+            });
+        }
+        let ids: Vec<i64> = stories.iter().map(|s| s.id).collect();
+        let outlets = sqlx::query(
+            "SELECT a.story_id, f.url, COALESCE(f.name, f.title)
+             FROM articles a JOIN article_sources src ON src.article_id = a.id
+             JOIN feeds f ON f.id = src.feed_id
+             WHERE a.story_id = ANY($1)
+             GROUP BY a.story_id, f.id
+             ORDER BY a.story_id, min(src.first_seen_at), f.url",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_story: HashMap<i64, Vec<ArticleSource>> = HashMap::new();
+        for row in &outlets {
+            by_story
+                .entry(row.try_get(0)?)
+                .or_default()
+                .push(ArticleSource {
+                    url: row.try_get(1)?,
+                    name: row.try_get(2)?,
+                });
+        }
+        for story in &mut stories {
+            story.outlets = by_story.remove(&story.id).unwrap_or_default();
+        }
+        Ok(stories)
+    }
+
     pub async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, rule, story_id, article_id, matched, suppressed, created_at
@@ -584,6 +639,7 @@ async fn save_in(
     tx: &mut Transaction<'static, Postgres>,
     feed_id: i64,
     articles: &[Incoming],
+    settings: &StorySettings,
     now: DateTime<Utc>,
 ) -> Result<SaveSummary, sqlx::Error> {
     let keys: Vec<&str> = articles
@@ -629,7 +685,9 @@ async fn save_in(
         let ids = article_ids(tx, &keyed).await?;
         insert_sources(tx, feed_id, &keyed, &ids, now).await?;
         summary.merged = keyed.len() - inserted.len();
-        let stories = insert_stories(tx, &inserted, now).await?;
+        let (stories, joined) =
+            assign_stories(tx, feed_id, &keyed, &inserted, settings, now).await?;
+        summary.joined_stories = joined;
         summary.alerts = insert_alerts(tx, &keyed, &inserted, &stories, now).await?;
         summary.inserted = inserted.into_iter().map(|(id, _)| id).collect();
         summary.inserted.sort_unstable();
@@ -637,30 +695,89 @@ async fn save_in(
     Ok(summary)
 }
 
-/// One story per new article: clustering reprints into existing stories happens
-/// when the article is assigned, and a story id is the key alerts are unique on.
-async fn insert_stories(
+/// A page of recent stories with their article and outlet counts.
+const STORIES_PAGE_PG: &str = "
+    SELECT * FROM (
+        SELECT s.id, s.created_at, fa.title, fa.url,
+            (SELECT count(*) FROM articles a WHERE a.story_id = s.id) AS articles,
+            (SELECT count(DISTINCT src.feed_id) FROM articles a
+             JOIN article_sources src ON src.article_id = a.id
+             WHERE a.story_id = s.id) AS outlets
+        FROM stories s JOIN articles fa ON fa.id = s.first_article_id
+        WHERE s.created_at >= $1
+    ) AS page
+    WHERE outlets >= $2
+    ORDER BY created_at DESC, id DESC
+    LIMIT $3";
+
+/// Any key: transactions that assign stories take it in turn (see [`assign_stories`]).
+const STORY_LOCK: i64 = 0x6865_7261_6c64_5354; // "heraldST"
+
+/// Puts each article this write stored first into a story: the story of its best
+/// near-duplicate within the window (stored before, or earlier in this batch), else
+/// a new one; then indexes its fingerprint for the articles after it. Returns
+/// article id → story id.
+///
+/// Writers take turns from the lookup to their commit (a transaction-scoped advisory
+/// lock): two copies of a wire story stored at the same moment by two pollers, or two
+/// instances, would otherwise each miss the other's uncommitted row and start two
+/// stories, and alert twice. The lock is taken after the articles are inserted, and
+/// whoever holds it only writes rows no other writer touches, so it cannot deadlock.
+async fn assign_stories(
     tx: &mut Transaction<'static, Postgres>,
+    feed_id: i64,
+    keyed: &[(String, &Incoming)],
     inserted: &[(i64, String)],
+    settings: &StorySettings,
     now: DateTime<Utc>,
-) -> Result<HashMap<i64, i64>, sqlx::Error> {
+) -> Result<(HashMap<i64, i64>, usize), sqlx::Error> {
     if inserted.is_empty() {
-        return Ok(HashMap::new());
+        return Ok((HashMap::new(), 0));
     }
-    let article_ids: Vec<i64> = inserted.iter().map(|(id, _)| *id).collect();
+    let by_key: HashMap<&str, &Incoming> =
+        keyed.iter().map(|(k, item)| (k.as_str(), *item)).collect();
+    let mut members: Vec<NewMember<'_>> = inserted
+        .iter()
+        .filter_map(|(id, key)| {
+            Some(NewMember {
+                article_id: *id,
+                feed_id,
+                input: by_key.get(key.as_str())?.story.as_ref(),
+            })
+        })
+        .collect();
+    assign::sort_members(&mut members);
+    let (found, stored) = if members.iter().any(|m| m.input.is_some()) {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(STORY_LOCK)
+            .execute(&mut **tx)
+            .await?;
+        story_candidates(tx, &members, settings).await?
+    } else {
+        (Vec::new(), HashMap::new())
+    };
+    let choices = assign::plan(&members, &found, &stored, settings);
+    let starters: Vec<i64> = members
+        .iter()
+        .zip(&choices)
+        .filter(|(_, choice)| **choice == StoryChoice::Start)
+        .map(|(member, _)| member.article_id)
+        .collect();
     let rows = sqlx::query(
         "INSERT INTO stories (first_article_id, created_at)
          SELECT a, $2 FROM UNNEST($1::int8[]) AS u(a)
          RETURNING first_article_id, id",
     )
-    .bind(&article_ids)
+    .bind(&starters)
     .bind(now)
     .fetch_all(&mut **tx)
     .await?;
-    let mut stories = HashMap::with_capacity(rows.len());
+    let mut started = HashMap::with_capacity(rows.len());
     for row in &rows {
-        stories.insert(row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?);
+        started.insert(row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?);
     }
+    let stories = assign::resolve(&members, &choices, &started);
+    let joined = members.len() - starters.len();
     let (articles, story_ids): (Vec<i64>, Vec<i64>) = stories.iter().map(|(a, s)| (*a, *s)).unzip();
     sqlx::query(
         "UPDATE articles AS a SET story_id = u.s
@@ -670,7 +787,144 @@ async fn insert_stories(
     .bind(&story_ids)
     .execute(&mut **tx)
     .await?;
-    Ok(stories)
+    index_fingerprints(tx, &members).await?;
+    Ok((stories, joined))
+}
+
+/// The stored articles sharing a band key with each member within the window
+/// (per member, at most [`assign::MAX_CANDIDATE_ROWS`] key rows, most recent
+/// first), and their fingerprints and stories: two statements for the batch.
+async fn story_candidates(
+    tx: &mut Transaction<'static, Postgres>,
+    members: &[NewMember<'_>],
+    settings: &StorySettings,
+) -> Result<(Vec<Vec<i64>>, HashMap<i64, Candidate>), sqlx::Error> {
+    let (mut index, mut keys, mut low, mut high) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (i, member) in members.iter().enumerate() {
+        let Some(input) = member.input else { continue };
+        if input.band_keys.is_empty() {
+            continue;
+        }
+        let (lo, hi) = assign::window_bounds(input, settings);
+        index.push(i32::try_from(i).unwrap_or(i32::MAX));
+        keys.push(int8_array_literal(&input.band_keys));
+        low.push(lo);
+        high.push(hi);
+    }
+    let mut found = vec![Vec::new(); members.len()];
+    if index.is_empty() {
+        return Ok((found, HashMap::new()));
+    }
+    let hits: Vec<(i32, i64)> = sqlx::query_as(
+        "SELECT DISTINCT q.i, c.article_id
+         FROM UNNEST($1::int4[], $2::text[], $3::timestamptz[], $4::timestamptz[])
+              AS q(i, keys, lo, hi)
+         CROSS JOIN LATERAL (
+             SELECT k.article_id FROM story_keys k
+             WHERE k.band_key = ANY(q.keys::int8[]) AND k.seen_at BETWEEN q.lo AND q.hi
+             ORDER BY k.seen_at DESC
+             LIMIT $5
+         ) AS c",
+    )
+    .bind(&index)
+    .bind(&keys)
+    .bind(&low)
+    .bind(&high)
+    .bind(assign::MAX_CANDIDATE_ROWS)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut ids: Vec<i64> = Vec::with_capacity(hits.len());
+    for (i, article_id) in hits {
+        if let Some(list) = usize::try_from(i).ok().and_then(|i| found.get_mut(i)) {
+            list.push(article_id);
+            ids.push(article_id);
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok((found, HashMap::new()));
+    }
+    let rows = sqlx::query(
+        "SELECT f.article_id, a.story_id, f.feed_id, f.seen_at, f.fingerprint
+         FROM story_fingerprints f JOIN articles a ON a.id = f.article_id
+         WHERE f.article_id = ANY($1) AND a.story_id IS NOT NULL",
+    )
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut stored = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let bytes: Vec<u8> = row.try_get(4)?;
+        if let Some(candidate) =
+            Candidate::from_row(row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, &bytes)
+        {
+            stored.insert(row.try_get::<i64, _>(0)?, candidate);
+        }
+    }
+    Ok((found, stored))
+}
+
+/// Stores the members' fingerprints and band keys, so later articles find them.
+async fn index_fingerprints(
+    tx: &mut Transaction<'static, Postgres>,
+    members: &[NewMember<'_>],
+) -> Result<(), sqlx::Error> {
+    let (mut ids, mut feeds, mut seen, mut bytes) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut key_values, mut key_seen, mut key_ids) = (Vec::new(), Vec::new(), Vec::new());
+    for member in members {
+        let Some(input) = member.input else { continue };
+        ids.push(member.article_id);
+        feeds.push(member.feed_id);
+        seen.push(input.seen_at);
+        bytes.push(input.fingerprint_bytes());
+        for key in &input.band_keys {
+            key_values.push(*key);
+            key_seen.push(input.seen_at);
+            key_ids.push(member.article_id);
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO story_fingerprints (article_id, feed_id, seen_at, fingerprint)
+         SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::timestamptz[], $4::bytea[])
+         ON CONFLICT (article_id) DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&feeds)
+    .bind(&seen)
+    .bind(&bytes)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO story_keys (band_key, seen_at, article_id)
+         SELECT * FROM UNNEST($1::int8[], $2::timestamptz[], $3::int8[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&key_values)
+    .bind(&key_seen)
+    .bind(&key_ids)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// `{1,2,3}`: one text element per member, since PostgreSQL arrays of arrays must
+/// be rectangular and members have different numbers of keys.
+fn int8_array_literal(values: &[i64]) -> String {
+    let mut text = String::with_capacity(values.len() * 20 + 2);
+    text.push('{');
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&value.to_string());
+    }
+    text.push('}');
+    text
 }
 
 /// Records the rule hits of the articles this write stored first; returns alert ids.

@@ -19,34 +19,135 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 
+use super::assign::{self, Candidate, NewMember, StoryChoice};
 use super::{
     AlertRecord, ArticleText, AttemptRecord, DeliveryRecord, DeliveryStatus, FeedRecord, FeedSpec,
     FeedStatus, FetchRecord, FetchResult, Incoming, InstanceLock, SaveSummary, StoreError,
-    Suppression, dedup_key, feed_ids_from_list, matched_from_json, matched_json, new_delivery_id,
-    partition,
+    StoryRecord, Suppression, dedup_key, feed_ids_from_list, matched_from_json, matched_json,
+    new_delivery_id, partition,
 };
 use crate::domain::article::{Article, ArticleSource};
+use crate::stories::StorySettings;
 
-/// One story per new article (clustering may later join reprints to an existing one),
-/// and the article's rule hits recorded against it.
-async fn insert_story_and_alerts(
+/// Puts each article this write stored first into a story (see
+/// `postgres::assign_stories`; `BEGIN IMMEDIATE` already makes writers take
+/// turns here), and indexes its fingerprint. Returns article id → story id, and
+/// how many joined a story they did not start.
+async fn assign_stories(
+    tx: &mut Transaction<'static, Sqlite>,
+    members: &[NewMember<'_>],
+    settings: &StorySettings,
+    now_text: &str,
+) -> Result<(HashMap<i64, i64>, usize), StoreError> {
+    let mut found = Vec::with_capacity(members.len());
+    let mut stored: HashMap<i64, Candidate> = HashMap::new();
+    for member in members {
+        let ids = match member.input {
+            Some(input) if !input.band_keys.is_empty() => {
+                let (lo, hi) = assign::window_bounds(input, settings);
+                sqlx::query_scalar(
+                    "SELECT DISTINCT article_id FROM (
+                         SELECT article_id FROM story_keys
+                         WHERE band_key IN (SELECT value FROM json_each(?1))
+                           AND seen_at BETWEEN ?2 AND ?3
+                         ORDER BY seen_at DESC
+                         LIMIT ?4)",
+                )
+                .bind(ids_json(&input.band_keys))
+                .bind(to_text(lo))
+                .bind(to_text(hi))
+                .bind(assign::MAX_CANDIDATE_ROWS)
+                .fetch_all(&mut **tx)
+                .await?
+            }
+            _ => Vec::new(),
+        };
+        let unread: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !stored.contains_key(id))
+            .collect();
+        if !unread.is_empty() {
+            let rows = sqlx::query(
+                "SELECT f.article_id, a.story_id, f.feed_id, f.seen_at, f.fingerprint
+                 FROM story_fingerprints f JOIN articles a ON a.id = f.article_id
+                 WHERE f.article_id IN (SELECT value FROM json_each(?1))
+                   AND a.story_id IS NOT NULL",
+            )
+            .bind(ids_json(&unread))
+            .fetch_all(&mut **tx)
+            .await?;
+            for row in &rows {
+                let seen_at = from_text(&row.try_get::<String, _>(3)?)?;
+                let bytes: Vec<u8> = row.try_get(4)?;
+                if let Some(candidate) =
+                    Candidate::from_row(row.try_get(1)?, row.try_get(2)?, seen_at, &bytes)
+                {
+                    stored.insert(row.try_get::<i64, _>(0)?, candidate);
+                }
+            }
+        }
+        found.push(ids);
+    }
+    let choices = assign::plan(members, &found, &stored, settings);
+    let mut started = HashMap::new();
+    for (member, choice) in members.iter().zip(&choices) {
+        if *choice == StoryChoice::Start {
+            let story_id: i64 = sqlx::query_scalar(
+                "INSERT INTO stories (first_article_id, created_at) VALUES (?1, ?2) RETURNING id",
+            )
+            .bind(member.article_id)
+            .bind(now_text)
+            .fetch_one(&mut **tx)
+            .await?;
+            started.insert(member.article_id, story_id);
+        }
+    }
+    let stories = assign::resolve(members, &choices, &started);
+    for member in members {
+        if let Some(story_id) = stories.get(&member.article_id) {
+            sqlx::query("UPDATE articles SET story_id = ?2 WHERE id = ?1")
+                .bind(member.article_id)
+                .bind(story_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        let Some(input) = member.input else { continue };
+        sqlx::query(
+            "INSERT INTO story_fingerprints (article_id, feed_id, seen_at, fingerprint)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (article_id) DO NOTHING",
+        )
+        .bind(member.article_id)
+        .bind(member.feed_id)
+        .bind(to_text(input.seen_at))
+        .bind(input.fingerprint_bytes())
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO story_keys (band_key, seen_at, article_id)
+             SELECT value, ?2, ?3 FROM json_each(?1) WHERE true
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(ids_json(&input.band_keys))
+        .bind(to_text(input.seen_at))
+        .bind(member.article_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let joined = members.len() - started.len();
+    Ok((stories, joined))
+}
+
+/// The article's rule hits recorded against its story, once per (rule, story), and
+/// a delivery per sink of each alert not held back.
+async fn insert_alerts(
     tx: &mut Transaction<'static, Sqlite>,
     article_id: i64,
+    story_id: i64,
     item: &Incoming,
     now_text: &str,
 ) -> Result<Vec<i64>, StoreError> {
-    let story_id: i64 = sqlx::query_scalar(
-        "INSERT INTO stories (first_article_id, created_at) VALUES (?1, ?2) RETURNING id",
-    )
-    .bind(article_id)
-    .bind(now_text)
-    .fetch_one(&mut **tx)
-    .await?;
-    sqlx::query("UPDATE articles SET story_id = ?2 WHERE id = ?1")
-        .bind(article_id)
-        .bind(story_id)
-        .execute(&mut **tx)
-        .await?;
     let mut alerts = Vec::new();
     for hit in &item.matches {
         let id: Option<i64> = sqlx::query_scalar(
@@ -295,10 +396,11 @@ impl SqliteStore {
         &self,
         feed_id: i64,
         articles: &[Incoming],
+        stories: &StorySettings,
         now: DateTime<Utc>,
     ) -> Result<SaveSummary, StoreError> {
         let mut tx = self.begin_write().await?;
-        let summary = save_in(&mut tx, feed_id, articles, now).await?;
+        let summary = save_in(&mut tx, feed_id, articles, stories, now).await?;
         tx.commit().await?;
         Ok(summary)
     }
@@ -634,6 +736,65 @@ impl SqliteStore {
         next.as_deref().map(from_text).transpose()
     }
 
+    pub async fn stories(
+        &self,
+        since: DateTime<Utc>,
+        min_outlets: i64,
+        limit: i64,
+    ) -> Result<Vec<StoryRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM (
+                 SELECT s.id, s.created_at, fa.title, fa.url,
+                     (SELECT count(*) FROM articles a WHERE a.story_id = s.id) AS articles,
+                     (SELECT count(DISTINCT src.feed_id) FROM articles a
+                      JOIN article_sources src ON src.article_id = a.id
+                      WHERE a.story_id = s.id) AS outlets
+                 FROM stories s JOIN articles fa ON fa.id = s.first_article_id
+                 WHERE s.created_at >= ?1
+             )
+             WHERE outlets >= ?2
+             ORDER BY created_at DESC, id DESC
+             LIMIT ?3",
+        )
+        .bind(to_text(since))
+        .bind(min_outlets)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut stories = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            let outlets = sqlx::query(
+                "SELECT f.url, COALESCE(f.name, f.title)
+                 FROM articles a JOIN article_sources src ON src.article_id = a.id
+                 JOIN feeds f ON f.id = src.feed_id
+                 WHERE a.story_id = ?1
+                 GROUP BY f.id
+                 ORDER BY min(src.first_seen_at), f.url",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+            stories.push(StoryRecord {
+                id,
+                first_seen_at: from_text(row.try_get("created_at")?)?,
+                title: row.try_get("title")?,
+                url: row.try_get("url")?,
+                articles: row.try_get("articles")?,
+                outlets: outlets
+                    .iter()
+                    .map(|row| {
+                        Ok(ArticleSource {
+                            url: row.try_get(0)?,
+                            name: row.try_get(1)?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()?,
+            });
+        }
+        Ok(stories)
+    }
+
     pub async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, rule, story_id, article_id, matched, suppressed, created_at
@@ -688,6 +849,7 @@ async fn save_in(
     tx: &mut Transaction<'static, Sqlite>,
     feed_id: i64,
     articles: &[Incoming],
+    settings: &StorySettings,
     now: DateTime<Utc>,
 ) -> Result<SaveSummary, StoreError> {
     let now_text = to_text(now);
@@ -746,6 +908,7 @@ async fn save_in(
         .execute(&mut **tx)
         .await?;
     }
+    let mut stored_first: Vec<(i64, &Incoming)> = Vec::new();
     for item in &part.unseen {
         let article = &item.article;
         let key = dedup_key(feed_id, article);
@@ -774,9 +937,7 @@ async fn save_in(
         .await?;
         let article_id = match inserted {
             Some(id) => {
-                summary.inserted.push(id);
-                let alerts = insert_story_and_alerts(tx, id, item, &now_text).await?;
-                summary.alerts.extend(alerts);
+                stored_first.push((id, *item));
                 id
             }
             None => {
@@ -800,6 +961,25 @@ async fn save_in(
         .bind(&now_text)
         .execute(&mut **tx)
         .await?;
+    }
+    let mut members: Vec<NewMember<'_>> = stored_first
+        .iter()
+        .map(|(article_id, item)| NewMember {
+            article_id: *article_id,
+            feed_id,
+            input: item.story.as_ref(),
+        })
+        .collect();
+    assign::sort_members(&mut members);
+    let (stories, joined) = assign_stories(tx, &members, settings, &now_text).await?;
+    summary.joined_stories = joined;
+    for (article_id, item) in &stored_first {
+        summary.inserted.push(*article_id);
+        if let Some(story_id) = stories.get(article_id) {
+            summary
+                .alerts
+                .extend(insert_alerts(tx, *article_id, *story_id, item, &now_text).await?);
+        }
     }
     Ok(summary)
 }

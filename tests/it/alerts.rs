@@ -16,6 +16,15 @@ const SEED_TITLE: &str = "North Korea's trade minister leads rare delegation to 
 const SEED_BODY: &str = "<p>A North Korean delegation arrived in Tehran for talks with \
      IRAN's officials, a rare public exchange between two sanctioned nations.</p>";
 
+/// Five different stories: the same text every day would be one story.
+const DAY_BODIES: [&str; 5] = [
+    "North Korea's envoy landed in Iran to open talks on shipping routes through the Gulf.",
+    "Negotiators from North Korea and Iran argued over payment terms in a Tehran hotel.",
+    "A fire at a Tehran depot halted the second session between Iran and North Korea.",
+    "Talks resumed after a farmers' protest blocked the road to the Iran foreign ministry.",
+    "North Korea and Iran signed four minor agreements on science before the envoy left.",
+];
+
 /// One clock reading for the whole test run, so that an item built twice is the
 /// same item (its date is part of what makes it "changed").
 static NOW: std::sync::LazyLock<chrono::DateTime<Utc>> = std::sync::LazyLock::new(Utc::now);
@@ -307,9 +316,11 @@ async fn a_sink_down_for_an_hour_gets_every_alert_afterwards_in_order(backend: B
     // Five stories over the hour the receiver is down; the dispatcher keeps trying.
     let outage_began = Utc::now();
     let mut items = vec![quiet(100)];
-    for n in 1..=5u32 {
+    for (n, body) in (1..=5u32).zip(DAY_BODIES) {
         let title = format!("North Korea and Iran talks, day {n}");
-        items.insert(0, story(n, &title, &format!("https://w.example/day-{n}")));
+        let mut day = story(n, &title, &format!("https://w.example/day-{n}"));
+        day.description = body.into();
+        items.insert(0, day);
         server.set("/wire", Route::rss("Wire", &items));
         herald.poll().await;
         let during = outage_began + chrono::Duration::minutes(i64::from(n) * 10);

@@ -13,3 +13,4 @@ mod ingest;
 mod rules;
 mod sinks;
 mod stories;
+mod story_alerts;
