@@ -48,37 +48,16 @@ use herald::stories::{
     score_clustering,
 };
 
+#[path = "support/prose.rs"]
+mod prose;
+use prose::{Prose, Random};
+
 /// A description this long is an article body worth reprinting.
 const MIN_ORIGINAL_WORDS: usize = 40;
 const ORIGINALS: usize = 600;
 const SINGLETONS: usize = 600;
 const HARD_NEGATIVE_PAIRS: usize = 300;
 const RECURRING: usize = 100;
-
-/// splitmix64: a fixed-seed generator, so the labelled set is the same every run.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut x = self.0;
-        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        x ^ (x >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 #[derive(Clone)]
 struct RealArticle {
@@ -839,50 +818,6 @@ fn print_row(kind: &str, scores: &ClusteringScores) {
 
 // ---------------------------------------------------------------------------
 // Benchmarks
-
-/// Generated prose: words from a 5,000-word vocabulary with Zipf-like
-/// frequencies, so common words repeat across articles as in news.
-struct Prose {
-    vocabulary: Vec<String>,
-    cumulative: Vec<f64>,
-}
-
-impl Prose {
-    fn new(random: &mut Random) -> Self {
-        let vocabulary: Vec<String> = (0..5_000)
-            .map(|_| {
-                let len = 2 + random.below(9);
-                (0..len)
-                    .map(|_| (b'a' + random.below(26) as u8) as char)
-                    .collect()
-            })
-            .collect();
-        let mut total = 0.0;
-        let cumulative = (1..=vocabulary.len())
-            .map(|rank| {
-                total += 1.0 / rank as f64;
-                total
-            })
-            .collect();
-        Self {
-            vocabulary,
-            cumulative,
-        }
-    }
-
-    fn text(&self, bytes: usize, random: &mut Random) -> String {
-        let total = self.cumulative.last().copied().unwrap_or(1.0);
-        let mut text = String::with_capacity(bytes + 16);
-        while text.len() < bytes {
-            let target = (random.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
-            let rank = self.cumulative.partition_point(|&c| c < target);
-            text.push_str(&self.vocabulary[rank.min(self.vocabulary.len() - 1)]);
-            text.push(if random.chance(0.07) { '.' } else { ' ' });
-            text.push(' ');
-        }
-        text
-    }
-}
 
 fn bench_fingerprint(c: &mut Criterion) {
     let mut random = Random(1);

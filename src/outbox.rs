@@ -190,6 +190,17 @@ impl Dispatcher {
                 next_attempt_at: Utc::now(),
             });
         };
+        let credited = article.feeds.first().map(|feed| feed.url.clone());
+        let also_reported_by = match article.story_id {
+            Some(story_id) => self
+                .store
+                .story_outlets(story_id)
+                .await?
+                .into_iter()
+                .filter(|outlet| Some(&outlet.url) != credited.as_ref())
+                .collect(),
+            None => Vec::new(),
+        };
         let message = AlertMessage {
             delivery_id: delivery.delivery_id.clone(),
             alert_id: delivery.alert_id,
@@ -203,6 +214,7 @@ impl Dispatcher {
             },
             article,
             matched: delivery.matched.clone(),
+            also_reported_by,
         };
         let outcome = self.sender.send(sink, &message).await;
         let at = Utc::now();

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::article::Article;
+use super::article::{Article, ArticleSource};
 
 /// The rule that fired.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -22,4 +22,7 @@ pub struct AlertMessage {
     pub article: Article,
     /// The rule's terms found in the article, as normalised words or phrases.
     pub matched: Vec<String>,
+    /// The other feeds that had carried the article's story (it or its reprints)
+    /// when the delivery was sent; empty when the credited feed is the only one.
+    pub also_reported_by: Vec<ArticleSource>,
 }

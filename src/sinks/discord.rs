@@ -11,7 +11,7 @@
 use serde_json::{Map, Value, json};
 
 use super::text::{fit, one_line};
-use super::{article_link, feed_label};
+use super::{also_reported, article_link, feed_label};
 use crate::domain::alert::AlertMessage;
 
 /// Discord's limits (<https://discord.com/developers/docs/resources/message#embed-object-embed-limits>).
@@ -51,11 +51,15 @@ pub fn payload(message: &AlertMessage) -> Value {
         embed.insert("description".into(), description.into());
     }
     embed.insert("timestamp".into(), article.published_at.to_rfc3339().into());
-    let footer = format!(
+    let mut footer = format!(
         "{} · rule {}",
         fit(&inert(&feed_label(article)), MAX_NAME),
         fit(&rule, MAX_NAME)
     );
+    if let Some(spread) = also_reported(message) {
+        footer.push_str(" · ");
+        footer.push_str(&spread);
+    }
     embed.insert(
         "footer".into(),
         json!({"text": fit(&footer, MAX_EMBED_FOOTER)}),
@@ -86,6 +90,7 @@ fn without_masked_links(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::article::ArticleSource;
     use crate::sinks::tests::message;
     use crate::sinks::text::length;
 
@@ -122,6 +127,20 @@ mod tests {
                 "timestamp": "2026-03-01T12:30:00+00:00",
                 "footer": {"text": "Miami Herald · rule nk-iran"},
             }])
+        );
+    }
+
+    #[test]
+    fn a_story_carried_elsewhere_says_so_in_the_footer() {
+        let mut message = message();
+        message.also_reported_by = vec![ArticleSource {
+            url: "https://wire.example/rss".to_owned(),
+            name: Some("Wire".to_owned()),
+        }];
+        let payload = payload(&message);
+        assert_eq!(
+            embed(&payload)["footer"]["text"],
+            "Miami Herald · rule nk-iran · also reported by 1 other outlet"
         );
     }
 

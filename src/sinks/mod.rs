@@ -458,6 +458,15 @@ fn article_link(article: &Article) -> Option<Url> {
         })
 }
 
+/// "also reported by 3 other outlets", when the story ran elsewhere too.
+fn also_reported(message: &AlertMessage) -> Option<String> {
+    match message.also_reported_by.len() {
+        0 => None,
+        1 => Some("also reported by 1 other outlet".to_owned()),
+        n => Some(format!("also reported by {n} other outlets")),
+    }
+}
+
 /// The feed to credit: the first source's name, else its host.
 fn feed_label(article: &Article) -> String {
     let Some(source) = article.feeds.first() else {
@@ -511,6 +520,7 @@ pub(crate) mod tests {
                 story_id: Some(3),
             },
             matched: vec!["north korea".to_owned(), "iran".to_owned()],
+            also_reported_by: Vec::new(),
         }
     }
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::text::{fit_escaped, one_line};
-use super::{article_link, feed_label};
+use super::{also_reported, article_link, feed_label};
 use crate::domain::alert::AlertMessage;
 
 /// Block Kit allows 3000 characters in a section's text; herald keeps well below.
@@ -45,12 +45,16 @@ pub fn payload(message: &AlertMessage) -> Value {
     {
         blocks.push(section(escaped(&summary, MAX_SUMMARY)));
     }
-    let context = format!(
+    let mut context = format!(
         "Rule *{}* · {} · {}",
         escaped(&message.rule.name, MAX_NAME),
         escaped(&feed_label(article), MAX_NAME),
         article.published_at.format("%Y-%m-%d %H:%M UTC"),
     );
+    if let Some(spread) = also_reported(message) {
+        context.push_str(" · ");
+        context.push_str(&spread);
+    }
     blocks.push(json!({
         "type": "context",
         "elements": [{"type": "mrkdwn", "text": context}],
@@ -103,6 +107,7 @@ fn link_target(url: &Url) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::article::ArticleSource;
     use crate::sinks::tests::message;
 
     fn headline(payload: &Value) -> &str {
@@ -153,6 +158,26 @@ mod tests {
             payload["blocks"][2],
             json!({"type": "context", "elements": [{"type": "mrkdwn",
                 "text": "Rule *nk-iran* · Miami Herald · 2026-03-01 12:30 UTC"}]})
+        );
+    }
+
+    #[test]
+    fn a_story_carried_elsewhere_says_how_widely() {
+        let mut message = message();
+        message.also_reported_by = vec![
+            ArticleSource {
+                url: "https://wire.example/rss".to_owned(),
+                name: Some("Wire".to_owned()),
+            },
+            ArticleSource {
+                url: "https://paper.example/rss".to_owned(),
+                name: None,
+            },
+        ];
+        let payload = payload(&message);
+        assert_eq!(
+            payload["blocks"][2]["elements"][0]["text"],
+            "Rule *nk-iran* · Miami Herald · 2026-03-01 12:30 UTC · also reported by 2 other outlets"
         );
     }
 

@@ -551,6 +551,11 @@ impl Store {
         dispatch!(self, s => s.stories(since, min_outlets, limit).await)
     }
 
+    /// Every feed that carried an article of the story, in the order they did.
+    pub async fn story_outlets(&self, story_id: i64) -> Result<Vec<ArticleSource>, StoreError> {
+        dispatch!(self, s => s.story_outlets(story_id).await)
+    }
+
     /// Recorded rule hits, newest first.
     pub async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>, StoreError> {
         dispatch!(self, s => s.alerts(limit).await)

@@ -561,7 +561,24 @@ impl PgStore {
             });
         }
         let ids: Vec<i64> = stories.iter().map(|s| s.id).collect();
-        let outlets = sqlx::query(
+        let mut by_story = self.outlets_of(&ids).await?;
+        for story in &mut stories {
+            story.outlets = by_story.remove(&story.id).unwrap_or_default();
+        }
+        Ok(stories)
+    }
+
+    pub async fn story_outlets(&self, story_id: i64) -> Result<Vec<ArticleSource>, StoreError> {
+        let mut by_story = self.outlets_of(&[story_id]).await?;
+        Ok(by_story.remove(&story_id).unwrap_or_default())
+    }
+
+    /// Each story's outlets, in the order they first carried it.
+    async fn outlets_of(
+        &self,
+        story_ids: &[i64],
+    ) -> Result<HashMap<i64, Vec<ArticleSource>>, StoreError> {
+        let rows = sqlx::query(
             "SELECT a.story_id, f.url, COALESCE(f.name, f.title)
              FROM articles a JOIN article_sources src ON src.article_id = a.id
              JOIN feeds f ON f.id = src.feed_id
@@ -569,11 +586,11 @@ impl PgStore {
              GROUP BY a.story_id, f.id
              ORDER BY a.story_id, min(src.first_seen_at), f.url",
         )
-        .bind(&ids)
+        .bind(story_ids)
         .fetch_all(&self.pool)
         .await?;
         let mut by_story: HashMap<i64, Vec<ArticleSource>> = HashMap::new();
-        for row in &outlets {
+        for row in &rows {
             by_story
                 .entry(row.try_get(0)?)
                 .or_default()
@@ -582,10 +599,7 @@ impl PgStore {
                     name: row.try_get(2)?,
                 });
         }
-        for story in &mut stories {
-            story.outlets = by_story.remove(&story.id).unwrap_or_default();
-        }
-        Ok(stories)
+        Ok(by_story)
     }
 
     pub async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>, StoreError> {

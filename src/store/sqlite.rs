@@ -764,35 +764,39 @@ impl SqliteStore {
         let mut stories = Vec::with_capacity(rows.len());
         for row in &rows {
             let id: i64 = row.try_get("id")?;
-            let outlets = sqlx::query(
-                "SELECT f.url, COALESCE(f.name, f.title)
-                 FROM articles a JOIN article_sources src ON src.article_id = a.id
-                 JOIN feeds f ON f.id = src.feed_id
-                 WHERE a.story_id = ?1
-                 GROUP BY f.id
-                 ORDER BY min(src.first_seen_at), f.url",
-            )
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
             stories.push(StoryRecord {
                 id,
                 first_seen_at: from_text(row.try_get("created_at")?)?,
                 title: row.try_get("title")?,
                 url: row.try_get("url")?,
                 articles: row.try_get("articles")?,
-                outlets: outlets
-                    .iter()
-                    .map(|row| {
-                        Ok(ArticleSource {
-                            url: row.try_get(0)?,
-                            name: row.try_get(1)?,
-                        })
-                    })
-                    .collect::<Result<_, sqlx::Error>>()?,
+                outlets: self.story_outlets(id).await?,
             });
         }
         Ok(stories)
+    }
+
+    pub async fn story_outlets(&self, story_id: i64) -> Result<Vec<ArticleSource>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT f.url, COALESCE(f.name, f.title)
+             FROM articles a JOIN article_sources src ON src.article_id = a.id
+             JOIN feeds f ON f.id = src.feed_id
+             WHERE a.story_id = ?1
+             GROUP BY f.id
+             ORDER BY min(src.first_seen_at), f.url",
+        )
+        .bind(story_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                Ok(ArticleSource {
+                    url: row.try_get(0)?,
+                    name: row.try_get(1)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
     }
 
     pub async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>, StoreError> {

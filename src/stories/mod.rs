@@ -69,15 +69,15 @@
 //!
 //! # What the store does with this
 //!
-//! Per new article: [`Fingerprint::new`] from its plain title and body, then
-//! [`band_keys`]; one query for the candidates — rows of a band-key table
-//! (`band_key BIGINT`, article, `seen_at`, indexed on `(band_key, seen_at)`)
-//! with `band_key = ANY(keys)` and `seen_at` within `window` of the article's,
-//! joined to each candidate's stored [`Fingerprint::to_bytes`], feed and
-//! story, distinct and in storage order; [`best_candidate`] over the rows
-//! [`Fingerprint::from_bytes`] accepts (a row of an older format is skipped,
-//! never an error for the new article); then the article's fingerprint and
-//! band keys are written with it, in the same transaction.
+//! Ingest computes [`Fingerprint::new`] from each new item's plain title and
+//! body (content, else summary). In the write that stores the article first,
+//! `store::assign` looks up the rows of `story_keys` (indexed on
+//! `(band_key, seen_at)`) sharing one of its [`band_keys`] within `window`,
+//! reads their stored [`Fingerprint::to_bytes`], feed and story (a row of
+//! another format is skipped, never an error for the new article), adds the
+//! copies stored earlier in the same write, and calls [`best_candidate`];
+//! then the article's fingerprint and keys are written in the same
+//! transaction. See `docs/schema.md` for the tables.
 //!
 //! This module knows only [`crate::rules::TokenList`]; it must not know the
 //! store, SQL, feeds or the clock.

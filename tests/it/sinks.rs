@@ -45,6 +45,7 @@ fn message() -> AlertMessage {
             story_id: Some(2),
         },
         matched: vec!["north korea".to_owned(), "iran".to_owned()],
+        also_reported_by: Vec::new(),
     }
 }
 

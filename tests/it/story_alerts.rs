@@ -9,6 +9,7 @@ use crate::support::db::Backend;
 use crate::support::feed_server::{FeedServer, Item, Route};
 use crate::support::herald::TestHerald;
 use crate::support::process;
+use crate::support::receiver::Receiver;
 
 /// One clock reading for the whole run, so an item built twice is the same item.
 static NOW: std::sync::LazyLock<DateTime<Utc>> = std::sync::LazyLock::new(Utc::now);
@@ -64,11 +65,12 @@ fn quiet(feed: &str) -> Item {
     )
 }
 
-fn config(feeds: &[String]) -> String {
-    let mut text = String::from(
+fn config(feeds: &[String], slack: &str) -> String {
+    let mut text = format!(
         "[sinks.log]\ntype = \"log\"\n\n\
+         [sinks.desk]\ntype = \"slack\"\nurl = \"{slack}\"\n\n\
          [rules.nk-iran]\nquery = '\"North Korea\" Iran'\nsinks = [\"log\"]\n\n\
-         [rules.oil]\nquery = 'oil'\nsinks = [\"log\"]\n\n",
+         [rules.oil]\nquery = 'oil'\nsinks = [\"desk\"]\n\n",
     );
     for (n, url) in feeds.iter().enumerate() {
         text.push_str(&format!(
@@ -79,13 +81,13 @@ fn config(feeds: &[String]) -> String {
 }
 
 /// herald watching `/wire`, `/paper` and `/aggregator`, back catalogues fetched.
-async fn watching(backend: Backend, server: &FeedServer) -> TestHerald {
+async fn watching(backend: Backend, server: &FeedServer, receiver: &Receiver) -> TestHerald {
     let paths = ["/wire", "/paper", "/aggregator"];
     for path in paths {
         server.set(path, Route::rss("Quiet", &[quiet(path)]));
     }
     let urls: Vec<String> = paths.iter().map(|p| server.url(p)).collect();
-    let herald = TestHerald::start(backend, &config(&urls)).await;
+    let herald = TestHerald::start(backend, &config(&urls, &receiver.url("/slack"))).await;
     herald.poll().await;
     herald
 }
@@ -115,8 +117,8 @@ both_backends!(
 async fn a_reprint_joins_the_story_and_alerts_only_for_rules_the_story_had_not_fired(
     backend: Backend,
 ) {
-    let server = FeedServer::start().await;
-    let herald = watching(backend, &server).await;
+    let (server, receiver) = (FeedServer::start().await, Receiver::start().await);
+    let herald = watching(backend, &server, &receiver).await;
 
     server.set(
         "/wire",
@@ -166,6 +168,13 @@ async fn a_reprint_joins_the_story_and_alerts_only_for_rules_the_story_had_not_f
         .unwrap();
     assert_eq!(reprint.story_id, Some(story));
     assert!(reprint.url.unwrap().contains("paper.example"));
+    // Its Slack message says where else the story ran.
+    herald.app.dispatcher.run_once(Utc::now()).await.unwrap();
+    let slack = receiver
+        .wait_for("/slack", 1, std::time::Duration::from_secs(5))
+        .await;
+    let body = String::from_utf8_lossy(&slack[0].body).to_string();
+    assert!(body.contains("also reported by 1 other outlet"), "{body}");
 
     // A different event about the same countries is another story, and alerts.
     server.set(
@@ -223,8 +232,8 @@ async fn a_reprint_joins_the_story_and_alerts_only_for_rules_the_story_had_not_f
 }
 
 async fn copies_in_one_document_are_one_story(backend: Backend) {
-    let server = FeedServer::start().await;
-    let herald = watching(backend, &server).await;
+    let (server, receiver) = (FeedServer::start().await, Receiver::start().await);
+    let herald = watching(backend, &server, &receiver).await;
     // An aggregator carrying the wire copy and a reprint in one document.
     server.set(
         "/aggregator",
@@ -275,8 +284,8 @@ async fn copies_in_one_document_are_one_story(backend: Backend) {
 }
 
 async fn a_feed_repeating_a_title_next_day_starts_a_new_story(backend: Backend) {
-    let server = FeedServer::start().await;
-    let herald = watching(backend, &server).await;
+    let (server, receiver) = (FeedServer::start().await, Receiver::start().await);
+    let herald = watching(backend, &server, &receiver).await;
     let briefing = |guid: &str, minutes_ago: i64| {
         item(
             guid,
