@@ -357,6 +357,7 @@ async fn token_is_required_everywhere_but_healthz(backend: Backend) {
         "/api/v1/articles?q=Iran",
         "/api/v1/feeds",
         "/api/v1/alerts",
+        "/api/v1/stories",
         "/api/v1/unknown",
     ] {
         let error = api.error(path, StatusCode::UNAUTHORIZED).await;
@@ -530,6 +531,10 @@ async fn bad_parameters_are_400_with_the_reason(backend: Backend) {
         .error("/api/v1/articles?q=Iran&limit=-1", StatusCode::BAD_REQUEST)
         .await;
     assert!(limit.starts_with("limit:"), "{limit}");
+    let outlets = api
+        .error("/api/v1/stories?min_outlets=0", StatusCode::BAD_REQUEST)
+        .await;
+    assert!(outlets.starts_with("min_outlets:"), "{outlets}");
     let status = api
         .error("/api/v1/alerts?status=lost", StatusCode::BAD_REQUEST)
         .await;
@@ -567,6 +572,20 @@ async fn feeds_and_alerts_equal_the_cli_json(backend: Backend) {
     );
     let pending = api.get_json("/api/v1/alerts?status=pending").await;
     assert_eq!(pending, Value::Array(Vec::new()));
+
+    let stories = api.get_json("/api/v1/stories").await;
+    assert_eq!(
+        stories,
+        Value::Array(herald_json(&api, &["stories", "--json"]).await)
+    );
+    let story = stories
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == alerts[0]["article"]["story_id"])
+        .unwrap();
+    assert_eq!(story["title"], "North Korean delegation in Tehran");
+    assert_eq!(story["outlets"][0]["url"], server.url("/world"));
     let one = api
         .get_json("/api/v1/alerts?status=delivered&limit=1")
         .await;
