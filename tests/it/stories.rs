@@ -5,11 +5,16 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use herald::domain::article::NewArticle;
+use herald::store::{FeedSpec, Incoming, StoryInput};
 use herald::stories::{
     ArticleMeta, Clusterer, Fingerprint, StorySettings, band_keys, compare, score_clustering,
 };
 use proptest::prelude::*;
 use serde::Deserialize;
+
+use crate::both_backends;
+use crate::support::db::{Backend, TestDb};
 
 #[derive(Debug, Deserialize)]
 struct FixtureSet {
@@ -299,4 +304,75 @@ fn stories_config_defaults_are_the_evaluated_ones() {
     assert_eq!(configured.window, clustering.window);
     assert_eq!(configured.threshold, clustering.threshold);
     assert_eq!(configured.threshold, herald::stories::DEFAULT_THRESHOLD);
+}
+
+both_backends!(stories_the_store_assigns_what_the_clusterer_assigns);
+
+/// The fixture set through `save_articles`, one write per article in time
+/// order, as feeds deliver them: the stored stories partition the articles
+/// exactly as the in-memory clusterer (which the evaluation measures) does.
+async fn stories_the_store_assigns_what_the_clusterer_assigns(backend: Backend) {
+    let articles = fixtures();
+    let db = TestDb::new(backend).await;
+    let mut feed_numbers: Vec<i64> = articles.iter().map(|a| a.feed).collect();
+    feed_numbers.sort_unstable();
+    feed_numbers.dedup();
+    let specs: Vec<FeedSpec> = feed_numbers
+        .iter()
+        .map(|n| FeedSpec {
+            url: format!("https://outlet{n}.example/feed"),
+            name: None,
+        })
+        .collect();
+    let ids = db.store.sync_feeds(&specs).await.unwrap();
+    let feed_id: HashMap<i64, i64> = feed_numbers.iter().copied().zip(ids).collect();
+
+    let mut order: Vec<usize> = (0..articles.len()).collect();
+    order.sort_by(|&a, &b| articles[a].hours.total_cmp(&articles[b].hours));
+    let settings = StorySettings::default();
+    let mut stored_story = vec![0; articles.len()];
+    for index in order {
+        let article = &articles[index];
+        let meta = article.meta();
+        let key = format!("fixture-{index}");
+        let new = NewArticle {
+            item_key: key.clone(),
+            canonical_url: Some(format!("https://outlet{}.example/{key}", article.feed)),
+            url: None,
+            title: article.title.clone(),
+            summary_html: None,
+            summary_text: Some(article.body.clone()),
+            content_html: None,
+            content_text: None,
+            author: None,
+            language: None,
+            published_at: meta.seen_at,
+            updated_at: None,
+            fingerprint: key,
+        };
+        let incoming = Incoming {
+            story: Some(StoryInput::new(article.fingerprint(), meta.seen_at)),
+            ..Incoming::from(new)
+        };
+        let saved = db
+            .store
+            .save_articles(feed_id[&article.feed], &[incoming], &settings, meta.seen_at)
+            .await
+            .unwrap();
+        let stored = db.store.article(saved.inserted[0]).await.unwrap().unwrap();
+        stored_story[index] = stored.story_id.unwrap();
+    }
+    let in_memory = clustered(&articles);
+    let same_partition = |a: &[i64], b: &[i64]| {
+        (0..a.len()).all(|i| (0..a.len()).all(|j| (a[i] == a[j]) == (b[i] == b[j])))
+    };
+    assert!(
+        same_partition(&stored_story, &in_memory),
+        "stored {stored_story:?}\nmemory {in_memory:?}"
+    );
+    let distinct: std::collections::HashSet<_> = stored_story.iter().collect();
+    assert!(
+        distinct.len() < articles.len(),
+        "some articles share a story"
+    );
 }
