@@ -53,6 +53,28 @@ fn item(guid: &str, link: &str, title: &str, body: &str, minutes_ago: i64) -> It
     }
 }
 
+/// The wire's own copy of the delegation story.
+fn wire(guid: &str, minutes_ago: i64) -> Item {
+    item(
+        guid,
+        "https://wire.example/nk-iran",
+        WIRE_TITLE,
+        WIRE_BODY,
+        minutes_ago,
+    )
+}
+
+/// Another event about the same countries.
+fn missile(guid: &str, minutes_ago: i64) -> Item {
+    item(
+        guid,
+        "https://agg.example/missile",
+        MISSILE_TITLE,
+        MISSILE_BODY,
+        minutes_ago,
+    )
+}
+
 /// An item of no interest, distinct per feed (a shared link would make the
 /// feeds its outlets too).
 fn quiet(feed: &str) -> Item {
@@ -122,19 +144,7 @@ async fn a_reprint_joins_the_story_and_alerts_only_for_rules_the_story_had_not_f
 
     server.set(
         "/wire",
-        Route::rss(
-            "Wire",
-            &[
-                item(
-                    "w1",
-                    "https://wire.example/nk-iran",
-                    WIRE_TITLE,
-                    WIRE_BODY,
-                    30,
-                ),
-                quiet("/wire"),
-            ],
-        ),
+        Route::rss("Wire", &[wire("w1", 30), quiet("/wire")]),
     );
     let reports = herald.poll().await;
     assert_eq!((reports[0].new, reports[0].alerts), (1, 1), "{reports:?}");
@@ -179,19 +189,7 @@ async fn a_reprint_joins_the_story_and_alerts_only_for_rules_the_story_had_not_f
     // A different event about the same countries is another story, and alerts.
     server.set(
         "/aggregator",
-        Route::rss(
-            "Aggregator",
-            &[
-                item(
-                    "a1",
-                    "https://agg.example/missile",
-                    MISSILE_TITLE,
-                    MISSILE_BODY,
-                    10,
-                ),
-                quiet("/aggregator"),
-            ],
-        ),
+        Route::rss("Aggregator", &[missile("a1", 10), quiet("/aggregator")]),
     );
     let reports = herald.poll().await;
     let aggregator = &reports[2];
@@ -240,13 +238,7 @@ async fn copies_in_one_document_are_one_story(backend: Backend) {
         Route::rss(
             "Aggregator",
             &[
-                item(
-                    "a1",
-                    "https://wire.example/nk-iran",
-                    WIRE_TITLE,
-                    WIRE_BODY,
-                    30,
-                ),
+                wire("a1", 30),
                 item(
                     "a2",
                     "https://paper.example/nk-iran",
@@ -254,13 +246,7 @@ async fn copies_in_one_document_are_one_story(backend: Backend) {
                     &reprinted_body(""),
                     25,
                 ),
-                item(
-                    "a3",
-                    "https://agg.example/missile",
-                    MISSILE_TITLE,
-                    MISSILE_BODY,
-                    20,
-                ),
+                missile("a3", 20),
                 quiet("/aggregator"),
             ],
         ),
