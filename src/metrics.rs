@@ -109,7 +109,7 @@ impl Metrics {
         );
         registry.register(
             "articles_stored",
-            "Articles written: new ones, new sources of stored ones (merged), edits (updated)",
+            "Articles written: new ones, new sources of stored ones (merged), edits (updated); reprint: new ones that joined a stored story",
             articles.clone(),
         );
         registry.register(
@@ -134,7 +134,7 @@ impl Metrics {
                 outcome: outcome.as_str(),
             });
         }
-        for change in ["new", "merged", "updated"] {
+        for change in ["new", "merged", "updated", "reprint"] {
             articles.get_or_create_owned(&ChangeLabel { change });
         }
         for outcome in ["delivered", "failed", "dead"] {
@@ -162,6 +162,7 @@ impl Metrics {
             ("new", report.new),
             ("merged", report.merged),
             ("updated", report.updated),
+            ("reprint", report.reprints),
         ] {
             self.articles
                 .get_or_create(&ChangeLabel { change })
@@ -256,7 +257,7 @@ mod tests {
             status,
             new,
             merged: 0,
-            reprints: 0,
+            reprints: new.min(1),
             updated: 1,
             unchanged: 0,
             alerts,
@@ -278,6 +279,7 @@ mod tests {
             r#"herald_fetches_total{outcome="disabled"}"#,
             "herald_fetch_duration_seconds_count",
             r#"herald_articles_stored_total{change="new"}"#,
+            r#"herald_articles_stored_total{change="reprint"}"#,
             "herald_rule_hits_total",
             r#"herald_deliveries_total{outcome="dead"}"#,
             r#"herald_feeds{status="never"}"#,
@@ -308,6 +310,7 @@ mod tests {
             (r#"herald_fetches_total{outcome="error"}"#, 1.0),
             (r#"herald_articles_stored_total{change="new"}"#, 3.0),
             (r#"herald_articles_stored_total{change="updated"}"#, 2.0),
+            (r#"herald_articles_stored_total{change="reprint"}"#, 1.0),
             ("herald_rule_hits_total", 2.0),
             (r#"herald_deliveries_total{outcome="delivered"}"#, 2.0),
             (r#"herald_deliveries_total{outcome="failed"}"#, 1.0),
