@@ -42,48 +42,39 @@ async fn assign_stories(
     let mut found = Vec::with_capacity(members.len());
     let mut stored: HashMap<i64, Candidate> = HashMap::new();
     for member in members {
-        let ids = match member.input {
-            Some(input) if !input.band_keys.is_empty() => {
-                let (lo, hi) = assign::window_bounds(input, settings);
-                sqlx::query_scalar(
-                    "SELECT DISTINCT article_id FROM (
-                         SELECT article_id FROM story_keys
-                         WHERE band_key IN (SELECT value FROM json_each(?1))
-                           AND seen_at BETWEEN ?2 AND ?3
-                         ORDER BY seen_at DESC
-                         LIMIT ?4)",
-                )
-                .bind(ids_json(&input.band_keys))
-                .bind(to_text(lo))
-                .bind(to_text(hi))
-                .bind(assign::MAX_CANDIDATE_ROWS)
-                .fetch_all(&mut **tx)
-                .await?
-            }
-            _ => Vec::new(),
-        };
-        let unread: Vec<i64> = ids
-            .iter()
-            .copied()
-            .filter(|id| !stored.contains_key(id))
-            .collect();
-        if !unread.is_empty() {
+        let mut ids = Vec::new();
+        if let Some(input) = member.input.filter(|input| !input.band_keys.is_empty()) {
+            let (lo, hi) = assign::window_bounds(input, settings);
+            // One statement: each one costs a hand-off to sqlx's worker thread.
             let rows = sqlx::query(
                 "SELECT f.article_id, a.story_id, f.feed_id, f.seen_at, f.fingerprint
                  FROM story_fingerprints f JOIN articles a ON a.id = f.article_id
-                 WHERE f.article_id IN (SELECT value FROM json_each(?1))
+                 WHERE f.article_id IN (
+                     SELECT article_id FROM story_keys
+                     WHERE band_key IN (SELECT value FROM json_each(?1))
+                       AND seen_at BETWEEN ?2 AND ?3
+                     ORDER BY seen_at DESC
+                     LIMIT ?4)
                    AND a.story_id IS NOT NULL",
             )
-            .bind(ids_json(&unread))
+            .bind(ids_json(&input.band_keys))
+            .bind(to_text(lo))
+            .bind(to_text(hi))
+            .bind(assign::MAX_CANDIDATE_ROWS)
             .fetch_all(&mut **tx)
             .await?;
             for row in &rows {
+                let article_id: i64 = row.try_get(0)?;
+                ids.push(article_id);
+                if stored.contains_key(&article_id) {
+                    continue;
+                }
                 let seen_at = from_text(&row.try_get::<String, _>(3)?)?;
                 let bytes: Vec<u8> = row.try_get(4)?;
                 if let Some(candidate) =
                     Candidate::from_row(row.try_get(1)?, row.try_get(2)?, seen_at, &bytes)
                 {
-                    stored.insert(row.try_get::<i64, _>(0)?, candidate);
+                    stored.insert(article_id, candidate);
                 }
             }
         }
