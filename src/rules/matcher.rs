@@ -46,6 +46,14 @@ pub struct RuleHit {
 
 type LeafId = u32;
 type EntryId = u32;
+/// A whole word some term names; an article's words are turned into these once, so
+/// that phrases, NEAR pairs and next-word lists compare integers, not strings.
+type WordId = u32;
+/// The id of every word no term names.
+const NO_WORD: WordId = u32::MAX;
+/// In [`Matcher::word_entries`]: the word anchors no leaf (it is only a later word of
+/// some phrase).
+const NO_ENTRY: EntryId = u32::MAX;
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
 
 /// All rules compiled together; immutable, so one `Arc<Matcher>` serves every thread.
@@ -54,11 +62,10 @@ pub struct Matcher {
     rules: Vec<CompiledRule>,
     leaves: Vec<CompiledLeaf>,
     entries: Vec<Entry>,
-    /// Whole normalised word → entry.
-    exact: FastMap<Box<str>, EntryId>,
-    /// Rules out, without hashing the whole word, most words `exact` lacks: most of
-    /// an article's words are in no rule.
-    exact_filter: WordFilter,
+    /// Every whole word of every term.
+    words: WordTable,
+    /// The entry anchored on each word, or [`NO_ENTRY`].
+    word_entries: Vec<EntryId>,
     prefixes: PrefixIndex,
     /// Every rule's expression in postfix order; `programs[rule]` is its range.
     /// Kept apart from the rules so that evaluating a candidate touches one small
@@ -103,7 +110,8 @@ enum LeafExpr {
 
 #[derive(Debug)]
 struct CompiledLeaf {
-    leaf: Leaf,
+    /// The leaf with its words as ids.
+    test: LeafTest,
     display: Arc<str>,
     /// How many rules have this leaf as a positive term; a leaf many rules share
     /// is probably a common word, so it makes a poor trigger.
@@ -141,7 +149,136 @@ struct Entry {
     /// The other phrases and NEAR pairs, sorted by their second word: an anchor
     /// such as `kim` may start hundreds of names, and only those whose second word
     /// follows it need checking.
-    by_next_word: Vec<(Box<str>, LeafId, u8)>,
+    by_next_word: Vec<(WordId, LeafId, u8)>,
+}
+
+/// A leaf as the matcher checks it at its anchor.
+#[derive(Debug)]
+enum LeafTest {
+    Term(IdTerm),
+    Near {
+        left: IdTerm,
+        right: IdTerm,
+        distance: u32,
+    },
+}
+
+/// A [`Term`] with its whole words replaced by their ids.
+#[derive(Debug)]
+struct IdTerm {
+    words: Box<[WordId]>,
+    /// The last word, when it is a prefix: compared as text, since it names no one word.
+    prefix: Option<Box<str>>,
+}
+
+impl IdTerm {
+    fn len(&self) -> usize {
+        self.words.len() + usize::from(self.prefix.is_some())
+    }
+
+    /// Whether the term starts at `position` of a text whose word ids are `ids`.
+    fn occurs_at(&self, ids: &[WordId], tokens: &TokenList, position: usize) -> bool {
+        let Some(found) = ids.get(position..position + self.words.len()) else {
+            return false;
+        };
+        // Not `==` on the slices: that calls `memcmp`, slow for one to three ids.
+        self.words.iter().zip(found).all(|(want, got)| want == got)
+            && self.prefix.as_deref().is_none_or(|prefix| {
+                tokens
+                    .get(position + self.words.len())
+                    .is_some_and(|token| token.starts_with(prefix))
+            })
+    }
+}
+
+/// Every whole word of every term, numbered: an open-addressing table keyed, like
+/// [`WordFilter`], by a word's first eight bytes and length, so that the filter's
+/// hash also places the probe and most keys compare as one integer. Collisions of
+/// longer words compare their remaining bytes.
+#[derive(Debug, Default)]
+struct WordTable {
+    /// Power-of-two sized, at most half full; a slot with `len == 0` is empty (no
+    /// word is empty), so every probe sequence ends.
+    slots: Vec<WordSlot>,
+    /// `64 - log2(slots.len())`: the hash's top bits pick the first slot.
+    shift: u32,
+    /// Rules out most of an article's words, which are in no rule, before the probe.
+    filter: WordFilter,
+    /// The words back to back, word `id` at `text[starts[id]..starts[id + 1]]`.
+    text: Vec<u8>,
+    starts: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct WordSlot {
+    head: u64,
+    len: u32,
+    id: WordId,
+}
+
+impl WordTable {
+    /// A table of `words`; word `i` gets id `i`.
+    fn of(words: &[Box<str>]) -> WordTable {
+        let mut table = WordTable {
+            filter: WordFilter::of(words.iter().map(|word| word.as_bytes())),
+            ..WordTable::default()
+        };
+        if words.is_empty() {
+            return table;
+        }
+        let slots_log2 = (2 * words.len()).next_power_of_two().trailing_zeros();
+        table.slots = vec![WordSlot::default(); 1 << slots_log2];
+        table.shift = 64 - slots_log2;
+        let mask = table.slots.len() - 1;
+        for (id, word) in words.iter().enumerate() {
+            table.starts.push(table.text.len() as u32);
+            table.text.extend_from_slice(word.as_bytes());
+            let (head, len) = (word_head(word.as_bytes()), word.len());
+            let mut at = (WordFilter::hash(head, len) >> table.shift) as usize;
+            while table.slots[at & mask].len != 0 {
+                at += 1;
+            }
+            table.slots[at & mask] = WordSlot {
+                head,
+                len: len as u32,
+                id: id as WordId,
+            };
+        }
+        table.starts.push(table.text.len() as u32);
+        table
+    }
+
+    /// The id of `word`, whose first eight bytes are `head`, or [`NO_WORD`].
+    fn get(&self, word: &str, head: u64) -> WordId {
+        let len = word.len();
+        let hash = WordFilter::hash(head, len);
+        if !self.filter.contains_hash(hash) || self.slots.is_empty() {
+            return NO_WORD;
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = (hash >> self.shift) as usize;
+        loop {
+            let Some(slot) = self.slots.get(at & mask) else {
+                return NO_WORD;
+            };
+            if slot.len == 0 {
+                return NO_WORD;
+            }
+            if slot.head == head && slot.len as usize == len && self.tail_matches(slot.id, word) {
+                return slot.id;
+            }
+            at += 1;
+        }
+    }
+
+    /// Whether word `id`, of the same length and first eight bytes as `word`, equals it.
+    fn tail_matches(&self, id: WordId, word: &str) -> bool {
+        if word.len() <= 8 {
+            return true;
+        }
+        let start = self.starts.get(id as usize).map_or(0, |&s| s as usize);
+        self.text.get(start + 8..start + word.len()) == word.as_bytes().get(8..)
+    }
 }
 
 /// Prefix terms bucketed by their first (up to) three bytes: a word probes at most
@@ -252,23 +389,36 @@ impl Matcher {
         hits
     }
 
-    fn find_true_leaves(&self, tokens: &TokenizedDocument, scratch: &mut MatchState) {
+    fn find_true_leaves(&self, tokens: &TokenizedDocument, state: &mut MatchState) {
+        let mut ids = mem::take(&mut state.ids);
+        let mut anchors = mem::take(&mut state.anchors);
         for (field, words) in tokens.sections() {
+            // All ids first: a phrase or NEAR pair reads the ids of later words.
+            ids.clear();
+            anchors.clear();
+            for (position, (word, head)) in words.iter_with_heads().enumerate() {
+                let id = self.words.get(word, head);
+                ids.push(id);
+                if let Some(&entry) = self.word_entries.get(id as usize)
+                    && entry != NO_ENTRY
+                {
+                    anchors.push((position as u32, entry));
+                }
+                self.prefixes.for_each_match(word, head, |entry| {
+                    anchors.push((position as u32, entry));
+                });
+            }
             let at = Position {
                 field_bit: field.bit(),
                 words,
+                ids: &ids,
             };
-            for (position, (word, head)) in words.iter_with_heads().enumerate() {
-                if self.exact_filter.may_contain(head, word.len())
-                    && let Some(&entry) = self.exact.get(word)
-                {
-                    self.check_entry(entry, &at, position, scratch);
-                }
-                self.prefixes.for_each_match(word, head, |entry| {
-                    self.check_entry(entry, &at, position, scratch);
-                });
+            for &(position, entry) in &anchors {
+                self.check_entry(entry, &at, position as usize, state);
             }
         }
+        state.ids = ids;
+        state.anchors = anchors;
     }
 
     fn check_entry(
@@ -292,18 +442,19 @@ impl Matcher {
         if entry.by_next_word.is_empty() {
             return;
         }
-        let Some(next) = at.words.get(position + 1) else {
+        let next = at.ids.get(position + 1).copied().unwrap_or(NO_WORD);
+        if next == NO_WORD {
             return;
-        };
+        }
         let first = entry
             .by_next_word
-            .partition_point(|(word, _, _)| word.as_ref() < next);
-        for (word, leaf, fields) in &entry.by_next_word[first..] {
-            if word.as_ref() != next {
+            .partition_point(|&(word, _, _)| word < next);
+        for &(word, leaf, fields) in &entry.by_next_word[first..] {
+            if word != next {
                 break;
             }
             if fields & at.field_bit != 0 {
-                self.check_positional(*leaf, at, position, scratch);
+                self.check_positional(leaf, at, position, scratch);
             }
         }
     }
@@ -316,7 +467,7 @@ impl Matcher {
         scratch: &mut MatchState,
     ) {
         if !scratch.leaf_true.contains(leaf)
-            && anchored_leaf_occurs(&self.leaves[leaf as usize].leaf, at.words, position)
+            && anchored_leaf_occurs(&self.leaves[leaf as usize].test, at, position)
         {
             scratch.mark_leaf(leaf);
         }
@@ -361,40 +512,42 @@ impl Matcher {
 struct Position<'a> {
     field_bit: u8,
     words: &'a TokenList,
+    /// The id of each of `words`.
+    ids: &'a [WordId],
 }
 
 /// Whether `leaf`, whose anchor word (first word of its term, or of a NEAR's left
 /// term) is at `position`, occurs there.
-fn anchored_leaf_occurs(leaf: &Leaf, words: &TokenList, position: usize) -> bool {
-    match &leaf.kind {
-        LeafKind::Term(term) => term.occurs_at(words, position),
-        LeafKind::Near {
+fn anchored_leaf_occurs(leaf: &LeafTest, at: &Position<'_>, position: usize) -> bool {
+    match leaf {
+        LeafTest::Term(term) => term.occurs_at(at.ids, at.words, position),
+        LeafTest::Near {
             left,
             right,
             distance,
         } => {
-            left.occurs_at(words, position)
-                && right_is_near(left, right, *distance, words, position)
+            left.occurs_at(at.ids, at.words, position)
+                && right_is_near(left, right, *distance, at, position)
         }
     }
 }
 
 /// Looks for `right` only where it could start within `distance` words of `left`.
 fn right_is_near(
-    left: &Term,
-    right: &Term,
+    left: &IdTerm,
+    right: &IdTerm,
     distance: u32,
-    words: &TokenList,
+    at: &Position<'_>,
     left_at: usize,
 ) -> bool {
-    let (left_len, right_len) = (left.words.len(), right.words.len());
+    let (left_len, right_len) = (left.len(), right.len());
     let reach = distance as usize + right_len;
     let first = left_at.saturating_sub(reach);
-    let last = (left_at + left_len + distance as usize).min(words.len());
+    let last = (left_at + left_len + distance as usize).min(at.ids.len());
     (first..=last).any(|right_at| {
         words_between(left_at, left_len, right_at, right_len)
             .is_some_and(|between| between <= distance as usize)
-            && right.occurs_at(words, right_at)
+            && right.occurs_at(at.ids, at.words, right_at)
     })
 }
 
@@ -525,6 +678,9 @@ struct Builder {
     leaf_ids: HashMap<Leaf, LeafId>,
     /// Each rule's expression, kept until [`Builder::finish`] chooses its triggers.
     exprs: Vec<LeafExpr>,
+    word_ids: HashMap<Box<str>, WordId>,
+    /// The words by id, for [`WordTable::of`].
+    words: Vec<Box<str>>,
 }
 
 impl Builder {
@@ -577,21 +733,34 @@ impl Builder {
         };
         let entry = self.entry_for(anchor);
         let is_whole = matches!(&leaf.kind, LeafKind::Term(term) if term.words.len() == 1);
+        let next = known_second_word(anchor).map(|next| self.word_id(next));
+        let test = match &leaf.kind {
+            LeafKind::Term(term) => LeafTest::Term(self.id_term(term)),
+            LeafKind::Near {
+                left,
+                right,
+                distance,
+            } => LeafTest::Near {
+                left: self.id_term(left),
+                right: self.id_term(right),
+                distance: *distance,
+            },
+        };
         let entry = &mut self.matcher.entries[entry as usize];
         let fields = leaf.fields();
         if is_whole {
             entry.whole.push((id, fields));
-        } else if let Some(next) = known_second_word(anchor) {
+        } else if let Some(next) = next {
             let at = entry
                 .by_next_word
-                .partition_point(|(word, _, _)| word.as_ref() <= next);
-            entry.by_next_word.insert(at, (next.into(), id, fields));
+                .partition_point(|&(word, _, _)| word <= next);
+            entry.by_next_word.insert(at, (next, id, fields));
         } else {
             entry.positional.push((id, fields));
         }
         self.matcher.fields_used |= leaf.fields();
         self.matcher.leaves.push(CompiledLeaf {
-            leaf: leaf.clone(),
+            test,
             display: leaf.to_string().into(),
             positive_in: 0,
         });
@@ -640,7 +809,7 @@ impl Builder {
             matcher.watch_starts.push(next as u32);
         }
         matcher.watches = registrations.into_iter().map(|(_, watch)| watch).collect();
-        matcher.exact_filter = WordFilter::of(matcher.exact.keys().map(|word| word.as_bytes()));
+        matcher.words = WordTable::of(&self.words);
         matcher.prefixes.key_filter =
             WordFilter::of(matcher.prefixes.buckets.keys().map(|key| &key[..]));
         mem::take(matcher)
@@ -666,13 +835,40 @@ impl Builder {
                 index.key_lengths.sort_unstable();
             }
         } else {
-            if let Some(&id) = self.matcher.exact.get(first) {
-                return id;
+            let word = self.word_id(first) as usize;
+            match self.matcher.word_entries[word] {
+                NO_ENTRY => self.matcher.word_entries[word] = next_id,
+                id => return id,
             }
-            self.matcher.exact.insert(first.into(), next_id);
         }
         self.matcher.entries.push(Entry::default());
         next_id
+    }
+
+    fn word_id(&mut self, word: &str) -> WordId {
+        if let Some(&id) = self.word_ids.get(word) {
+            return id;
+        }
+        let id = self.words.len() as WordId;
+        self.words.push(word.into());
+        self.word_ids.insert(word.into(), id);
+        self.matcher.word_entries.push(NO_ENTRY);
+        id
+    }
+
+    fn id_term(&mut self, term: &Term) -> IdTerm {
+        let whole = if term.prefix {
+            term.words.len().saturating_sub(1)
+        } else {
+            term.words.len()
+        };
+        IdTerm {
+            words: term.words[..whole]
+                .iter()
+                .map(|word| self.word_id(word))
+                .collect(),
+            prefix: term.words[whole..].first().map(|word| word.as_str().into()),
+        }
     }
 }
 
@@ -689,6 +885,10 @@ struct Scratch {
 
 #[derive(Default)]
 struct MatchState {
+    /// The word ids of the section being matched.
+    ids: Vec<WordId>,
+    /// Its positions holding an anchor, with the anchored entry.
+    anchors: Vec<(u32, EntryId)>,
     leaf_true: BitSet,
     true_leaves: Vec<LeafId>,
     rule_seen: BitSet,
@@ -800,7 +1000,12 @@ impl WordFilter {
 
     /// Whether a word of `len` bytes starting with `head` may be in the filter.
     fn may_contain(&self, head: u64, len: usize) -> bool {
-        let bit = Self::hash(head, len) >> self.shift;
+        self.contains_hash(Self::hash(head, len))
+    }
+
+    /// [`WordFilter::may_contain`] given the word's [`WordFilter::hash`].
+    fn contains_hash(&self, hash: u64) -> bool {
+        let bit = hash >> self.shift;
         self.bits
             .get((bit / 64) as usize)
             .is_some_and(|w| w & (1 << (bit % 64)) != 0)

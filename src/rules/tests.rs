@@ -263,6 +263,21 @@ fn north_korea_iran_story() {
 }
 
 #[test]
+fn long_words_sharing_their_first_eight_bytes_are_told_apart() {
+    // The matcher keys words on their first eight bytes and length; the rest must
+    // still be compared, in anchors, later phrase words and NEAR partners alike.
+    let text = article("", "The sanctioner met internationalists in Vladivostok");
+    assert!(!fires("sanctioned", &text));
+    assert!(fires("sanctioner", &text));
+    assert!(!fires("\"sanctioner met internationalism\"", &text));
+    assert!(fires("\"sanctioner met internationalists\"", &text));
+    assert!(!fires("vladivostak NEAR/3 internationalists", &text));
+    assert!(fires("vladivostok NEAR/3 internationalists", &text));
+    assert!(!fires("met NEAR/1 vladivostak", &text));
+    assert!(fires("met NEAR/2 vladivostok", &text));
+}
+
+#[test]
 fn hits_list_the_positive_terms_present() {
     let rules = [
         "\"North Korea\" Iran -sport",
