@@ -285,14 +285,46 @@ impl WordTable {
 /// three buckets and compares only prefixes sharing its start.
 #[derive(Debug, Default)]
 struct PrefixIndex {
-    buckets: FastMap<Box<[u8]>, Vec<PrefixEntry>>,
+    /// Keyed by [`PrefixIndex::key`]: an integer, so a probe neither hashes nor
+    /// compares a byte string (news words pass the key filter and probe often).
+    buckets: FastMap<u64, Vec<PrefixEntry>>,
     /// The bucket keys, to skip the probe for a word whose start is none of them.
     key_filter: WordFilter,
     key_lengths: Vec<usize>,
 }
 
-/// A normalised prefix and the entry of the leaves anchored on it.
-type PrefixEntry = (Box<str>, EntryId);
+/// A normalised prefix and the entry of the leaves anchored on it. The first eight
+/// bytes are kept as an integer, so that testing a word is a mask and a compare.
+#[derive(Debug)]
+struct PrefixEntry {
+    head: u64,
+    len: usize,
+    /// The bytes past the first eight.
+    rest: Box<[u8]>,
+    entry: EntryId,
+}
+
+impl PrefixEntry {
+    fn new(prefix: &str, entry: EntryId) -> PrefixEntry {
+        let bytes = prefix.as_bytes();
+        PrefixEntry {
+            head: word_head(bytes),
+            len: bytes.len(),
+            rest: bytes.get(8..).unwrap_or_default().into(),
+            entry,
+        }
+    }
+
+    /// Whether `word`, whose first eight bytes are `head`, starts with the prefix.
+    fn starts(&self, word: &str, head: u64) -> bool {
+        word.len() >= self.len
+            && head_of_length(head, self.len) == self.head
+            && word
+                .as_bytes()
+                .get(8..self.len)
+                .is_none_or(|rest| rest == &self.rest[..])
+    }
+}
 
 const PREFIX_KEY_BYTES: usize = 3;
 
@@ -301,24 +333,28 @@ impl PrefixIndex {
         prefix.len().min(PREFIX_KEY_BYTES)
     }
 
+    /// The bucket of words starting with `head`'s first `length` bytes; the length
+    /// is part of the key since `ab` and `ab\0` would otherwise collide.
+    fn key(head: u64, length: usize) -> u64 {
+        head_of_length(head, length) | (length as u64) << 56
+    }
+
     /// `head` is the word's first eight bytes as [`TokenList::iter_with_heads`] gives them.
     fn for_each_match(&self, word: &str, head: u64, mut hit: impl FnMut(EntryId)) {
         for &length in &self.key_lengths {
-            let Some(key) = word.as_bytes().get(..length) else {
-                continue;
-            };
-            if !self
-                .key_filter
-                .may_contain(head_of_length(head, length), length)
+            if word.len() < length
+                || !self
+                    .key_filter
+                    .may_contain(head_of_length(head, length), length)
             {
                 continue;
             }
-            let Some(bucket) = self.buckets.get(key) else {
+            let Some(bucket) = self.buckets.get(&Self::key(head, length)) else {
                 continue;
             };
-            for (prefix, entry) in bucket {
-                if word.starts_with(prefix.as_ref()) {
-                    hit(*entry);
+            for prefix in bucket {
+                if prefix.starts(word, head) {
+                    hit(prefix.entry);
                 }
             }
         }
@@ -810,8 +846,10 @@ impl Builder {
         }
         matcher.watches = registrations.into_iter().map(|(_, watch)| watch).collect();
         matcher.words = WordTable::of(&self.words);
-        matcher.prefixes.key_filter =
-            WordFilter::of(matcher.prefixes.buckets.keys().map(|key| &key[..]));
+        matcher.prefixes.key_filter = WordFilter::of_heads(
+            (matcher.prefixes.buckets.keys())
+                .map(|key| (key & !(0xff << 56), (key >> 56) as usize)),
+        );
         mem::take(matcher)
     }
 
@@ -822,14 +860,16 @@ impl Builder {
         if term.prefix && term.words.len() == 1 {
             let index = &mut self.matcher.prefixes;
             let key_length = PrefixIndex::key_length(first);
-            let bucket = index
-                .buckets
-                .entry(first.as_bytes()[..key_length].into())
-                .or_default();
-            if let Some((_, id)) = bucket.iter().find(|(p, _)| p.as_ref() == first) {
-                return *id;
+            let key = PrefixIndex::key(word_head(first.as_bytes()), key_length);
+            let bucket = index.buckets.entry(key).or_default();
+            let same = PrefixEntry::new(first, next_id);
+            if let Some(known) = bucket
+                .iter()
+                .find(|p| p.head == same.head && p.len == same.len && p.rest == same.rest)
+            {
+                return known.entry;
             }
-            bucket.push((first.into(), next_id));
+            bucket.push(same);
             if !index.key_lengths.contains(&key_length) {
                 index.key_lengths.push(key_length);
                 index.key_lengths.sort_unstable();
@@ -975,6 +1015,11 @@ impl WordFilter {
 
     /// A filter holding exactly `words` (built once the index is complete).
     fn of<'a>(words: impl ExactSizeIterator<Item = &'a [u8]>) -> WordFilter {
+        Self::of_heads(words.map(|word| (word_head(word), word.len())))
+    }
+
+    /// A filter holding the words given as (first eight bytes, length).
+    fn of_heads(words: impl ExactSizeIterator<Item = (u64, usize)>) -> WordFilter {
         let bits_log2 = (words.len().next_power_of_two().trailing_zeros()
             + Self::BITS_PER_KEY_LOG2)
             .max(Self::MIN_BITS_LOG2);
@@ -982,8 +1027,8 @@ impl WordFilter {
             bits: vec![0; 1 << (bits_log2 - 6)],
             shift: 64 - bits_log2,
         };
-        for word in words {
-            let bit = Self::hash(word_head(word), word.len()) >> filter.shift;
+        for (head, len) in words {
+            let bit = Self::hash(head, len) >> filter.shift;
             if let Some(slot) = filter.bits.get_mut((bit / 64) as usize) {
                 *slot |= 1 << (bit % 64);
             }
@@ -1039,6 +1084,10 @@ impl Hasher for WordHasher {
         let mut tail = [0u8; 8];
         tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
         self.add(u64::from_le_bytes(tail) ^ bytes.len() as u64);
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.add(value);
     }
 
     fn write_u8(&mut self, value: u8) {

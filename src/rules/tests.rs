@@ -275,6 +275,13 @@ fn long_words_sharing_their_first_eight_bytes_are_told_apart() {
     assert!(fires("vladivostok NEAR/3 internationalists", &text));
     assert!(!fires("met NEAR/1 vladivostak", &text));
     assert!(fires("met NEAR/2 vladivostok", &text));
+    assert!(fires("internationalis*", &text));
+    assert!(!fires("internationalin*", &text));
+    assert!(!fires("internationalistsx*", &text));
+    assert!(fires("sanctioner*", &text));
+    assert!(!fires("sanctionez*", &text));
+    assert!(fires("met NEAR/0 internationalis*", &text));
+    assert!(!fires("met NEAR/0 internationalin*", &text));
 }
 
 #[test]
