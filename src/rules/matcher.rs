@@ -123,7 +123,13 @@ struct CompiledLeaf {
 struct Program {
     start: u32,
     end: u32,
+    /// Whether the program ever holds more than [`BIT_STACK_DEPTH`] values, so
+    /// that [`run`] needs its growable stack (no hand-written rule does).
+    deep: bool,
 }
+
+/// Values a `u64` stack of booleans holds.
+const BIT_STACK_DEPTH: usize = 64;
 
 /// A rule to evaluate when its trigger leaf occurs, provided that `filter` (a
 /// leaf the rule cannot be true without, from another required branch) occurs
@@ -416,7 +422,7 @@ impl Matcher {
             .iter()
             .filter_map(|&(rule, program)| {
                 let ops = &self.ops[program.start as usize..program.end as usize];
-                run(ops, leaf_true, stack)
+                run(ops, program.deep, leaf_true, stack)
                     .then(|| self.hit(rule as usize, &document_tags, leaf_true))?
             })
             .collect();
@@ -588,7 +594,36 @@ fn right_is_near(
 }
 
 /// Evaluates a postfix program; no short-circuit, since programs are a few ops.
-fn run(program: &[Op], leaf_true: &BitSet, stack: &mut Vec<bool>) -> bool {
+/// The stack of booleans is one integer (top value in bit 0) unless the program is
+/// `deep`: a `Vec<bool>` push, truncate and slice scan per operator cost several
+/// times more, and every candidate rule runs its program.
+fn run(program: &[Op], deep: bool, leaf_true: &BitSet, stack: &mut Vec<bool>) -> bool {
+    if deep {
+        return run_deep(program, leaf_true, stack);
+    }
+    let mut bits = 0u64;
+    for op in program {
+        match *op {
+            Op::Leaf(leaf) => bits = (bits << 1) | u64::from(leaf_true.contains(leaf)),
+            Op::Not => bits ^= 1,
+            Op::And(n) | Op::Or(n) => {
+                let n = n.min(BIT_STACK_DEPTH as u32);
+                let top = u64::MAX
+                    .checked_shr(BIT_STACK_DEPTH as u32 - n)
+                    .unwrap_or(0);
+                let value = if matches!(op, Op::And(_)) {
+                    bits & top == top
+                } else {
+                    bits & top != 0
+                };
+                bits = (bits.checked_shr(n).unwrap_or(0) << 1) | u64::from(value);
+            }
+        }
+    }
+    bits & 1 != 0
+}
+
+fn run_deep(program: &[Op], leaf_true: &BitSet, stack: &mut Vec<bool>) -> bool {
     stack.clear();
     for op in program {
         match *op {
@@ -611,6 +646,20 @@ fn run(program: &[Op], leaf_true: &BitSet, stack: &mut Vec<bool>) -> bool {
         }
     }
     stack.pop().unwrap_or(false)
+}
+
+/// The most values a postfix program holds at once.
+fn stack_depth(program: &[Op]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0);
+    for op in program {
+        match *op {
+            Op::Leaf(_) => depth += 1,
+            Op::Not => {}
+            Op::And(n) | Op::Or(n) => depth = depth.saturating_sub(n as usize) + 1,
+        }
+        deepest = deepest.max(depth);
+    }
+    deepest
 }
 
 impl LeafExpr {
@@ -741,7 +790,8 @@ impl Builder {
         let start = self.matcher.ops.len() as u32;
         expr.push_postfix(&mut self.matcher.ops);
         let end = self.matcher.ops.len() as u32;
-        self.matcher.programs.push(Program { start, end });
+        let deep = stack_depth(&self.matcher.ops[start as usize..]) > BIT_STACK_DEPTH;
+        self.matcher.programs.push(Program { start, end, deep });
         self.exprs.push(expr);
         self.matcher.rules.push(CompiledRule {
             name: rule.name,

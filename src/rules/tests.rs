@@ -285,6 +285,27 @@ fn long_words_sharing_their_first_eight_bytes_are_told_apart() {
 }
 
 #[test]
+fn wide_conjunctions_and_disjunctions() {
+    // The matcher keeps up to 64 values in one integer and falls back to a
+    // growable stack past that; both sides of the edge must agree with the reference.
+    for width in [2, 63, 64, 65, 100] {
+        let words: Vec<String> = (0..width).map(|i| format!("w{i}")).collect();
+        let all = words.join(" ");
+        let all_but_last = words[..width - 1].join(" ");
+        let last = &words[width - 1];
+        let and = words.join(" AND ");
+        let or = words.join(" OR ");
+        assert!(fires(&and, &article("", &all)), "{width}");
+        assert!(!fires(&and, &article("", &all_but_last)), "{width}");
+        assert!(fires(&or, &article("", last)), "{width}");
+        assert!(!fires(&or, &article("", "nothing here")), "{width}");
+        let nested = format!("x ({or}) -({and})");
+        assert!(fires(&nested, &article("x", last)), "{width}");
+        assert!(!fires(&nested, &article("x", &all)), "{width}");
+    }
+}
+
+#[test]
 fn hits_list_the_positive_terms_present() {
     let rules = [
         "\"North Korea\" Iran -sport",
