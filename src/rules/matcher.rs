@@ -51,7 +51,7 @@ type EntryId = u32;
 type WordId = u32;
 /// The id of every word no term names.
 const NO_WORD: WordId = u32::MAX;
-/// In [`Matcher::word_entries`]: the word anchors no leaf (it is only a later word of
+/// In [`Builder::word_entries`]: the word anchors no leaf (it is only a later word of
 /// some phrase).
 const NO_ENTRY: EntryId = u32::MAX;
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
@@ -64,8 +64,13 @@ pub struct Matcher {
     entries: Vec<Entry>,
     /// Every whole word of every term.
     words: WordTable,
-    /// The entry anchored on each word, or [`NO_ENTRY`].
-    word_entries: Vec<EntryId>,
+    /// Word `id` anchors `word_anchors[word_anchor_starts[id]..word_anchor_starts[id + 1]]`:
+    /// its own entry and those of the prefixes it starts with, found at compile
+    /// time. The words rules name are the ones that start rules' prefixes (a rule
+    /// on `sanct*` is usually not the only one about sanctions), so most prefix
+    /// matches cost no probe of the prefix index.
+    word_anchor_starts: Vec<u32>,
+    word_anchors: Vec<EntryId>,
     prefixes: PrefixIndex,
     /// Every rule's expression in postfix order; `programs[rule]` is its range.
     /// Kept apart from the rules so that evaluating a candidate touches one small
@@ -441,14 +446,17 @@ impl Matcher {
             for (position, (word, head)) in words.iter_with_heads().enumerate() {
                 let id = self.words.get(word, head);
                 ids.push(id);
-                if let Some(&entry) = self.word_entries.get(id as usize)
-                    && entry != NO_ENTRY
-                {
-                    anchors.push((position as u32, entry));
+                if id == NO_WORD {
+                    self.prefixes.for_each_match(word, head, |entry| {
+                        anchors.push((position as u32, entry));
+                    });
+                } else {
+                    anchors.extend(
+                        self.anchored_on(id)
+                            .iter()
+                            .map(|&entry| (position as u32, entry)),
+                    );
                 }
-                self.prefixes.for_each_match(word, head, |entry| {
-                    anchors.push((position as u32, entry));
-                });
             }
             let at = Position {
                 field_bit: field.bit(),
@@ -461,6 +469,19 @@ impl Matcher {
         }
         state.ids = ids;
         state.anchors = anchors;
+    }
+
+    /// The entries word `id` anchors: see [`Matcher::word_anchors`].
+    fn anchored_on(&self, id: WordId) -> &[EntryId] {
+        let start = self.word_anchor_starts.get(id as usize).copied();
+        let end = self.word_anchor_starts.get(id as usize + 1).copied();
+        match (start, end) {
+            (Some(start), Some(end)) => self
+                .word_anchors
+                .get(start as usize..end as usize)
+                .unwrap_or_default(),
+            _ => &[],
+        }
     }
 
     fn check_entry(
@@ -766,6 +787,8 @@ struct Builder {
     word_ids: HashMap<Box<str>, WordId>,
     /// The words by id, for [`WordTable::of`].
     words: Vec<Box<str>>,
+    /// The entry anchored on each word, or [`NO_ENTRY`].
+    word_entries: Vec<EntryId>,
 }
 
 impl Builder {
@@ -900,6 +923,21 @@ impl Builder {
             (matcher.prefixes.buckets.keys())
                 .map(|key| (key & !(0xff << 56), (key >> 56) as usize)),
         );
+        for (word, &entry) in self.words.iter().zip(&self.word_entries) {
+            matcher
+                .word_anchor_starts
+                .push(matcher.word_anchors.len() as u32);
+            if entry != NO_ENTRY {
+                matcher.word_anchors.push(entry);
+            }
+            let anchors = &mut matcher.word_anchors;
+            (matcher.prefixes).for_each_match(word, word_head(word.as_bytes()), |entry| {
+                anchors.push(entry)
+            });
+        }
+        matcher
+            .word_anchor_starts
+            .push(matcher.word_anchors.len() as u32);
         mem::take(matcher)
     }
 
@@ -926,8 +964,8 @@ impl Builder {
             }
         } else {
             let word = self.word_id(first) as usize;
-            match self.matcher.word_entries[word] {
-                NO_ENTRY => self.matcher.word_entries[word] = next_id,
+            match self.word_entries[word] {
+                NO_ENTRY => self.word_entries[word] = next_id,
                 id => return id,
             }
         }
@@ -942,7 +980,7 @@ impl Builder {
         let id = self.words.len() as WordId;
         self.words.push(word.into());
         self.word_ids.insert(word.into(), id);
-        self.matcher.word_entries.push(NO_ENTRY);
+        self.word_entries.push(NO_ENTRY);
         id
     }
 
