@@ -81,6 +81,8 @@ pub struct Matcher {
     /// One flat array, read in order, instead of a vector per leaf.
     watch_starts: Vec<u32>,
     watches: Vec<Watch>,
+    /// The filters of all watches, back to back.
+    filter_leaves: Vec<LeafId>,
     /// Fields some leaf reads; the others are never tokenised.
     fields_used: u8,
     any_scoped: bool,
@@ -136,14 +138,17 @@ struct Program {
 /// Values a `u64` stack of booleans holds.
 const BIT_STACK_DEPTH: usize = 64;
 
-/// A rule to evaluate when its trigger leaf occurs, provided that `filter` (a
-/// leaf the rule cannot be true without, from another required branch) occurs
-/// too: `iran sanctions` triggered by `iran` is skipped at once when `sanctions`
-/// is absent, without touching the rule.
+/// A rule to evaluate when its trigger leaf occurs, provided that one of the
+/// `filter` leaves (another required branch of the rule: the rule cannot be true
+/// unless one of them occurs) occurs too: `iran sanctions` triggered by `iran` is
+/// skipped at once when `sanctions` is absent, without touching the rule, and
+/// `(iran OR iraq OR syria) sanctions` triggered by `sanctions` when none of the
+/// three countries is named. No filter when the rule has one required branch.
 #[derive(Debug, Clone, Copy)]
 struct Watch {
     rule: u32,
-    filter: Option<LeafId>,
+    /// A range of [`Matcher::filter_leaves`]; empty for none.
+    filter: (u32, u32),
     /// A copy of `programs[rule]`, saving a random read per candidate.
     program: Program,
 }
@@ -548,7 +553,10 @@ impl Matcher {
             let start = self.watch_starts[leaf as usize] as usize;
             let end = self.watch_starts[leaf as usize + 1] as usize;
             for watch in &self.watches[start..end] {
-                let filter_passes = watch.filter.is_none_or(|f| leaf_true.contains(f));
+                let (start, end) = watch.filter;
+                let filter = &self.filter_leaves[start as usize..end as usize];
+                let filter_passes =
+                    filter.is_empty() || filter.iter().any(|&f| leaf_true.contains(f));
                 if filter_passes && rule_seen.insert(watch.rule) {
                     candidates.push((watch.rule, watch.program));
                 }
@@ -752,15 +760,15 @@ impl LeafExpr {
     }
 }
 
-/// The cheapest branch's leaves, and as filter the cheapest other branch made of
-/// one leaf (one whose occurrence the rule cannot do without).
-fn cheapest_with_filter(branches: &mut [Trigger]) -> Option<(Vec<LeafId>, Option<LeafId>)> {
+/// The cheapest branch's leaves, and as filter the next cheapest branch's (leaves
+/// one of which the rule cannot do without); no filter for a single branch.
+fn cheapest_with_filter(branches: &mut [Trigger]) -> Option<(Vec<LeafId>, Vec<LeafId>)> {
     branches.sort_by_key(|(cost, _)| *cost);
     let (first, rest) = branches.split_first_mut()?;
-    let filter = rest.iter().find_map(|(_, leaves)| match leaves.as_slice() {
-        [leaf] => Some(*leaf),
-        _ => None,
-    });
+    let filter = rest
+        .first_mut()
+        .map(|(_, leaves)| mem::take(leaves))
+        .unwrap_or_default();
     Some((mem::take(&mut first.1), filter))
 }
 
@@ -890,16 +898,20 @@ impl Builder {
         for (index, (rule, expr)) in matcher.rules.iter().zip(&self.exprs).enumerate() {
             branches.clear();
             expr.required_branches(true, &cost, &mut branches);
-            let (mut leaves, filter) = match cheapest_with_filter(&mut branches) {
+            let (mut leaves, mut filter) = match cheapest_with_filter(&mut branches) {
                 Some(chosen) => chosen,
                 // Unreachable for parsed queries; watching every positive leaf is safe.
-                None => (rule.positive.clone(), None),
+                None => (rule.positive.clone(), Vec::new()),
             };
             leaves.sort_unstable();
             leaves.dedup();
+            filter.sort_unstable();
+            filter.dedup();
+            let filter_start = matcher.filter_leaves.len() as u32;
+            matcher.filter_leaves.extend(filter);
             let watch = Watch {
                 rule: index as u32,
-                filter,
+                filter: (filter_start, matcher.filter_leaves.len() as u32),
                 program: matcher.programs[index],
             };
             registrations.extend(leaves.into_iter().map(|leaf| (leaf, watch)));

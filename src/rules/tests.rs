@@ -306,6 +306,46 @@ fn wide_conjunctions_and_disjunctions() {
 }
 
 #[test]
+fn rules_with_several_required_branches() {
+    // The matcher skips a rule triggered by one required branch when no leaf of
+    // another occurs; every branch shape must still fire exactly when it should.
+    let queries = [
+        "(iran OR iraq OR syria) talks",
+        "talks (iran OR iraq) (oil OR gas*)",
+        "(iran OR \"north korea\") (talks NEAR/2 oil OR sanct*)",
+        "(iran OR iraq) -talks (oil OR gas)",
+    ];
+    let texts = [
+        "talks",
+        "talks in iraq",
+        "talks in iraq about gasoline",
+        "north korea and iran oil talks",
+        "iran sanctioned",
+        "iraq oil",
+        "syria talks oil",
+    ];
+    for query in queries {
+        for text in texts {
+            fires(query, &article("", text));
+        }
+    }
+    assert!(!fires(queries[0], &article("", "talks")));
+    assert!(fires(queries[0], &article("", "talks in iraq")));
+    assert!(fires(
+        queries[1],
+        &article("", "talks in iraq about gasoline")
+    ));
+    assert!(!fires(queries[1], &article("", "talks in iraq")));
+    assert!(fires(
+        queries[2],
+        &article("", "north korea and iran oil talks")
+    ));
+    assert!(fires(queries[2], &article("", "iran sanctioned")));
+    assert!(fires(queries[3], &article("", "iraq oil")));
+    assert!(!fires(queries[3], &article("", "syria talks oil")));
+}
+
+#[test]
 fn hits_list_the_positive_terms_present() {
     let rules = [
         "\"North Korea\" Iran -sport",
