@@ -265,7 +265,7 @@ impl WordTable {
     }
 
     /// The id of `word`, whose first eight bytes are `head`, or [`NO_WORD`].
-    fn get(&self, word: &str, head: u64) -> WordId {
+    fn get(&self, word: &[u8], head: u64) -> WordId {
         let len = word.len();
         let hash = WordFilter::hash(head, len);
         if !self.filter.contains_hash(hash) || self.slots.is_empty() {
@@ -288,12 +288,12 @@ impl WordTable {
     }
 
     /// Whether word `id`, of the same length and first eight bytes as `word`, equals it.
-    fn tail_matches(&self, id: WordId, word: &str) -> bool {
+    fn tail_matches(&self, id: WordId, word: &[u8]) -> bool {
         if word.len() <= 8 {
             return true;
         }
         let start = self.starts.get(id as usize).map_or(0, |&s| s as usize);
-        self.text.get(start + 8..start + word.len()) == word.as_bytes().get(8..)
+        self.text.get(start + 8..start + word.len()) == word.get(8..)
     }
 }
 
@@ -332,11 +332,10 @@ impl PrefixEntry {
     }
 
     /// Whether `word`, whose first eight bytes are `head`, starts with the prefix.
-    fn starts(&self, word: &str, head: u64) -> bool {
+    fn starts(&self, word: &[u8], head: u64) -> bool {
         word.len() >= self.len
             && head_of_length(head, self.len) == self.head
             && word
-                .as_bytes()
                 .get(8..self.len)
                 .is_none_or(|rest| rest == &self.rest[..])
     }
@@ -355,8 +354,9 @@ impl PrefixIndex {
         head_of_length(head, length) | (length as u64) << 56
     }
 
-    /// `head` is the word's first eight bytes as [`TokenList::iter_with_heads`] gives them.
-    fn for_each_match(&self, word: &str, head: u64, mut hit: impl FnMut(EntryId)) {
+    /// `head` is the word's first eight bytes as [`TokenList::iter_bytes_with_heads`]
+    /// gives them.
+    fn for_each_match(&self, word: &[u8], head: u64, mut hit: impl FnMut(EntryId)) {
         for &length in &self.key_lengths {
             if word.len() < length
                 || !self
@@ -448,7 +448,7 @@ impl Matcher {
             // All ids first: a phrase or NEAR pair reads the ids of later words.
             ids.clear();
             anchors.clear();
-            for (position, (word, head)) in words.iter_with_heads().enumerate() {
+            for (position, (word, head)) in words.iter_bytes_with_heads().enumerate() {
                 let id = self.words.get(word, head);
                 ids.push(id);
                 if id == NO_WORD {
@@ -943,9 +943,8 @@ impl Builder {
                 matcher.word_anchors.push(entry);
             }
             let anchors = &mut matcher.word_anchors;
-            (matcher.prefixes).for_each_match(word, word_head(word.as_bytes()), |entry| {
-                anchors.push(entry)
-            });
+            let bytes = word.as_bytes();
+            (matcher.prefixes).for_each_match(bytes, word_head(bytes), |entry| anchors.push(entry));
         }
         matcher
             .word_anchor_starts

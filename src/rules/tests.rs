@@ -726,3 +726,11 @@ fn word_heads_read_from_the_buffer_equal_those_built_byte_by_byte() {
     }
     assert_eq!(count, tokens.len());
 }
+
+#[test]
+fn word_bytes_read_from_the_buffer_are_the_words() {
+    let tokens = TokenList::new("Iran's sanctions, a b internationalisation Tehrán x 北朝鮮");
+    let bytes: Vec<&[u8]> = tokens.iter_bytes_with_heads().map(|(w, _)| w).collect();
+    let words: Vec<&[u8]> = tokens.iter().map(str::as_bytes).collect();
+    assert_eq!(bytes, words);
+}

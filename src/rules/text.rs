@@ -67,24 +67,34 @@ impl TokenList {
         self.normalized.get(start as usize..end as usize)
     }
 
-    /// The words with their first eight bytes as a little-endian integer (zero
-    /// past the word's end), read straight from the buffer: the matcher's filters
-    /// key on them, and building them byte by byte would stall on every word.
-    pub(crate) fn iter_with_heads(&self) -> impl Iterator<Item = (&str, u64)> + '_ {
+    /// The words as bytes with their first eight bytes as a little-endian integer
+    /// (zero past the word's end), read straight from the buffer: the matcher's
+    /// filters key on them, and building them byte by byte would stall on every
+    /// word. Bytes, not `str`: slicing a `str` checks both ends for character
+    /// boundaries, per word of every article, and the matcher compares bytes.
+    pub(crate) fn iter_bytes_with_heads(&self) -> impl Iterator<Item = (&[u8], u64)> + '_ {
         let buffer = self.normalized.as_bytes();
         self.spans.iter().map(move |&(start, end)| {
             let (start, end) = (start as usize, end as usize);
-            let word = &self.normalized[start..end];
+            let word = buffer.get(start..end).unwrap_or_default();
             let head = match buffer.get(start..start + 8) {
                 Some(eight) => {
                     let mut bytes = [0u8; 8];
                     bytes.copy_from_slice(eight);
                     head_of_length(u64::from_le_bytes(bytes), end - start)
                 }
-                None => word_head(word.as_bytes()),
+                None => word_head(word),
             };
             (word, head)
         })
+    }
+
+    /// [`TokenList::iter_bytes_with_heads`] with the words as `str`, for tests.
+    #[cfg(test)]
+    pub(crate) fn iter_with_heads(&self) -> impl Iterator<Item = (&str, u64)> + '_ {
+        self.iter()
+            .zip(self.iter_bytes_with_heads())
+            .map(|(word, (_, head))| (word, head))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
