@@ -38,7 +38,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use herald::rules::{Document, Matcher, Rule, RuleQuery, TokenizedDocument};
 
 const COMMON: &[&str] = &[
@@ -857,5 +857,50 @@ fn bench_matching(c: &mut Criterion) {
     compile.finish();
 }
 
+/// `HERALD_MATCH_PROFILE=RULES[:PASSES]` runs only the compiled matcher at one rule
+/// count for a fixed number of passes over the articles (default 10), outside
+/// criterion: for `valgrind --tool=callgrind`, whose instruction counts compare two
+/// builds exactly only when both do the same work (criterion's `--profile-time`
+/// runs as many iterations as fit in the time).
+fn profile(spec: &str) {
+    let (count, passes) = match spec.split_once(':') {
+        Some((count, passes)) => (count, passes),
+        None => (spec, "10"),
+    };
+    let (Ok(count), Ok(passes)) = (count.parse::<usize>(), passes.parse::<usize>()) else {
+        panic!("HERALD_MATCH_PROFILE={spec:?}: expected RULES[:PASSES]");
+    };
+    let mut random = Random(0x5eed);
+    let entities = Entities::new(&mut random);
+    let articles =
+        corpus_articles(2_000).unwrap_or_else(|| generated_articles(&entities, 500, &mut random));
+    let documents: Vec<Document<'_>> = articles.iter().map(document).collect();
+    // Generated in the same order as in the benchmark, so the rules are the same.
+    let mut chosen = None;
+    for size in [1_000, 10_000, 100_000] {
+        let generated = rules(&entities, size, &mut random);
+        if size == count {
+            chosen = Some(generated);
+        }
+    }
+    let chosen = chosen.unwrap_or_else(|| panic!("no rule set of {count}: 1000, 10000, 100000"));
+    let matcher = Matcher::compile(chosen);
+    let mut hits = 0;
+    for _ in 0..passes {
+        for document in &documents {
+            hits += black_box(matcher.match_document(black_box(document))).len();
+        }
+    }
+    println!("{count} rules, {passes} passes: {hits} hits");
+}
+
 criterion_group!(benches, bench_matching);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("HERALD_MATCH_PROFILE") {
+        profile(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

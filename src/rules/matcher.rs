@@ -46,6 +46,14 @@ pub struct RuleHit {
 
 type LeafId = u32;
 type EntryId = u32;
+/// A whole word some term names; an article's words are turned into these once, so
+/// that phrases, NEAR pairs and next-word lists compare integers, not strings.
+type WordId = u32;
+/// The id of every word no term names.
+const NO_WORD: WordId = u32::MAX;
+/// In [`Builder::word_entries`]: the word anchors no leaf (it is only a later word of
+/// some phrase).
+const NO_ENTRY: EntryId = u32::MAX;
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
 
 /// All rules compiled together; immutable, so one `Arc<Matcher>` serves every thread.
@@ -54,11 +62,15 @@ pub struct Matcher {
     rules: Vec<CompiledRule>,
     leaves: Vec<CompiledLeaf>,
     entries: Vec<Entry>,
-    /// Whole normalised word → entry.
-    exact: FastMap<Box<str>, EntryId>,
-    /// Rules out, without hashing the whole word, most words `exact` lacks: most of
-    /// an article's words are in no rule.
-    exact_filter: WordFilter,
+    /// Every whole word of every term.
+    words: WordTable,
+    /// Word `id` anchors `word_anchors[word_anchor_starts[id]..word_anchor_starts[id + 1]]`:
+    /// its own entry and those of the prefixes it starts with, found at compile
+    /// time. The words rules name are the ones that start rules' prefixes (a rule
+    /// on `sanct*` is usually not the only one about sanctions), so most prefix
+    /// matches cost no probe of the prefix index.
+    word_anchor_starts: Vec<u32>,
+    word_anchors: Vec<EntryId>,
     prefixes: PrefixIndex,
     /// Every rule's expression in postfix order; `programs[rule]` is its range.
     /// Kept apart from the rules so that evaluating a candidate touches one small
@@ -69,6 +81,8 @@ pub struct Matcher {
     /// One flat array, read in order, instead of a vector per leaf.
     watch_starts: Vec<u32>,
     watches: Vec<Watch>,
+    /// The filters of all watches, back to back.
+    filter_leaves: Vec<LeafId>,
     /// Fields some leaf reads; the others are never tokenised.
     fields_used: u8,
     any_scoped: bool,
@@ -103,7 +117,8 @@ enum LeafExpr {
 
 #[derive(Debug)]
 struct CompiledLeaf {
-    leaf: Leaf,
+    /// The leaf with its words as ids.
+    test: LeafTest,
     display: Arc<str>,
     /// How many rules have this leaf as a positive term; a leaf many rules share
     /// is probably a common word, so it makes a poor trigger.
@@ -115,16 +130,25 @@ struct CompiledLeaf {
 struct Program {
     start: u32,
     end: u32,
+    /// Whether the program ever holds more than [`BIT_STACK_DEPTH`] values, so
+    /// that [`run`] needs its growable stack (no hand-written rule does).
+    deep: bool,
 }
 
-/// A rule to evaluate when its trigger leaf occurs, provided that `filter` (a
-/// leaf the rule cannot be true without, from another required branch) occurs
-/// too: `iran sanctions` triggered by `iran` is skipped at once when `sanctions`
-/// is absent, without touching the rule.
+/// Values a `u64` stack of booleans holds.
+const BIT_STACK_DEPTH: usize = 64;
+
+/// A rule to evaluate when its trigger leaf occurs, provided that one of the
+/// `filter` leaves (another required branch of the rule: the rule cannot be true
+/// unless one of them occurs) occurs too: `iran sanctions` triggered by `iran` is
+/// skipped at once when `sanctions` is absent, without touching the rule, and
+/// `(iran OR iraq OR syria) sanctions` triggered by `sanctions` when none of the
+/// three countries is named. No filter when the rule has one required branch.
 #[derive(Debug, Clone, Copy)]
 struct Watch {
     rule: u32,
-    filter: Option<LeafId>,
+    /// A range of [`Matcher::filter_leaves`]; empty for none.
+    filter: (u32, u32),
     /// A copy of `programs[rule]`, saving a random read per candidate.
     program: Program,
 }
@@ -141,21 +165,181 @@ struct Entry {
     /// The other phrases and NEAR pairs, sorted by their second word: an anchor
     /// such as `kim` may start hundreds of names, and only those whose second word
     /// follows it need checking.
-    by_next_word: Vec<(Box<str>, LeafId, u8)>,
+    by_next_word: Vec<(WordId, LeafId, u8)>,
+}
+
+/// A leaf as the matcher checks it at its anchor.
+#[derive(Debug)]
+enum LeafTest {
+    Term(IdTerm),
+    Near {
+        left: IdTerm,
+        right: IdTerm,
+        distance: u32,
+    },
+}
+
+/// A [`Term`] with its whole words replaced by their ids.
+#[derive(Debug)]
+struct IdTerm {
+    words: Box<[WordId]>,
+    /// The last word, when it is a prefix: compared as text, since it names no one word.
+    prefix: Option<Box<str>>,
+}
+
+impl IdTerm {
+    fn len(&self) -> usize {
+        self.words.len() + usize::from(self.prefix.is_some())
+    }
+
+    /// Whether the term starts at `position` of a text whose word ids are `ids`.
+    fn occurs_at(&self, ids: &[WordId], tokens: &TokenList, position: usize) -> bool {
+        let Some(found) = ids.get(position..position + self.words.len()) else {
+            return false;
+        };
+        // Not `==` on the slices: that calls `memcmp`, slow for one to three ids.
+        self.words.iter().zip(found).all(|(want, got)| want == got)
+            && self.prefix.as_deref().is_none_or(|prefix| {
+                tokens
+                    .get(position + self.words.len())
+                    .is_some_and(|token| token.starts_with(prefix))
+            })
+    }
+}
+
+/// Every whole word of every term, numbered: an open-addressing table keyed, like
+/// [`WordFilter`], by a word's first eight bytes and length, so that the filter's
+/// hash also places the probe and most keys compare as one integer. Collisions of
+/// longer words compare their remaining bytes.
+#[derive(Debug, Default)]
+struct WordTable {
+    /// Power-of-two sized, at most half full; a slot with `len == 0` is empty (no
+    /// word is empty), so every probe sequence ends.
+    slots: Vec<WordSlot>,
+    /// `64 - log2(slots.len())`: the hash's top bits pick the first slot.
+    shift: u32,
+    /// Rules out most of an article's words, which are in no rule, before the probe.
+    filter: WordFilter,
+    /// The words back to back, word `id` at `text[starts[id]..starts[id + 1]]`.
+    text: Vec<u8>,
+    starts: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct WordSlot {
+    head: u64,
+    len: u32,
+    id: WordId,
+}
+
+impl WordTable {
+    /// A table of `words`; word `i` gets id `i`.
+    fn of(words: &[Box<str>]) -> WordTable {
+        let mut table = WordTable {
+            filter: WordFilter::of(words.iter().map(|word| word.as_bytes())),
+            ..WordTable::default()
+        };
+        if words.is_empty() {
+            return table;
+        }
+        let slots_log2 = (2 * words.len()).next_power_of_two().trailing_zeros();
+        table.slots = vec![WordSlot::default(); 1 << slots_log2];
+        table.shift = 64 - slots_log2;
+        let mask = table.slots.len() - 1;
+        for (id, word) in words.iter().enumerate() {
+            table.starts.push(table.text.len() as u32);
+            table.text.extend_from_slice(word.as_bytes());
+            let (head, len) = (word_head(word.as_bytes()), word.len());
+            let mut at = (WordFilter::hash(head, len) >> table.shift) as usize;
+            while table.slots[at & mask].len != 0 {
+                at += 1;
+            }
+            table.slots[at & mask] = WordSlot {
+                head,
+                len: len as u32,
+                id: id as WordId,
+            };
+        }
+        table.starts.push(table.text.len() as u32);
+        table
+    }
+
+    /// The id of `word`, whose first eight bytes are `head`, or [`NO_WORD`].
+    fn get(&self, word: &[u8], head: u64) -> WordId {
+        let len = word.len();
+        let hash = WordFilter::hash(head, len);
+        if !self.filter.contains_hash(hash) || self.slots.is_empty() {
+            return NO_WORD;
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = (hash >> self.shift) as usize;
+        loop {
+            let Some(slot) = self.slots.get(at & mask) else {
+                return NO_WORD;
+            };
+            if slot.len == 0 {
+                return NO_WORD;
+            }
+            if slot.head == head && slot.len as usize == len && self.tail_matches(slot.id, word) {
+                return slot.id;
+            }
+            at += 1;
+        }
+    }
+
+    /// Whether word `id`, of the same length and first eight bytes as `word`, equals it.
+    fn tail_matches(&self, id: WordId, word: &[u8]) -> bool {
+        if word.len() <= 8 {
+            return true;
+        }
+        let start = self.starts.get(id as usize).map_or(0, |&s| s as usize);
+        self.text.get(start + 8..start + word.len()) == word.get(8..)
+    }
 }
 
 /// Prefix terms bucketed by their first (up to) three bytes: a word probes at most
 /// three buckets and compares only prefixes sharing its start.
 #[derive(Debug, Default)]
 struct PrefixIndex {
-    buckets: FastMap<Box<[u8]>, Vec<PrefixEntry>>,
+    /// Keyed by [`PrefixIndex::key`]: an integer, so a probe neither hashes nor
+    /// compares a byte string (news words pass the key filter and probe often).
+    buckets: FastMap<u64, Vec<PrefixEntry>>,
     /// The bucket keys, to skip the probe for a word whose start is none of them.
     key_filter: WordFilter,
     key_lengths: Vec<usize>,
 }
 
-/// A normalised prefix and the entry of the leaves anchored on it.
-type PrefixEntry = (Box<str>, EntryId);
+/// A normalised prefix and the entry of the leaves anchored on it. The first eight
+/// bytes are kept as an integer, so that testing a word is a mask and a compare.
+#[derive(Debug)]
+struct PrefixEntry {
+    head: u64,
+    len: usize,
+    /// The bytes past the first eight.
+    rest: Box<[u8]>,
+    entry: EntryId,
+}
+
+impl PrefixEntry {
+    fn new(prefix: &str, entry: EntryId) -> PrefixEntry {
+        let bytes = prefix.as_bytes();
+        PrefixEntry {
+            head: word_head(bytes),
+            len: bytes.len(),
+            rest: bytes.get(8..).unwrap_or_default().into(),
+            entry,
+        }
+    }
+
+    /// Whether `word`, whose first eight bytes are `head`, starts with the prefix.
+    fn starts(&self, word: &[u8], head: u64) -> bool {
+        word.len() >= self.len
+            && head_of_length(head, self.len) == self.head
+            && word
+                .get(8..self.len)
+                .is_none_or(|rest| rest == &self.rest[..])
+    }
+}
 
 const PREFIX_KEY_BYTES: usize = 3;
 
@@ -164,24 +348,29 @@ impl PrefixIndex {
         prefix.len().min(PREFIX_KEY_BYTES)
     }
 
-    /// `head` is the word's first eight bytes as [`TokenList::iter_with_heads`] gives them.
-    fn for_each_match(&self, word: &str, head: u64, mut hit: impl FnMut(EntryId)) {
+    /// The bucket of words starting with `head`'s first `length` bytes; the length
+    /// is part of the key since `ab` and `ab\0` would otherwise collide.
+    fn key(head: u64, length: usize) -> u64 {
+        head_of_length(head, length) | (length as u64) << 56
+    }
+
+    /// `head` is the word's first eight bytes as [`TokenList::iter_bytes_with_heads`]
+    /// gives them.
+    fn for_each_match(&self, word: &[u8], head: u64, mut hit: impl FnMut(EntryId)) {
         for &length in &self.key_lengths {
-            let Some(key) = word.as_bytes().get(..length) else {
-                continue;
-            };
-            if !self
-                .key_filter
-                .may_contain(head_of_length(head, length), length)
+            if word.len() < length
+                || !self
+                    .key_filter
+                    .may_contain(head_of_length(head, length), length)
             {
                 continue;
             }
-            let Some(bucket) = self.buckets.get(key) else {
+            let Some(bucket) = self.buckets.get(&Self::key(head, length)) else {
                 continue;
             };
-            for (prefix, entry) in bucket {
-                if word.starts_with(prefix.as_ref()) {
-                    hit(*entry);
+            for prefix in bucket {
+                if prefix.starts(word, head) {
+                    hit(prefix.entry);
                 }
             }
         }
@@ -243,7 +432,7 @@ impl Matcher {
             .iter()
             .filter_map(|&(rule, program)| {
                 let ops = &self.ops[program.start as usize..program.end as usize];
-                run(ops, leaf_true, stack)
+                run(ops, program.deep, leaf_true, stack)
                     .then(|| self.hit(rule as usize, &document_tags, leaf_true))?
             })
             .collect();
@@ -252,22 +441,51 @@ impl Matcher {
         hits
     }
 
-    fn find_true_leaves(&self, tokens: &TokenizedDocument, scratch: &mut MatchState) {
+    fn find_true_leaves(&self, tokens: &TokenizedDocument, state: &mut MatchState) {
+        let mut ids = mem::take(&mut state.ids);
+        let mut anchors = mem::take(&mut state.anchors);
         for (field, words) in tokens.sections() {
+            // All ids first: a phrase or NEAR pair reads the ids of later words.
+            ids.clear();
+            anchors.clear();
+            for (position, (word, head)) in words.iter_bytes_with_heads().enumerate() {
+                let id = self.words.get(word, head);
+                ids.push(id);
+                if id == NO_WORD {
+                    self.prefixes.for_each_match(word, head, |entry| {
+                        anchors.push((position as u32, entry));
+                    });
+                } else {
+                    anchors.extend(
+                        self.anchored_on(id)
+                            .iter()
+                            .map(|&entry| (position as u32, entry)),
+                    );
+                }
+            }
             let at = Position {
                 field_bit: field.bit(),
                 words,
+                ids: &ids,
             };
-            for (position, (word, head)) in words.iter_with_heads().enumerate() {
-                if self.exact_filter.may_contain(head, word.len())
-                    && let Some(&entry) = self.exact.get(word)
-                {
-                    self.check_entry(entry, &at, position, scratch);
-                }
-                self.prefixes.for_each_match(word, head, |entry| {
-                    self.check_entry(entry, &at, position, scratch);
-                });
+            for &(position, entry) in &anchors {
+                self.check_entry(entry, &at, position as usize, state);
             }
+        }
+        state.ids = ids;
+        state.anchors = anchors;
+    }
+
+    /// The entries word `id` anchors: see [`Matcher::word_anchors`].
+    fn anchored_on(&self, id: WordId) -> &[EntryId] {
+        let start = self.word_anchor_starts.get(id as usize).copied();
+        let end = self.word_anchor_starts.get(id as usize + 1).copied();
+        match (start, end) {
+            (Some(start), Some(end)) => self
+                .word_anchors
+                .get(start as usize..end as usize)
+                .unwrap_or_default(),
+            _ => &[],
         }
     }
 
@@ -292,18 +510,19 @@ impl Matcher {
         if entry.by_next_word.is_empty() {
             return;
         }
-        let Some(next) = at.words.get(position + 1) else {
+        let next = at.ids.get(position + 1).copied().unwrap_or(NO_WORD);
+        if next == NO_WORD {
             return;
-        };
+        }
         let first = entry
             .by_next_word
-            .partition_point(|(word, _, _)| word.as_ref() < next);
-        for (word, leaf, fields) in &entry.by_next_word[first..] {
-            if word.as_ref() != next {
+            .partition_point(|&(word, _, _)| word < next);
+        for &(word, leaf, fields) in &entry.by_next_word[first..] {
+            if word != next {
                 break;
             }
             if fields & at.field_bit != 0 {
-                self.check_positional(*leaf, at, position, scratch);
+                self.check_positional(leaf, at, position, scratch);
             }
         }
     }
@@ -316,7 +535,7 @@ impl Matcher {
         scratch: &mut MatchState,
     ) {
         if !scratch.leaf_true.contains(leaf)
-            && anchored_leaf_occurs(&self.leaves[leaf as usize].leaf, at.words, position)
+            && anchored_leaf_occurs(&self.leaves[leaf as usize].test, at, position)
         {
             scratch.mark_leaf(leaf);
         }
@@ -334,7 +553,10 @@ impl Matcher {
             let start = self.watch_starts[leaf as usize] as usize;
             let end = self.watch_starts[leaf as usize + 1] as usize;
             for watch in &self.watches[start..end] {
-                let filter_passes = watch.filter.is_none_or(|f| leaf_true.contains(f));
+                let (start, end) = watch.filter;
+                let filter = &self.filter_leaves[start as usize..end as usize];
+                let filter_passes =
+                    filter.is_empty() || filter.iter().any(|&f| leaf_true.contains(f));
                 if filter_passes && rule_seen.insert(watch.rule) {
                     candidates.push((watch.rule, watch.program));
                 }
@@ -361,45 +583,76 @@ impl Matcher {
 struct Position<'a> {
     field_bit: u8,
     words: &'a TokenList,
+    /// The id of each of `words`.
+    ids: &'a [WordId],
 }
 
 /// Whether `leaf`, whose anchor word (first word of its term, or of a NEAR's left
 /// term) is at `position`, occurs there.
-fn anchored_leaf_occurs(leaf: &Leaf, words: &TokenList, position: usize) -> bool {
-    match &leaf.kind {
-        LeafKind::Term(term) => term.occurs_at(words, position),
-        LeafKind::Near {
+fn anchored_leaf_occurs(leaf: &LeafTest, at: &Position<'_>, position: usize) -> bool {
+    match leaf {
+        LeafTest::Term(term) => term.occurs_at(at.ids, at.words, position),
+        LeafTest::Near {
             left,
             right,
             distance,
         } => {
-            left.occurs_at(words, position)
-                && right_is_near(left, right, *distance, words, position)
+            left.occurs_at(at.ids, at.words, position)
+                && right_is_near(left, right, *distance, at, position)
         }
     }
 }
 
 /// Looks for `right` only where it could start within `distance` words of `left`.
 fn right_is_near(
-    left: &Term,
-    right: &Term,
+    left: &IdTerm,
+    right: &IdTerm,
     distance: u32,
-    words: &TokenList,
+    at: &Position<'_>,
     left_at: usize,
 ) -> bool {
-    let (left_len, right_len) = (left.words.len(), right.words.len());
+    let (left_len, right_len) = (left.len(), right.len());
     let reach = distance as usize + right_len;
     let first = left_at.saturating_sub(reach);
-    let last = (left_at + left_len + distance as usize).min(words.len());
+    let last = (left_at + left_len + distance as usize).min(at.ids.len());
     (first..=last).any(|right_at| {
         words_between(left_at, left_len, right_at, right_len)
             .is_some_and(|between| between <= distance as usize)
-            && right.occurs_at(words, right_at)
+            && right.occurs_at(at.ids, at.words, right_at)
     })
 }
 
 /// Evaluates a postfix program; no short-circuit, since programs are a few ops.
-fn run(program: &[Op], leaf_true: &BitSet, stack: &mut Vec<bool>) -> bool {
+/// The stack of booleans is one integer (top value in bit 0) unless the program is
+/// `deep`: a `Vec<bool>` push, truncate and slice scan per operator cost several
+/// times more, and every candidate rule runs its program.
+fn run(program: &[Op], deep: bool, leaf_true: &BitSet, stack: &mut Vec<bool>) -> bool {
+    if deep {
+        return run_deep(program, leaf_true, stack);
+    }
+    let mut bits = 0u64;
+    for op in program {
+        match *op {
+            Op::Leaf(leaf) => bits = (bits << 1) | u64::from(leaf_true.contains(leaf)),
+            Op::Not => bits ^= 1,
+            Op::And(n) | Op::Or(n) => {
+                let n = n.min(BIT_STACK_DEPTH as u32);
+                let top = u64::MAX
+                    .checked_shr(BIT_STACK_DEPTH as u32 - n)
+                    .unwrap_or(0);
+                let value = if matches!(op, Op::And(_)) {
+                    bits & top == top
+                } else {
+                    bits & top != 0
+                };
+                bits = (bits.checked_shr(n).unwrap_or(0) << 1) | u64::from(value);
+            }
+        }
+    }
+    bits & 1 != 0
+}
+
+fn run_deep(program: &[Op], leaf_true: &BitSet, stack: &mut Vec<bool>) -> bool {
     stack.clear();
     for op in program {
         match *op {
@@ -422,6 +675,20 @@ fn run(program: &[Op], leaf_true: &BitSet, stack: &mut Vec<bool>) -> bool {
         }
     }
     stack.pop().unwrap_or(false)
+}
+
+/// The most values a postfix program holds at once.
+fn stack_depth(program: &[Op]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0);
+    for op in program {
+        match *op {
+            Op::Leaf(_) => depth += 1,
+            Op::Not => {}
+            Op::And(n) | Op::Or(n) => depth = depth.saturating_sub(n as usize) + 1,
+        }
+        deepest = deepest.max(depth);
+    }
+    deepest
 }
 
 impl LeafExpr {
@@ -493,15 +760,15 @@ impl LeafExpr {
     }
 }
 
-/// The cheapest branch's leaves, and as filter the cheapest other branch made of
-/// one leaf (one whose occurrence the rule cannot do without).
-fn cheapest_with_filter(branches: &mut [Trigger]) -> Option<(Vec<LeafId>, Option<LeafId>)> {
+/// The cheapest branch's leaves, and as filter the next cheapest branch's (leaves
+/// one of which the rule cannot do without); no filter for a single branch.
+fn cheapest_with_filter(branches: &mut [Trigger]) -> Option<(Vec<LeafId>, Vec<LeafId>)> {
     branches.sort_by_key(|(cost, _)| *cost);
     let (first, rest) = branches.split_first_mut()?;
-    let filter = rest.iter().find_map(|(_, leaves)| match leaves.as_slice() {
-        [leaf] => Some(*leaf),
-        _ => None,
-    });
+    let filter = rest
+        .first_mut()
+        .map(|(_, leaves)| mem::take(leaves))
+        .unwrap_or_default();
     Some((mem::take(&mut first.1), filter))
 }
 
@@ -525,6 +792,11 @@ struct Builder {
     leaf_ids: HashMap<Leaf, LeafId>,
     /// Each rule's expression, kept until [`Builder::finish`] chooses its triggers.
     exprs: Vec<LeafExpr>,
+    word_ids: HashMap<Box<str>, WordId>,
+    /// The words by id, for [`WordTable::of`].
+    words: Vec<Box<str>>,
+    /// The entry anchored on each word, or [`NO_ENTRY`].
+    word_entries: Vec<EntryId>,
 }
 
 impl Builder {
@@ -549,7 +821,8 @@ impl Builder {
         let start = self.matcher.ops.len() as u32;
         expr.push_postfix(&mut self.matcher.ops);
         let end = self.matcher.ops.len() as u32;
-        self.matcher.programs.push(Program { start, end });
+        let deep = stack_depth(&self.matcher.ops[start as usize..]) > BIT_STACK_DEPTH;
+        self.matcher.programs.push(Program { start, end, deep });
         self.exprs.push(expr);
         self.matcher.rules.push(CompiledRule {
             name: rule.name,
@@ -577,21 +850,34 @@ impl Builder {
         };
         let entry = self.entry_for(anchor);
         let is_whole = matches!(&leaf.kind, LeafKind::Term(term) if term.words.len() == 1);
+        let next = known_second_word(anchor).map(|next| self.word_id(next));
+        let test = match &leaf.kind {
+            LeafKind::Term(term) => LeafTest::Term(self.id_term(term)),
+            LeafKind::Near {
+                left,
+                right,
+                distance,
+            } => LeafTest::Near {
+                left: self.id_term(left),
+                right: self.id_term(right),
+                distance: *distance,
+            },
+        };
         let entry = &mut self.matcher.entries[entry as usize];
         let fields = leaf.fields();
         if is_whole {
             entry.whole.push((id, fields));
-        } else if let Some(next) = known_second_word(anchor) {
+        } else if let Some(next) = next {
             let at = entry
                 .by_next_word
-                .partition_point(|(word, _, _)| word.as_ref() <= next);
-            entry.by_next_word.insert(at, (next.into(), id, fields));
+                .partition_point(|&(word, _, _)| word <= next);
+            entry.by_next_word.insert(at, (next, id, fields));
         } else {
             entry.positional.push((id, fields));
         }
         self.matcher.fields_used |= leaf.fields();
         self.matcher.leaves.push(CompiledLeaf {
-            leaf: leaf.clone(),
+            test,
             display: leaf.to_string().into(),
             positive_in: 0,
         });
@@ -612,16 +898,20 @@ impl Builder {
         for (index, (rule, expr)) in matcher.rules.iter().zip(&self.exprs).enumerate() {
             branches.clear();
             expr.required_branches(true, &cost, &mut branches);
-            let (mut leaves, filter) = match cheapest_with_filter(&mut branches) {
+            let (mut leaves, mut filter) = match cheapest_with_filter(&mut branches) {
                 Some(chosen) => chosen,
                 // Unreachable for parsed queries; watching every positive leaf is safe.
-                None => (rule.positive.clone(), None),
+                None => (rule.positive.clone(), Vec::new()),
             };
             leaves.sort_unstable();
             leaves.dedup();
+            filter.sort_unstable();
+            filter.dedup();
+            let filter_start = matcher.filter_leaves.len() as u32;
+            matcher.filter_leaves.extend(filter);
             let watch = Watch {
                 rule: index as u32,
-                filter,
+                filter: (filter_start, matcher.filter_leaves.len() as u32),
                 program: matcher.programs[index],
             };
             registrations.extend(leaves.into_iter().map(|leaf| (leaf, watch)));
@@ -640,9 +930,25 @@ impl Builder {
             matcher.watch_starts.push(next as u32);
         }
         matcher.watches = registrations.into_iter().map(|(_, watch)| watch).collect();
-        matcher.exact_filter = WordFilter::of(matcher.exact.keys().map(|word| word.as_bytes()));
-        matcher.prefixes.key_filter =
-            WordFilter::of(matcher.prefixes.buckets.keys().map(|key| &key[..]));
+        matcher.words = WordTable::of(&self.words);
+        matcher.prefixes.key_filter = WordFilter::of_heads(
+            (matcher.prefixes.buckets.keys())
+                .map(|key| (key & !(0xff << 56), (key >> 56) as usize)),
+        );
+        for (word, &entry) in self.words.iter().zip(&self.word_entries) {
+            matcher
+                .word_anchor_starts
+                .push(matcher.word_anchors.len() as u32);
+            if entry != NO_ENTRY {
+                matcher.word_anchors.push(entry);
+            }
+            let anchors = &mut matcher.word_anchors;
+            let bytes = word.as_bytes();
+            (matcher.prefixes).for_each_match(bytes, word_head(bytes), |entry| anchors.push(entry));
+        }
+        matcher
+            .word_anchor_starts
+            .push(matcher.word_anchors.len() as u32);
         mem::take(matcher)
     }
 
@@ -653,26 +959,55 @@ impl Builder {
         if term.prefix && term.words.len() == 1 {
             let index = &mut self.matcher.prefixes;
             let key_length = PrefixIndex::key_length(first);
-            let bucket = index
-                .buckets
-                .entry(first.as_bytes()[..key_length].into())
-                .or_default();
-            if let Some((_, id)) = bucket.iter().find(|(p, _)| p.as_ref() == first) {
-                return *id;
+            let key = PrefixIndex::key(word_head(first.as_bytes()), key_length);
+            let bucket = index.buckets.entry(key).or_default();
+            let same = PrefixEntry::new(first, next_id);
+            if let Some(known) = bucket
+                .iter()
+                .find(|p| p.head == same.head && p.len == same.len && p.rest == same.rest)
+            {
+                return known.entry;
             }
-            bucket.push((first.into(), next_id));
+            bucket.push(same);
             if !index.key_lengths.contains(&key_length) {
                 index.key_lengths.push(key_length);
                 index.key_lengths.sort_unstable();
             }
         } else {
-            if let Some(&id) = self.matcher.exact.get(first) {
-                return id;
+            let word = self.word_id(first) as usize;
+            match self.word_entries[word] {
+                NO_ENTRY => self.word_entries[word] = next_id,
+                id => return id,
             }
-            self.matcher.exact.insert(first.into(), next_id);
         }
         self.matcher.entries.push(Entry::default());
         next_id
+    }
+
+    fn word_id(&mut self, word: &str) -> WordId {
+        if let Some(&id) = self.word_ids.get(word) {
+            return id;
+        }
+        let id = self.words.len() as WordId;
+        self.words.push(word.into());
+        self.word_ids.insert(word.into(), id);
+        self.word_entries.push(NO_ENTRY);
+        id
+    }
+
+    fn id_term(&mut self, term: &Term) -> IdTerm {
+        let whole = if term.prefix {
+            term.words.len().saturating_sub(1)
+        } else {
+            term.words.len()
+        };
+        IdTerm {
+            words: term.words[..whole]
+                .iter()
+                .map(|word| self.word_id(word))
+                .collect(),
+            prefix: term.words[whole..].first().map(|word| word.as_str().into()),
+        }
     }
 }
 
@@ -689,6 +1024,10 @@ struct Scratch {
 
 #[derive(Default)]
 struct MatchState {
+    /// The word ids of the section being matched.
+    ids: Vec<WordId>,
+    /// Its positions holding an anchor, with the anchored entry.
+    anchors: Vec<(u32, EntryId)>,
     leaf_true: BitSet,
     true_leaves: Vec<LeafId>,
     rule_seen: BitSet,
@@ -775,6 +1114,11 @@ impl WordFilter {
 
     /// A filter holding exactly `words` (built once the index is complete).
     fn of<'a>(words: impl ExactSizeIterator<Item = &'a [u8]>) -> WordFilter {
+        Self::of_heads(words.map(|word| (word_head(word), word.len())))
+    }
+
+    /// A filter holding the words given as (first eight bytes, length).
+    fn of_heads(words: impl ExactSizeIterator<Item = (u64, usize)>) -> WordFilter {
         let bits_log2 = (words.len().next_power_of_two().trailing_zeros()
             + Self::BITS_PER_KEY_LOG2)
             .max(Self::MIN_BITS_LOG2);
@@ -782,8 +1126,8 @@ impl WordFilter {
             bits: vec![0; 1 << (bits_log2 - 6)],
             shift: 64 - bits_log2,
         };
-        for word in words {
-            let bit = Self::hash(word_head(word), word.len()) >> filter.shift;
+        for (head, len) in words {
+            let bit = Self::hash(head, len) >> filter.shift;
             if let Some(slot) = filter.bits.get_mut((bit / 64) as usize) {
                 *slot |= 1 << (bit % 64);
             }
@@ -800,7 +1144,12 @@ impl WordFilter {
 
     /// Whether a word of `len` bytes starting with `head` may be in the filter.
     fn may_contain(&self, head: u64, len: usize) -> bool {
-        let bit = Self::hash(head, len) >> self.shift;
+        self.contains_hash(Self::hash(head, len))
+    }
+
+    /// [`WordFilter::may_contain`] given the word's [`WordFilter::hash`].
+    fn contains_hash(&self, hash: u64) -> bool {
+        let bit = hash >> self.shift;
         self.bits
             .get((bit / 64) as usize)
             .is_some_and(|w| w & (1 << (bit % 64)) != 0)
@@ -834,6 +1183,10 @@ impl Hasher for WordHasher {
         let mut tail = [0u8; 8];
         tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
         self.add(u64::from_le_bytes(tail) ^ bytes.len() as u64);
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.add(value);
     }
 
     fn write_u8(&mut self, value: u8) {

@@ -263,6 +263,89 @@ fn north_korea_iran_story() {
 }
 
 #[test]
+fn long_words_sharing_their_first_eight_bytes_are_told_apart() {
+    // The matcher keys words on their first eight bytes and length; the rest must
+    // still be compared, in anchors, later phrase words and NEAR partners alike.
+    let text = article("", "The sanctioner met internationalists in Vladivostok");
+    assert!(!fires("sanctioned", &text));
+    assert!(fires("sanctioner", &text));
+    assert!(!fires("\"sanctioner met internationalism\"", &text));
+    assert!(fires("\"sanctioner met internationalists\"", &text));
+    assert!(!fires("vladivostak NEAR/3 internationalists", &text));
+    assert!(fires("vladivostok NEAR/3 internationalists", &text));
+    assert!(!fires("met NEAR/1 vladivostak", &text));
+    assert!(fires("met NEAR/2 vladivostok", &text));
+    assert!(fires("internationalis*", &text));
+    assert!(!fires("internationalin*", &text));
+    assert!(!fires("internationalistsx*", &text));
+    assert!(fires("sanctioner*", &text));
+    assert!(!fires("sanctionez*", &text));
+    assert!(fires("met NEAR/0 internationalis*", &text));
+    assert!(!fires("met NEAR/0 internationalin*", &text));
+}
+
+#[test]
+fn wide_conjunctions_and_disjunctions() {
+    // The matcher keeps up to 64 values in one integer and falls back to a
+    // growable stack past that; both sides of the edge must agree with the reference.
+    for width in [2, 63, 64, 65, 100] {
+        let words: Vec<String> = (0..width).map(|i| format!("w{i}")).collect();
+        let all = words.join(" ");
+        let all_but_last = words[..width - 1].join(" ");
+        let last = &words[width - 1];
+        let and = words.join(" AND ");
+        let or = words.join(" OR ");
+        assert!(fires(&and, &article("", &all)), "{width}");
+        assert!(!fires(&and, &article("", &all_but_last)), "{width}");
+        assert!(fires(&or, &article("", last)), "{width}");
+        assert!(!fires(&or, &article("", "nothing here")), "{width}");
+        let nested = format!("x ({or}) -({and})");
+        assert!(fires(&nested, &article("x", last)), "{width}");
+        assert!(!fires(&nested, &article("x", &all)), "{width}");
+    }
+}
+
+#[test]
+fn rules_with_several_required_branches() {
+    // The matcher skips a rule triggered by one required branch when no leaf of
+    // another occurs; every branch shape must still fire exactly when it should.
+    let queries = [
+        "(iran OR iraq OR syria) talks",
+        "talks (iran OR iraq) (oil OR gas*)",
+        "(iran OR \"north korea\") (talks NEAR/2 oil OR sanct*)",
+        "(iran OR iraq) -talks (oil OR gas)",
+    ];
+    let texts = [
+        "talks",
+        "talks in iraq",
+        "talks in iraq about gasoline",
+        "north korea and iran oil talks",
+        "iran sanctioned",
+        "iraq oil",
+        "syria talks oil",
+    ];
+    for query in queries {
+        for text in texts {
+            fires(query, &article("", text));
+        }
+    }
+    assert!(!fires(queries[0], &article("", "talks")));
+    assert!(fires(queries[0], &article("", "talks in iraq")));
+    assert!(fires(
+        queries[1],
+        &article("", "talks in iraq about gasoline")
+    ));
+    assert!(!fires(queries[1], &article("", "talks in iraq")));
+    assert!(fires(
+        queries[2],
+        &article("", "north korea and iran oil talks")
+    ));
+    assert!(fires(queries[2], &article("", "iran sanctioned")));
+    assert!(fires(queries[3], &article("", "iraq oil")));
+    assert!(!fires(queries[3], &article("", "syria talks oil")));
+}
+
+#[test]
 fn hits_list_the_positive_terms_present() {
     let rules = [
         "\"North Korea\" Iran -sport",
@@ -642,4 +725,12 @@ fn word_heads_read_from_the_buffer_equal_those_built_byte_by_byte() {
         count += 1;
     }
     assert_eq!(count, tokens.len());
+}
+
+#[test]
+fn word_bytes_read_from_the_buffer_are_the_words() {
+    let tokens = TokenList::new("Iran's sanctions, a b internationalisation Tehrán x 北朝鮮");
+    let bytes: Vec<&[u8]> = tokens.iter_bytes_with_heads().map(|(w, _)| w).collect();
+    let words: Vec<&[u8]> = tokens.iter().map(str::as_bytes).collect();
+    assert_eq!(bytes, words);
 }

@@ -67,24 +67,34 @@ impl TokenList {
         self.normalized.get(start as usize..end as usize)
     }
 
-    /// The words with their first eight bytes as a little-endian integer (zero
-    /// past the word's end), read straight from the buffer: the matcher's filters
-    /// key on them, and building them byte by byte would stall on every word.
-    pub(crate) fn iter_with_heads(&self) -> impl Iterator<Item = (&str, u64)> + '_ {
+    /// The words as bytes with their first eight bytes as a little-endian integer
+    /// (zero past the word's end), read straight from the buffer: the matcher's
+    /// filters key on them, and building them byte by byte would stall on every
+    /// word. Bytes, not `str`: slicing a `str` checks both ends for character
+    /// boundaries, per word of every article, and the matcher compares bytes.
+    pub(crate) fn iter_bytes_with_heads(&self) -> impl Iterator<Item = (&[u8], u64)> + '_ {
         let buffer = self.normalized.as_bytes();
         self.spans.iter().map(move |&(start, end)| {
             let (start, end) = (start as usize, end as usize);
-            let word = &self.normalized[start..end];
+            let word = buffer.get(start..end).unwrap_or_default();
             let head = match buffer.get(start..start + 8) {
                 Some(eight) => {
                     let mut bytes = [0u8; 8];
                     bytes.copy_from_slice(eight);
                     head_of_length(u64::from_le_bytes(bytes), end - start)
                 }
-                None => word_head(word.as_bytes()),
+                None => word_head(word),
             };
             (word, head)
         })
+    }
+
+    /// [`TokenList::iter_bytes_with_heads`] with the words as `str`, for tests.
+    #[cfg(test)]
+    pub(crate) fn iter_with_heads(&self) -> impl Iterator<Item = (&str, u64)> + '_ {
+        self.iter()
+            .zip(self.iter_bytes_with_heads())
+            .map(|(word, (_, head))| (word, head))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
@@ -129,21 +139,25 @@ fn blank_ascii_punctuation(text: &mut String) {
 }
 
 fn word_spans(normalized: &str, spans: &mut Vec<(u32, u32)>) {
-    let mut push = |start: usize, word: &str| {
+    if normalized.is_ascii() && u32::try_from(normalized.len()).is_ok() {
+        // Every offset fits in u32 (checked above), and the possessive is stripped
+        // by looking at two bytes: this runs for every word of every article, where
+        // slicing a `str` and matching a pattern cost more than the word scan.
+        let bytes = normalized.as_bytes();
+        for_each_ascii_word(normalized, |start, mut end| {
+            while end - start > 2 && bytes[end - 2] == b'\'' && bytes[end - 1] == b's' {
+                end -= 2;
+            }
+            spans.push((start as u32, end as u32));
+        });
+        return;
+    }
+    for (start, word) in normalized.unicode_word_indices() {
         let word = strip_possessive(word);
         if let (Ok(start), Ok(len)) = (u32::try_from(start), u32::try_from(word.len()))
             && let Some(end) = start.checked_add(len)
         {
             spans.push((start, end));
-        }
-    };
-    if normalized.is_ascii() {
-        for_each_ascii_word(normalized, |start, end| {
-            push(start, &normalized[start..end])
-        });
-    } else {
-        for (start, word) in normalized.unicode_word_indices() {
-            push(start, word);
         }
     }
 }
@@ -156,70 +170,94 @@ fn word_spans(normalized: &str, spans: &mut Vec<(u32, u32)>) {
 ///
 /// Bit-parallel: each 64-byte block becomes a mask of word bytes, the few marks
 /// that may join two words (`.` `'` `:` `,` `;`) are checked one by one, and
-/// words are the runs of set bits, found with `trailing_zeros`. A byte-at-a-time
-/// scan mispredicts a branch at nearly every word boundary, and this loop runs
-/// over every byte of every article.
+/// words are the runs of set bits. Their first and last bytes are found as masks
+/// too and paired off with `trailing_zeros`, so the loop does a few instructions
+/// per word and takes no branch per byte or per boundary kind: a byte-at-a-time
+/// scan mispredicts at nearly every word boundary, and this runs over every byte
+/// of every article.
 fn for_each_ascii_word(text: &str, mut word: impl FnMut(usize, usize)) {
     let bytes = text.as_bytes();
     let mut emit = |start: usize, end: usize| {
-        // A run of `_` alone is no word (UAX #29 words need a letter or digit).
-        if bytes[start..end].iter().any(u8::is_ascii_alphanumeric) {
+        // A run of `_` alone is no word (UAX #29 words need a letter or digit);
+        // a run starting with a letter or digit, nearly all, needs no look.
+        if bytes[start] != b'_' || bytes[start..end].iter().any(u8::is_ascii_alphanumeric) {
             word(start, end);
         }
     };
-    let mut open_run: Option<usize> = None;
-    for (index, block) in bytes.chunks(64).enumerate() {
-        let base = index * 64;
-        let inside = word_mask(bytes, base, block);
-        let mut at = 0u32;
-        while at < 64 {
-            let rest = inside >> at;
-            match open_run {
-                None => {
-                    if rest == 0 {
-                        break;
-                    }
-                    at += rest.trailing_zeros();
-                    open_run = Some(base + at as usize);
-                }
-                Some(start) => {
-                    at += (!rest).trailing_zeros();
-                    if at >= 64 {
-                        break;
-                    }
-                    emit(start, base + at as usize);
-                    open_run = None;
-                }
-            }
+    let mut masks = bytes
+        .chunks(64)
+        .enumerate()
+        .map(|(index, block)| word_mask(bytes, index * 64, block));
+    let Some(mut inside) = masks.next() else {
+        return;
+    };
+    // Where the word running into the current block started, if one does.
+    let mut open: Option<usize> = None;
+    let mut base = 0;
+    loop {
+        let next = masks.next();
+        let runs_on = inside >> 63 != 0 && next.is_some_and(|n| n & 1 != 0);
+        let carried = u64::from(open.is_some());
+        let mut starts = inside & !((inside << 1) | carried);
+        // Last byte of each run; one running on into the next block ends there.
+        let mut lasts = inside & !(inside >> 1);
+        if runs_on {
+            lasts &= !(1 << 63);
         }
-    }
-    if let Some(start) = open_run {
-        emit(start, bytes.len());
+        if let Some(start) = open
+            && lasts != 0
+        {
+            emit(start, base + lasts.trailing_zeros() as usize + 1);
+            lasts &= lasts - 1;
+            open = None;
+        }
+        while starts != 0 {
+            let start = base + starts.trailing_zeros() as usize;
+            starts &= starts - 1;
+            if lasts == 0 {
+                open = Some(start);
+                break;
+            }
+            emit(start, base + lasts.trailing_zeros() as usize + 1);
+            lasts &= lasts - 1;
+        }
+        match next {
+            Some(mask) => {
+                inside = mask;
+                base += 64;
+            }
+            None => break,
+        }
     }
 }
 
 /// Bit `i` set when `block[i]` (at `base + i` in `bytes`) belongs to a word: a word
 /// byte, or a mark joining the bytes either side of it. `bytes` is ASCII.
 fn word_mask(bytes: &[u8], base: usize, block: &[u8]) -> u64 {
-    let (mut words, mut marks) = (0u64, 0u64);
+    let (mut words, mut graphic) = (0u64, 0u64);
     let mut eights = block.chunks_exact(8);
     let mut shift = 0;
     for eight in &mut eights {
         let mut lanes = [0u8; 8];
         lanes.copy_from_slice(eight);
-        let (w, m) = classify_eight(u64::from_le_bytes(lanes));
+        let (w, g) = classify_eight(u64::from_le_bytes(lanes));
         words |= w << shift;
-        marks |= m << shift;
+        graphic |= g << shift;
         shift += 8;
     }
     let tail = eights.remainder();
     if !tail.is_empty() {
         let mut lanes = [0u8; 8];
         lanes[..tail.len()].copy_from_slice(tail);
-        let (w, m) = classify_eight(u64::from_le_bytes(lanes));
+        let (w, g) = classify_eight(u64::from_le_bytes(lanes));
         words |= w << shift;
-        marks |= m << shift;
+        graphic |= g << shift;
     }
+    // A mark can only join a word byte to a word byte: the few visible non-word
+    // bytes with word bytes on both sides (`iran's`, `u.s`, `al-qaeda`) are looked
+    // at one by one. The block's first and last bytes have a neighbour in another
+    // block and are looked at whenever they are visible non-word bytes.
+    let mut marks = graphic & !words & ((words << 1) | 1) & ((words >> 1) | (1 << 63));
     while marks != 0 {
         let i = marks.trailing_zeros() as usize;
         marks &= marks - 1;
@@ -238,19 +276,19 @@ fn word_mask(bytes: &[u8], base: usize, block: &[u8]) -> u64 {
 
 /// Eight ASCII bytes at once (SWAR): bit `i` of the first mask when byte `i` is a
 /// word byte (ALetter, Numeric, ExtendNumLet: letters, digits, `_`; never split,
-/// WB5, WB8–10, WB13a/b), of the second when it is a mark that may join two
-/// words (`.` `'` `:` `,` `;`: WB6/7, WB11/12, decided by [`joins_across`]).
+/// WB5, WB8–10, WB13a/b), of the second when it is visible (above space): the
+/// marks that may join two words (`.` `'` `:` `,` `;`: WB6/7, WB11/12, decided by
+/// [`joins_across`]) are among these. One range test for all visible bytes is
+/// cheaper than one per mark, and the word mask rules out nearly all of them.
 fn classify_eight(lanes: u64) -> (u64, u64) {
     let letters = in_range(lanes | splat(0x20), b'a', b'z');
     let digits = in_range(lanes, b'0', b'9');
     let underscores = in_range(lanes, b'_', b'_');
-    let marks = in_range(lanes, b'\'', b'\'')
-        | in_range(lanes, b',', b',')
-        | in_range(lanes, b'.', b'.')
-        | in_range(lanes, b':', b';');
+    // Every byte is below 0x80, so the sum's high bit is set exactly from 0x21 on.
+    let visible = lanes.wrapping_add(splat(0x80 - 0x21)) & splat(0x80);
     (
         gather_high_bits(letters | digits | underscores),
-        gather_high_bits(marks),
+        gather_high_bits(visible),
     )
 }
 
@@ -508,6 +546,28 @@ mod tests {
             ][..],
         );
         prop::collection::vec(pieces, 0..80).prop_map(|p| p.concat())
+    }
+
+    #[test]
+    fn ascii_words_spanning_and_touching_block_edges() {
+        let long = "x".repeat(200);
+        let texts = [
+            long.clone(),
+            format!("{long} {long}"),
+            format!("{} ab", "y".repeat(63)),
+            format!("{} ab", "y".repeat(64)),
+            format!("{} a", "z ".repeat(32)),
+            format!("{}u.s", " ".repeat(62)),
+            format!("{}1,5", ".".repeat(63)),
+            format!("{}_ {}_a", " ".repeat(63), "_".repeat(70)),
+            "a".repeat(128),
+        ];
+        for text in &texts {
+            let mut fast = Vec::new();
+            for_each_ascii_word(text, |start, end| fast.push((start, &text[start..end])));
+            let reference: Vec<(usize, &str)> = text.unicode_word_indices().collect();
+            assert_eq!(fast, reference, "text {text:?}");
+        }
     }
 
     proptest! {
