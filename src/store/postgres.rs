@@ -806,8 +806,8 @@ async fn assign_stories(
 }
 
 /// The stored articles sharing a band key with each member within the window
-/// (per member, at most [`assign::MAX_CANDIDATE_ROWS`] key rows, most recent
-/// first), and their fingerprints and stories: two statements for the batch.
+/// (per member and key, at most [`assign::MAX_ROWS_PER_KEY`] rows, most recent
+/// first), and their fingerprints and stories: one statement for the batch.
 async fn story_candidates(
     tx: &mut Transaction<'static, Postgres>,
     members: &[NewMember<'_>],
@@ -829,17 +829,21 @@ async fn story_candidates(
     if index.is_empty() {
         return Ok((found, HashMap::new()));
     }
-    // One statement: the key rows, then each distinct candidate's fingerprint and
-    // story (a candidate shared by several members comes once per member).
+    // One statement: the key rows, then each candidate's story and, on one of its
+    // rows only, its fingerprint (near-identical texts in one batch share most
+    // candidates; the bytes would otherwise come once per member).
     let rows = sqlx::query(
-        "SELECT h.i, f.article_id, a.story_id, f.feed_id, f.seen_at, f.fingerprint
+        "SELECT h.i, f.article_id, a.story_id, f.feed_id, f.seen_at,
+                CASE WHEN row_number() OVER (PARTITION BY h.article_id) = 1
+                     THEN f.fingerprint END
          FROM (
              SELECT DISTINCT q.i, c.article_id
              FROM UNNEST($1::int4[], $2::text[], $3::timestamptz[], $4::timestamptz[])
                   AS q(i, keys, lo, hi)
+             CROSS JOIN LATERAL unnest(q.keys::int8[]) AS key(band_key)
              CROSS JOIN LATERAL (
                  SELECT k.article_id FROM story_keys k
-                 WHERE k.band_key = ANY(q.keys::int8[]) AND k.seen_at BETWEEN q.lo AND q.hi
+                 WHERE k.band_key = key.band_key AND k.seen_at BETWEEN q.lo AND q.hi
                  ORDER BY k.seen_at DESC
                  LIMIT $5
              ) AS c
@@ -852,7 +856,7 @@ async fn story_candidates(
     .bind(&keys)
     .bind(&low)
     .bind(&high)
-    .bind(assign::MAX_CANDIDATE_ROWS)
+    .bind(assign::MAX_ROWS_PER_KEY)
     .fetch_all(&mut **tx)
     .await?;
     let mut stored = HashMap::new();
@@ -862,10 +866,9 @@ async fn story_candidates(
         if let Some(list) = usize::try_from(i).ok().and_then(|i| found.get_mut(i)) {
             list.push(article_id);
         }
-        if stored.contains_key(&article_id) {
+        let Some(bytes) = row.try_get::<Option<Vec<u8>>, _>(5)? else {
             continue;
-        }
-        let bytes: Vec<u8> = row.try_get(5)?;
+        };
         if let Some(candidate) =
             Candidate::from_row(row.try_get(2)?, row.try_get(3)?, row.try_get(4)?, &bytes)
         {
