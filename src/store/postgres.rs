@@ -891,7 +891,7 @@ async fn index_fingerprints(
         ids.push(member.article_id);
         feeds.push(member.feed_id);
         seen.push(input.seen_at);
-        bytes.push(input.fingerprint_bytes());
+        bytes.push(input.fingerprint.to_bytes());
         for key in &input.band_keys {
             key_values.push(*key);
             key_seen.push(input.seen_at);

@@ -112,7 +112,7 @@ async fn assign_stories(
         .bind(member.article_id)
         .bind(member.feed_id)
         .bind(to_text(input.seen_at))
-        .bind(input.fingerprint_bytes())
+        .bind(input.fingerprint.to_bytes())
         .execute(&mut **tx)
         .await?;
         sqlx::query(
