@@ -762,10 +762,18 @@ async fn assign_stories(
         .collect();
     assign::sort_members(&mut members);
     let (found, stored) = if members.iter().any(|m| m.input.is_some()) {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(STORY_LOCK)
-            .execute(&mut **tx)
-            .await?;
+        // Bitmap scans off for the rest of the transaction: the planner estimates
+        // a few rows per band key and reads a key's rows by bitmap, then sorts
+        // them, which for a key shared by thousands of near-identical articles (a
+        // feed's template, a syndicated text) reads them all, for every new copy
+        // (12 s for a write of 500 such items). The ordered index scan it picks
+        // instead stops after `MAX_ROWS_PER_KEY` rows however hot the key.
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock($1), set_config('enable_bitmapscan', 'off', true)",
+        )
+        .bind(STORY_LOCK)
+        .execute(&mut **tx)
+        .await?;
         story_candidates(tx, &members, settings).await?
     } else {
         (Vec::new(), HashMap::new())
