@@ -23,6 +23,12 @@ pub(super) const MAX_CANDIDATE_ROWS: i64 = 100;
 /// then costs at most this many rows per key however often it was repeated.
 pub(super) const MAX_ROWS_PER_KEY: i64 = 8;
 
+/// Earlier members of the same write an article is verified against, the
+/// nearest first: a write of thousands of near-identical items would otherwise
+/// verify each against all before it. The stored-candidate bounds above do the
+/// same for what is already stored.
+pub(super) const MAX_EARLIER_MEMBERS: usize = 64;
+
 /// An article's story fingerprint, computed from its text before the write.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoryInput {
@@ -96,8 +102,8 @@ pub(super) enum StoryChoice {
 
 /// Chooses each new article's story. `found[i]` are the stored article ids the
 /// lookup returned for `members[i]`, `stored` their rows; an earlier member of
-/// the same write sharing a band key is a candidate too, after the stored ones
-/// (its id is larger).
+/// the same write sharing a band key is a candidate too (the nearest
+/// [`MAX_EARLIER_MEMBERS`]), after the stored ones (its id is larger).
 pub(super) fn plan(
     members: &[NewMember<'_>],
     found: &[Vec<i64>],
@@ -105,6 +111,7 @@ pub(super) fn plan(
     settings: &StorySettings,
 ) -> Vec<StoryChoice> {
     let mut choices: Vec<StoryChoice> = Vec::with_capacity(members.len());
+    let mut members_by_key: HashMap<i64, Vec<usize>> = HashMap::new();
     for (index, member) in members.iter().enumerate() {
         let Some(input) = member.input else {
             choices.push(StoryChoice::Start);
@@ -118,21 +125,34 @@ pub(super) fn plan(
             .filter_map(|id| stored.get(id))
             .map(|c| (&c.fingerprint, c.meta, StoryChoice::Existing(c.story_id)))
             .collect();
-        for (earlier, (other, choice)) in members.iter().zip(&choices).enumerate().take(index) {
+        // The nearest earlier members sharing a key, in write order.
+        let mut earlier_rows: Vec<usize> = input
+            .band_keys
+            .iter()
+            .filter_map(|key| members_by_key.get(key))
+            .flat_map(|list| list.iter().rev().take(MAX_EARLIER_MEMBERS))
+            .copied()
+            .collect();
+        earlier_rows.sort_unstable();
+        earlier_rows.dedup();
+        let nearest =
+            earlier_rows.split_off(earlier_rows.len().saturating_sub(MAX_EARLIER_MEMBERS));
+        for earlier in nearest {
+            let (Some(other), Some(choice)) = (members.get(earlier), choices.get(earlier)) else {
+                continue;
+            };
             let Some(other_input) = other.input else {
                 continue;
             };
-            if shares_a_key(&input.band_keys, &other_input.band_keys) {
-                let joined = match *choice {
-                    StoryChoice::Start => StoryChoice::StartedBy(earlier),
-                    resolved => resolved,
-                };
-                let meta = ArticleMeta {
-                    feed_id: other.feed_id,
-                    seen_at: other_input.seen_at,
-                };
-                rows.push((&other_input.fingerprint, meta, joined));
-            }
+            let joined = match *choice {
+                StoryChoice::Start => StoryChoice::StartedBy(earlier),
+                resolved => resolved,
+            };
+            let meta = ArticleMeta {
+                feed_id: other.feed_id,
+                seen_at: other_input.seen_at,
+            };
+            rows.push((&other_input.fingerprint, meta, joined));
         }
         let meta = ArticleMeta {
             feed_id: member.feed_id,
@@ -149,21 +169,11 @@ pub(super) fn plan(
             Some((_, _, choice)) => *choice,
             None => StoryChoice::Start,
         });
-    }
-    choices
-}
-
-/// Both ascending, as [`band_keys`] returns them.
-fn shares_a_key(a: &[i64], b: &[i64]) -> bool {
-    let (mut i, mut j) = (0, 0);
-    while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
-        match x.cmp(y) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => return true,
+        for key in &input.band_keys {
+            members_by_key.entry(*key).or_default().push(index);
         }
     }
-    false
+    choices
 }
 
 /// Each new article's story id, once the stories of `Start` members exist.
@@ -271,6 +281,30 @@ mod tests {
         assert_eq!(stories.get(&12), Some(&100));
         assert_eq!(stories.get(&11), Some(&101));
         assert_eq!(stories.get(&13), Some(&103));
+    }
+
+    #[test]
+    fn a_write_of_more_copies_than_are_verified_puts_all_in_the_first_ones_story() {
+        let copies: Vec<StoryInput> = (0..MAX_EARLIER_MEMBERS * 3)
+            .map(|_| input(BODY, 0))
+            .collect();
+        let members: Vec<NewMember<'_>> = (1..)
+            .zip(&copies)
+            .map(|(id, copy)| NewMember {
+                article_id: id,
+                feed_id: id,
+                input: Some(copy),
+            })
+            .collect();
+        let choices = plan(&members, &[], &HashMap::new(), &StorySettings::default());
+        assert_eq!(choices.first(), Some(&StoryChoice::Start));
+        assert!(
+            choices
+                .iter()
+                .skip(1)
+                .all(|choice| *choice == StoryChoice::StartedBy(0)),
+            "{choices:?}"
+        );
     }
 
     #[test]
