@@ -1,6 +1,12 @@
 //! Ingest throughput: documents of 500 items fetched from a local HTTP server, parsed,
-//! normalised, deduplicated and stored — into PostgreSQL (when a server is given) and
-//! SQLite. Two cases: all items new, and half of them already stored from another feed.
+//! normalised, deduplicated, clustered into stories and stored — into PostgreSQL
+//! (when a server is given) and SQLite. Three cases:
+//!
+//! - `new`: every item a new article on a story of its own (generated prose);
+//! - `half_duplicates`: half of them already stored from another feed (same URL);
+//! - `near_copies`: every item a near-copy of every other and of every earlier
+//!   round's (one 50-word vocabulary, rotated): the worst case for story
+//!   clustering, as a feed's template or a syndicated text repeated all day.
 //!
 //! PostgreSQL comes from HERALD_BENCH_DATABASE_URL, TEST_DATABASE_URL or DATABASE_URL;
 //! a fresh database is created on it for the run.
@@ -23,6 +29,12 @@ use herald::store::{FeedSpec, Store};
 
 mod support;
 use support::postgres_url;
+
+// Shared with the story benches, which use all of it.
+#[allow(dead_code)]
+#[path = "support/prose.rs"]
+mod prose;
+use prose::{Prose, Random};
 
 const ITEMS: usize = 500;
 
@@ -86,25 +98,70 @@ fn sentence(seed: usize, words: usize) -> String {
         .join(" ")
 }
 
+#[derive(Clone, Copy)]
+enum Text {
+    /// Each article's own prose: different stories.
+    Prose,
+    /// Rotations of one word cycle: near-copies of one text.
+    Rotations,
+}
+
+/// An article's title and body. Seeded by the article's link, so an item
+/// shared with another feed carries the same text there.
+fn article_text(
+    text: Text,
+    prose: &Prose,
+    link: &str,
+    round: usize,
+    i: usize,
+    feed: usize,
+) -> (String, String) {
+    match text {
+        Text::Prose => {
+            let mut random = Random(link.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+            }));
+            let mut title = prose.text(60, &mut random);
+            // A few items for the rule that fires.
+            if i.is_multiple_of(50) {
+                title.insert_str(0, "Delegation travels to Tehran: ");
+            }
+            (title, prose.text(800, &mut random))
+        }
+        Text::Rotations => (
+            sentence(round * 7919 + i, 9),
+            format!(
+                "<p>{}</p><p>{}</p>",
+                sentence(i * 13 + feed, 60),
+                sentence(i * 7 + round, 50)
+            ),
+        ),
+    }
+}
+
 /// An RSS 2.0 document of ITEMS items; items `0..shared` link to URLs shared with
 /// other feeds of the same round (duplicates across feeds), the rest are unique.
-fn document(round: usize, feed: usize, shared: usize) -> Vec<u8> {
+fn document(text: Text, prose: &Prose, round: usize, feed: usize, shared: usize) -> Vec<u8> {
     let mut xml = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\"><channel><title>Bench</title><link>https://news.example/</link>",
     );
     for i in 0..ITEMS {
-        let link = if i < shared {
-            format!("https://wire.example/{round}/story-{i}?utm_source=feed{feed}")
+        let (link, key) = if i < shared {
+            let key = format!("https://wire.example/{round}/story-{i}");
+            (format!("{key}?utm_source=feed{feed}"), key)
         } else {
-            format!("https://news{feed}.example/{round}/article-{i}")
+            let link = format!("https://news{feed}.example/{round}/article-{i}");
+            (link.clone(), link)
         };
+        let (title, body) = article_text(text, prose, &key, round, i, feed);
+        let body = body
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
         xml.push_str(&format!(
-            "<item><title>{}</title><link>{link}</link><guid>{link}</guid><pubDate>Sat, 28 Nov 2026 0{}:{:02}:00 GMT</pubDate><description>&lt;p&gt;{}&lt;/p&gt;&lt;p&gt;{}&lt;/p&gt;</description></item>",
-            sentence(round * 7919 + i, 9),
+            "<item><title>{title}</title><link>{link}</link><guid>{link}</guid><pubDate>Sat, 28 Nov 2026 0{}:{:02}:00 GMT</pubDate><description>{body}</description></item>",
             i % 10,
             i % 60,
-            sentence(i * 13 + feed, 60),
-            sentence(i * 7 + round, 50),
         ));
     }
     xml.push_str("</channel></rss>");
@@ -162,8 +219,13 @@ fn bench_backend(c: &mut Criterion, runtime: &tokio::runtime::Runtime, label: &s
     group.throughput(Throughput::Elements(ITEMS as u64));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(8));
+    let prose = Prose::new(&mut Random(0x0070_5e00));
     let mut round = 0;
-    for (case, shared) in [("new", 0), ("half_duplicates", ITEMS / 2)] {
+    for (case, text, shared) in [
+        ("new", Text::Prose, 0),
+        ("half_duplicates", Text::Prose, ITEMS / 2),
+        ("near_copies", Text::Rotations, 0),
+    ] {
         group.bench_function(case, |b| {
             b.iter_custom(|iters| {
                 runtime.block_on(async {
@@ -185,7 +247,7 @@ fn bench_backend(c: &mut Criterion, runtime: &tokio::runtime::Runtime, label: &s
                             .await
                             .unwrap();
                         if shared > 0 {
-                            let warm = document(round, 0, shared);
+                            let warm = document(text, &prose, round, 0, shared);
                             let base = url::Url::parse(&feed_url).unwrap();
                             let source = ingest::Source {
                                 feed_id: ids[0],
@@ -199,7 +261,7 @@ fn bench_backend(c: &mut Criterion, runtime: &tokio::runtime::Runtime, label: &s
                                 .await
                                 .unwrap();
                         }
-                        *body.lock().unwrap() = document(round, 1, shared);
+                        *body.lock().unwrap() = document(text, &prose, round, 1, shared);
                         let mut feed = store.feed(ids[1]).await.unwrap().unwrap();
                         feed.fetch_url = feed_url.clone();
                         // Past its back catalogue: new items are matched and may alert.
