@@ -762,40 +762,56 @@ impl SqliteStore {
         .await?;
         let mut stories = Vec::with_capacity(rows.len());
         for row in &rows {
-            let id: i64 = row.try_get("id")?;
             stories.push(StoryRecord {
-                id,
+                id: row.try_get("id")?,
                 first_seen_at: from_text(row.try_get("created_at")?)?,
                 title: row.try_get("title")?,
                 url: row.try_get("url")?,
                 articles: row.try_get("articles")?,
-                outlets: self.story_outlets(id).await?,
+                outlets: Vec::new(),
             });
+        }
+        let ids: Vec<i64> = stories.iter().map(|s| s.id).collect();
+        let mut by_story = self.outlets_of(&ids).await?;
+        for story in &mut stories {
+            story.outlets = by_story.remove(&story.id).unwrap_or_default();
         }
         Ok(stories)
     }
 
     pub async fn story_outlets(&self, story_id: i64) -> Result<Vec<ArticleSource>, StoreError> {
+        let mut by_story = self.outlets_of(&[story_id]).await?;
+        Ok(by_story.remove(&story_id).unwrap_or_default())
+    }
+
+    /// Each story's outlets, in the order they first carried it: one statement
+    /// for a page of stories.
+    async fn outlets_of(
+        &self,
+        story_ids: &[i64],
+    ) -> Result<HashMap<i64, Vec<ArticleSource>>, StoreError> {
         let rows = sqlx::query(
-            "SELECT f.url, COALESCE(f.name, f.title)
+            "SELECT a.story_id, f.url, COALESCE(f.name, f.title)
              FROM articles a JOIN article_sources src ON src.article_id = a.id
              JOIN feeds f ON f.id = src.feed_id
-             WHERE a.story_id = ?1
-             GROUP BY f.id
-             ORDER BY min(src.first_seen_at), f.url",
+             WHERE a.story_id IN (SELECT value FROM json_each(?1))
+             GROUP BY a.story_id, f.id
+             ORDER BY a.story_id, min(src.first_seen_at), f.url",
         )
-        .bind(story_id)
+        .bind(ids_json(story_ids))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|row| {
-                Ok(ArticleSource {
-                    url: row.try_get(0)?,
-                    name: row.try_get(1)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()?)
+        let mut by_story: HashMap<i64, Vec<ArticleSource>> = HashMap::new();
+        for row in &rows {
+            by_story
+                .entry(row.try_get(0)?)
+                .or_default()
+                .push(ArticleSource {
+                    url: row.try_get(1)?,
+                    name: row.try_get(2)?,
+                });
+        }
+        Ok(by_story)
     }
 
     pub async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>, StoreError> {

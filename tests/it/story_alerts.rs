@@ -267,6 +267,11 @@ async fn copies_in_one_document_are_one_story(backend: Backend) {
     assert_eq!(delegation.articles, 2, "{stories:?}");
     let missile = stories.iter().find(|s| s.title == MISSILE_TITLE).unwrap();
     assert_eq!(missile.articles, 1, "{stories:?}");
+    // Each story of the page lists its own outlets.
+    for story in [delegation, missile] {
+        let outlets: Vec<&str> = story.outlets.iter().map(|o| o.url.as_str()).collect();
+        assert_eq!(outlets, [server.url("/aggregator")], "{stories:?}");
+    }
 }
 
 async fn a_feed_repeating_a_title_next_day_starts_a_new_story(backend: Backend) {
