@@ -12,8 +12,8 @@
 //! fingerprint (what storing costs without clustering).
 //!
 //! HERALD_BENCH_STORED (default `100000,1000000`) sets the sizes (filling SQLite
-//! to 1,000,000 takes over an hour: every write dirties ~33 random index pages,
-//! so measure SQLite with `HERALD_BENCH_STORED=100000`); PostgreSQL
+//! to 1,000,000 takes over an hour: every article dirties ~33 random index
+//! pages; `HERALD_BENCH_STORED=100000` for a quick run); PostgreSQL
 //! comes from HERALD_BENCH_DATABASE_URL, TEST_DATABASE_URL or DATABASE_URL (a
 //! fresh database, dropped afterwards); HERALD_BENCH_BACKENDS (default
 //! `sqlite,postgres`) picks the backends.
