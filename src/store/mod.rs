@@ -660,3 +660,15 @@ fn partition<'a>(
     }
     part
 }
+
+/// (story id, feed URL, feed name) rows, in order, as each story's outlets.
+fn outlets_by_story(rows: Vec<(i64, String, Option<String>)>) -> HashMap<i64, Vec<ArticleSource>> {
+    let mut by_story: HashMap<i64, Vec<ArticleSource>> = HashMap::new();
+    for (story, url, name) in rows {
+        by_story
+            .entry(story)
+            .or_default()
+            .push(ArticleSource { url, name });
+    }
+    by_story
+}

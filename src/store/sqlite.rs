@@ -24,7 +24,7 @@ use super::{
     AlertRecord, ArticleText, AttemptRecord, DeliveryRecord, DeliveryStatus, FeedRecord, FeedSpec,
     FeedStatus, FetchRecord, FetchResult, Incoming, InstanceLock, SaveSummary, StoreError,
     StoryRecord, Suppression, dedup_key, feed_ids_from_list, matched_from_json, matched_json,
-    new_delivery_id, partition,
+    new_delivery_id, outlets_by_story, partition,
 };
 use crate::domain::article::{Article, ArticleSource};
 use crate::stories::StorySettings;
@@ -790,7 +790,7 @@ impl SqliteStore {
         &self,
         story_ids: &[i64],
     ) -> Result<HashMap<i64, Vec<ArticleSource>>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, (i64, String, Option<String>)>(
             "SELECT a.story_id, f.url, COALESCE(f.name, f.title)
              FROM articles a JOIN article_sources src ON src.article_id = a.id
              JOIN feeds f ON f.id = src.feed_id
@@ -801,17 +801,7 @@ impl SqliteStore {
         .bind(ids_json(story_ids))
         .fetch_all(&self.pool)
         .await?;
-        let mut by_story: HashMap<i64, Vec<ArticleSource>> = HashMap::new();
-        for row in &rows {
-            by_story
-                .entry(row.try_get(0)?)
-                .or_default()
-                .push(ArticleSource {
-                    url: row.try_get(1)?,
-                    name: row.try_get(2)?,
-                });
-        }
-        Ok(by_story)
+        Ok(outlets_by_story(rows))
     }
 
     pub async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>, StoreError> {
