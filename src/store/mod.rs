@@ -548,12 +548,19 @@ impl Store {
         min_outlets: i64,
         limit: i64,
     ) -> Result<Vec<StoryRecord>, StoreError> {
-        dispatch!(self, s => s.stories(since, min_outlets, limit).await)
+        let mut stories = dispatch!(self, s => s.stories(since, min_outlets, limit).await)?;
+        let ids: Vec<i64> = stories.iter().map(|story| story.id).collect();
+        let mut by_story = dispatch!(self, s => s.outlets_of(&ids).await)?;
+        for story in &mut stories {
+            story.outlets = by_story.remove(&story.id).unwrap_or_default();
+        }
+        Ok(stories)
     }
 
     /// Every feed that carried an article of the story, in the order they did.
     pub async fn story_outlets(&self, story_id: i64) -> Result<Vec<ArticleSource>, StoreError> {
-        dispatch!(self, s => s.story_outlets(story_id).await)
+        let mut by_story = dispatch!(self, s => s.outlets_of(&[story_id]).await)?;
+        Ok(by_story.remove(&story_id).unwrap_or_default())
     }
 
     /// Recorded rule hits, newest first.

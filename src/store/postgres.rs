@@ -537,6 +537,8 @@ impl PgStore {
         .await?)
     }
 
+    /// A page of stories with their outlets left empty: [`super::Store::stories`]
+    /// adds them.
     pub async fn stories(
         &self,
         since: DateTime<Utc>,
@@ -560,21 +562,11 @@ impl PgStore {
                 outlets: Vec::new(),
             });
         }
-        let ids: Vec<i64> = stories.iter().map(|s| s.id).collect();
-        let mut by_story = self.outlets_of(&ids).await?;
-        for story in &mut stories {
-            story.outlets = by_story.remove(&story.id).unwrap_or_default();
-        }
         Ok(stories)
     }
 
-    pub async fn story_outlets(&self, story_id: i64) -> Result<Vec<ArticleSource>, StoreError> {
-        let mut by_story = self.outlets_of(&[story_id]).await?;
-        Ok(by_story.remove(&story_id).unwrap_or_default())
-    }
-
     /// Each story's outlets, in the order they first carried it.
-    async fn outlets_of(
+    pub async fn outlets_of(
         &self,
         story_ids: &[i64],
     ) -> Result<HashMap<i64, Vec<ArticleSource>>, StoreError> {
