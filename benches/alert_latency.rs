@@ -26,7 +26,7 @@ use herald::app::App;
 use herald::config;
 
 mod support;
-use support::postgres_url;
+use support::{drop_postgres_database, postgres_url};
 
 /// Alerts measured per backend.
 const ALERTS: usize = 200;
@@ -170,7 +170,10 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         match postgres_url("alert_latency").await {
-            Some(url) => measure("postgres", &url).await,
+            Some(url) => {
+                measure("postgres", &url).await;
+                drop_postgres_database(&url).await;
+            }
             None => eprintln!("alert_latency/postgres skipped: set HERALD_BENCH_DATABASE_URL"),
         }
         let dir = tempfile::tempdir().unwrap();

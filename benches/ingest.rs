@@ -28,7 +28,7 @@ use herald::rules::{Matcher, Rule, RuleQuery};
 use herald::store::{FeedSpec, Store};
 
 mod support;
-use support::postgres_url;
+use support::{drop_postgres_database, postgres_url};
 
 // Shared with the story benches, which use all of it.
 #[allow(dead_code)]
@@ -285,7 +285,10 @@ fn bench_backend(c: &mut Criterion, runtime: &tokio::runtime::Runtime, label: &s
 fn ingest(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     match runtime.block_on(postgres_url("ingest")) {
-        Some(url) => bench_backend(c, &runtime, "postgres", &url),
+        Some(url) => {
+            bench_backend(c, &runtime, "postgres", &url);
+            runtime.block_on(drop_postgres_database(&url));
+        }
         None => eprintln!("ingest/postgres skipped: set HERALD_BENCH_DATABASE_URL"),
     }
     let dir = tempfile::tempdir().unwrap();

@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 mod support;
-use support::postgres_url;
+use support::{drop_postgres_database, postgres_url};
 
 const FEEDS: usize = 10_000;
 const ETAG: &str = "\"v1\"";
@@ -221,7 +221,10 @@ fn main() {
         format!("http://{addr}")
     });
     match runtime.block_on(postgres_url("poll_cycle")) {
-        Some(url) => measure("postgres", &url, &base, &traffic),
+        Some(url) => {
+            measure("postgres", &url, &base, &traffic);
+            runtime.block_on(drop_postgres_database(&url));
+        }
         None => eprintln!("poll_cycle/postgres skipped: set HERALD_BENCH_DATABASE_URL"),
     }
     let dir = tempfile::tempdir().unwrap();

@@ -29,7 +29,7 @@ use herald::stories::{Fingerprint, StorySettings};
 use sqlx::{Connection, Executor};
 
 mod support;
-use support::postgres_url;
+use support::{drop_postgres_database, postgres_url};
 
 #[path = "support/prose.rs"]
 mod prose;
@@ -254,21 +254,6 @@ async fn settle(backend: &str, url: &str) {
     match result {
         Ok(()) => println!("  {statement}: {:.0} s", started.elapsed().as_secs_f64()),
         Err(error) => println!("  {statement} failed: {error}"),
-    }
-}
-
-async fn drop_postgres_database(url: &str) {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        return;
-    };
-    let name = parsed.path().trim_start_matches('/').to_owned();
-    parsed.set_path("/postgres");
-    if let Ok(mut admin) = sqlx::PgConnection::connect(parsed.as_str()).await {
-        let _ = admin
-            .execute(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .await;
     }
 }
 

@@ -28,3 +28,19 @@ pub async fn postgres_url(bench: &str) -> Option<String> {
     url.set_path(&format!("/{name}"));
     Some(url.to_string())
 }
+
+/// Drops a database made by [`postgres_url`] once its bench is done.
+pub async fn drop_postgres_database(url: &str) {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return;
+    };
+    let name = parsed.path().trim_start_matches('/').to_owned();
+    parsed.set_path("/postgres");
+    if let Ok(mut admin) = sqlx::PgConnection::connect(parsed.as_str()).await {
+        let _ = admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .await;
+    }
+}
