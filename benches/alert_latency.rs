@@ -9,7 +9,7 @@
 //! committing the article, and bounds "stored → first attempt" from above.
 //!
 //! PostgreSQL comes from HERALD_BENCH_DATABASE_URL, TEST_DATABASE_URL or
-//! DATABASE_URL (a fresh database is created); SQLite always runs.
+//! DATABASE_URL (a fresh database, dropped afterwards); SQLite always runs.
 //!
 //! cargo bench --bench alert_latency
 

@@ -9,7 +9,7 @@
 //!   clustering, as a feed's template or a syndicated text repeated all day.
 //!
 //! PostgreSQL comes from HERALD_BENCH_DATABASE_URL, TEST_DATABASE_URL or DATABASE_URL;
-//! a fresh database is created on it for the run.
+//! a fresh database is created on it for the run and dropped afterwards.
 //!
 //! cargo bench --bench ingest
 

@@ -8,7 +8,7 @@
 //! run stands for 10,000 feeds spread over many publishers.
 //!
 //! PostgreSQL comes from HERALD_BENCH_DATABASE_URL, TEST_DATABASE_URL or
-//! DATABASE_URL (a fresh database is created); SQLite always runs.
+//! DATABASE_URL (a fresh database, dropped afterwards); SQLite always runs.
 //!
 //! cargo bench --bench poll_cycle
 
