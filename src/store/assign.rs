@@ -1,7 +1,7 @@
 //! Which story each article of a write joins: the backend-neutral half of story
-//! clustering. The backends fetch the candidates (rows of `story_keys` sharing a
-//! band key within the window, joined to their fingerprints and stories); this
-//! decides, with [`best_candidate`] exactly as [`crate::stories::Clusterer`]
+//! clustering. The story index finds the candidates (stored articles sharing a
+//! band key within the window) and the backends read their fingerprints and
+//! stories; this decides, with [`best_candidate`] exactly as [`crate::stories::Clusterer`]
 //! does, so that an article also finds a copy stored earlier in the same write.
 
 use std::collections::HashMap;
@@ -10,17 +10,10 @@ use chrono::{DateTime, Utc};
 
 use crate::stories::{ArticleMeta, Fingerprint, StorySettings, band_keys, best_candidate};
 
-/// Band-key rows a lookup returns per new article on SQLite, most recent first. A copy
-/// shares up to 33 keys with the article, so this still holds the three most
-/// recent full copies of a story however many there are (and those are its
-/// story); without a bound, a text repeated a thousand times in the window (a
-/// feed's template, a syndicated item) would make every new copy read and
-/// verify all of them. SQLite still reads every matching row to sort them.
-pub(super) const MAX_CANDIDATE_ROWS: i64 = 100;
-
-/// Rows read per band key where the database can stop early (PostgreSQL reads
-/// each key's rows newest first from the index): a text repeated in the window
-/// then costs at most this many rows per key however often it was repeated.
+/// Candidates taken per band key, the most recently stored first: a text
+/// repeated a thousand times in the window (a feed's template, a syndicated
+/// item) then costs at most this many per key however often it was repeated,
+/// and those are its story's latest copies.
 pub(super) const MAX_ROWS_PER_KEY: i64 = 8;
 
 /// Earlier members of the same write an article is verified against, the

@@ -11,6 +11,7 @@
 mod assign;
 mod postgres;
 mod sqlite;
+mod story_index;
 
 use std::collections::HashMap;
 

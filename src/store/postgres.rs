@@ -5,6 +5,7 @@
 //! writers of overlapping batches take unique-index locks in the same order.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -14,6 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::assign::{self, Candidate, NewMember, StoryChoice};
+use super::story_index::{IndexRow, Indexed, StoryIndex};
 use super::{
     AlertRecord, ArticleText, AttemptRecord, DeliveryRecord, DeliveryStatus, FeedRecord, FeedSpec,
     FeedStatus, FetchRecord, FetchResult, Incoming, SaveSummary, StoreError, StoryRecord,
@@ -45,6 +47,9 @@ const DEADLOCK_ATTEMPTS: u32 = 3;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Band keys of the stored articles in the window; writers of this process
+    /// take turns on it, as writers of all processes take turns on `STORY_LOCK`.
+    stories: Arc<tokio::sync::Mutex<StoryIndex>>,
 }
 
 impl PgStore {
@@ -62,7 +67,10 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(StoreError::Connect)?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            stories: Arc::default(),
+        })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -203,11 +211,13 @@ impl PgStore {
         now: DateTime<Utc>,
     ) -> Result<SaveSummary, StoreError> {
         let mut attempt = 1;
+        let mut index = self.stories.lock().await;
         loop {
             let mut tx = self.pool.begin().await?;
-            match save_in(&mut tx, feed_id, articles, stories, now).await {
-                Ok(summary) => {
+            match save_in(&mut tx, &mut index, feed_id, articles, stories, now).await {
+                Ok((summary, indexed)) => {
                     tx.commit().await?;
+                    index.committed(indexed.members(), indexed.last_seq);
                     return Ok(summary);
                 }
                 Err(error) if is_deadlock(&error) && attempt < DEADLOCK_ATTEMPTS => {
@@ -631,13 +641,14 @@ impl PgStore {
     }
 }
 
-async fn save_in(
+async fn save_in<'a>(
     tx: &mut Transaction<'static, Postgres>,
+    index: &mut StoryIndex,
     feed_id: i64,
-    articles: &[Incoming],
+    articles: &'a [Incoming],
     settings: &StorySettings,
     now: DateTime<Utc>,
-) -> Result<SaveSummary, sqlx::Error> {
+) -> Result<(SaveSummary, Indexed<'a>), sqlx::Error> {
     let keys: Vec<&str> = articles
         .iter()
         .map(|a| a.article.item_key.as_str())
@@ -658,6 +669,7 @@ async fn save_in(
         );
     }
     let mut part = partition(articles, &known);
+    let mut indexed = Indexed::default();
     let mut summary = SaveSummary {
         unchanged: part.unchanged,
         updated: part.changed.len(),
@@ -681,14 +693,23 @@ async fn save_in(
         let ids = article_ids(tx, &keyed).await?;
         insert_sources(tx, feed_id, &keyed, &ids, now).await?;
         summary.merged = keyed.len() - inserted.len();
-        let (stories, joined) =
-            assign_stories(tx, feed_id, &keyed, &inserted, settings, now).await?;
+        let (stories, joined) = assign_stories(
+            tx,
+            index,
+            &mut indexed,
+            feed_id,
+            &keyed,
+            &inserted,
+            settings,
+            now,
+        )
+        .await?;
         summary.joined_stories = joined;
         summary.alerts = insert_alerts(tx, &keyed, &inserted, &stories, now).await?;
         summary.inserted = inserted.into_iter().map(|(id, _)| id).collect();
         summary.inserted.sort_unstable();
     }
-    Ok(summary)
+    Ok((summary, indexed))
 }
 
 /// A page of recent stories with their article and outlet counts.
@@ -719,10 +740,13 @@ const STORY_LOCK: i64 = 0x6865_7261_6c64_5354; // "heraldST"
 /// instances, would otherwise each miss the other's uncommitted row and start two
 /// stories, and alert twice. The lock is taken after the articles are inserted, and
 /// whoever holds it only writes rows no other writer touches, so it cannot deadlock.
-async fn assign_stories(
+#[allow(clippy::too_many_arguments)]
+async fn assign_stories<'a>(
     tx: &mut Transaction<'static, Postgres>,
+    index: &mut StoryIndex,
+    indexed: &mut Indexed<'a>,
     feed_id: i64,
-    keyed: &[(String, &Incoming)],
+    keyed: &[(String, &'a Incoming)],
     inserted: &[(i64, String)],
     settings: &StorySettings,
     now: DateTime<Utc>,
@@ -730,9 +754,9 @@ async fn assign_stories(
     if inserted.is_empty() {
         return Ok((HashMap::new(), 0));
     }
-    let by_key: HashMap<&str, &Incoming> =
+    let by_key: HashMap<&str, &'a Incoming> =
         keyed.iter().map(|(k, item)| (k.as_str(), *item)).collect();
-    let mut members: Vec<NewMember<'_>> = inserted
+    let mut members: Vec<NewMember<'a>> = inserted
         .iter()
         .filter_map(|(id, key)| {
             Some(NewMember {
@@ -756,7 +780,16 @@ async fn assign_stories(
         .bind(STORY_LOCK)
         .execute(&mut **tx)
         .await?;
-        story_candidates(tx, &members, settings).await?
+        refresh_index(tx, index, &members, settings, now).await?;
+        let found: Vec<Vec<i64>> = members
+            .iter()
+            .map(|m| {
+                m.input
+                    .map_or_else(Vec::new, |input| index.candidates(input, settings))
+            })
+            .collect();
+        let stored = candidate_rows(tx, &found).await?;
+        (found, stored)
     } else {
         (Vec::new(), HashMap::new())
     };
@@ -791,143 +824,135 @@ async fn assign_stories(
     .bind(&story_ids)
     .execute(&mut **tx)
     .await?;
-    index_fingerprints(tx, &members).await?;
+    indexed.last_seq = index_fingerprints(tx, &members).await?;
+    indexed.articles = members
+        .iter()
+        .filter_map(|m| Some((m.article_id, m.input?)))
+        .collect();
     Ok((stories, joined))
 }
 
-/// The stored articles sharing a band key with each member within the window
-/// (per member and key, at most [`assign::MAX_ROWS_PER_KEY`] rows, most recent
-/// first), and their fingerprints and stories: one statement for the batch.
-async fn story_candidates(
+/// Brings the story index in step with the database for `members` (under the
+/// story lock): the rows other writers committed since, and the part of the
+/// members' windows not held yet.
+async fn refresh_index(
     tx: &mut Transaction<'static, Postgres>,
+    index: &mut StoryIndex,
     members: &[NewMember<'_>],
     settings: &StorySettings,
-) -> Result<(Vec<Vec<i64>>, HashMap<i64, Candidate>), sqlx::Error> {
-    let (mut index, mut keys, mut low, mut high) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (i, member) in members.iter().enumerate() {
-        let Some(input) = member.input else { continue };
-        if input.band_keys.is_empty() {
-            continue;
-        }
-        let (lo, hi) = assign::window_bounds(input, settings);
-        index.push(i32::try_from(i).unwrap_or(i32::MAX));
-        keys.push(int8_array_literal(&input.band_keys));
-        low.push(lo);
-        high.push(hi);
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let refresh = index.refresh_for(
+        members.iter().filter_map(|m| Some(m.input?.seen_at)),
+        settings,
+        now,
+    );
+    let mut rows = Vec::new();
+    if let Some(after) = refresh.after_seq {
+        rows.extend(index_rows(
+            sqlx::query(
+                "SELECT article_id, seen_at, seq, fingerprint FROM story_fingerprints
+                 WHERE seq > $1",
+            )
+            .bind(after)
+            .fetch_all(&mut **tx)
+            .await?,
+        )?);
     }
-    let mut found = vec![Vec::new(); members.len()];
-    if index.is_empty() {
-        return Ok((found, HashMap::new()));
+    if let Some((from, until)) = refresh.range {
+        rows.extend(index_rows(
+            sqlx::query(
+                "SELECT article_id, seen_at, seq, fingerprint FROM story_fingerprints
+                 WHERE seen_at >= $1 AND ($2::timestamptz IS NULL OR seen_at < $2)",
+            )
+            .bind(from)
+            .bind(until)
+            .fetch_all(&mut **tx)
+            .await?,
+        )?);
     }
-    // One statement: the key rows, then each candidate's story and, on one of its
-    // rows only, its fingerprint (near-identical texts in one batch share most
-    // candidates; the bytes would otherwise come once per member).
-    let rows = sqlx::query(
-        "SELECT h.i, f.article_id, a.story_id, f.feed_id, f.seen_at,
-                CASE WHEN row_number() OVER (PARTITION BY h.article_id) = 1
-                     THEN f.fingerprint END
-         FROM (
-             SELECT DISTINCT q.i, c.article_id
-             FROM UNNEST($1::int4[], $2::text[], $3::timestamptz[], $4::timestamptz[])
-                  AS q(i, keys, lo, hi)
-             CROSS JOIN LATERAL unnest(q.keys::int8[]) AS key(band_key)
-             CROSS JOIN LATERAL (
-                 SELECT k.article_id FROM story_keys k
-                 WHERE k.band_key = key.band_key AND k.seen_at BETWEEN q.lo AND q.hi
-                 ORDER BY k.seen_at DESC
-                 LIMIT $5
-             ) AS c
-         ) AS h
-         JOIN story_fingerprints f ON f.article_id = h.article_id
-         JOIN articles a ON a.id = f.article_id
-         WHERE a.story_id IS NOT NULL",
-    )
-    .bind(&index)
-    .bind(&keys)
-    .bind(&low)
-    .bind(&high)
-    .bind(assign::MAX_ROWS_PER_KEY)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut stored = HashMap::new();
-    for row in &rows {
-        let i: i32 = row.try_get(0)?;
-        let article_id: i64 = row.try_get(1)?;
-        if let Some(list) = usize::try_from(i).ok().and_then(|i| found.get_mut(i)) {
-            list.push(article_id);
-        }
-        let Some(bytes) = row.try_get::<Option<Vec<u8>>, _>(5)? else {
-            continue;
-        };
-        if let Some(candidate) =
-            Candidate::from_row(row.try_get(2)?, row.try_get(3)?, row.try_get(4)?, &bytes)
-        {
-            stored.insert(article_id, candidate);
-        }
-    }
-    Ok((found, stored))
+    index.apply(&refresh, &rows);
+    Ok(())
 }
 
-/// Stores the members' fingerprints and band keys, so later articles find them.
+fn index_rows(rows: Vec<PgRow>) -> Result<Vec<IndexRow>, sqlx::Error> {
+    rows.iter()
+        .map(|row| {
+            Ok(IndexRow {
+                article_id: row.try_get(0)?,
+                seen_at: row.try_get(1)?,
+                seq: row.try_get(2)?,
+                fingerprint: row.try_get(3)?,
+            })
+        })
+        .collect()
+}
+
+/// The fingerprints and stories of the candidates the index found, each read once.
+async fn candidate_rows(
+    tx: &mut Transaction<'static, Postgres>,
+    found: &[Vec<i64>],
+) -> Result<HashMap<i64, Candidate>, sqlx::Error> {
+    let mut ids: Vec<i64> = found.iter().flatten().copied().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut stored = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(stored);
+    }
+    let rows = sqlx::query(
+        "SELECT f.article_id, a.story_id, f.feed_id, f.seen_at, f.fingerprint
+         FROM story_fingerprints f JOIN articles a ON a.id = f.article_id
+         WHERE f.article_id = ANY($1) AND a.story_id IS NOT NULL",
+    )
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    for row in &rows {
+        let bytes: Vec<u8> = row.try_get(4)?;
+        if let Some(candidate) =
+            Candidate::from_row(row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, &bytes)
+        {
+            stored.insert(row.try_get(0)?, candidate);
+        }
+    }
+    Ok(stored)
+}
+
+/// Stores the members' fingerprints, so later articles find them; returns the
+/// highest `seq` written.
 async fn index_fingerprints(
     tx: &mut Transaction<'static, Postgres>,
     members: &[NewMember<'_>],
-) -> Result<(), sqlx::Error> {
+) -> Result<Option<i64>, sqlx::Error> {
     let (mut ids, mut feeds, mut seen, mut bytes) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut key_values, mut key_seen, mut key_ids) = (Vec::new(), Vec::new(), Vec::new());
     for member in members {
         let Some(input) = member.input else { continue };
         ids.push(member.article_id);
         feeds.push(member.feed_id);
         seen.push(input.seen_at);
         bytes.push(input.fingerprint.to_bytes());
-        for key in &input.band_keys {
-            key_values.push(*key);
-            key_seen.push(input.seen_at);
-            key_ids.push(member.article_id);
-        }
     }
     if ids.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    // One statement for both tables: a round trip saved on every write. No
-    // ON CONFLICT: the members were inserted by this transaction, so their ids
-    // are in neither table, and a speculative insertion costs an index probe
-    // more per row (33 per article).
-    sqlx::query(
-        "WITH fingerprints AS (
+    // No ON CONFLICT: the members were inserted by this transaction, so their
+    // ids are not in the table yet.
+    sqlx::query_scalar(
+        "WITH written AS (
              INSERT INTO story_fingerprints (article_id, feed_id, seen_at, fingerprint)
              SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::timestamptz[], $4::bytea[])
+             RETURNING seq
          )
-         INSERT INTO story_keys (band_key, seen_at, article_id)
-         SELECT * FROM UNNEST($5::int8[], $6::timestamptz[], $7::int8[])",
+         SELECT max(seq) FROM written",
     )
     .bind(&ids)
     .bind(&feeds)
     .bind(&seen)
     .bind(&bytes)
-    .bind(&key_values)
-    .bind(&key_seen)
-    .bind(&key_ids)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// `{1,2,3}`: one text element per member, since PostgreSQL arrays of arrays must
-/// be rectangular and members have different numbers of keys.
-fn int8_array_literal(values: &[i64]) -> String {
-    let mut text = String::with_capacity(values.len() * 20 + 2);
-    text.push('{');
-    for (i, value) in values.iter().enumerate() {
-        if i > 0 {
-            text.push(',');
-        }
-        text.push_str(&value.to_string());
-    }
-    text.push('}');
-    text
+    .fetch_one(&mut **tx)
+    .await
 }
 
 /// Records the rule hits of the articles this write stored first; returns alert ids.

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -20,6 +21,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::assign::{self, Candidate, NewMember, StoryChoice};
+use super::story_index::{IndexRow, Indexed, StoryIndex};
 use super::{
     AlertRecord, ArticleText, AttemptRecord, DeliveryRecord, DeliveryStatus, FeedRecord, FeedSpec,
     FeedStatus, FetchRecord, FetchResult, Incoming, InstanceLock, SaveSummary, StoreError,
@@ -31,55 +33,32 @@ use crate::stories::StorySettings;
 
 /// Puts each article this write stored first into a story (see
 /// `postgres::assign_stories`; `BEGIN IMMEDIATE` already makes writers take
-/// turns here), and indexes its fingerprint. Returns article id → story id, and
-/// how many joined a story they did not start.
-async fn assign_stories(
+/// turns here), and stores its fingerprint. Returns article id → story id, how
+/// many joined a story they did not start, and what to add to the index once
+/// the write has committed.
+async fn assign_stories<'a>(
     tx: &mut Transaction<'static, Sqlite>,
-    members: &[NewMember<'_>],
+    index: &mut StoryIndex,
+    members: &[NewMember<'a>],
     settings: &StorySettings,
+    now: DateTime<Utc>,
     now_text: &str,
-) -> Result<(HashMap<i64, i64>, usize), StoreError> {
-    let mut found = Vec::with_capacity(members.len());
-    let mut stored: HashMap<i64, Candidate> = HashMap::new();
-    for member in members {
-        let mut ids = Vec::new();
-        if let Some(input) = member.input.filter(|input| !input.band_keys.is_empty()) {
-            let (lo, hi) = assign::window_bounds(input, settings);
-            // One statement: each one costs a hand-off to sqlx's worker thread.
-            let rows = sqlx::query(
-                "SELECT f.article_id, a.story_id, f.feed_id, f.seen_at, f.fingerprint
-                 FROM story_fingerprints f JOIN articles a ON a.id = f.article_id
-                 WHERE f.article_id IN (
-                     SELECT article_id FROM story_keys
-                     WHERE band_key IN (SELECT value FROM json_each(?1))
-                       AND seen_at BETWEEN ?2 AND ?3
-                     ORDER BY seen_at DESC
-                     LIMIT ?4)
-                   AND a.story_id IS NOT NULL",
-            )
-            .bind(ids_json(&input.band_keys))
-            .bind(to_text(lo))
-            .bind(to_text(hi))
-            .bind(assign::MAX_CANDIDATE_ROWS)
-            .fetch_all(&mut **tx)
-            .await?;
-            for row in &rows {
-                let article_id: i64 = row.try_get(0)?;
-                ids.push(article_id);
-                if stored.contains_key(&article_id) {
-                    continue;
-                }
-                let seen_at = from_text(&row.try_get::<String, _>(3)?)?;
-                let bytes: Vec<u8> = row.try_get(4)?;
-                if let Some(candidate) =
-                    Candidate::from_row(row.try_get(1)?, row.try_get(2)?, seen_at, &bytes)
-                {
-                    stored.insert(article_id, candidate);
-                }
-            }
-        }
-        found.push(ids);
-    }
+) -> Result<(HashMap<i64, i64>, usize, Indexed<'a>), StoreError> {
+    let mut indexed = Indexed::default();
+    let (found, stored) = if members.iter().any(|m| m.input.is_some()) {
+        refresh_index(tx, index, members, settings, now).await?;
+        let found: Vec<Vec<i64>> = members
+            .iter()
+            .map(|m| {
+                m.input
+                    .map_or_else(Vec::new, |input| index.candidates(input, settings))
+            })
+            .collect();
+        let stored = candidate_rows(tx, &found).await?;
+        (found, stored)
+    } else {
+        (Vec::new(), HashMap::new())
+    };
     let choices = assign::plan(members, &found, &stored, settings);
     let mut started = HashMap::new();
     for (member, choice) in members.iter().zip(&choices) {
@@ -104,30 +83,110 @@ async fn assign_stories(
                 .await?;
         }
         let Some(input) = member.input else { continue };
-        sqlx::query(
-            "INSERT INTO story_fingerprints (article_id, feed_id, seen_at, fingerprint)
-             VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (article_id) DO NOTHING",
+        // seq: one past the highest, taken under the write lock, so it follows
+        // commit order (see `story_index`).
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO story_fingerprints (article_id, feed_id, seen_at, fingerprint, seq)
+             VALUES (?1, ?2, ?3, ?4,
+                     (SELECT coalesce(max(seq), 0) + 1 FROM story_fingerprints))
+             RETURNING seq",
         )
         .bind(member.article_id)
         .bind(member.feed_id)
         .bind(to_text(input.seen_at))
         .bind(input.fingerprint.to_bytes())
-        .execute(&mut **tx)
+        .fetch_one(&mut **tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO story_keys (band_key, seen_at, article_id)
-             SELECT value, ?2, ?3 FROM json_each(?1) WHERE true
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(ids_json(&input.band_keys))
-        .bind(to_text(input.seen_at))
-        .bind(member.article_id)
-        .execute(&mut **tx)
-        .await?;
+        indexed.last_seq = Some(indexed.last_seq.unwrap_or(seq).max(seq));
+        indexed.articles.push((member.article_id, input));
     }
     let joined = members.len() - started.len();
-    Ok((stories, joined))
+    Ok((stories, joined, indexed))
+}
+
+/// Brings the story index in step with the database for `members` (see
+/// `postgres::refresh_index`).
+async fn refresh_index(
+    tx: &mut Transaction<'static, Sqlite>,
+    index: &mut StoryIndex,
+    members: &[NewMember<'_>],
+    settings: &StorySettings,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let refresh = index.refresh_for(
+        members.iter().filter_map(|m| Some(m.input?.seen_at)),
+        settings,
+        now,
+    );
+    let mut rows = Vec::new();
+    if let Some(after) = refresh.after_seq {
+        let found = sqlx::query(
+            "SELECT article_id, seen_at, seq, fingerprint FROM story_fingerprints
+             WHERE seq > ?1",
+        )
+        .bind(after)
+        .fetch_all(&mut **tx)
+        .await?;
+        rows.extend(index_rows(&found)?);
+    }
+    if let Some((from, until)) = refresh.range {
+        let found = sqlx::query(
+            "SELECT article_id, seen_at, seq, fingerprint FROM story_fingerprints
+             WHERE seen_at >= ?1 AND (?2 IS NULL OR seen_at < ?2)",
+        )
+        .bind(to_text(from))
+        .bind(until.map(to_text))
+        .fetch_all(&mut **tx)
+        .await?;
+        rows.extend(index_rows(&found)?);
+    }
+    index.apply(&refresh, &rows);
+    Ok(())
+}
+
+fn index_rows(rows: &[SqliteRow]) -> Result<Vec<IndexRow>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            Ok(IndexRow {
+                article_id: row.try_get(0)?,
+                seen_at: from_text(&row.try_get::<String, _>(1)?)?,
+                seq: row.try_get(2)?,
+                fingerprint: row.try_get(3)?,
+            })
+        })
+        .collect()
+}
+
+/// The fingerprints and stories of the candidates the index found, each read once.
+async fn candidate_rows(
+    tx: &mut Transaction<'static, Sqlite>,
+    found: &[Vec<i64>],
+) -> Result<HashMap<i64, Candidate>, StoreError> {
+    let mut ids: Vec<i64> = found.iter().flatten().copied().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut stored = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(stored);
+    }
+    let rows = sqlx::query(
+        "SELECT f.article_id, a.story_id, f.feed_id, f.seen_at, f.fingerprint
+         FROM story_fingerprints f JOIN articles a ON a.id = f.article_id
+         WHERE f.article_id IN (SELECT value FROM json_each(?1)) AND a.story_id IS NOT NULL",
+    )
+    .bind(ids_json(&ids))
+    .fetch_all(&mut **tx)
+    .await?;
+    for row in &rows {
+        let seen_at = from_text(&row.try_get::<String, _>(3)?)?;
+        let bytes: Vec<u8> = row.try_get(4)?;
+        if let Some(candidate) =
+            Candidate::from_row(row.try_get(1)?, row.try_get(2)?, seen_at, &bytes)
+        {
+            stored.insert(row.try_get(0)?, candidate);
+        }
+    }
+    Ok(stored)
 }
 
 /// The article's rule hits recorded against its story, once per (rule, story), and
@@ -207,6 +266,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Band keys of the stored articles in the window (see `story_index`).
+    stories: Arc<tokio::sync::Mutex<StoryIndex>>,
     /// The database file; `None` in memory.
     path: Option<std::path::PathBuf>,
 }
@@ -248,7 +309,11 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(StoreError::Connect)?;
-        Ok(SqliteStore { pool, path })
+        Ok(SqliteStore {
+            pool,
+            stories: Arc::default(),
+            path,
+        })
     }
 
     pub fn lock_single_instance(&self) -> Result<InstanceLock, StoreError> {
@@ -398,9 +463,14 @@ impl SqliteStore {
         stories: &StorySettings,
         now: DateTime<Utc>,
     ) -> Result<SaveSummary, StoreError> {
+        // The index first, then the database's write lock: in this order a
+        // writer never holds one while it waits for the other.
+        let mut index = self.stories.lock().await;
         let mut tx = self.begin_write().await?;
-        let summary = save_in(&mut tx, feed_id, articles, stories, now).await?;
+        let (summary, indexed) =
+            save_in(&mut tx, &mut index, feed_id, articles, stories, now).await?;
         tx.commit().await?;
+        index.committed(indexed.members(), indexed.last_seq);
         Ok(summary)
     }
 
@@ -846,13 +916,14 @@ impl SqliteStore {
     }
 }
 
-async fn save_in(
+async fn save_in<'a>(
     tx: &mut Transaction<'static, Sqlite>,
+    index: &mut StoryIndex,
     feed_id: i64,
-    articles: &[Incoming],
+    articles: &'a [Incoming],
     settings: &StorySettings,
     now: DateTime<Utc>,
-) -> Result<SaveSummary, StoreError> {
+) -> Result<(SaveSummary, Indexed<'a>), StoreError> {
     let now_text = to_text(now);
     let mut known = HashMap::new();
     for article in articles.iter().map(|item| &item.article) {
@@ -972,7 +1043,8 @@ async fn save_in(
         })
         .collect();
     assign::sort_members(&mut members);
-    let (stories, joined) = assign_stories(tx, &members, settings, &now_text).await?;
+    let (stories, joined, indexed) =
+        assign_stories(tx, index, &members, settings, now, &now_text).await?;
     summary.joined_stories = joined;
     for (article_id, item) in &stored_first {
         summary.inserted.push(*article_id);
@@ -982,7 +1054,7 @@ async fn save_in(
                 .extend(insert_alerts(tx, *article_id, *story_id, item, &now_text).await?);
         }
     }
-    Ok(summary)
+    Ok((summary, indexed))
 }
 
 fn feed_from_row(row: &SqliteRow) -> Result<FeedRecord, StoreError> {

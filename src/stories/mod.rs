@@ -71,13 +71,14 @@
 //!
 //! Ingest computes [`Fingerprint::new`] from each new item's plain title and
 //! body (content, else summary). In the write that stores the article first,
-//! `store::assign` looks up the rows of `story_keys` (indexed on
-//! `(band_key, seen_at)`) sharing one of its [`band_keys`] within `window`,
+//! the store's in-memory story index (`store::story_index`, rebuilt from the
+//! stored fingerprints and kept in step through the database) gives the stored
+//! articles sharing one of its [`band_keys`] within `window`; `store::assign`
 //! reads their stored [`Fingerprint::to_bytes`], feed and story (a row of
 //! another format is skipped, never an error for the new article), adds the
-//! copies stored earlier in the same write, and calls [`best_candidate`];
-//! then the article's fingerprint and keys are written in the same
-//! transaction. See `docs/schema.md` for the tables.
+//! copies stored earlier in the same write, and calls [`best_candidate`]; then
+//! the article's fingerprint is written in the same transaction. See
+//! `docs/schema.md` for the tables.
 //!
 //! This module knows only [`crate::rules::TokenList`]; it must not know the
 //! store, SQL, feeds or the clock.

@@ -1,0 +1,297 @@
+//! The story index: band key → the stored articles carrying it, held in memory
+//! and kept in step with the database.
+//!
+//! Writing ~33 index rows per article and probing as many was most of a write's
+//! cost (each key lands at a random place of a B-tree: ~6 µs to insert and ~6 µs
+//! to probe per key on PostgreSQL). The database now keeps one row per article
+//! (`story_fingerprints`, whose fingerprint gives back the band keys), and each
+//! process keeps the keys of the articles in the window here. Candidates are
+//! found in memory; only the few that are found are read back (fingerprint and
+//! story) for verification.
+//!
+//! Staying in step with other writers (other instances on PostgreSQL, a
+//! `herald poll` beside `herald run` on SQLite): every fingerprint row carries a
+//! `seq` taken while its writer held the story lock, so `seq` order is commit
+//! order. A writer, holding that lock, first reads the rows past the last `seq`
+//! it has seen (the catch-up), then decides, writes and commits; only after the
+//! commit are its own rows added here. A write that fails leaves nothing behind.
+//!
+//! Memory: about 0.7 KB per article in the window (a hash entry and a link per
+//! band key); 100,000 articles take ~70 MB. Rows older than the window of the
+//! articles being stored are dropped, and read again from the database when an
+//! old article (a back catalogue) needs them.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::assign::{self, MAX_ROWS_PER_KEY, StoryInput};
+use crate::stories::{Fingerprint, StorySettings, band_keys};
+
+/// Links followed per band key when looking for candidates: a key shared by
+/// thousands of near-identical texts (a feed's template) then costs at most
+/// this many steps, and the most recently stored are found first.
+const MAX_LINKS_PER_KEY: usize = 64;
+
+/// No link: the end of a key's chain.
+const NONE: u32 = u32::MAX;
+
+/// A stored article's fingerprint row, as the index reads it.
+#[derive(Debug, Clone)]
+pub(super) struct IndexRow {
+    pub article_id: i64,
+    pub seen_at: DateTime<Utc>,
+    pub seq: i64,
+    pub fingerprint: Vec<u8>,
+}
+
+/// What a writer must read before deciding, under the story lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Refresh {
+    /// Rows committed by other writers since: `seq` greater than this.
+    pub after_seq: Option<i64>,
+    /// Rows seen at or after `from` and, when set, before `until`: the part of
+    /// the window the index does not hold yet.
+    pub range: Option<(DateTime<Utc>, Option<DateTime<Utc>>)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    article_id: i64,
+    seen_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Link {
+    slot: u32,
+    next: u32,
+}
+
+/// Band keys are hashes already; this only spreads their low 32 bits over the
+/// table's control bits.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 << 8) | u64::from(*byte);
+        }
+    }
+    fn write_u32(&mut self, value: u32) {
+        self.0 = u64::from(value);
+    }
+}
+
+/// Band key → its chain of articles, newest stored first.
+#[derive(Default)]
+pub(super) struct StoryIndex {
+    heads: HashMap<u32, u32, BuildHasherDefault<KeyHasher>>,
+    links: Vec<Link>,
+    slots: Vec<Slot>,
+    /// Every fingerprint stored for a time at or after this is here; `None`
+    /// until the first write loads the window.
+    loaded_from: Option<DateTime<Utc>>,
+    /// The highest `seq` reflected here.
+    last_seq: i64,
+}
+
+impl std::fmt::Debug for StoryIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoryIndex")
+            .field("articles", &self.slots.len())
+            .field("loaded_from", &self.loaded_from)
+            .field("last_seq", &self.last_seq)
+            .finish()
+    }
+}
+
+/// A band key as the index keys it: two keys that agree here but differ
+/// elsewhere cost one verification, never a wrong merge.
+fn short_key(key: i64) -> u32 {
+    // Truncation on purpose: the low bits are the band's hash.
+    key as u32
+}
+
+impl StoryIndex {
+    /// What to read before deciding the stories of articles seen at `times`.
+    /// Drops what has left every window first.
+    pub fn refresh_for(
+        &mut self,
+        times: impl Iterator<Item = DateTime<Utc>>,
+        settings: &StorySettings,
+        now: DateTime<Utc>,
+    ) -> Refresh {
+        let window = settings.window_delta();
+        let earliest = |time: DateTime<Utc>| time.checked_sub_signed(window).unwrap_or(time);
+        let needed_from = times.map(earliest).fold(earliest(now), DateTime::min);
+        self.prune(earliest(now).min(needed_from), window);
+        match self.loaded_from {
+            None => Refresh {
+                after_seq: None,
+                range: Some((needed_from, None)),
+            },
+            Some(loaded_from) => Refresh {
+                after_seq: Some(self.last_seq),
+                range: (needed_from < loaded_from).then_some((needed_from, Some(loaded_from))),
+            },
+        }
+    }
+
+    /// Takes in the rows a [`Refresh`] read: catch-up rows (past `after_seq`) for
+    /// the part of the window already held, and the rows of its range.
+    pub fn apply(&mut self, refresh: &Refresh, rows: &[IndexRow]) {
+        let loaded_from = self.loaded_from;
+        for row in rows {
+            self.last_seq = self.last_seq.max(row.seq);
+            let in_range = refresh.range.is_some_and(|(from, until)| {
+                row.seen_at >= from && until.is_none_or(|until| row.seen_at < until)
+            });
+            let caught_up = loaded_from.is_some_and(|from| row.seen_at >= from);
+            if !(in_range || caught_up) {
+                continue;
+            }
+            let Ok(fingerprint) = Fingerprint::from_bytes(&row.fingerprint) else {
+                // Another version's format: comparable to nothing, as before.
+                continue;
+            };
+            self.insert(row.article_id, row.seen_at, &band_keys(&fingerprint));
+        }
+        if let Some((from, _)) = refresh.range {
+            self.loaded_from = Some(loaded_from.map_or(from, |loaded| loaded.min(from)));
+        }
+    }
+
+    /// The stored articles sharing a band key with `input` within the window:
+    /// per key at most [`MAX_ROWS_PER_KEY`], the most recently stored first.
+    pub fn candidates(&self, input: &StoryInput, settings: &StorySettings) -> Vec<i64> {
+        let (low, high) = assign::window_bounds(input, settings);
+        let per_key = usize::try_from(MAX_ROWS_PER_KEY).unwrap_or(8);
+        let mut found = Vec::new();
+        for key in &input.band_keys {
+            let mut link = self.heads.get(&short_key(*key)).copied().unwrap_or(NONE);
+            let (mut taken, mut steps) = (0, 0);
+            while link != NONE && taken < per_key && steps < MAX_LINKS_PER_KEY {
+                let Some(entry) = self.links.get(link as usize) else {
+                    break;
+                };
+                if let Some(slot) = self.slots.get(entry.slot as usize)
+                    && slot.seen_at >= low
+                    && slot.seen_at <= high
+                {
+                    found.push(slot.article_id);
+                    taken += 1;
+                }
+                link = entry.next;
+                steps += 1;
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
+    /// Adds the articles a write has committed, with the highest `seq` it wrote.
+    pub fn committed<'a>(
+        &mut self,
+        articles: impl Iterator<Item = (i64, &'a StoryInput)>,
+        last_seq: Option<i64>,
+    ) {
+        for (article_id, input) in articles {
+            self.insert(article_id, input.seen_at, &input.band_keys);
+        }
+        if let Some(seq) = last_seq {
+            self.last_seq = self.last_seq.max(seq);
+        }
+    }
+
+    fn insert(&mut self, article_id: i64, seen_at: DateTime<Utc>, keys: &[i64]) {
+        let Ok(slot) = u32::try_from(self.slots.len()) else {
+            return;
+        };
+        self.slots.push(Slot {
+            article_id,
+            seen_at,
+        });
+        for key in keys {
+            let Ok(link) = u32::try_from(self.links.len()) else {
+                return;
+            };
+            let head = self.heads.entry(short_key(*key)).or_insert(NONE);
+            self.links.push(Link { slot, next: *head });
+            *head = link;
+        }
+    }
+
+    /// Rebuilds without the articles seen before `keep_from` once they are
+    /// over half of what is held (so the cost is spread over many writes).
+    fn prune(&mut self, keep_from: DateTime<Utc>, window: TimeDelta) {
+        let Some(loaded_from) = self.loaded_from else {
+            return;
+        };
+        // Keep a window's margin, so that a feed's slightly older items do not
+        // make the next write read that part again.
+        let keep_from = keep_from.checked_sub_signed(window).unwrap_or(keep_from);
+        if loaded_from >= keep_from {
+            return;
+        }
+        let stale = self.slots.iter().filter(|s| s.seen_at < keep_from).count();
+        if stale * 2 < self.slots.len() {
+            return;
+        }
+        // A link's key is the head of the chain it is on: walk every chain once.
+        let mut key_of_link = vec![0u32; self.links.len()];
+        for (key, head) in &self.heads {
+            let mut link = *head;
+            while let Some(entry) = self.links.get(link as usize) {
+                if let Some(k) = key_of_link.get_mut(link as usize) {
+                    *k = *key;
+                }
+                link = entry.next;
+            }
+        }
+        let old = std::mem::take(self);
+        self.loaded_from = Some(keep_from);
+        self.last_seq = old.last_seq;
+        let mut new_slot_of = vec![NONE; old.slots.len()];
+        for (slot, new_slot) in old.slots.iter().zip(&mut new_slot_of) {
+            if slot.seen_at >= keep_from
+                && let Ok(index) = u32::try_from(self.slots.len())
+            {
+                *new_slot = index;
+                self.slots.push(*slot);
+            }
+        }
+        // Links in their old order, so each chain stays newest first.
+        for (link, key) in old.links.iter().zip(key_of_link) {
+            let slot = new_slot_of.get(link.slot as usize).copied().unwrap_or(NONE);
+            let Ok(index) = u32::try_from(self.links.len()) else {
+                break;
+            };
+            if slot == NONE {
+                continue;
+            }
+            let head = self.heads.entry(key).or_insert(NONE);
+            self.links.push(Link { slot, next: *head });
+            *head = index;
+        }
+    }
+}
+
+/// What a write adds to the index once it has committed: its new articles'
+/// keys, and the highest `seq` it wrote.
+#[derive(Debug, Default)]
+pub(super) struct Indexed<'a> {
+    pub articles: Vec<(i64, &'a StoryInput)>,
+    pub last_seq: Option<i64>,
+}
+
+impl<'a> Indexed<'a> {
+    pub fn members(&self) -> impl Iterator<Item = (i64, &'a StoryInput)> + '_ {
+        self.articles.iter().copied()
+    }
+}
