@@ -295,3 +295,101 @@ impl<'a> Indexed<'a> {
         self.articles.iter().copied()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    const BODY: &str = "Rail workers across the country will strike for 48 hours next week \
+        after talks over pay and staffing broke down late on Monday, the union said, \
+        warning that most commuter lines would not run.";
+
+    fn at(hours: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).single().unwrap_or_default()
+            + TimeDelta::hours(hours)
+    }
+
+    fn input(hours: i64) -> StoryInput {
+        StoryInput::new(Fingerprint::new("", BODY), at(hours))
+    }
+
+    fn row(article_id: i64, hours: i64, seq: i64) -> IndexRow {
+        IndexRow {
+            article_id,
+            seen_at: at(hours),
+            seq,
+            fingerprint: Fingerprint::new("", BODY).to_bytes(),
+        }
+    }
+
+    #[test]
+    fn the_first_write_loads_its_window_and_later_ones_catch_up() {
+        let settings = StorySettings::default();
+        let mut index = StoryIndex::default();
+        let first = index.refresh_for([at(0)].into_iter(), &settings, at(0));
+        assert_eq!(first.after_seq, None);
+        assert_eq!(first.range, Some((at(-72), None)));
+        index.apply(&first, &[row(1, -10, 1)]);
+        assert_eq!(index.candidates(&input(0), &settings), [1]);
+
+        // Another process stored article 2 since: the catch-up brings it in.
+        let next = index.refresh_for([at(1)].into_iter(), &settings, at(1));
+        assert_eq!(next.after_seq, Some(1));
+        assert_eq!(next.range, None);
+        index.apply(&next, &[row(2, 0, 2)]);
+        assert_eq!(index.candidates(&input(1), &settings), [1, 2]);
+
+        // This process's own write, once committed.
+        let own = input(2);
+        index.committed([(3, &own)].into_iter(), Some(3));
+        assert_eq!(index.candidates(&input(2), &settings), [1, 2, 3]);
+        let after = index.refresh_for([at(2)].into_iter(), &settings, at(2));
+        assert_eq!(after.after_seq, Some(3));
+    }
+
+    #[test]
+    fn an_old_article_reads_the_part_of_its_window_not_held() {
+        let settings = StorySettings::default();
+        let mut index = StoryIndex::default();
+        let first = index.refresh_for([at(0)].into_iter(), &settings, at(0));
+        index.apply(&first, &[row(1, -10, 1)]);
+        let old = index.refresh_for([at(-200)].into_iter(), &settings, at(0));
+        assert_eq!(old.range, Some((at(-272), Some(at(-72)))));
+        index.apply(&old, &[row(7, -210, 7)]);
+        assert_eq!(index.candidates(&input(-200), &settings), [7]);
+        assert_eq!(index.candidates(&input(0), &settings), [1]);
+    }
+
+    #[test]
+    fn candidates_lie_within_the_window_and_are_bounded_per_key() {
+        let settings = StorySettings::default();
+        let mut index = StoryIndex::default();
+        let first = index.refresh_for([at(0)].into_iter(), &settings, at(0));
+        let rows: Vec<IndexRow> = (1..=100).map(|id| row(id, -1, id)).collect();
+        index.apply(&first, &rows);
+        let found = index.candidates(&input(0), &settings);
+        // Every key is shared by all 100: each gives the 8 stored last.
+        assert_eq!(found, (93..=100).collect::<Vec<i64>>());
+        assert!(index.candidates(&input(100), &settings).is_empty());
+    }
+
+    #[test]
+    fn articles_that_left_every_window_are_dropped() {
+        let settings = StorySettings::default();
+        let mut index = StoryIndex::default();
+        let first = index.refresh_for([at(0)].into_iter(), &settings, at(0));
+        index.apply(&first, &[row(1, -10, 1), row(2, -5, 2)]);
+        let recent = input(1000);
+        index.committed([(3, &recent)].into_iter(), Some(3));
+        // Ten days later the first two are older than twice the window.
+        let later = index.refresh_for([at(1000)].into_iter(), &settings, at(1000));
+        assert_eq!(later.range, None);
+        assert_eq!(index.slots.len(), 1);
+        assert_eq!(index.candidates(&input(1000), &settings), [3]);
+        // Reading them again when an old article needs them.
+        let old = index.refresh_for([at(0)].into_iter(), &settings, at(1000));
+        assert!(old.range.is_some());
+    }
+}

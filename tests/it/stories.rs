@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use herald::domain::article::NewArticle;
-use herald::store::{FeedSpec, Incoming, StoryInput};
+use herald::store::{FeedSpec, Incoming, Store, StoryInput};
 use herald::stories::{
     ArticleMeta, Clusterer, Fingerprint, StorySettings, band_keys, compare, score_clustering,
 };
@@ -306,14 +306,31 @@ fn stories_config_defaults_are_the_evaluated_ones() {
     assert_eq!(configured.threshold, herald::stories::DEFAULT_THRESHOLD);
 }
 
-both_backends!(stories_the_store_assigns_what_the_clusterer_assigns);
+both_backends!(
+    stories_the_store_assigns_what_the_clusterer_assigns,
+    stories_two_processes_writing_in_turn_assign_what_the_clusterer_assigns,
+);
 
 /// The fixture set through `save_articles`, one write per article in time
 /// order, as feeds deliver them: the stored stories partition the articles
 /// exactly as the in-memory clusterer (which the evaluation measures) does.
 async fn stories_the_store_assigns_what_the_clusterer_assigns(backend: Backend) {
-    let articles = fixtures();
     let db = TestDb::new(backend).await;
+    stored_partition_matches_the_clusterer(&db, &[db.store.clone()]).await;
+}
+
+/// The same with every other write made by a second process on the same
+/// database (another instance, or `herald poll` beside `herald run`): each
+/// process's story index must take in what the other stored meanwhile.
+async fn stories_two_processes_writing_in_turn_assign_what_the_clusterer_assigns(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let other = Store::connect(&db.url).await.unwrap();
+    stored_partition_matches_the_clusterer(&db, &[db.store.clone(), other]).await;
+}
+
+/// Stores the fixtures in time order, write `i` through `writers[i % n]`.
+async fn stored_partition_matches_the_clusterer(db: &TestDb, writers: &[Store]) {
+    let articles = fixtures();
     let mut feed_numbers: Vec<i64> = articles.iter().map(|a| a.feed).collect();
     feed_numbers.sort_unstable();
     feed_numbers.dedup();
@@ -331,7 +348,8 @@ async fn stories_the_store_assigns_what_the_clusterer_assigns(backend: Backend) 
     order.sort_by(|&a, &b| articles[a].hours.total_cmp(&articles[b].hours));
     let settings = StorySettings::default();
     let mut stored_story = vec![0; articles.len()];
-    for index in order {
+    for (turn, index) in order.into_iter().enumerate() {
+        let writer = &writers[turn % writers.len()];
         let article = &articles[index];
         let meta = article.meta();
         let key = format!("fixture-{index}");
@@ -354,8 +372,7 @@ async fn stories_the_store_assigns_what_the_clusterer_assigns(backend: Backend) 
             story: Some(StoryInput::new(article.fingerprint(), meta.seen_at)),
             ..Incoming::from(new)
         };
-        let saved = db
-            .store
+        let saved = writer
             .save_articles(feed_id[&article.feed], &[incoming], &settings, meta.seen_at)
             .await
             .unwrap();
