@@ -206,7 +206,7 @@ async fn start_server(body: Body) -> String {
 }
 
 fn bench_backend(c: &mut Criterion, runtime: &tokio::runtime::Runtime, label: &str, url: &str) {
-    let watch = watch();
+    let watch = Arc::new(watch());
     let (store, fetcher, feed_url, body) = runtime.block_on(async {
         let store = Store::connect(url).await.unwrap();
         store.migrate().await.unwrap();

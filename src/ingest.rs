@@ -5,6 +5,7 @@
 //! it never stops other feeds.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -130,6 +131,8 @@ pub enum IngestError {
     Parse(#[from] ParseFeedError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("processing the document stopped: {0}")]
+    Worker(String),
 }
 
 /// What storing one document did.
@@ -141,49 +144,106 @@ pub struct DocumentSummary {
     pub saved: SaveSummary,
 }
 
+/// The feed a document came from, owned, for the worker threads.
+struct OwnedSource {
+    feed_id: i64,
+    base_url: Url,
+    label: String,
+    tags: Vec<String>,
+    backfilled: bool,
+}
+
+impl OwnedSource {
+    fn new(source: &Source<'_>) -> OwnedSource {
+        OwnedSource {
+            feed_id: source.feed_id,
+            base_url: source.base_url.clone(),
+            label: source.label.to_owned(),
+            tags: source.tags.to_vec(),
+            backfilled: source.backfilled,
+        }
+    }
+
+    fn borrow(&self) -> Source<'_> {
+        Source {
+            feed_id: self.feed_id,
+            base_url: &self.base_url,
+            label: &self.label,
+            tags: &self.tags,
+            backfilled: self.backfilled,
+        }
+    }
+}
+
+/// Runs CPU-bound work on the blocking pool, so documents fetched at the same
+/// time are parsed, sanitised, matched and fingerprinted on every core instead
+/// of one after another on the runtime thread that polls them.
+async fn on_worker<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, IngestError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| IngestError::Worker(error.to_string()))
+}
+
 /// Parses a feed document and stores its entries for `feed_id`.
 ///
 /// Entries this feed already stored with the same fingerprint are skipped before the
 /// costly steps (HTML sanitising), so re-polling an unchanged feed is cheap.
 pub async fn store_document(
     store: &Store,
-    watch: &Watch,
+    watch: &Arc<Watch>,
     source: &Source<'_>,
     body: &[u8],
     content_type: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<DocumentSummary, IngestError> {
-    let feed = parse::parse_feed(body, content_type)?;
-    let keyed: Vec<(String, String)> = feed
-        .entries
-        .iter()
-        .map(|entry| (normalize::item_key(entry), normalize::fingerprint(entry)))
-        .collect();
+    let body = body.to_vec();
+    let content_type = content_type.map(str::to_owned);
+    let (feed, keyed) = on_worker(move || {
+        let feed = parse::parse_feed(&body, content_type.as_deref())?;
+        let keyed: Vec<(String, String)> = feed
+            .entries
+            .iter()
+            .map(|entry| (normalize::item_key(entry), normalize::fingerprint(entry)))
+            .collect();
+        Ok::<_, ParseFeedError>((feed, keyed))
+    })
+    .await??;
     let keys: Vec<String> = keyed.iter().map(|(key, _)| key.clone()).collect();
     let known = store.known_items(source.feed_id, &keys).await?;
-    let mut seen = HashSet::new();
-    let mut articles: Vec<Incoming> = Vec::new();
-    let mut skipped = 0;
-    for (entry, (key, fingerprint)) in feed.entries.iter().zip(&keyed) {
-        if !seen.insert(key.as_str()) {
-            continue;
-        }
-        if known.get(key) == Some(fingerprint) {
-            skipped += 1;
-            continue;
-        }
-        let article = normalize::to_article(entry, source.base_url, now);
-        // Only items this feed never carried can be new articles; edits never alert.
-        articles.push(if known.contains_key(key) {
-            Incoming::from(article)
-        } else {
-            let story = story_input(&article);
-            Incoming {
-                story: Some(story),
-                ..watch.judge(article, source, now)
+    let entries = feed.entries.len();
+    let (title, site_url) = (feed.title.clone(), feed.site_url.clone());
+    let owned = OwnedSource::new(source);
+    let judge = Arc::clone(watch);
+    let (articles, skipped) = on_worker(move || {
+        let source = owned.borrow();
+        let mut seen = HashSet::new();
+        let mut articles: Vec<Incoming> = Vec::new();
+        let mut skipped = 0;
+        for (entry, (key, fingerprint)) in feed.entries.iter().zip(&keyed) {
+            if !seen.insert(key.as_str()) {
+                continue;
             }
-        });
-    }
+            if known.get(key) == Some(fingerprint) {
+                skipped += 1;
+                continue;
+            }
+            let article = normalize::to_article(entry, source.base_url, now);
+            // Only items this feed never carried can be new articles; edits never alert.
+            articles.push(if known.contains_key(key) {
+                Incoming::from(article)
+            } else {
+                let story = story_input(&article);
+                Incoming {
+                    story: Some(story),
+                    ..judge.judge(article, &source, now)
+                }
+            });
+        }
+        (articles, skipped)
+    })
+    .await?;
     let mut saved = if articles.is_empty() {
         SaveSummary::default()
     } else {
@@ -193,9 +253,9 @@ pub async fn store_document(
     };
     saved.unchanged += skipped;
     Ok(DocumentSummary {
-        title: feed.title,
-        site_url: feed.site_url,
-        entries: feed.entries.len(),
+        title,
+        site_url,
+        entries,
         saved,
     })
 }
@@ -275,7 +335,7 @@ impl PollReport {
 pub async fn poll_feed(
     store: &Store,
     fetcher: &Fetcher,
-    watch: &Watch,
+    watch: &Arc<Watch>,
     feed: &FeedRecord,
     tags: &[String],
     interval: Duration,
@@ -358,7 +418,7 @@ impl From<IngestError> for PollFailure {
 async fn poll_outcome(
     store: &Store,
     fetcher: &Fetcher,
-    watch: &Watch,
+    watch: &Arc<Watch>,
     feed: &FeedRecord,
     tags: &[String],
     report: &mut PollReport,

@@ -9,6 +9,7 @@
 //! one feed (several instances, or a retry after a crash) store each item once.
 
 mod assign;
+mod group_commit;
 mod postgres;
 mod sqlite;
 mod story_index;
@@ -38,6 +39,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("the write was interrupted before it finished; nothing was stored")]
+    Abandoned,
     #[error("stored value is invalid: {0}")]
     Corrupt(String),
     #[error(

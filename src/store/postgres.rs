@@ -15,6 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::assign::{self, Candidate, NewMember, StoryChoice};
+use super::group_commit::{self, WriteJob, WriteQueue};
 use super::story_index::{IndexRow, Indexed, StoryIndex};
 use super::{
     AlertRecord, ArticleText, AttemptRecord, DeliveryRecord, DeliveryStatus, FeedRecord, FeedSpec,
@@ -50,6 +51,8 @@ pub struct PgStore {
     /// Band keys of the stored articles in the window; writers of this process
     /// take turns on it, as writers of all processes take turns on `STORY_LOCK`.
     stories: Arc<tokio::sync::Mutex<StoryIndex>>,
+    /// Batches waiting for whoever holds `stories` (see `group_commit`).
+    writes: WriteQueue,
 }
 
 impl PgStore {
@@ -70,6 +73,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             stories: Arc::default(),
+            writes: WriteQueue::default(),
         })
     }
 
@@ -210,25 +214,89 @@ impl PgStore {
         stories: &StorySettings,
         now: DateTime<Utc>,
     ) -> Result<SaveSummary, StoreError> {
+        let answer = self.writes.push(feed_id, articles, stories, now);
+        {
+            let mut index = self.stories.lock().await;
+            loop {
+                let group = self.writes.take_group();
+                if group.is_empty() {
+                    break;
+                }
+                self.write_group(&mut index, group).await;
+            }
+        }
+        group_commit::outcome(answer).await
+    }
+
+    /// Writes queued batches in one transaction, or one by one if that fails.
+    async fn write_group(&self, index: &mut StoryIndex, group: Vec<WriteJob>) {
+        if group.len() > 1 {
+            match self.write_jobs(index, &group).await {
+                Ok(summaries) => {
+                    for (job, summary) in group.into_iter().zip(summaries) {
+                        job.answer(Ok(summary));
+                    }
+                    return;
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "group write failed; writing its batches one by one");
+                }
+            }
+        }
+        for job in group {
+            let result = self
+                .write_jobs(index, std::slice::from_ref(&job))
+                .await
+                .map(|mut summaries| summaries.pop().unwrap_or_default());
+            job.answer(result);
+        }
+    }
+
+    async fn write_jobs(
+        &self,
+        index: &mut StoryIndex,
+        jobs: &[WriteJob],
+    ) -> Result<Vec<SaveSummary>, StoreError> {
         let mut attempt = 1;
-        let mut index = self.stories.lock().await;
         loop {
             let mut tx = self.pool.begin().await?;
-            match save_in(&mut tx, &mut index, feed_id, articles, stories, now).await {
-                Ok((summary, indexed)) => {
+            let mut summaries = Vec::with_capacity(jobs.len());
+            let mut written = Vec::with_capacity(jobs.len());
+            let mut failed = None;
+            for job in jobs {
+                match save_in(
+                    &mut tx,
+                    index,
+                    job.feed_id,
+                    &job.articles,
+                    &job.settings,
+                    job.now,
+                )
+                .await
+                {
+                    Ok((summary, indexed)) => {
+                        summaries.push(summary);
+                        written.push(indexed);
+                    }
+                    Err(error) => {
+                        failed = Some(error);
+                        break;
+                    }
+                }
+            }
+            match failed {
+                None => {
                     tx.commit().await?;
-                    index.committed(indexed.members(), indexed.last_seq);
-                    return Ok(summary);
+                    for indexed in &written {
+                        index.committed(indexed.members(), indexed.last_seq);
+                    }
+                    return Ok(summaries);
                 }
-                Err(error) if is_deadlock(&error) && attempt < DEADLOCK_ATTEMPTS => {
+                Some(error) if is_deadlock(&error) && attempt < DEADLOCK_ATTEMPTS => {
                     attempt += 1;
-                    tracing::debug!(
-                        feed_id,
-                        attempt,
-                        "batch chosen as deadlock victim; retrying"
-                    );
+                    tracing::debug!(attempt, "batch chosen as deadlock victim; retrying");
                 }
-                Err(error) => return Err(error.into()),
+                Some(error) => return Err(error.into()),
             }
         }
     }

@@ -21,6 +21,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::assign::{self, Candidate, NewMember, StoryChoice};
+use super::group_commit::{self, WriteJob, WriteQueue};
 use super::story_index::{IndexRow, Indexed, StoryIndex};
 use super::{
     AlertRecord, ArticleText, AttemptRecord, DeliveryRecord, DeliveryStatus, FeedRecord, FeedSpec,
@@ -268,6 +269,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Band keys of the stored articles in the window (see `story_index`).
     stories: Arc<tokio::sync::Mutex<StoryIndex>>,
+    /// Batches waiting for whoever holds `stories` (see `group_commit`).
+    writes: WriteQueue,
     /// The database file; `None` in memory.
     path: Option<std::path::PathBuf>,
 }
@@ -312,6 +315,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             stories: Arc::default(),
+            writes: WriteQueue::default(),
             path,
         })
     }
@@ -463,15 +467,72 @@ impl SqliteStore {
         stories: &StorySettings,
         now: DateTime<Utc>,
     ) -> Result<SaveSummary, StoreError> {
-        // The index first, then the database's write lock: in this order a
-        // writer never holds one while it waits for the other.
-        let mut index = self.stories.lock().await;
+        let answer = self.writes.push(feed_id, articles, stories, now);
+        {
+            // The index first, then the database's write lock: in this order a
+            // writer never holds one while it waits for the other.
+            let mut index = self.stories.lock().await;
+            loop {
+                let group = self.writes.take_group();
+                if group.is_empty() {
+                    break;
+                }
+                self.write_group(&mut index, group).await;
+            }
+        }
+        group_commit::outcome(answer).await
+    }
+
+    /// Writes queued batches in one transaction, or one by one if that fails.
+    async fn write_group(&self, index: &mut StoryIndex, group: Vec<WriteJob>) {
+        if group.len() > 1 {
+            match self.write_jobs(index, &group).await {
+                Ok(summaries) => {
+                    for (job, summary) in group.into_iter().zip(summaries) {
+                        job.answer(Ok(summary));
+                    }
+                    return;
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "group write failed; writing its batches one by one");
+                }
+            }
+        }
+        for job in group {
+            let result = self
+                .write_jobs(index, std::slice::from_ref(&job))
+                .await
+                .map(|mut summaries| summaries.pop().unwrap_or_default());
+            job.answer(result);
+        }
+    }
+
+    async fn write_jobs(
+        &self,
+        index: &mut StoryIndex,
+        jobs: &[WriteJob],
+    ) -> Result<Vec<SaveSummary>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let (summary, indexed) =
-            save_in(&mut tx, &mut index, feed_id, articles, stories, now).await?;
+        let mut summaries = Vec::with_capacity(jobs.len());
+        let mut written = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let (summary, indexed) = save_in(
+                &mut tx,
+                index,
+                job.feed_id,
+                &job.articles,
+                &job.settings,
+                job.now,
+            )
+            .await?;
+            summaries.push(summary);
+            written.push(indexed);
+        }
         tx.commit().await?;
-        index.committed(indexed.members(), indexed.last_seq);
-        Ok(summary)
+        for indexed in &written {
+            index.committed(indexed.members(), indexed.last_seq);
+        }
+        Ok(summaries)
     }
 
     pub async fn record_fetch(&self, feed_id: i64, record: &FetchRecord) -> Result<(), StoreError> {

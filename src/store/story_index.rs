@@ -195,17 +195,23 @@ impl StoryIndex {
         found
     }
 
-    /// Adds the articles a write has committed, with the highest `seq` it wrote.
+    /// Adds the articles a write has committed, with the highest `seq` it wrote
+    /// (unless they were read back already).
     pub fn committed<'a>(
         &mut self,
         articles: impl Iterator<Item = (i64, &'a StoryInput)>,
         last_seq: Option<i64>,
     ) {
+        // A later batch of the same transaction may have read these rows
+        // already (its catch-up sees its own transaction's rows).
+        if last_seq.is_some_and(|seq| seq <= self.last_seq) {
+            return;
+        }
         for (article_id, input) in articles {
             self.insert(article_id, input.seen_at, &input.band_keys);
         }
         if let Some(seq) = last_seq {
-            self.last_seq = self.last_seq.max(seq);
+            self.last_seq = seq;
         }
     }
 
@@ -307,7 +313,9 @@ mod tests {
         warning that most commuter lines would not run.";
 
     fn at(hours: i64) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).single().unwrap_or_default()
+        Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0)
+            .single()
+            .unwrap_or_default()
             + TimeDelta::hours(hours)
     }
 

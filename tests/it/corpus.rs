@@ -82,7 +82,7 @@ async fn every_corpus_document_is_stored_or_rejected_clearly() {
                 tags: &[],
                 backfilled: true,
             };
-            let watch = ingest::Watch::default();
+            let watch = std::sync::Arc::new(ingest::Watch::default());
             ingest::store_document(&store, &watch, &source, &body, ct, chrono::Utc::now()).await
         });
         match tokio::time::timeout(PER_DOCUMENT, task).await {

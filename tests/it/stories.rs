@@ -316,7 +316,7 @@ both_backends!(
 /// exactly as the in-memory clusterer (which the evaluation measures) does.
 async fn stories_the_store_assigns_what_the_clusterer_assigns(backend: Backend) {
     let db = TestDb::new(backend).await;
-    stored_partition_matches_the_clusterer(&db, &[db.store.clone()]).await;
+    stored_partition_matches_the_clusterer(&db, std::slice::from_ref(&db.store)).await;
 }
 
 /// The same with every other write made by a second process on the same
