@@ -465,7 +465,7 @@ async fn poll_outcome(
     report.updated = summary.saved.updated;
     report.unchanged = summary.saved.unchanged;
     report.inserted = summary.saved.inserted;
-    report.alerts = summary.saved.alerts.len();
+    report.alerts = summary.saved.alerts.len() + summary.saved.held;
     report.moved_to = document.moved_to.as_ref().map(Url::to_string);
     Ok(FetchResult::Fetched {
         etag: document.validators.etag,

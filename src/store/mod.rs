@@ -352,6 +352,8 @@ pub struct SaveSummary {
     pub alerts: Vec<i64>,
     /// New articles that joined an existing story (reprints of a story already stored).
     pub joined_stories: usize,
+    /// Rule hits held back (back catalogue, too old): recorded on their story, never sent.
+    pub held: usize,
 }
 
 /// The storage backend, chosen by URL scheme.
@@ -682,4 +684,56 @@ fn outlets_by_story(rows: Vec<(i64, String, Option<String>)>) -> HashMap<i64, Ve
             .push(ArticleSource { url, name });
     }
     by_story
+}
+
+/// The rules held back on each story of a write, as read and as they grow.
+#[derive(Debug, Default)]
+struct HeldRules {
+    by_story: HashMap<i64, std::collections::BTreeSet<String>>,
+    grown: std::collections::BTreeSet<i64>,
+    held: usize,
+}
+
+impl HeldRules {
+    /// From `(story id, held_rules JSON)` rows.
+    fn read(rows: impl IntoIterator<Item = (i64, Option<String>)>) -> HeldRules {
+        let by_story = rows
+            .into_iter()
+            .map(|(story, json)| {
+                let rules = json.as_deref().map(matched_from_json).unwrap_or_default();
+                (story, rules.into_iter().collect())
+            })
+            .collect();
+        HeldRules {
+            by_story,
+            ..HeldRules::default()
+        }
+    }
+
+    /// Whether a hit of `rule` on `story` becomes an alert: not if the rule was
+    /// held back on the story; a held-back hit is recorded here instead.
+    fn alerts(&mut self, story: i64, rule: &str, suppressed: bool) -> bool {
+        let rules = self.by_story.entry(story).or_default();
+        if rules.contains(rule) {
+            return false;
+        }
+        if suppressed {
+            rules.insert(rule.to_owned());
+            self.grown.insert(story);
+            self.held += 1;
+            return false;
+        }
+        true
+    }
+
+    /// `(story id, held_rules JSON)` of the stories whose set grew.
+    fn changed(&self) -> Vec<(i64, String)> {
+        self.grown
+            .iter()
+            .filter_map(|story| {
+                let rules: Vec<String> = self.by_story.get(story)?.iter().cloned().collect();
+                Some((*story, matched_json(&rules)))
+            })
+            .collect()
+    }
 }

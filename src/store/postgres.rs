@@ -19,8 +19,8 @@ use super::group_commit::{self, WriteJob, WriteQueue};
 use super::story_index::{IndexRow, Indexed, StoryIndex};
 use super::{
     AlertRecord, ArticleText, AttemptRecord, DeliveryRecord, DeliveryStatus, FeedRecord, FeedSpec,
-    FeedStatus, FetchRecord, FetchResult, Incoming, SaveSummary, StoreError, StoryRecord,
-    Suppression, dedup_key, feed_ids_from_list, matched_from_json, matched_json, new_delivery_id,
+    FeedStatus, FetchRecord, FetchResult, HeldRules, Incoming, SaveSummary, StoreError,
+    StoryRecord, dedup_key, feed_ids_from_list, matched_from_json, matched_json, new_delivery_id,
     outlets_by_story, partition,
 };
 use crate::domain::article::{Article, ArticleSource, NewArticle};
@@ -773,7 +773,9 @@ async fn save_in<'a>(
         )
         .await?;
         summary.joined_stories = joined;
-        summary.alerts = insert_alerts(tx, &keyed, &inserted, &stories, now).await?;
+        let (alerts, held) = insert_alerts(tx, &keyed, &inserted, &stories, now).await?;
+        summary.alerts = alerts;
+        summary.held = held;
         summary.inserted = inserted.into_iter().map(|(id, _)| id).collect();
         summary.inserted.sort_unstable();
     }
@@ -1030,31 +1032,65 @@ async fn insert_alerts(
     inserted: &[(i64, String)],
     stories: &HashMap<i64, i64>,
     now: DateTime<Utc>,
-) -> Result<Vec<i64>, sqlx::Error> {
+) -> Result<(Vec<i64>, usize), sqlx::Error> {
     let by_key: HashMap<&str, &Incoming> =
         keyed.iter().map(|(k, item)| (k.as_str(), *item)).collect();
-    let (mut rules, mut story_ids, mut article_ids, mut matched, mut suppressed) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut hit_stories: Vec<i64> = inserted
+        .iter()
+        .filter(|(_, key)| {
+            by_key
+                .get(key.as_str())
+                .is_some_and(|i| !i.matches.is_empty())
+        })
+        .filter_map(|(article_id, _)| stories.get(article_id).copied())
+        .collect();
+    if hit_stories.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
+    hit_stories.sort_unstable();
+    hit_stories.dedup();
+    let held_rows: Vec<(i64, Option<String>)> =
+        sqlx::query_as("SELECT id, held_rules FROM stories WHERE id = ANY($1)")
+            .bind(&hit_stories)
+            .fetch_all(&mut **tx)
+            .await?;
+    let mut held = HeldRules::read(held_rows);
+    let (mut rules, mut story_ids, mut article_ids, mut matched) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (article_id, key) in inserted {
         let (Some(item), Some(story_id)) = (by_key.get(key.as_str()), stories.get(article_id))
         else {
             continue;
         };
         for hit in &item.matches {
+            if !held.alerts(*story_id, &hit.rule, item.suppressed.is_some()) {
+                continue;
+            }
             rules.push(hit.rule.as_str());
             story_ids.push(*story_id);
             article_ids.push(*article_id);
             matched.push(matched_json(&hit.matched));
-            suppressed.push(item.suppressed.map(Suppression::as_str));
         }
     }
+    let changed = held.changed();
+    if !changed.is_empty() {
+        let (ids, json): (Vec<i64>, Vec<String>) = changed.into_iter().unzip();
+        sqlx::query(
+            "UPDATE stories AS s SET held_rules = u.h
+             FROM UNNEST($1::int8[], $2::text[]) AS u(id, h) WHERE s.id = u.id",
+        )
+        .bind(&ids)
+        .bind(&json)
+        .execute(&mut **tx)
+        .await?;
+    }
     if rules.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), held.held));
     }
     let created: Vec<(i64, String, i64)> = sqlx::query_as(
-        "INSERT INTO alerts (rule, story_id, article_id, matched, suppressed, created_at)
-         SELECT r, s, a, m, x, $6
-         FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[]) AS u(r, s, a, m, x)
+        "INSERT INTO alerts (rule, story_id, article_id, matched, created_at)
+         SELECT r, s, a, m, $5
+         FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[]) AS u(r, s, a, m)
          ON CONFLICT (rule, story_id) DO NOTHING
          RETURNING id, rule, article_id",
     )
@@ -1062,12 +1098,14 @@ async fn insert_alerts(
     .bind(&story_ids)
     .bind(&article_ids)
     .bind(&matched)
-    .bind(&suppressed)
     .bind(now)
     .fetch_all(&mut **tx)
     .await?;
     insert_deliveries(tx, keyed, inserted, &created, now).await?;
-    Ok(created.into_iter().map(|(id, _, _)| id).collect())
+    Ok((
+        created.into_iter().map(|(id, _, _)| id).collect(),
+        held.held,
+    ))
 }
 
 /// One outbox row per sink of each alert that is not held back.
@@ -1089,9 +1127,6 @@ async fn insert_deliveries(
         let Some(item) = by_article.get(article_id) else {
             continue;
         };
-        if item.suppressed.is_some() {
-            continue;
-        }
         for hit in item.matches.iter().filter(|hit| &hit.rule == rule) {
             for sink in &hit.sinks {
                 alert_ids.push(*alert_id);

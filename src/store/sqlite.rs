@@ -25,8 +25,8 @@ use super::group_commit::{self, WriteJob, WriteQueue};
 use super::story_index::{IndexRow, Indexed, StoryIndex};
 use super::{
     AlertRecord, ArticleText, AttemptRecord, DeliveryRecord, DeliveryStatus, FeedRecord, FeedSpec,
-    FeedStatus, FetchRecord, FetchResult, Incoming, InstanceLock, SaveSummary, StoreError,
-    StoryRecord, Suppression, dedup_key, feed_ids_from_list, matched_from_json, matched_json,
+    FeedStatus, FetchRecord, FetchResult, HeldRules, Incoming, InstanceLock, SaveSummary,
+    StoreError, StoryRecord, dedup_key, feed_ids_from_list, matched_from_json, matched_json,
     new_delivery_id, outlets_by_story, partition,
 };
 use crate::domain::article::{Article, ArticleSource};
@@ -192,8 +192,34 @@ async fn candidate_rows(
 
 /// The article's rule hits recorded against its story, once per (rule, story), and
 /// a delivery per sink of each alert not held back.
+/// The rules held back on the stories the write's hits go to.
+async fn read_held_rules(
+    tx: &mut Transaction<'static, Sqlite>,
+    stored_first: &[(i64, &Incoming)],
+    stories: &HashMap<i64, i64>,
+) -> Result<HeldRules, StoreError> {
+    let mut ids: Vec<i64> = stored_first
+        .iter()
+        .filter(|(_, item)| !item.matches.is_empty())
+        .filter_map(|(article_id, _)| stories.get(article_id).copied())
+        .collect();
+    if ids.is_empty() {
+        return Ok(HeldRules::default());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let rows: Vec<(i64, Option<String>)> = sqlx::query_as(
+        "SELECT id, held_rules FROM stories WHERE id IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(ids_json(&ids))
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(HeldRules::read(rows))
+}
+
 async fn insert_alerts(
     tx: &mut Transaction<'static, Sqlite>,
+    held: &mut HeldRules,
     article_id: i64,
     story_id: i64,
     item: &Incoming,
@@ -201,9 +227,12 @@ async fn insert_alerts(
 ) -> Result<Vec<i64>, StoreError> {
     let mut alerts = Vec::new();
     for hit in &item.matches {
+        if !held.alerts(story_id, &hit.rule, item.suppressed.is_some()) {
+            continue;
+        }
         let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO alerts (rule, story_id, article_id, matched, suppressed, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO alerts (rule, story_id, article_id, matched, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (rule, story_id) DO NOTHING
              RETURNING id",
         )
@@ -211,15 +240,11 @@ async fn insert_alerts(
         .bind(story_id)
         .bind(article_id)
         .bind(matched_json(&hit.matched))
-        .bind(item.suppressed.map(Suppression::as_str))
         .bind(now_text)
         .fetch_optional(&mut **tx)
         .await?;
         let Some(alert_id) = id else { continue };
         alerts.push(alert_id);
-        if item.suppressed.is_some() {
-            continue;
-        }
         for sink in &hit.sinks {
             sqlx::query(
                 "INSERT INTO deliveries (delivery_id, alert_id, sink, next_attempt_at, created_at,
@@ -1107,14 +1132,23 @@ async fn save_in<'a>(
     let (stories, joined, indexed) =
         assign_stories(tx, index, &members, settings, now, &now_text).await?;
     summary.joined_stories = joined;
+    let mut held = read_held_rules(tx, &stored_first, &stories).await?;
     for (article_id, item) in &stored_first {
         summary.inserted.push(*article_id);
         if let Some(story_id) = stories.get(article_id) {
-            summary
-                .alerts
-                .extend(insert_alerts(tx, *article_id, *story_id, item, &now_text).await?);
+            summary.alerts.extend(
+                insert_alerts(tx, &mut held, *article_id, *story_id, item, &now_text).await?,
+            );
         }
     }
+    for (story_id, json) in held.changed() {
+        sqlx::query("UPDATE stories SET held_rules = ?2 WHERE id = ?1")
+            .bind(story_id)
+            .bind(json)
+            .execute(&mut **tx)
+            .await?;
+    }
+    summary.held = held.held;
     Ok((summary, indexed))
 }
 
