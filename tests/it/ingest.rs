@@ -30,6 +30,7 @@ both_backends!(
     every_feed_format_is_stored,
     legacy_character_sets_are_decoded,
     gone_feed_is_disabled_and_redirected_feed_moves,
+    many_feeds_with_many_hits_at_once_all_succeed_and_store_everything_once,
 );
 
 async fn unchanged_feed_is_fetched_conditionally_and_stores_nothing(backend: Backend) {
@@ -369,4 +370,92 @@ async fn gone_feed_is_disabled_and_redirected_feed_moves(backend: Backend) {
     assert_eq!(server.hits("/gone"), 1);
     assert_eq!(server.hits("/old"), 1);
     assert_eq!(server.hits("/new"), 2);
+}
+
+/// Words every item of the load test carries, so every rule fires on every item.
+const LOAD_WORDS: [&str; 10] = [
+    "harbour", "council", "budget", "rail", "strike", "ministry", "river", "school", "court",
+    "market",
+];
+
+/// One clock reading for the load test, so an item built twice is the same item.
+static LOAD_NOW: std::sync::LazyLock<chrono::DateTime<chrono::Utc>> =
+    std::sync::LazyLock::new(chrono::Utc::now);
+
+fn load_item(feed: usize, n: usize) -> Item {
+    // Words of its own, so that no two items are one story.
+    let mut state = (feed * 1_000 + n) as u64 + 1;
+    let body: Vec<String> = (0..40)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            format!("w{:x}", state >> 40)
+        })
+        .collect();
+    Item {
+        guid: format!("load-{feed}-{n}"),
+        link: format!("https://outlet{feed}.example/{n}"),
+        title: format!("Item {n} of outlet {feed} on {}", LOAD_WORDS.join(" ")),
+        description: format!("<p>{} {}</p>", LOAD_WORDS.join(" "), body.join(" ")),
+        pub_date: Some(*LOAD_NOW - chrono::Duration::minutes(n as i64)),
+    }
+}
+
+/// A busy database makes writers wait, never fail: many feeds fetched at
+/// once, each item firing many rules, through the store's small connection
+/// pool. Every feed succeeds and every item and alert is stored once.
+async fn many_feeds_with_many_hits_at_once_all_succeed_and_store_everything_once(backend: Backend) {
+    const FEEDS: usize = 24;
+    const ITEMS: usize = 10;
+    const RULES: usize = 40;
+    let server = FeedServer::start().await;
+    let paths: Vec<String> = (0..FEEDS).map(|f| format!("/load{f}")).collect();
+    for (feed, path) in paths.iter().enumerate() {
+        server.set(path, Route::rss("Load", &[load_item(feed, 0)]));
+    }
+    let urls: Vec<String> = paths.iter().map(|p| server.url(p)).collect();
+    let rules: String = (0..RULES)
+        .map(|r| {
+            let word = LOAD_WORDS[r % LOAD_WORDS.len()];
+            let other = LOAD_WORDS[(r / LOAD_WORDS.len() + r + 1) % LOAD_WORDS.len()];
+            format!("[rules.r{r}]\nquery = '{word} {other} NOT r{r}zz'\nsinks = [\"log\"]\n\n")
+        })
+        .collect();
+    let config = format!(
+        // Continues the `[fetch]` table the test harness opens.
+        "concurrency = 64\nper_host = 64\n\n[sinks.log]\ntype = \"log\"\n\n{rules}{}",
+        feeds_toml(&urls)
+    );
+    let herald = TestHerald::start(backend, &config).await;
+    let first = herald.poll().await;
+    assert!(
+        first.iter().all(|r| r.status == PollStatus::Ok),
+        "{first:?}"
+    );
+
+    for (feed, path) in paths.iter().enumerate() {
+        let items: Vec<Item> = (0..=ITEMS).map(|n| load_item(feed, n)).collect();
+        server.set(path, Route::rss("Load", &items));
+    }
+    let reports = herald.poll().await;
+    let failed: Vec<_> = reports
+        .iter()
+        .filter(|r| r.status != PollStatus::Ok)
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(reports.iter().all(|r| r.new == ITEMS), "{reports:?}");
+    assert!(
+        reports.iter().all(|r| r.alerts == ITEMS * RULES),
+        "{reports:?}"
+    );
+    let stored = herald.db.store.count_articles().await.unwrap();
+    assert_eq!(stored, (FEEDS * (ITEMS + 1)) as i64);
+    let deliveries = herald
+        .db
+        .store
+        .deliveries(None, (FEEDS * ITEMS * RULES * 2) as i64)
+        .await
+        .unwrap();
+    assert_eq!(deliveries.len(), FEEDS * ITEMS * RULES);
 }
