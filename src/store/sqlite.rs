@@ -18,9 +18,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
-use super::assign::{self, Candidate, NewMember, StoryChoice};
+use super::assign::{self, Candidate, NewMember, StoryChoice, StoryInput};
 use super::group_commit::{self, WriteJob, WriteQueue};
 use super::story_index::{IndexRow, Indexed, StoryIndex};
 use super::{
@@ -61,45 +61,61 @@ async fn assign_stories<'a>(
         (Vec::new(), HashMap::new())
     };
     let choices = assign::plan(members, &found, &stored, settings);
-    let mut started = HashMap::new();
-    for (member, choice) in members.iter().zip(&choices) {
-        if *choice == StoryChoice::Start {
-            let story_id: i64 = sqlx::query_scalar(
-                "INSERT INTO stories (first_article_id, created_at) VALUES (?1, ?2) RETURNING id",
-            )
-            .bind(member.article_id)
-            .bind(now_text)
-            .fetch_one(&mut **tx)
-            .await?;
-            started.insert(member.article_id, story_id);
-        }
+    let starters: Vec<i64> = members
+        .iter()
+        .zip(&choices)
+        .filter(|(_, choice)| **choice == StoryChoice::Start)
+        .map(|(member, _)| member.article_id)
+        .collect();
+    let mut started = HashMap::with_capacity(starters.len());
+    for chunk in starters.chunks(ROWS_PER_STATEMENT) {
+        let mut insert =
+            QueryBuilder::<Sqlite>::new("INSERT INTO stories (first_article_id, created_at) ");
+        insert.push_values(chunk, |mut row, article_id| {
+            row.push_bind(*article_id).push_bind(now_text);
+        });
+        insert.push(" RETURNING first_article_id, id");
+        let rows: Vec<(i64, i64)> = insert.build_query_as().fetch_all(&mut **tx).await?;
+        started.extend(rows);
     }
     let stories = assign::resolve(members, &choices, &started);
-    for member in members {
-        if let Some(story_id) = stories.get(&member.article_id) {
-            sqlx::query("UPDATE articles SET story_id = ?2 WHERE id = ?1")
-                .bind(member.article_id)
-                .bind(story_id)
-                .execute(&mut **tx)
+    let pairs: Vec<[i64; 2]> = stories.iter().map(|(a, s)| [*a, *s]).collect();
+    sqlx::query(
+        "UPDATE articles SET story_id = json_extract(u.value, '$[1]')
+         FROM json_each(?1) AS u WHERE articles.id = json_extract(u.value, '$[0]')",
+    )
+    .bind(serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".to_owned()))
+    .execute(&mut **tx)
+    .await?;
+    let fingerprinted: Vec<(&NewMember<'a>, &'a StoryInput)> =
+        members.iter().filter_map(|m| Some((m, m.input?))).collect();
+    if !fingerprinted.is_empty() {
+        // seq: past the highest, under the write lock, so it follows commit
+        // order (see `story_index`).
+        let highest: i64 =
+            sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM story_fingerprints")
+                .fetch_one(&mut **tx)
                 .await?;
+        let mut seq = highest;
+        for chunk in fingerprinted.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO story_fingerprints (article_id, feed_id, seen_at, fingerprint, seq) ",
+            );
+            insert.push_values(chunk, |mut row, (member, input)| {
+                seq += 1;
+                row.push_bind(member.article_id)
+                    .push_bind(member.feed_id)
+                    .push_bind(to_text(input.seen_at))
+                    .push_bind(input.fingerprint.to_bytes())
+                    .push_bind(seq);
+            });
+            insert.build().execute(&mut **tx).await?;
         }
-        let Some(input) = member.input else { continue };
-        // seq: one past the highest, taken under the write lock, so it follows
-        // commit order (see `story_index`).
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO story_fingerprints (article_id, feed_id, seen_at, fingerprint, seq)
-             VALUES (?1, ?2, ?3, ?4,
-                     (SELECT coalesce(max(seq), 0) + 1 FROM story_fingerprints))
-             RETURNING seq",
-        )
-        .bind(member.article_id)
-        .bind(member.feed_id)
-        .bind(to_text(input.seen_at))
-        .bind(input.fingerprint.to_bytes())
-        .fetch_one(&mut **tx)
-        .await?;
-        indexed.last_seq = Some(indexed.last_seq.unwrap_or(seq).max(seq));
-        indexed.articles.push((member.article_id, input));
+        indexed.last_seq = Some(seq);
+        indexed.articles = fingerprinted
+            .iter()
+            .map(|(member, input)| (member.article_id, *input))
+            .collect();
     }
     let joined = members.len() - started.len();
     Ok((stories, joined, indexed))
@@ -190,8 +206,6 @@ async fn candidate_rows(
     Ok(stored)
 }
 
-/// The article's rule hits recorded against its story, once per (rule, story), and
-/// a delivery per sink of each alert not held back.
 /// The rules held back on the stories the write's hits go to.
 async fn read_held_rules(
     tx: &mut Transaction<'static, Sqlite>,
@@ -217,49 +231,121 @@ async fn read_held_rules(
     Ok(HeldRules::read(rows))
 }
 
+/// Inserts the articles not stored yet; returns dedup key → id of the rows
+/// this write created.
+async fn insert_articles(
+    tx: &mut Transaction<'static, Sqlite>,
+    keyed: &[(String, &Incoming)],
+    now_text: &str,
+) -> Result<HashMap<String, i64>, StoreError> {
+    let mut inserted = HashMap::with_capacity(keyed.len());
+    for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO articles (dedup_key, canonical_url, title, url, summary_html,
+                summary_text, content_html, content_text, author, language, published_at,
+                updated_at, first_seen_at, changed_at) ",
+        );
+        insert.push_values(chunk, |mut row, (key, item)| {
+            let article = &item.article;
+            row.push_bind(key.as_str())
+                .push_bind(article.canonical_url.as_deref())
+                .push_bind(article.title.as_str())
+                .push_bind(article.url.as_deref())
+                .push_bind(article.summary_html.as_deref())
+                .push_bind(article.summary_text.as_deref())
+                .push_bind(article.content_html.as_deref())
+                .push_bind(article.content_text.as_deref())
+                .push_bind(article.author.as_deref())
+                .push_bind(article.language.as_deref())
+                .push_bind(to_text(article.published_at))
+                .push_bind(article.updated_at.map(to_text))
+                .push_bind(now_text)
+                .push_bind(now_text);
+        });
+        insert.push(" ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key, id");
+        let rows: Vec<(String, i64)> = insert.build_query_as().fetch_all(&mut **tx).await?;
+        inserted.extend(rows);
+    }
+    Ok(inserted)
+}
+
+/// The rule hits of the articles this write stored first, once per (rule,
+/// story), in write order (the first article to fire a rule on a story is its
+/// alert's article), and a delivery per sink of each. Returns the alert ids.
 async fn insert_alerts(
     tx: &mut Transaction<'static, Sqlite>,
     held: &mut HeldRules,
-    article_id: i64,
-    story_id: i64,
-    item: &Incoming,
+    stored_first: &[(i64, &Incoming)],
+    stories: &HashMap<i64, i64>,
     now_text: &str,
 ) -> Result<Vec<i64>, StoreError> {
-    let mut alerts = Vec::new();
-    for hit in &item.matches {
-        if !held.alerts(story_id, &hit.rule, item.suppressed.is_some()) {
+    // (rule, story, article, matched, sinks) of the hits that may alert.
+    let mut hits: Vec<(&str, i64, i64, String, &[String])> = Vec::new();
+    for (article_id, item) in stored_first {
+        let Some(story_id) = stories.get(article_id) else {
             continue;
-        }
-        let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO alerts (rule, story_id, article_id, matched, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (rule, story_id) DO NOTHING
-             RETURNING id",
-        )
-        .bind(&hit.rule)
-        .bind(story_id)
-        .bind(article_id)
-        .bind(matched_json(&hit.matched))
-        .bind(now_text)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let Some(alert_id) = id else { continue };
-        alerts.push(alert_id);
-        for sink in &hit.sinks {
-            sqlx::query(
-                "INSERT INTO deliveries (delivery_id, alert_id, sink, next_attempt_at, created_at,
-                    queued_at)
-                 VALUES (?1, ?2, ?3, ?4, ?4, ?4)
-                 ON CONFLICT (alert_id, sink) DO NOTHING",
-            )
-            .bind(new_delivery_id())
-            .bind(alert_id)
-            .bind(sink)
-            .bind(now_text)
-            .execute(&mut **tx)
-            .await?;
+        };
+        for hit in &item.matches {
+            if held.alerts(*story_id, &hit.rule, item.suppressed.is_some()) {
+                hits.push((
+                    &hit.rule,
+                    *story_id,
+                    *article_id,
+                    matched_json(&hit.matched),
+                    &hit.sinks,
+                ));
+            }
         }
     }
+    let mut alerts = Vec::new();
+    for chunk in hits.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO alerts (rule, story_id, article_id, matched, created_at) ",
+        );
+        insert.push_values(chunk, |mut row, (rule, story, article, matched, _)| {
+            row.push_bind(*rule)
+                .push_bind(*story)
+                .push_bind(*article)
+                .push_bind(matched.as_str())
+                .push_bind(now_text);
+        });
+        insert.push(" ON CONFLICT (rule, story_id) DO NOTHING RETURNING id, rule, story_id");
+        let created: Vec<(i64, String, i64)> = insert.build_query_as().fetch_all(&mut **tx).await?;
+        // A (rule, story) is in a chunk once at most that alerts: the first.
+        let sinks_of: HashMap<(&str, i64), &[String]> = chunk
+            .iter()
+            .rev()
+            .map(|(rule, story, _, _, sinks)| ((*rule, *story), *sinks))
+            .collect();
+        let mut deliveries: Vec<(String, i64, &str)> = Vec::new();
+        for (alert_id, rule, story) in &created {
+            alerts.push(*alert_id);
+            for sink in sinks_of
+                .get(&(rule.as_str(), *story))
+                .copied()
+                .unwrap_or_default()
+            {
+                deliveries.push((new_delivery_id(), *alert_id, sink));
+            }
+        }
+        for rows in deliveries.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO deliveries (delivery_id, alert_id, sink, next_attempt_at, created_at,
+                    queued_at) ",
+            );
+            insert.push_values(rows, |mut row, (delivery_id, alert_id, sink)| {
+                row.push_bind(delivery_id.as_str())
+                    .push_bind(*alert_id)
+                    .push_bind(*sink)
+                    .push_bind(now_text)
+                    .push_bind(now_text)
+                    .push_bind(now_text);
+            });
+            insert.push(" ON CONFLICT (alert_id, sink) DO NOTHING");
+            insert.build().execute(&mut **tx).await?;
+        }
+    }
+    alerts.sort_unstable();
     Ok(alerts)
 }
 
@@ -285,6 +371,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// million articles that made a write several times slower. The cache only grows
 /// as pages are used, so a small database stays small.
 const PAGE_CACHE_KIB: &str = "-32768";
+
+/// Rows per multi-row statement: each statement is a hand-off to sqlx's worker
+/// thread (~100 µs), a row a few µs; 14 columns × 500 rows stays far below
+/// SQLite's 32,766 bound parameters.
+const ROWS_PER_STATEMENT: usize = 500;
 
 /// How long a writer waits for another writer's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -1011,23 +1102,22 @@ async fn save_in<'a>(
     now: DateTime<Utc>,
 ) -> Result<(SaveSummary, Indexed<'a>), StoreError> {
     let now_text = to_text(now);
-    let mut known = HashMap::new();
-    for article in articles.iter().map(|item| &item.article) {
-        let row = sqlx::query(
-            "SELECT article_id, fingerprint FROM article_sources
-             WHERE feed_id = ?1 AND item_key = ?2",
-        )
-        .bind(feed_id)
-        .bind(&article.item_key)
-        .fetch_optional(&mut **tx)
-        .await?;
-        if let Some(row) = row {
-            known.insert(
-                article.item_key.clone(),
-                (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
-            );
-        }
-    }
+    let keys: Vec<&str> = articles
+        .iter()
+        .map(|item| item.article.item_key.as_str())
+        .collect();
+    let rows: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT item_key, article_id, fingerprint FROM article_sources
+         WHERE feed_id = ?1 AND item_key IN (SELECT value FROM json_each(?2))",
+    )
+    .bind(feed_id)
+    .bind(serde_json::to_string(&keys).unwrap_or_else(|_| "[]".to_owned()))
+    .fetch_all(&mut **tx)
+    .await?;
+    let known: HashMap<String, (i64, String)> = rows
+        .into_iter()
+        .map(|(key, id, fingerprint)| (key, (id, fingerprint)))
+        .collect();
     let part = partition(articles, &known);
     let mut summary = SaveSummary {
         unchanged: part.unchanged,
@@ -1066,59 +1156,66 @@ async fn save_in<'a>(
         .execute(&mut **tx)
         .await?;
     }
-    let mut stored_first: Vec<(i64, &Incoming)> = Vec::new();
-    for item in &part.unseen {
-        let article = &item.article;
-        let key = dedup_key(feed_id, article);
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO articles (dedup_key, canonical_url, title, url, summary_html,
-                summary_text, content_html, content_text, author, language, published_at,
-                updated_at, first_seen_at, changed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
-             ON CONFLICT (dedup_key) DO NOTHING
-             RETURNING id",
+    let keyed: Vec<(String, &'a Incoming)> = part
+        .unseen
+        .iter()
+        .map(|item| (dedup_key(feed_id, &item.article), *item))
+        .collect();
+    let inserted = insert_articles(tx, &keyed, &now_text).await?;
+    let mut ids = inserted.clone();
+    let missing: Vec<&str> = keyed
+        .iter()
+        .map(|(key, _)| key.as_str())
+        .filter(|key| !inserted.contains_key(*key))
+        .collect();
+    if !missing.is_empty() {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT dedup_key, id FROM articles
+             WHERE dedup_key IN (SELECT value FROM json_each(?1))",
         )
-        .bind(&key)
-        .bind(&article.canonical_url)
-        .bind(&article.title)
-        .bind(&article.url)
-        .bind(&article.summary_html)
-        .bind(&article.summary_text)
-        .bind(&article.content_html)
-        .bind(&article.content_text)
-        .bind(&article.author)
-        .bind(&article.language)
-        .bind(to_text(article.published_at))
-        .bind(article.updated_at.map(to_text))
-        .bind(&now_text)
-        .fetch_optional(&mut **tx)
+        .bind(serde_json::to_string(&missing).unwrap_or_else(|_| "[]".to_owned()))
+        .fetch_all(&mut **tx)
         .await?;
-        let article_id = match inserted {
-            Some(id) => {
-                stored_first.push((id, *item));
-                id
-            }
-            None => {
-                summary.merged += 1;
-                sqlx::query_scalar("SELECT id FROM articles WHERE dedup_key = ?1")
-                    .bind(&key)
-                    .fetch_one(&mut **tx)
-                    .await?
-            }
-        };
-        sqlx::query(
+        ids.extend(rows);
+    }
+    // The first item of each new article stores it; later ones with the same
+    // canonical URL are further sources of it.
+    let mut stored_first: Vec<(i64, &'a Incoming)> = Vec::new();
+    let mut claimed = std::collections::HashSet::new();
+    for (key, item) in &keyed {
+        if let Some(id) = inserted.get(key)
+            && claimed.insert(*id)
+        {
+            stored_first.push((*id, *item));
+        }
+    }
+    summary.merged = keyed.len() - stored_first.len();
+    let sources: Vec<(&str, i64, &str)> = keyed
+        .iter()
+        .filter_map(|(key, item)| {
+            let id = ids.get(key)?;
+            Some((
+                item.article.item_key.as_str(),
+                *id,
+                item.article.fingerprint.as_str(),
+            ))
+        })
+        .collect();
+    for chunk in sources.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO article_sources (feed_id, item_key, article_id, fingerprint,
-                first_seen_at, changed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-             ON CONFLICT (feed_id, item_key) DO NOTHING",
-        )
-        .bind(feed_id)
-        .bind(&article.item_key)
-        .bind(article_id)
-        .bind(&article.fingerprint)
-        .bind(&now_text)
-        .execute(&mut **tx)
-        .await?;
+                first_seen_at, changed_at) ",
+        );
+        insert.push_values(chunk, |mut row, (item_key, article_id, fingerprint)| {
+            row.push_bind(feed_id)
+                .push_bind(*item_key)
+                .push_bind(*article_id)
+                .push_bind(*fingerprint)
+                .push_bind(now_text.as_str())
+                .push_bind(now_text.as_str());
+        });
+        insert.push(" ON CONFLICT (feed_id, item_key) DO NOTHING");
+        insert.build().execute(&mut **tx).await?;
     }
     let mut members: Vec<NewMember<'_>> = stored_first
         .iter()
@@ -1133,14 +1230,8 @@ async fn save_in<'a>(
         assign_stories(tx, index, &members, settings, now, &now_text).await?;
     summary.joined_stories = joined;
     let mut held = read_held_rules(tx, &stored_first, &stories).await?;
-    for (article_id, item) in &stored_first {
-        summary.inserted.push(*article_id);
-        if let Some(story_id) = stories.get(article_id) {
-            summary.alerts.extend(
-                insert_alerts(tx, &mut held, *article_id, *story_id, item, &now_text).await?,
-            );
-        }
-    }
+    summary.inserted = stored_first.iter().map(|(id, _)| *id).collect();
+    summary.alerts = insert_alerts(tx, &mut held, &stored_first, &stories, &now_text).await?;
     for (story_id, json) in held.changed() {
         sqlx::query("UPDATE stories SET held_rules = ?2 WHERE id = ?1")
             .bind(story_id)
