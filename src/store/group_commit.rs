@@ -8,6 +8,7 @@
 //! that fails is written again batch by batch, so a batch that cannot be
 //! stored fails only its own feed.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
@@ -96,4 +97,89 @@ pub(super) async fn outcome(
     answer: oneshot::Receiver<Result<SaveSummary, StoreError>>,
 ) -> Result<SaveSummary, StoreError> {
     answer.await.unwrap_or(Err(StoreError::Abandoned))
+}
+
+/// Small writes of one kind (a feed's 304 recorded on its row) made one
+/// statement for all that are waiting: the first to come writes every queued
+/// one, the others wait for its answer. A batch that fails is written again
+/// item by item, so each gets its own outcome.
+/// An item waiting in a [`Batcher`], with where its outcome goes.
+type Waiting<T> = (T, oneshot::Sender<Result<(), StoreError>>);
+
+pub(super) struct Batcher<T> {
+    queue: Arc<Mutex<Vec<Waiting<T>>>>,
+    turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<T> Clone for Batcher<T> {
+    fn clone(&self) -> Self {
+        Batcher {
+            queue: Arc::clone(&self.queue),
+            turn: Arc::clone(&self.turn),
+        }
+    }
+}
+
+impl<T> Default for Batcher<T> {
+    fn default() -> Self {
+        Batcher {
+            queue: Arc::default(),
+            turn: Arc::default(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Batcher<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batcher").finish_non_exhaustive()
+    }
+}
+
+/// Items per batched statement.
+const MAX_BATCH: usize = 1_000;
+
+impl<T: Clone> Batcher<T> {
+    pub async fn submit<F, Fut>(&self, item: T, write: F) -> Result<(), StoreError>
+    where
+        F: Fn(Vec<T>) -> Fut,
+        Fut: Future<Output = Result<(), StoreError>>,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((item, reply));
+        {
+            let _turn = self.turn.lock().await;
+            loop {
+                let batch: Vec<_> = {
+                    let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                    let count = queue.len().min(MAX_BATCH);
+                    queue.drain(..count).collect()
+                };
+                if batch.is_empty() {
+                    break;
+                }
+                let items: Vec<T> = batch.iter().map(|(item, _)| item.clone()).collect();
+                match write(items).await {
+                    Ok(()) => {
+                        for (_, reply) in batch {
+                            let _ = reply.send(Ok(()));
+                        }
+                    }
+                    Err(error) if batch.len() == 1 => {
+                        if let Some((_, reply)) = batch.into_iter().next() {
+                            let _ = reply.send(Err(error));
+                        }
+                    }
+                    Err(_) => {
+                        for (item, reply) in batch {
+                            let _ = reply.send(write(vec![item]).await);
+                        }
+                    }
+                }
+            }
+        }
+        answer.await.unwrap_or(Err(StoreError::Abandoned))
+    }
 }

@@ -15,7 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::assign::{self, Candidate, NewMember, StoryChoice};
-use super::group_commit::{self, WriteJob, WriteQueue};
+use super::group_commit::{self, Batcher, WriteJob, WriteQueue};
 use super::story_index::{IndexRow, Indexed, StoryIndex};
 use super::{
     AlertRecord, ArticleText, AttemptRecord, DeliveryRecord, DeliveryStatus, FeedRecord, FeedSpec,
@@ -53,6 +53,8 @@ pub struct PgStore {
     stories: Arc<tokio::sync::Mutex<StoryIndex>>,
     /// Batches waiting for whoever holds `stories` (see `group_commit`).
     writes: WriteQueue,
+    /// 304s waiting to be recorded, one statement for all (see `group_commit`).
+    not_modified: Batcher<(i64, DateTime<Utc>, DateTime<Utc>)>,
 }
 
 impl PgStore {
@@ -74,6 +76,7 @@ impl PgStore {
             pool,
             stories: Arc::default(),
             writes: WriteQueue::default(),
+            not_modified: Batcher::default(),
         })
     }
 
@@ -326,15 +329,15 @@ impl PgStore {
             .bind(title)
             .bind(site_url)
             .bind(moved_to),
-            FetchResult::NotModified => sqlx::query(
-                "UPDATE feeds SET last_fetch_at = $2, next_fetch_at = $3, status = 'not_modified',
-                    error = NULL, failures = 0, last_success_at = $2,
-                    lease_owner = NULL, lease_until = NULL
-                 WHERE id = $1",
-            )
-            .bind(feed_id)
-            .bind(record.at)
-            .bind(record.next_fetch_at),
+            FetchResult::NotModified => {
+                let pool = &self.pool;
+                return self
+                    .not_modified
+                    .submit((feed_id, record.at, record.next_fetch_at), |batch| {
+                        record_not_modified(pool, batch)
+                    })
+                    .await;
+            }
             FetchResult::Failed { error } | FetchResult::Gone { error } => {
                 let status = if matches!(record.result, FetchResult::Gone { .. }) {
                     "disabled"
@@ -780,6 +783,34 @@ async fn save_in<'a>(
         summary.inserted.sort_unstable();
     }
     Ok((summary, indexed))
+}
+
+/// Records 304s: `(feed id, fetched at, next fetch at)`, one statement for all.
+async fn record_not_modified(
+    pool: &PgPool,
+    mut batch: Vec<(i64, DateTime<Utc>, DateTime<Utc>)>,
+) -> Result<(), StoreError> {
+    // Rows locked in id order, as every other writer of several feed rows.
+    batch.sort_by_key(|(id, _, _)| *id);
+    let (mut ids, mut at, mut next) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, fetched, due) in batch {
+        ids.push(id);
+        at.push(fetched);
+        next.push(due);
+    }
+    sqlx::query(
+        "UPDATE feeds AS f SET last_fetch_at = u.at, next_fetch_at = u.next,
+            status = 'not_modified', error = NULL, failures = 0, last_success_at = u.at,
+            lease_owner = NULL, lease_until = NULL
+         FROM UNNEST($1::int8[], $2::timestamptz[], $3::timestamptz[]) AS u(id, at, next)
+         WHERE f.id = u.id",
+    )
+    .bind(&ids)
+    .bind(&at)
+    .bind(&next)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// A page of recent stories with their article and outlet counts.

@@ -21,7 +21,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::assign::{self, Candidate, NewMember, StoryChoice, StoryInput};
-use super::group_commit::{self, WriteJob, WriteQueue};
+use super::group_commit::{self, Batcher, WriteJob, WriteQueue};
 use super::story_index::{IndexRow, Indexed, StoryIndex};
 use super::{
     AlertRecord, ArticleText, AttemptRecord, DeliveryRecord, DeliveryStatus, FeedRecord, FeedSpec,
@@ -387,6 +387,8 @@ pub struct SqliteStore {
     stories: Arc<tokio::sync::Mutex<StoryIndex>>,
     /// Batches waiting for whoever holds `stories` (see `group_commit`).
     writes: WriteQueue,
+    /// 304s waiting to be recorded, one statement for all (see `group_commit`).
+    not_modified: Batcher<(i64, String, String)>,
     /// The database file; `None` in memory.
     path: Option<std::path::PathBuf>,
 }
@@ -432,6 +434,7 @@ impl SqliteStore {
             pool,
             stories: Arc::default(),
             writes: WriteQueue::default(),
+            not_modified: Batcher::default(),
             path,
         })
     }
@@ -678,15 +681,15 @@ impl SqliteStore {
             .bind(title.clone())
             .bind(site_url.clone())
             .bind(moved_to.clone()),
-            FetchResult::NotModified => sqlx::query(
-                "UPDATE feeds SET last_fetch_at = ?2, next_fetch_at = ?3, status = 'not_modified',
-                    error = NULL, failures = 0, last_success_at = ?2,
-                    lease_owner = NULL, lease_until = NULL
-                 WHERE id = ?1",
-            )
-            .bind(feed_id)
-            .bind(at)
-            .bind(next),
+            FetchResult::NotModified => {
+                let pool = &self.pool;
+                return self
+                    .not_modified
+                    .submit((feed_id, at, next), |batch| {
+                        record_not_modified(pool, batch)
+                    })
+                    .await;
+            }
             FetchResult::Failed { error } | FetchResult::Gone { error } => {
                 let status = if matches!(record.result, FetchResult::Gone { .. }) {
                     "disabled"
@@ -1241,6 +1244,26 @@ async fn save_in<'a>(
     }
     summary.held = held.held;
     Ok((summary, indexed))
+}
+
+/// Records 304s: `(feed id, fetched at, next fetch at)`, one statement for all.
+async fn record_not_modified(
+    pool: &SqlitePool,
+    batch: Vec<(i64, String, String)>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE feeds SET last_fetch_at = u.at, next_fetch_at = u.next,
+            status = 'not_modified', error = NULL, failures = 0, last_success_at = u.at,
+            lease_owner = NULL, lease_until = NULL
+         FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS at,
+                      json_extract(value, '$[2]') AS next
+               FROM json_each(?1)) AS u
+         WHERE feeds.id = u.id",
+    )
+    .bind(serde_json::to_string(&batch).unwrap_or_else(|_| "[]".to_owned()))
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 fn feed_from_row(row: &SqliteRow) -> Result<FeedRecord, StoreError> {
