@@ -183,3 +183,80 @@ impl<T: Clone> Batcher<T> {
         answer.await.unwrap_or(Err(StoreError::Abandoned))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Writes that fail whenever the batch holds item 13, counting statements.
+    async fn write(batch: Vec<u32>, statements: &AtomicUsize) -> Result<(), StoreError> {
+        statements.fetch_add(1, Ordering::SeqCst);
+        tokio::task::yield_now().await;
+        if batch.contains(&13) {
+            return Err(StoreError::Corrupt("item 13".into()));
+        }
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn waiting_items_share_a_write_and_a_bad_one_fails_alone() {
+        let batcher: Batcher<u32> = Batcher::default();
+        let statements = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..40u32)
+            .map(|item| {
+                let (batcher, statements) = (batcher.clone(), Arc::clone(&statements));
+                tokio::spawn(async move {
+                    let outcome = batcher
+                        .submit(item, |batch| write(batch, &statements))
+                        .await;
+                    (item, outcome.is_ok())
+                })
+            })
+            .collect();
+        for task in tasks {
+            let (item, ok) = task.await.unwrap_or((u32::MAX, false));
+            assert_eq!(ok, item != 13, "item {item}");
+        }
+        // Forty items, each written once on its own after a failed batch at
+        // most: fewer statements than items plus batches.
+        assert!(statements.load(Ordering::SeqCst) <= 40 + 40);
+    }
+
+    fn items(count: usize) -> Vec<Incoming> {
+        let article = crate::domain::article::NewArticle {
+            item_key: "k".into(),
+            canonical_url: None,
+            url: None,
+            title: "t".into(),
+            summary_html: None,
+            summary_text: None,
+            content_html: None,
+            content_text: None,
+            author: None,
+            language: None,
+            published_at: Utc::now(),
+            updated_at: None,
+            fingerprint: "f".into(),
+        };
+        vec![Incoming::from(article); count]
+    }
+
+    #[test]
+    fn a_group_stops_growing_at_the_item_bound_but_takes_at_least_one_batch() {
+        let queue = WriteQueue::default();
+        let (settings, now) = (StorySettings::default(), Utc::now());
+        let _answers = [
+            queue.push(1, &items(MAX_GROUP_ITEMS + 1), &settings, now),
+            queue.push(2, &items(MAX_GROUP_ITEMS / 2), &settings, now),
+            queue.push(3, &items(MAX_GROUP_ITEMS / 2), &settings, now),
+            queue.push(4, &items(1), &settings, now),
+        ];
+        let feeds = |group: Vec<WriteJob>| group.iter().map(|j| j.feed_id).collect::<Vec<_>>();
+        assert_eq!(feeds(queue.take_group()), [1]);
+        assert_eq!(feeds(queue.take_group()), [2, 3]);
+        assert_eq!(feeds(queue.take_group()), [4]);
+        assert!(queue.take_group().is_empty());
+    }
+}
