@@ -81,7 +81,7 @@ def main():
             outcome["failed"] += 1
             errors.append(f"{url}: {error!r}")
     stored = db.execute("SELECT count(*) FROM entries").fetchone()[0]
-    print(json.dumps({"stored": stored, **outcome, "errors": errors[:20]}))
+    print(json.dumps({"stored": stored, **outcome, "errors": errors}))
 
 
 if __name__ == "__main__":

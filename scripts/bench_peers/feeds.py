@@ -5,11 +5,6 @@ from email.utils import format_datetime
 from xml.sax.saxutils import escape, quoteattr
 
 FORMATS = ("rss", "atom", "json")
-CONTENT_TYPES = {
-    "rss": "application/rss+xml; charset=utf-8",
-    "atom": "application/atom+xml; charset=utf-8",
-    "json": "application/feed+json; charset=utf-8",
-}
 
 
 def file_name(feed):

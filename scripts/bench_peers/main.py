@@ -63,18 +63,20 @@ def parse_args():
 class Run:
     """One measured process: wall time, peak RSS and what it printed."""
 
-    def __init__(self, wall, rss_kib, code, out, err):
-        self.wall, self.rss_kib, self.code, self.out, self.err = wall, rss_kib, code, out, err
+    def __init__(self, wall, rss_kib, code, cpu, out, err):
+        self.wall, self.rss_kib, self.code, self.cpu = wall, rss_kib, code, cpu
+        self.out, self.err = out, err
 
     def stdout(self):
         with open(self.out, errors="replace") as file:
             return file.read()
 
-    def tail(self, lines=15):
+    def tail(self, lines=15, stdout=True):
         with open(self.err, errors="replace") as file:
             text = file.read().splitlines()
-        with open(self.out, errors="replace") as file:
-            text += file.read().splitlines()
+        if stdout:
+            with open(self.out, errors="replace") as file:
+                text += file.read().splitlines()
         return "\n".join("    | " + line for line in text[-lines:])
 
 
@@ -101,8 +103,8 @@ class Harness:
             process.wait()
             self.children.remove(process)
         with open(result) as file:
-            wall, rss_kib, code = file.read().split()
-        return Run(float(wall), int(rss_kib), int(code), out, err)
+            wall, rss_kib, code, cpu = file.read().split()
+        return Run(float(wall), int(rss_kib), int(code), float(cpu), out, err)
 
     def check_call(self, argv, what, **kwargs):
         result = subprocess.run(argv, capture_output=True, text=True, **kwargs)
@@ -196,7 +198,7 @@ class Harness:
         config = os.path.join(directory, "herald.toml")
         with open(config, "w") as file:
             file.write(herald_config(database_url, self.urls, rules))
-        env = dict(os.environ, RUST_LOG="warn")
+        env = dict(os.environ, RUST_LOG="warn", NO_COLOR="1")
         env.pop("HERALD_DATABASE_URL", None)  # it would override database.url
         migrate = self.measure([binary, "--config", config, "migrate"], f"{tag}-migrate", env, directory)
         if migrate.code != 0:
@@ -207,6 +209,9 @@ class Harness:
             run.report = herald_report(run)
             if run.code not in (0, 1) or (run.code == 1 and not run.report["failed"]):
                 raise ToolFailed(f"{tag} {phase}: herald poll exited {run.code}\n{run.tail()}")
+            if run.code == 1:
+                print(f" [{tag} {phase}: {run.report['failed']} feeds failed; its stderr ends:\n"
+                      f"{run.tail(5, stdout=False)}]", end="", flush=True)
             runs.append(run)
         return runs
 
@@ -223,7 +228,8 @@ class Harness:
             if run.code != 0 or not lines:
                 raise ToolFailed(f"{tag} {phase}: exited {run.code}\n{run.tail()}")
             run.report = json.loads(lines[-1])
-            run.report.setdefault("failed", 0)
+            for key in ("failed", "not_modified", "updated"):
+                run.report.setdefault(key, 0)
             runs.append(run)
         return runs
 
@@ -234,7 +240,7 @@ class ToolFailed(Exception):
 
 def herald_config(database_url, urls, rules):
     # All feeds are on one host here, so per_host is raised to concurrency:
-    # the run stands for 400 publishers, each polled with one connection.
+    # the run stands for one publisher per feed.
     lines = [
         "[database]", f"url = {json.dumps(database_url)}", "",
         "[fetch]", 'interval = "1h"', 'timeout = "30s"', "concurrency = 64", "per_host = 64", "",
@@ -245,6 +251,16 @@ def herald_config(database_url, urls, rules):
     for number, query in enumerate(rules, 1):
         lines += [f"[rules.r{number:05d}]", f"query = {json.dumps(query)}", 'sinks = ["log"]', ""]
     return "\n".join(lines)
+
+
+def failures(label, runs):
+    """Failed feeds by reason: how many, and one example URL."""
+    reasons = {}
+    for run in runs:
+        for error in run.report.get("errors", []):
+            url, _, reason = error.partition(": ")
+            reasons.setdefault(reason, []).append(url)
+    return [f"{label}: {len(urls)} × {reason} (e.g. {urls[0]})" for reason, urls in reasons.items()]
 
 
 def herald_report(run):
@@ -371,7 +387,7 @@ def run_all(harness, args):
                     continue
                 cell.first.append(runs[0])
                 cell.repoll.extend(runs[1:])
-                print(" " + ", ".join(f"{r.wall:.2f} s" for r in runs), flush=True)
+                print(" " + ", ".join(f"{r.wall:.2f} s (CPU {r.cpu:.2f} s)" for r in runs), flush=True)
     print_table(harness, cells, expected, all_rules, data)
 
 
@@ -407,7 +423,8 @@ def print_setup(args, data, check, floor, binary, versions, postgres, rules, exp
           f"{check['bytes'] / mb / check['seconds']:,.0f} MB/s), and with their ETags in "
           f"{check['seconds_304']:.2f} s ({check['not_modified']} × 304)")
     print(f"herald: {binary}; config: concurrency = 64, per_host = 64 (every feed is on one host "
-          f"here; per_host stands for {args.feeds} publishers), interval 1h, timeout 30s, RUST_LOG=warn")
+          f"here; per_host stands for {args.feeds} publishers), interval 1h, timeout 30s, RUST_LOG=warn; "
+          "the side-by-side rows carry no rule (the peers match none), the rules rows 1 to 10,000")
     print(f"peers: feedparser {versions[0]}, reader {versions[1]}; "
           f"PostgreSQL: {redact(postgres) if postgres else 'none'}")
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; RSS floor: a process "
@@ -419,7 +436,8 @@ def print_setup(args, data, check, floor, binary, versions, postgres, rules, exp
         print(f"rules: r00001 = {rules[0]}; the others from the text's common words ({kinds}); "
               "rules matched per article (Python word-set check: mean, and min/median/max over "
               "200 articles): " + "; ".join(
-                  f"{int(n):,} rules {h['mean']:.1f} ({h['min']}/{h['median']}/{h['max']})"
+                  f"{int(n):,} rule{'s' if int(n) > 1 else ''} {h['mean']:.1f} "
+                  f"({h['min']}/{h['median']}/{h['max']})"
                   for n, h in sorted(hits.items(), key=lambda item: int(item[0]))))
     print(flush=True)
 
@@ -465,18 +483,16 @@ def print_table(harness, cells, expected, rules, data):
         repoll_rss = Cell.median(cell.repoll, "rss_kib")
         print(f"| {label} | {fmt(wall)} | {fmt(rate, 0)}{flag} | {fmt(rss, 1)} | {fmt(repoll_wall)} | "
               f"{fmt(repoll_rss / MB if repoll_rss else None, 1)} | {failed} |")
-        for run in cell.first + cell.repoll:
-            for error in run.report.get("errors", [])[:5]:
-                flags.append(f"failed feed ({label}): {error}")
+        flags.extend(failures(label, cell.first + cell.repoll))
         if count and count > 1:
             alerts = Cell.median(cell.first, "alerts")
             flags.append(f"{label}: herald recorded {alerts / max(stored, 1):.1f} rule hits per article")
         reprints = Cell.median(cell.first, "reprints") if system != "reader" and system != "feedparser-loop" else 0
         if reprints:
             flags.append(f"{label}: {reprints:,.0f} articles joined another's story (reprints)")
-    print("\nfailed feeds: first poll / re-poll")
+    print("\nfailed feeds: first poll / re-poll; MB = MiB; rules rows: first poll only")
     for line in flags + harness.notes:
-        print(line)
+        print("- " + line)
 
     print("\nratios (the result; the machine is shared and noisy):")
     peers = {s: rates[(s, None)] for s in ("reader", "feedparser-loop") if (s, None) in rates}

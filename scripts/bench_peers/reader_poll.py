@@ -32,7 +32,7 @@ def main():
             outcome["updated"] += 1
     stored = reader.get_entry_counts().total
     reader.close()
-    print(json.dumps({"stored": stored, **outcome, "errors": errors[:20]}))
+    print(json.dumps({"stored": stored, **outcome, "errors": errors}))
 
 
 if __name__ == "__main__":

@@ -120,11 +120,3 @@ def _bitset(indices, n):
         data[i >> 3] |= 1 << (i & 7)
     return int.from_bytes(data, "little")
 
-
-def toml(queries, sink="log"):
-    """The [rules.*] tables for `queries`, named r00001, r00002, …"""
-    lines = []
-    for number, query in enumerate(queries, 1):
-        escaped = query.replace("\\", "\\\\").replace('"', '\\"')
-        lines.append(f'[rules.r{number:05d}]\nquery = "{escaped}"\nsinks = ["{sink}"]\n')
-    return "\n".join(lines)

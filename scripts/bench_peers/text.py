@@ -149,8 +149,10 @@ def _mostly_words(text):
 
 
 def _good_sentence(sentence):
+    # At most a third of a body: two bodies sharing one sentence must stay
+    # well apart, or herald rightly takes one for a reprint of the other.
     words = sentence.split()
-    return 6 <= len(words) <= 60 and 40 <= len(sentence) <= 400 and _mostly_words(sentence)
+    return 6 <= len(words) <= 45 and 40 <= len(sentence) <= BODY_BYTES // 3 and _mostly_words(sentence)
 
 
 def read_corpus(directory):
@@ -172,17 +174,20 @@ def read_corpus(directory):
                     _from_text(path, titles, texts)
             except (ET.ParseError, ValueError, LookupError, UnicodeError, OSError):
                 continue  # the ill-formed ones are there to test parsers
+    # One sentence per opening: the captures of a story on successive days
+    # repeat its sentences with a word changed here and there.
     sentences = {}
     for text in texts:
         for sentence in _SENTENCE_END.split(text):
             sentence = sentence.strip()
             if _good_sentence(sentence):
-                sentences.setdefault(sentence, None)
+                opening = " ".join(re.findall(r"\w+", sentence.lower())[:6])
+                sentences.setdefault(opening, sentence)
     headlines = {}
     for title in titles:
         if 6 <= len(title.split()) <= 16 and _mostly_words(title):
             headlines.setdefault(title.rstrip("."), None)
-    return list(headlines), list(sentences)
+    return list(headlines), list(sentences.values())
 
 
 class CorpusProse:
@@ -234,7 +239,7 @@ def make_articles(feeds, items, corpus_dir=None, now=None):
         for i in range(items):
             title = prose.title()
             while title in titles:
-                title = prose.title() + " " + prose.title().split()[0].lower()
+                title = prose.title()
             titles.add(title)
             paragraphs = _body(prose, rng)
             slug = "-".join(re.findall(r"[a-z0-9]+", title.lower())[:6]) or "story"
