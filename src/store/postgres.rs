@@ -262,46 +262,54 @@ impl PgStore {
     ) -> Result<Vec<SaveSummary>, StoreError> {
         let mut attempt = 1;
         loop {
-            let mut tx = self.pool.begin().await?;
-            let mut summaries = Vec::with_capacity(jobs.len());
-            let mut written = Vec::with_capacity(jobs.len());
-            let mut failed = None;
-            for job in jobs {
-                match save_in(
-                    &mut tx,
-                    index,
-                    job.feed_id,
-                    &job.articles,
-                    &job.settings,
-                    job.now,
-                )
-                .await
-                {
-                    Ok((summary, indexed)) => {
-                        summaries.push(summary);
-                        written.push(indexed);
+            let result = self.try_write_jobs(index, jobs).await;
+            match result {
+                Ok(summaries) => return Ok(summaries),
+                Err(error) => {
+                    index.reset();
+                    if is_deadlock(&error) && attempt < DEADLOCK_ATTEMPTS {
+                        attempt += 1;
+                        tracing::debug!(attempt, "batch chosen as deadlock victim; retrying");
+                        continue;
                     }
-                    Err(error) => {
-                        failed = Some(error);
-                        break;
-                    }
+                    return Err(error.into());
                 }
-            }
-            match failed {
-                None => {
-                    tx.commit().await?;
-                    for indexed in &written {
-                        index.committed(indexed.members(), indexed.last_seq);
-                    }
-                    return Ok(summaries);
-                }
-                Some(error) if is_deadlock(&error) && attempt < DEADLOCK_ATTEMPTS => {
-                    attempt += 1;
-                    tracing::debug!(attempt, "batch chosen as deadlock victim; retrying");
-                }
-                Some(error) => return Err(error.into()),
             }
         }
+    }
+
+    /// One transaction for `jobs`. Writers take turns (a transaction-scoped
+    /// advisory lock, from the first statement to the commit): the articles
+    /// not stored yet are then exactly those this write stores, and two copies
+    /// of a wire story stored at the same moment by two instances still make
+    /// one story (each would otherwise miss the other's uncommitted row).
+    async fn try_write_jobs(
+        &self,
+        index: &mut StoryIndex,
+        jobs: &[WriteJob],
+    ) -> Result<Vec<SaveSummary>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(STORY_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        index.begin_write();
+        let mut summaries = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let (summary, indexed) = save_in(
+                &mut tx,
+                index,
+                job.feed_id,
+                &job.articles,
+                &job.settings,
+                job.now,
+            )
+            .await?;
+            index.committed(indexed.members(), indexed.last_seq);
+            summaries.push(summary);
+        }
+        tx.commit().await?;
+        Ok(summaries)
     }
 
     pub async fn record_fetch(&self, feed_id: i64, record: &FetchRecord) -> Result<(), StoreError> {
@@ -751,7 +759,7 @@ async fn save_in<'a>(
         update_changed(tx, feed_id, &part.changed, now).await?;
     }
     if !part.unseen.is_empty() {
-        let keyed: Vec<(String, &Incoming)> = {
+        let keyed: Vec<(String, &'a Incoming)> = {
             let mut keyed: Vec<_> = part
                 .unseen
                 .iter()
@@ -760,22 +768,43 @@ async fn save_in<'a>(
             keyed.sort_by(|a, b| a.0.cmp(&b.0));
             keyed
         };
-        let inserted = insert_articles(tx, &keyed, now).await?;
-        let ids = article_ids(tx, &keyed).await?;
-        insert_sources(tx, feed_id, &keyed, &ids, now).await?;
-        summary.merged = keyed.len() - inserted.len();
-        let (stories, joined) = assign_stories(
+        // Under the story lock no other writer inserts articles, so what is not
+        // stored now is new, and its story is decided before it is written.
+        let stored = article_ids(tx, &keyed).await?;
+        let mut fresh: Vec<(String, &'a Incoming)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (key, item) in &keyed {
+            if !stored.contains_key(key) && seen.insert(key.as_str()) {
+                fresh.push((key.clone(), *item));
+            }
+        }
+        let allocated = allocate_ids(tx, fresh.len()).await?;
+        let inserted: Vec<(i64, String)> = allocated
+            .iter()
+            .zip(&fresh)
+            .map(|((article_id, _), (key, _))| (*article_id, key.clone()))
+            .collect();
+        let story_ids: Vec<i64> = allocated.iter().map(|(_, story)| *story).collect();
+        let (stories, starters) = assign_stories(
             tx,
             index,
             &mut indexed,
             feed_id,
-            &keyed,
+            &fresh,
             &inserted,
+            &story_ids,
             settings,
             now,
         )
         .await?;
-        summary.joined_stories = joined;
+        insert_articles(tx, &fresh, &inserted, &stories, now).await?;
+        insert_stories(tx, &starters, now).await?;
+        let mut ids = stored;
+        ids.extend(inserted.iter().map(|(id, key)| (key.clone(), *id)));
+        insert_sources(tx, feed_id, &keyed, &ids, now).await?;
+        index_fingerprints(tx, &mut indexed).await?;
+        summary.merged = keyed.len() - inserted.len();
+        summary.joined_stories = inserted.len() - starters.len();
         let (alerts, held) = insert_alerts(tx, &keyed, &inserted, &stories, now).await?;
         summary.alerts = alerts;
         summary.held = held;
@@ -828,59 +857,61 @@ const STORIES_PAGE_PG: &str = "
     ORDER BY created_at DESC, id DESC
     LIMIT $3";
 
-/// Any key: transactions that assign stories take it in turn (see [`assign_stories`]).
+/// Any key: write transactions take it in turn (see `PgStore::write_jobs`).
 const STORY_LOCK: i64 = 0x6865_7261_6c64_5354; // "heraldST"
 
-/// Puts each article this write stored first into a story: the story of its best
-/// near-duplicate within the window (stored before, or earlier in this batch), else
-/// a new one; then indexes its fingerprint for the articles after it. Returns
-/// article id → story id.
-///
-/// Writers take turns from the lookup to their commit (a transaction-scoped advisory
-/// lock): two copies of a wire story stored at the same moment by two pollers, or two
-/// instances, would otherwise each miss the other's uncommitted row and start two
-/// stories, and alert twice. The lock is taken after the articles are inserted, and
-/// whoever holds it only writes rows no other writer touches, so it cannot deadlock.
+/// `count` article ids and as many story ids, from their sequences: stories
+/// are decided before their articles are written, so each article is written
+/// once, with its story (an UPDATE afterwards wrote every row twice).
+async fn allocate_ids(
+    tx: &mut Transaction<'static, Postgres>,
+    count: usize,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(
+        "SELECT nextval('articles_id_seq'), nextval('stories_id_seq')
+         FROM generate_series(1, $1)",
+    )
+    .bind(i64::try_from(count).unwrap_or(i64::MAX))
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// Puts each new article of this write into a story: the story of its best
+/// near-duplicate within the window (stored before, or earlier in this batch),
+/// else a new one with the story id allocated beside it. Returns article id →
+/// story id and the `(story id, first article id)` of the stories it starts;
+/// `indexed` gets the members to store fingerprints for.
 #[allow(clippy::too_many_arguments)]
 async fn assign_stories<'a>(
     tx: &mut Transaction<'static, Postgres>,
     index: &mut StoryIndex,
     indexed: &mut Indexed<'a>,
     feed_id: i64,
-    keyed: &[(String, &'a Incoming)],
+    fresh: &[(String, &'a Incoming)],
     inserted: &[(i64, String)],
+    story_ids: &[i64],
     settings: &StorySettings,
     now: DateTime<Utc>,
-) -> Result<(HashMap<i64, i64>, usize), sqlx::Error> {
-    if inserted.is_empty() {
-        return Ok((HashMap::new(), 0));
-    }
-    let by_key: HashMap<&str, &'a Incoming> =
-        keyed.iter().map(|(k, item)| (k.as_str(), *item)).collect();
+) -> Result<(HashMap<i64, i64>, Vec<(i64, i64)>), sqlx::Error> {
     let mut members: Vec<NewMember<'a>> = inserted
         .iter()
-        .filter_map(|(id, key)| {
-            Some(NewMember {
-                article_id: *id,
-                feed_id,
-                input: by_key.get(key.as_str())?.story.as_ref(),
-            })
+        .zip(fresh)
+        .map(|((article_id, _), (_, item))| NewMember {
+            article_id: *article_id,
+            feed_id,
+            input: item.story.as_ref(),
         })
+        .collect();
+    let story_of_article: HashMap<i64, i64> = inserted
+        .iter()
+        .zip(story_ids)
+        .map(|((article_id, _), story)| (*article_id, *story))
         .collect();
     assign::sort_members(&mut members);
     let (found, stored) = if members.iter().any(|m| m.input.is_some()) {
-        // Bitmap scans off for the rest of the transaction: the planner estimates
-        // a few rows per band key and reads a key's rows by bitmap, then sorts
-        // them, which for a key shared by thousands of near-identical articles (a
-        // feed's template, a syndicated text) reads them all, for every new copy
-        // (12 s for a write of 500 such items). The ordered index scan it picks
-        // instead stops after `MAX_ROWS_PER_KEY` rows however hot the key.
-        sqlx::query(
-            "SELECT pg_advisory_xact_lock($1), set_config('enable_bitmapscan', 'off', true)",
-        )
-        .bind(STORY_LOCK)
-        .execute(&mut **tx)
-        .await?;
         refresh_index(tx, index, &members, settings, now).await?;
         let found: Vec<Vec<i64>> = members
             .iter()
@@ -895,42 +926,51 @@ async fn assign_stories<'a>(
         (Vec::new(), HashMap::new())
     };
     let choices = assign::plan(&members, &found, &stored, settings);
-    let starters: Vec<i64> = members
+    let started: HashMap<i64, i64> = members
         .iter()
         .zip(&choices)
         .filter(|(_, choice)| **choice == StoryChoice::Start)
-        .map(|(member, _)| member.article_id)
+        .filter_map(|(member, _)| {
+            Some((
+                member.article_id,
+                *story_of_article.get(&member.article_id)?,
+            ))
+        })
         .collect();
-    let rows = sqlx::query(
-        "INSERT INTO stories (first_article_id, created_at)
-         SELECT a, $2 FROM UNNEST($1::int8[]) AS u(a)
-         RETURNING first_article_id, id",
-    )
-    .bind(&starters)
-    .bind(now)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut started = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        started.insert(row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?);
-    }
+    let mut starters: Vec<(i64, i64)> = started.iter().map(|(a, s)| (*s, *a)).collect();
+    starters.sort_unstable();
     let stories = assign::resolve(&members, &choices, &started);
-    let joined = members.len() - starters.len();
-    let (articles, story_ids): (Vec<i64>, Vec<i64>) = stories.iter().map(|(a, s)| (*a, *s)).unzip();
-    sqlx::query(
-        "UPDATE articles AS a SET story_id = u.s
-         FROM UNNEST($1::int8[], $2::int8[]) AS u(a, s) WHERE a.id = u.a",
-    )
-    .bind(&articles)
-    .bind(&story_ids)
-    .execute(&mut **tx)
-    .await?;
-    indexed.last_seq = index_fingerprints(tx, &members).await?;
     indexed.articles = members
         .iter()
         .filter_map(|m| Some((m.article_id, m.input?)))
         .collect();
-    Ok((stories, joined))
+    indexed.feeds = members
+        .iter()
+        .filter(|m| m.input.is_some())
+        .map(|m| m.feed_id)
+        .collect();
+    Ok((stories, starters))
+}
+
+async fn insert_stories(
+    tx: &mut Transaction<'static, Postgres>,
+    starters: &[(i64, i64)],
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    if starters.is_empty() {
+        return Ok(());
+    }
+    let (ids, firsts): (Vec<i64>, Vec<i64>) = starters.iter().copied().unzip();
+    sqlx::query(
+        "INSERT INTO stories (id, first_article_id, created_at)
+         SELECT s, a, $3 FROM UNNEST($1::int8[], $2::int8[]) AS u(s, a)",
+    )
+    .bind(&ids)
+    .bind(&firsts)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Brings the story index in step with the database for `members` (under the
@@ -1020,27 +1060,23 @@ async fn candidate_rows(
     Ok(stored)
 }
 
-/// Stores the members' fingerprints, so later articles find them; returns the
-/// highest `seq` written.
+/// Stores the new articles' fingerprints, so later articles find them, and
+/// notes the highest `seq` written.
 async fn index_fingerprints(
     tx: &mut Transaction<'static, Postgres>,
-    members: &[NewMember<'_>],
-) -> Result<Option<i64>, sqlx::Error> {
-    let (mut ids, mut feeds, mut seen, mut bytes) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for member in members {
-        let Some(input) = member.input else { continue };
-        ids.push(member.article_id);
-        feeds.push(member.feed_id);
+    indexed: &mut Indexed<'_>,
+) -> Result<(), sqlx::Error> {
+    if indexed.articles.is_empty() {
+        return Ok(());
+    }
+    let (mut ids, mut seen, mut bytes) = (Vec::new(), Vec::new(), Vec::new());
+    for (article_id, input) in &indexed.articles {
+        ids.push(*article_id);
         seen.push(input.seen_at);
         bytes.push(input.fingerprint.to_bytes());
     }
-    if ids.is_empty() {
-        return Ok(None);
-    }
-    // No ON CONFLICT: the members were inserted by this transaction, so their
-    // ids are not in the table yet.
-    sqlx::query_scalar(
+    // No ON CONFLICT: the articles were inserted by this transaction.
+    indexed.last_seq = sqlx::query_scalar(
         "WITH written AS (
              INSERT INTO story_fingerprints (article_id, feed_id, seen_at, fingerprint)
              SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::timestamptz[], $4::bytea[])
@@ -1049,11 +1085,12 @@ async fn index_fingerprints(
          SELECT max(seq) FROM written",
     )
     .bind(&ids)
-    .bind(&feeds)
+    .bind(&indexed.feeds)
     .bind(&seen)
     .bind(&bytes)
     .fetch_one(&mut **tx)
-    .await
+    .await?;
+    Ok(())
 }
 
 /// Records the rule hits of the articles this write stored first; returns alert ids.
@@ -1270,34 +1307,42 @@ async fn update_changed(
     Ok(())
 }
 
-/// Inserts the articles not stored yet; returns `(id, dedup_key)` of the rows this
-/// statement created (a concurrent writer's rows are not among them).
+/// Inserts the new articles with the ids allocated for them and their stories.
 async fn insert_articles(
     tx: &mut Transaction<'static, Postgres>,
-    keyed: &[(String, &Incoming)],
+    fresh: &[(String, &Incoming)],
+    inserted: &[(i64, String)],
+    stories: &HashMap<i64, i64>,
     now: DateTime<Utc>,
-) -> Result<Vec<(i64, String)>, sqlx::Error> {
+) -> Result<(), sqlx::Error> {
+    if fresh.is_empty() {
+        return Ok(());
+    }
     let mut columns = ArticleColumns::default();
-    let mut dedup_keys = Vec::with_capacity(keyed.len());
-    let mut canonical = Vec::with_capacity(keyed.len());
-    for (key, item) in keyed {
+    let mut ids = Vec::with_capacity(fresh.len());
+    let mut story_ids = Vec::with_capacity(fresh.len());
+    let mut dedup_keys = Vec::with_capacity(fresh.len());
+    let mut canonical = Vec::with_capacity(fresh.len());
+    for ((key, item), (id, _)) in fresh.iter().zip(inserted) {
         let article = &item.article;
         columns.push(article);
+        ids.push(*id);
+        story_ids.push(stories.get(id).copied());
         dedup_keys.push(key.as_str());
         canonical.push(article.canonical_url.as_deref());
     }
-    sqlx::query_as(
-        "INSERT INTO articles (dedup_key, canonical_url, title, url, summary_html, summary_text,
-            content_html, content_text, author, language, published_at, updated_at,
-            first_seen_at, changed_at)
-         SELECT k, c, t, u, sh, st, ch, ct, au, la, pa, ua, $13, $13
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                     $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],
-                     $12::timestamptz[])
-              AS u(k, c, t, u, sh, st, ch, ct, au, la, pa, ua)
-         ON CONFLICT (dedup_key) DO NOTHING
-         RETURNING id, dedup_key",
+    sqlx::query(
+        "INSERT INTO articles (id, story_id, dedup_key, canonical_url, title, url, summary_html,
+            summary_text, content_html, content_text, author, language, published_at,
+            updated_at, first_seen_at, changed_at)
+         SELECT i, s, k, c, t, u, sh, st, ch, ct, au, la, pa, ua, $15, $15
+         FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+                     $13::timestamptz[], $14::timestamptz[])
+              AS u(i, s, k, c, t, u, sh, st, ch, ct, au, la, pa, ua)",
     )
+    .bind(&ids)
+    .bind(&story_ids)
     .bind(&dedup_keys)
     .bind(&canonical)
     .bind(&columns.title)
@@ -1311,8 +1356,9 @@ async fn insert_articles(
     .bind(&columns.published_at)
     .bind(&columns.updated_at)
     .bind(now)
-    .fetch_all(&mut **tx)
-    .await
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 async fn article_ids(

@@ -631,9 +631,21 @@ impl SqliteStore {
         index: &mut StoryIndex,
         jobs: &[WriteJob],
     ) -> Result<Vec<SaveSummary>, StoreError> {
+        let result = self.try_write_jobs(index, jobs).await;
+        if result.is_err() {
+            index.reset();
+        }
+        result
+    }
+
+    async fn try_write_jobs(
+        &self,
+        index: &mut StoryIndex,
+        jobs: &[WriteJob],
+    ) -> Result<Vec<SaveSummary>, StoreError> {
         let mut tx = self.begin_write().await?;
+        index.begin_write();
         let mut summaries = Vec::with_capacity(jobs.len());
-        let mut written = Vec::with_capacity(jobs.len());
         for job in jobs {
             let (summary, indexed) = save_in(
                 &mut tx,
@@ -644,13 +656,10 @@ impl SqliteStore {
                 job.now,
             )
             .await?;
+            index.committed(indexed.members(), indexed.last_seq);
             summaries.push(summary);
-            written.push(indexed);
         }
         tx.commit().await?;
-        for indexed in &written {
-            index.committed(indexed.members(), indexed.last_seq);
-        }
         Ok(summaries)
     }
 

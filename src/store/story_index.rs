@@ -98,6 +98,9 @@ pub(super) struct StoryIndex {
     loaded_from: Option<DateTime<Utc>>,
     /// The highest `seq` reflected here.
     last_seq: i64,
+    /// Whether this write transaction has read the rows other writers
+    /// committed: once is enough, since it holds the story lock till commit.
+    caught_up: bool,
 }
 
 impl std::fmt::Debug for StoryIndex {
@@ -136,7 +139,7 @@ impl StoryIndex {
                 range: Some((needed_from, None)),
             },
             Some(loaded_from) => Refresh {
-                after_seq: Some(self.last_seq),
+                after_seq: (!self.caught_up).then_some(self.last_seq),
                 range: (needed_from < loaded_from).then_some((needed_from, Some(loaded_from))),
             },
         }
@@ -164,6 +167,20 @@ impl StoryIndex {
         if let Some((from, _)) = refresh.range {
             self.loaded_from = Some(loaded_from.map_or(from, |loaded| loaded.min(from)));
         }
+        self.caught_up = true;
+    }
+
+    /// A write transaction starts (holding the story lock): its first refresh
+    /// reads what other writers committed since the last one.
+    pub fn begin_write(&mut self) {
+        self.caught_up = false;
+    }
+
+    /// Forgets everything, to be loaded again by the next write: for a write
+    /// that failed after its rows were taken in (they may never exist, and on
+    /// SQLite their `seq` values will be used again).
+    pub fn reset(&mut self) {
+        *self = StoryIndex::default();
     }
 
     /// The stored articles sharing a band key with `input` within the window:
@@ -195,8 +212,9 @@ impl StoryIndex {
         found
     }
 
-    /// Adds the articles a write has committed, with the highest `seq` it wrote
-    /// (unless they were read back already).
+    /// Adds the articles a write has stored, with the highest `seq` it wrote
+    /// (unless they were read back already), so the next batch of the same
+    /// transaction finds them; [`StoryIndex::reset`] if the transaction fails.
     pub fn committed<'a>(
         &mut self,
         articles: impl Iterator<Item = (i64, &'a StoryInput)>,
@@ -293,6 +311,8 @@ impl StoryIndex {
 #[derive(Debug, Default)]
 pub(super) struct Indexed<'a> {
     pub articles: Vec<(i64, &'a StoryInput)>,
+    /// The feed of each of `articles`.
+    pub feeds: Vec<i64>,
     pub last_seq: Option<i64>,
 }
 
@@ -342,7 +362,13 @@ mod tests {
         index.apply(&first, &[row(1, -10, 1)]);
         assert_eq!(index.candidates(&input(0), &settings), [1]);
 
-        // Another process stored article 2 since: the catch-up brings it in.
+        // Within the same transaction there is nothing to catch up with.
+        let same = index.refresh_for([at(1)].into_iter(), &settings, at(1));
+        assert_eq!((same.after_seq, same.range), (None, None));
+
+        // Another process stored article 2 since: the next write's catch-up
+        // brings it in.
+        index.begin_write();
         let next = index.refresh_for([at(1)].into_iter(), &settings, at(1));
         assert_eq!(next.after_seq, Some(1));
         assert_eq!(next.range, None);
@@ -353,6 +379,7 @@ mod tests {
         let own = input(2);
         index.committed([(3, &own)].into_iter(), Some(3));
         assert_eq!(index.candidates(&input(2), &settings), [1, 2, 3]);
+        index.begin_write();
         let after = index.refresh_for([at(2)].into_iter(), &settings, at(2));
         assert_eq!(after.after_seq, Some(3));
     }
