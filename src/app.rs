@@ -25,6 +25,9 @@ use crate::search::{self, FeedInfo};
 use crate::sinks::{Sender, Sink, SinkTarget};
 use crate::store::{FeedRecord, FeedSpec, FeedStatus, Store, StoreError};
 
+/// Polls in flight per fetch allowed at once (see [`App::poll_once`]).
+const POLLS_PER_FETCH: usize = 2;
+
 /// A configured feed and its row in the store.
 #[derive(Debug, Clone)]
 pub struct ConfiguredFeed {
@@ -256,7 +259,11 @@ impl App {
     /// Polls each given feed once, all at once within the fetcher's concurrency
     /// limits; reports come back in the order given.
     pub async fn poll_once(&self, feeds: &[ConfiguredFeed]) -> Vec<PollReport> {
-        let limit = self.settings.fetch.concurrency.max(1);
+        // The fetcher holds fetches to `fetch.concurrency`; polls beyond it wait
+        // there while those fetched are parsed and stored, so the network, the
+        // cores and the database's writer are all kept busy. A document waiting
+        // to be stored is held in memory: twice the fetches bounds them.
+        let limit = self.settings.fetch.concurrency.max(1).saturating_mul(POLLS_PER_FETCH);
         futures::stream::iter(feeds.iter().map(|feed| self.poll(feed)))
             .buffered(limit)
             .collect()

@@ -211,6 +211,9 @@ struct Entry {
     /// may start: the most `distance + right length` and `left length + distance`.
     near_before: u32,
     near_after: u32,
+    /// Bit `id % 64` set for each word of `near_by_right_word`: most words of a
+    /// window are ruled out without a search.
+    near_words: u64,
 }
 
 /// A leaf as the matcher checks it at its anchor.
@@ -596,7 +599,9 @@ impl Matcher {
         let end = (position + entry.near_after as usize + 1).min(at.ids.len());
         let window = at.ids.get(first..end).unwrap_or_default();
         for (offset, &id) in window.iter().enumerate() {
-            if id == NO_WORD {
+            // `NO_WORD % 64` is bit 63, so a word no rule names is usually
+            // rejected here too.
+            if entry.near_words & (1 << (id % 64)) == 0 || id == NO_WORD {
                 continue;
             }
             let right_at = first + offset;
@@ -1004,6 +1009,7 @@ impl Builder {
             entry.near_by_right_word.insert(at, (word, id, fields));
             entry.near_before = entry.near_before.max(distance + right_len);
             entry.near_after = entry.near_after.max(left_len + distance);
+            entry.near_words |= 1 << (word % 64);
         } else if let Some(next) = next {
             let at = entry
                 .by_next_word

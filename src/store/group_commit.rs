@@ -76,19 +76,28 @@ impl WriteQueue {
     }
 
     /// The next group to write: queued batches in order, up to
-    /// [`MAX_GROUP_ITEMS`] items (always at least one batch).
+    /// [`MAX_GROUP_ITEMS`] items (always at least one batch), one per feed: a
+    /// feed's second batch (two pollers of one feed) waits for the next group,
+    /// so it sees what the first stored.
     pub fn take_group(&self) -> Vec<WriteJob> {
         let mut jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
         let mut items = 0;
-        let mut count = 0;
-        for job in jobs.iter() {
-            if count > 0 && items + job.articles.len() > MAX_GROUP_ITEMS {
-                break;
+        let mut feeds = std::collections::HashSet::new();
+        let mut group = Vec::new();
+        let mut waiting = Vec::new();
+        for job in jobs.drain(..) {
+            let fits = group.is_empty() || items + job.articles.len() <= MAX_GROUP_ITEMS;
+            // Once one batch waits, all after it wait too: batches are written
+            // in the order they came.
+            if waiting.is_empty() && fits && feeds.insert(job.feed_id) {
+                items += job.articles.len();
+                group.push(job);
+            } else {
+                waiting.push(job);
             }
-            items += job.articles.len();
-            count += 1;
         }
-        jobs.drain(..count).collect()
+        *jobs = waiting;
+        group
     }
 }
 
@@ -258,5 +267,20 @@ mod tests {
         assert_eq!(feeds(queue.take_group()), [2, 3]);
         assert_eq!(feeds(queue.take_group()), [4]);
         assert!(queue.take_group().is_empty());
+    }
+
+    #[test]
+    fn a_feeds_second_batch_waits_for_the_next_group() {
+        let queue = WriteQueue::default();
+        let (settings, now) = (StorySettings::default(), Utc::now());
+        let _answers = [
+            queue.push(1, &items(1), &settings, now),
+            queue.push(2, &items(1), &settings, now),
+            queue.push(1, &items(1), &settings, now),
+            queue.push(3, &items(1), &settings, now),
+        ];
+        let feeds = |group: Vec<WriteJob>| group.iter().map(|j| j.feed_id).collect::<Vec<_>>();
+        assert_eq!(feeds(queue.take_group()), [1, 2]);
+        assert_eq!(feeds(queue.take_group()), [1, 3]);
     }
 }

@@ -294,20 +294,8 @@ impl PgStore {
             .execute(&mut *tx)
             .await?;
         index.begin_write();
-        let mut summaries = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let (summary, indexed) = save_in(
-                &mut tx,
-                index,
-                job.feed_id,
-                &job.articles,
-                &job.settings,
-                job.now,
-            )
-            .await?;
-            index.committed(indexed.members(), indexed.last_seq);
-            summaries.push(summary);
-        }
+        let (summaries, indexed) = save_group(&mut tx, index, jobs).await?;
+        index.committed(indexed.members(), indexed.last_seq);
         tx.commit().await?;
         Ok(summaries)
     }
@@ -720,98 +708,164 @@ impl PgStore {
     }
 }
 
-async fn save_in<'a>(
+/// Stores the batches of a group in one set of statements (one per table, not
+/// one per feed): each batch's items are partitioned against what its feed
+/// stored before, new articles are decided into stories together (a copy in
+/// another batch of the group is found like one earlier in the same batch),
+/// and each batch gets its own summary.
+async fn save_group<'a>(
     tx: &mut Transaction<'static, Postgres>,
     index: &mut StoryIndex,
-    feed_id: i64,
-    articles: &'a [Incoming],
-    settings: &StorySettings,
-    now: DateTime<Utc>,
-) -> Result<(SaveSummary, Indexed<'a>), sqlx::Error> {
-    let keys: Vec<&str> = articles
-        .iter()
-        .map(|a| a.article.item_key.as_str())
-        .collect();
-    let known_rows = sqlx::query(
-        "SELECT item_key, article_id, fingerprint FROM article_sources
-         WHERE feed_id = $1 AND item_key = ANY($2)",
+    jobs: &'a [WriteJob],
+) -> Result<(Vec<SaveSummary>, Indexed<'a>), sqlx::Error> {
+    let (mut feeds, mut keys) = (Vec::new(), Vec::new());
+    for job in jobs {
+        for item in &job.articles {
+            feeds.push(job.feed_id);
+            keys.push(item.article.item_key.as_str());
+        }
+    }
+    let known_rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
+        "SELECT s.feed_id, s.item_key, s.article_id, s.fingerprint
+         FROM UNNEST($1::int8[], $2::text[]) AS u(feed_id, item_key)
+         JOIN article_sources s ON s.feed_id = u.feed_id AND s.item_key = u.item_key",
     )
-    .bind(feed_id)
+    .bind(&feeds)
     .bind(&keys)
     .fetch_all(&mut **tx)
     .await?;
-    let mut known = HashMap::with_capacity(known_rows.len());
-    for row in &known_rows {
-        known.insert(
-            row.try_get::<String, _>(0)?,
-            (row.try_get(1)?, row.try_get(2)?),
+    let mut known: HashMap<i64, HashMap<String, (i64, String)>> = HashMap::new();
+    for (feed, key, article, fingerprint) in known_rows {
+        known
+            .entry(feed)
+            .or_default()
+            .insert(key, (article, fingerprint));
+    }
+    let no_rows = HashMap::new();
+    let mut summaries = Vec::with_capacity(jobs.len());
+    // Every unseen item: (batch, dedup key, item).
+    let mut keyed: Vec<(usize, String, &'a Incoming)> = Vec::new();
+    for (position, job) in jobs.iter().enumerate() {
+        let mut part = partition(&job.articles, known.get(&job.feed_id).unwrap_or(&no_rows));
+        summaries.push(SaveSummary {
+            unchanged: part.unchanged,
+            updated: part.changed.len(),
+            ..SaveSummary::default()
+        });
+        if !part.changed.is_empty() {
+            part.changed.sort_by_key(|(_, id)| *id);
+            update_changed(tx, job.feed_id, &part.changed, job.now).await?;
+        }
+        keyed.extend(
+            part.unseen
+                .iter()
+                .map(|item| (position, dedup_key(job.feed_id, &item.article), *item)),
         );
     }
-    let mut part = partition(articles, &known);
     let mut indexed = Indexed::default();
-    let mut summary = SaveSummary {
-        unchanged: part.unchanged,
-        updated: part.changed.len(),
-        ..SaveSummary::default()
+    // The group's first poll began earliest: its time is the new articles'
+    // `first_seen_at`, which alert latency is measured from.
+    let Some(first) = jobs.first() else {
+        return Ok((summaries, indexed));
     };
-    if !part.changed.is_empty() {
-        part.changed.sort_by_key(|(_, id)| *id);
-        update_changed(tx, feed_id, &part.changed, now).await?;
+    if keyed.is_empty() {
+        return Ok((summaries, indexed));
     }
-    if !part.unseen.is_empty() {
-        let keyed: Vec<(String, &'a Incoming)> = {
-            let mut keyed: Vec<_> = part
-                .unseen
-                .iter()
-                .map(|item| (dedup_key(feed_id, &item.article), *item))
-                .collect();
-            keyed.sort_by(|a, b| a.0.cmp(&b.0));
-            keyed
-        };
-        // Under the story lock no other writer inserts articles, so what is not
-        // stored now is new, and its story is decided before it is written.
-        let stored = article_ids(tx, &keyed).await?;
-        let mut fresh: Vec<(String, &'a Incoming)> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for (key, item) in &keyed {
-            if !stored.contains_key(key) && seen.insert(key.as_str()) {
-                fresh.push((key.clone(), *item));
-            }
+    let now = first.now;
+    let settings = first.settings;
+    let pairs: Vec<(String, &Incoming)> = keyed
+        .iter()
+        .map(|(_, key, item)| (key.clone(), *item))
+        .collect();
+    // Under the story lock no other writer inserts articles, so what is not
+    // stored now is new, and its story is decided before it is written.
+    let stored = article_ids(tx, &pairs).await?;
+    let mut fresh: Vec<(String, &'a Incoming)> = Vec::new();
+    let mut fresh_jobs: Vec<usize> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (position, key, item) in &keyed {
+        if !stored.contains_key(key) && seen.insert(key.as_str()) {
+            fresh.push((key.clone(), *item));
+            fresh_jobs.push(*position);
         }
-        let allocated = allocate_ids(tx, fresh.len()).await?;
-        let inserted: Vec<(i64, String)> = allocated
-            .iter()
-            .zip(&fresh)
-            .map(|((article_id, _), (key, _))| (*article_id, key.clone()))
-            .collect();
-        let story_ids: Vec<i64> = allocated.iter().map(|(_, story)| *story).collect();
-        let (stories, starters) = assign_stories(
-            tx,
-            index,
-            &mut indexed,
-            feed_id,
-            &fresh,
-            &inserted,
-            &story_ids,
-            settings,
-            now,
-        )
-        .await?;
-        insert_articles(tx, &fresh, &inserted, &stories, now).await?;
-        insert_stories(tx, &starters, now).await?;
-        let mut ids = stored;
-        ids.extend(inserted.iter().map(|(id, key)| (key.clone(), *id)));
-        insert_sources(tx, feed_id, &keyed, &ids, now).await?;
-        index_fingerprints(tx, &mut indexed).await?;
-        summary.merged = keyed.len() - inserted.len();
-        summary.joined_stories = inserted.len() - starters.len();
-        let (alerts, held) = insert_alerts(tx, &keyed, &inserted, &stories, now).await?;
-        summary.alerts = alerts;
-        summary.held = held;
-        summary.inserted = inserted.into_iter().map(|(id, _)| id).collect();
-        summary.inserted.sort_unstable();
     }
-    Ok((summary, indexed))
+    let fresh_feeds: Vec<i64> = fresh_jobs
+        .iter()
+        .filter_map(|position| Some(jobs.get(*position)?.feed_id))
+        .collect();
+    let allocated = allocate_ids(tx, fresh.len()).await?;
+    let inserted: Vec<(i64, String)> = allocated
+        .iter()
+        .zip(&fresh)
+        .map(|((article_id, _), (key, _))| (*article_id, key.clone()))
+        .collect();
+    let story_ids: Vec<i64> = allocated.iter().map(|(_, story)| *story).collect();
+    let (stories, starters) = assign_stories(
+        tx,
+        index,
+        &mut indexed,
+        &fresh_feeds,
+        &fresh,
+        &inserted,
+        &story_ids,
+        &settings,
+        now,
+    )
+    .await?;
+    insert_articles(tx, &fresh, &inserted, &stories, now).await?;
+    insert_stories(tx, &starters, now).await?;
+    let mut ids = stored;
+    ids.extend(inserted.iter().map(|(id, key)| (key.clone(), *id)));
+    let sources: Vec<(i64, &str, i64, &str)> = keyed
+        .iter()
+        .filter_map(|(position, key, item)| {
+            Some((
+                jobs.get(*position)?.feed_id,
+                item.article.item_key.as_str(),
+                *ids.get(key)?,
+                item.article.fingerprint.as_str(),
+            ))
+        })
+        .collect();
+    insert_sources(tx, sources, now).await?;
+    index_fingerprints(tx, &mut indexed).await?;
+    let recorded = insert_alerts(tx, &fresh, &inserted, &stories, now).await?;
+
+    let started: std::collections::HashSet<i64> = starters.iter().map(|(_, a)| *a).collect();
+    let job_of_article: HashMap<i64, usize> = inserted
+        .iter()
+        .zip(&fresh_jobs)
+        .map(|((article, _), position)| (*article, *position))
+        .collect();
+    for (position, _, _) in &keyed {
+        if let Some(summary) = summaries.get_mut(*position) {
+            summary.merged += 1;
+        }
+    }
+    for ((article, _), position) in inserted.iter().zip(&fresh_jobs) {
+        let Some(summary) = summaries.get_mut(*position) else {
+            continue;
+        };
+        summary.merged -= 1;
+        summary.inserted.push(*article);
+        if !started.contains(article) {
+            summary.joined_stories += 1;
+        }
+        summary.held += recorded.held.get(article).copied().unwrap_or(0);
+    }
+    for (alert, article) in recorded.alerts {
+        if let Some(summary) = job_of_article
+            .get(&article)
+            .and_then(|position| summaries.get_mut(*position))
+        {
+            summary.alerts.push(alert);
+        }
+    }
+    for summary in &mut summaries {
+        summary.inserted.sort_unstable();
+        summary.alerts.sort_unstable();
+    }
+    Ok((summaries, indexed))
 }
 
 /// Records 304s: `(feed id, fetched at, next fetch at)`, one statement for all.
@@ -889,7 +943,7 @@ async fn assign_stories<'a>(
     tx: &mut Transaction<'static, Postgres>,
     index: &mut StoryIndex,
     indexed: &mut Indexed<'a>,
-    feed_id: i64,
+    feeds: &[i64],
     fresh: &[(String, &'a Incoming)],
     inserted: &[(i64, String)],
     story_ids: &[i64],
@@ -899,9 +953,10 @@ async fn assign_stories<'a>(
     let mut members: Vec<NewMember<'a>> = inserted
         .iter()
         .zip(fresh)
-        .map(|((article_id, _), (_, item))| NewMember {
+        .zip(feeds)
+        .map(|(((article_id, _), (_, item)), feed_id)| NewMember {
             article_id: *article_id,
-            feed_id,
+            feed_id: *feed_id,
             input: item.story.as_ref(),
         })
         .collect();
@@ -1093,14 +1148,23 @@ async fn index_fingerprints(
     Ok(())
 }
 
-/// Records the rule hits of the articles this write stored first; returns alert ids.
+/// What recording a write's rule hits did, by article.
+#[derive(Debug, Default)]
+struct RecordedHits {
+    /// `(alert id, article id)` of the alerts created.
+    alerts: Vec<(i64, i64)>,
+    /// Held-back hits recorded on their story, by article.
+    held: HashMap<i64, usize>,
+}
+
+/// Records the rule hits of the articles this write stored first.
 async fn insert_alerts(
     tx: &mut Transaction<'static, Postgres>,
     keyed: &[(String, &Incoming)],
     inserted: &[(i64, String)],
     stories: &HashMap<i64, i64>,
     now: DateTime<Utc>,
-) -> Result<(Vec<i64>, usize), sqlx::Error> {
+) -> Result<RecordedHits, sqlx::Error> {
     let by_key: HashMap<&str, &Incoming> =
         keyed.iter().map(|(k, item)| (k.as_str(), *item)).collect();
     let mut hit_stories: Vec<i64> = inserted
@@ -1112,8 +1176,9 @@ async fn insert_alerts(
         })
         .filter_map(|(article_id, _)| stories.get(article_id).copied())
         .collect();
+    let mut recorded = RecordedHits::default();
     if hit_stories.is_empty() {
-        return Ok((Vec::new(), 0));
+        return Ok(recorded);
     }
     hit_stories.sort_unstable();
     hit_stories.dedup();
@@ -1131,7 +1196,11 @@ async fn insert_alerts(
             continue;
         };
         for hit in &item.matches {
+            let before = held.held;
             if !held.alerts(*story_id, &hit.rule, item.suppressed.is_some()) {
+                if held.held > before {
+                    *recorded.held.entry(*article_id).or_default() += 1;
+                }
                 continue;
             }
             rules.push(hit.rule.as_str());
@@ -1153,7 +1222,7 @@ async fn insert_alerts(
         .await?;
     }
     if rules.is_empty() {
-        return Ok((Vec::new(), held.held));
+        return Ok(recorded);
     }
     let created: Vec<(i64, String, i64)> = sqlx::query_as(
         "INSERT INTO alerts (rule, story_id, article_id, matched, created_at)
@@ -1170,10 +1239,11 @@ async fn insert_alerts(
     .fetch_all(&mut **tx)
     .await?;
     insert_deliveries(tx, keyed, inserted, &created, now).await?;
-    Ok((
-        created.into_iter().map(|(id, _, _)| id).collect(),
-        held.held,
-    ))
+    recorded.alerts = created
+        .into_iter()
+        .map(|(id, _, article)| (id, article))
+        .collect();
+    Ok(recorded)
 }
 
 /// One outbox row per sink of each alert that is not held back.
@@ -1375,32 +1445,26 @@ async fn article_ids(
         .collect()
 }
 
+/// Links each item to its article: `(feed id, item key, article id, fingerprint)`.
 async fn insert_sources(
     tx: &mut Transaction<'static, Postgres>,
-    feed_id: i64,
-    keyed: &[(String, &Incoming)],
-    ids: &HashMap<String, i64>,
+    mut rows: Vec<(i64, &str, i64, &str)>,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let mut rows: Vec<(&str, i64, &str)> = Vec::with_capacity(keyed.len());
-    for (key, item) in keyed {
-        let article = &item.article;
-        // Absent only if another writer deleted the article mid-batch; nothing to link.
-        if let Some(id) = ids.get(key) {
-            rows.push((&article.item_key, *id, &article.fingerprint));
-        }
-    }
-    rows.sort_by(|a, b| a.0.cmp(b.0));
-    let item_keys: Vec<&str> = rows.iter().map(|r| r.0).collect();
-    let article_ids: Vec<i64> = rows.iter().map(|r| r.1).collect();
-    let fingerprints: Vec<&str> = rows.iter().map(|r| r.2).collect();
+    // Key order, as every writer of these rows, so overlapping writes lock alike.
+    rows.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let feeds: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let item_keys: Vec<&str> = rows.iter().map(|r| r.1).collect();
+    let article_ids: Vec<i64> = rows.iter().map(|r| r.2).collect();
+    let fingerprints: Vec<&str> = rows.iter().map(|r| r.3).collect();
     sqlx::query(
         "INSERT INTO article_sources (feed_id, item_key, article_id, fingerprint, first_seen_at,
             changed_at)
-         SELECT $1, k, a, f, $5, $5 FROM UNNEST($2::text[], $3::int8[], $4::text[]) AS u(k, a, f)
+         SELECT d, k, a, f, $5, $5
+         FROM UNNEST($1::int8[], $2::text[], $3::int8[], $4::text[]) AS u(d, k, a, f)
          ON CONFLICT (feed_id, item_key) DO NOTHING",
     )
-    .bind(feed_id)
+    .bind(&feeds)
     .bind(&item_keys)
     .bind(&article_ids)
     .bind(&fingerprints)
