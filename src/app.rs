@@ -125,7 +125,7 @@ pub fn compile_rules(settings: &Settings) -> (Result<Watch, InvalidRules>, Vec<S
             sinks: settings
                 .rules
                 .iter()
-                .map(|(name, rule)| (name.clone(), rule.sinks.clone()))
+                .map(|(name, rule)| (Arc::from(name.as_str()), Arc::from(rule.sinks.as_slice())))
                 .collect(),
             max_age: settings.alerts.max_age,
             // The loader has checked both values against the same bounds.
@@ -263,7 +263,12 @@ impl App {
         // there while those fetched are parsed and stored, so the network, the
         // cores and the database's writer are all kept busy. A document waiting
         // to be stored is held in memory: twice the fetches bounds them.
-        let limit = self.settings.fetch.concurrency.max(1).saturating_mul(POLLS_PER_FETCH);
+        let limit = self
+            .settings
+            .fetch
+            .concurrency
+            .max(1)
+            .saturating_mul(POLLS_PER_FETCH);
         futures::stream::iter(feeds.iter().map(|feed| self.poll(feed)))
             .buffered(limit)
             .collect()

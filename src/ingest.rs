@@ -32,7 +32,7 @@ pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(48 * 3600);
 pub struct Watch {
     pub matcher: Matcher,
     /// Each rule's sinks, by rule name.
-    pub sinks: HashMap<String, Vec<String>>,
+    pub sinks: HashMap<Arc<str>, Arc<[String]>>,
     /// Items published earlier than this before now are stored but never alert.
     pub max_age: Duration,
     /// How new articles are grouped into stories, the unit alerts are unique on.
@@ -85,10 +85,14 @@ impl Watch {
             .into_iter()
             .filter_map(|hit| {
                 let rule = self.matcher.rule_name(hit.rule)?;
+                let (rule, sinks) = match self.sinks.get_key_value(rule) {
+                    Some((name, sinks)) => (Arc::clone(name), Arc::clone(sinks)),
+                    None => (Arc::from(rule), Arc::from([])),
+                };
                 Some(RuleMatch {
-                    rule: rule.to_owned(),
-                    matched: hit.terms.iter().map(|t| t.to_string()).collect(),
-                    sinks: self.sinks.get(rule).cloned().unwrap_or_default(),
+                    rule,
+                    matched: hit.terms,
+                    sinks,
                 })
             })
             .collect();

@@ -734,3 +734,99 @@ fn word_bytes_read_from_the_buffer_are_the_words() {
     let words: Vec<&[u8]> = tokens.iter().map(str::as_bytes).collect();
     assert_eq!(bytes, words);
 }
+
+/// Compiles `queries` together and checks every document against the reference.
+fn assert_rule_set_agrees(queries: &[&str], documents: &[Document<'_>]) {
+    let rules: Vec<Rule> = queries
+        .iter()
+        .map(|query| Rule {
+            name: (*query).to_owned(),
+            query: RuleQuery::parse(query).unwrap(),
+            tags: Vec::new(),
+        })
+        .collect();
+    let matcher = Matcher::compile(rules.clone());
+    for document in documents {
+        assert_eq!(
+            matcher.match_document(document),
+            reference_hits(&rules, document),
+            "{document:?}"
+        );
+    }
+}
+
+#[test]
+fn near_pairs_sharing_an_anchor_agree_with_reference() {
+    // Pairs on one anchor share one scan of the widest window among them: each must
+    // still keep its own distance, right term length and fields, and the pairs
+    // past the window's largest distance are checked one by one.
+    let queries = [
+        "iran NEAR/0 talks",
+        "iran NEAR/2 talks",
+        "iran NEAR/1 \"oil prices\"",
+        "iran NEAR/0 \"oil pri*\"",
+        "iran NEAR/3 sanct*",
+        "iran NEAR/3 iran",
+        "iran NEAR/16 deal",
+        "iran NEAR/17 deal",
+        "iran NEAR/40 vote",
+        "iran* NEAR/1 talks",
+        "\"north korea\" NEAR/2 talks",
+        "\"north korea\" NEAR/1 iran",
+        "talks NEAR/4 iran",
+    ];
+    let filler = |n: usize| vec!["x"; n].join(" ");
+    let texts = [
+        "Iran talks".to_owned(),
+        "talks Iran".to_owned(),
+        "talks x Iran".to_owned(),
+        "Iran x x talks x x x x Iran".to_owned(),
+        "oil prices Iran".to_owned(),
+        "oil price x Iran".to_owned(),
+        "Iran oil prices".to_owned(),
+        "Iran x oil prices".to_owned(),
+        "Iran x sanctioned x x x".to_owned(),
+        "Iranian talks about North Korea x talks".to_owned(),
+        "North Korea x Iran x x talks".to_owned(),
+        format!("Iran {} deal", filler(16)),
+        format!("Iran {} deal", filler(17)),
+        format!("deal {} Iran", filler(17)),
+        format!("deal {} Iran", filler(18)),
+        format!("vote {} Iran {} vote", filler(41), filler(40)),
+        "Iran".to_owned(),
+        "talks".to_owned(),
+    ];
+    let mut documents = Vec::new();
+    for text in &texts {
+        documents.push(article("", text));
+        documents.push(article(text, ""));
+        documents.push(article(text, text));
+    }
+    assert_rule_set_agrees(&queries, &documents);
+}
+
+#[test]
+fn rules_sharing_triggers_and_filters_agree_with_reference() {
+    // Watches hold one filter leaf inline and several in a shared list.
+    let queries = [
+        "iran sanctions",
+        "iran talks",
+        "(iran OR iraq OR syria) sanctions",
+        "(iran OR iraq) (talks OR deal)",
+        "iran -talks",
+        "iran",
+        "(iraq OR syria) iran oil",
+    ];
+    let texts = [
+        "Iran sanctions",
+        "Iraq sanctions",
+        "Syria talks",
+        "Iraq deal",
+        "Iran oil talks",
+        "Syria oil Iran",
+        "sanctions",
+        "",
+    ];
+    let documents: Vec<_> = texts.iter().map(|text| article("", text)).collect();
+    assert_rule_set_agrees(&queries, &documents);
+}

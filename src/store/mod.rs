@@ -15,6 +15,7 @@ mod sqlite;
 mod story_index;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -165,11 +166,13 @@ pub struct FetchRecord {
 /// A rule that fired on an article about to be stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleMatch {
-    pub rule: String,
+    /// Shared with the rule set: an article matching hundreds of rules costs no
+    /// string copies (names, terms and sink lists are reference-counted).
+    pub rule: Arc<str>,
     /// The rule's terms found in the article.
-    pub matched: Vec<String>,
+    pub matched: Vec<Arc<str>>,
     /// Sinks to deliver the alert to: one outbox row each.
-    pub sinks: Vec<String>,
+    pub sinks: Arc<[String]>,
 }
 
 /// Why a rule hit is recorded but never delivered (no alert storms).
@@ -624,8 +627,9 @@ fn new_delivery_id() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
-fn matched_json(matched: &[String]) -> String {
-    serde_json::to_string(matched).unwrap_or_else(|_| "[]".to_owned())
+fn matched_json<T: AsRef<str>>(matched: &[T]) -> String {
+    let terms: Vec<&str> = matched.iter().map(AsRef::as_ref).collect();
+    serde_json::to_string(&terms).unwrap_or_else(|_| "[]".to_owned())
 }
 
 fn matched_from_json(text: &str) -> Vec<String> {

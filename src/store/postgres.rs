@@ -1203,7 +1203,7 @@ async fn insert_alerts(
                 }
                 continue;
             }
-            rules.push(hit.rule.as_str());
+            rules.push(&*hit.rule);
             story_ids.push(*story_id);
             article_ids.push(*article_id);
             matched.push(matched_json(&hit.matched));
@@ -1265,8 +1265,8 @@ async fn insert_deliveries(
         let Some(item) = by_article.get(article_id) else {
             continue;
         };
-        for hit in item.matches.iter().filter(|hit| &hit.rule == rule) {
-            for sink in &hit.sinks {
+        for hit in item.matches.iter().filter(|hit| *hit.rule == **rule) {
+            for sink in hit.sinks.iter() {
                 alert_ids.push(*alert_id);
                 sinks.push(sink.as_str());
                 delivery_ids.push(new_delivery_id());

@@ -288,7 +288,7 @@ async fn insert_alerts(
         for hit in &item.matches {
             if held.alerts(*story_id, &hit.rule, item.suppressed.is_some()) {
                 hits.push((
-                    &hit.rule,
+                    &*hit.rule,
                     *story_id,
                     *article_id,
                     matched_json(&hit.matched),
