@@ -693,7 +693,7 @@ fn outlets_by_story(rows: Vec<(i64, String, Option<String>)>) -> HashMap<i64, Ve
 /// The rules held back on each story of a write, as read and as they grow.
 #[derive(Debug, Default)]
 struct HeldRules {
-    by_story: HashMap<i64, std::collections::BTreeSet<String>>,
+    by_story: HashMap<i64, std::collections::BTreeSet<Arc<str>>>,
     grown: std::collections::BTreeSet<i64>,
     held: usize,
 }
@@ -705,7 +705,7 @@ impl HeldRules {
             .into_iter()
             .map(|(story, json)| {
                 let rules = json.as_deref().map(matched_from_json).unwrap_or_default();
-                (story, rules.into_iter().collect())
+                (story, rules.into_iter().map(Arc::from).collect())
             })
             .collect();
         HeldRules {
@@ -716,13 +716,13 @@ impl HeldRules {
 
     /// Whether a hit of `rule` on `story` becomes an alert: not if the rule was
     /// held back on the story; a held-back hit is recorded here instead.
-    fn alerts(&mut self, story: i64, rule: &str, suppressed: bool) -> bool {
+    fn alerts(&mut self, story: i64, rule: &Arc<str>, suppressed: bool) -> bool {
         let rules = self.by_story.entry(story).or_default();
         if rules.contains(rule) {
             return false;
         }
         if suppressed {
-            rules.insert(rule.to_owned());
+            rules.insert(Arc::clone(rule));
             self.grown.insert(story);
             self.held += 1;
             return false;
@@ -735,7 +735,7 @@ impl HeldRules {
         self.grown
             .iter()
             .filter_map(|story| {
-                let rules: Vec<String> = self.by_story.get(story)?.iter().cloned().collect();
+                let rules: Vec<&Arc<str>> = self.by_story.get(story)?.iter().collect();
                 Some((*story, matched_json(&rules)))
             })
             .collect()
