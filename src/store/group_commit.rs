@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
+use super::story_index::StoryIndex;
 use super::{Incoming, SaveSummary, StoreError};
 use crate::stories::StorySettings;
 
@@ -101,11 +102,61 @@ impl WriteQueue {
     }
 }
 
-/// Waits for a queued batch's outcome.
-pub(super) async fn outcome(
-    answer: oneshot::Receiver<Result<SaveSummary, StoreError>>,
-) -> Result<SaveSummary, StoreError> {
-    answer.await.unwrap_or(Err(StoreError::Abandoned))
+/// A backend's write of a group: the given batches in one transaction.
+pub(super) trait GroupWriter {
+    fn write_jobs<'a>(
+        &'a self,
+        index: &'a mut StoryIndex,
+        jobs: &'a [WriteJob],
+    ) -> impl Future<Output = Result<Vec<SaveSummary>, StoreError>> + Send + 'a;
+}
+
+impl WriteQueue {
+    /// Stores one feed's batch: queues it, then, holding the story index,
+    /// writes every queued group through `writer`, and returns this batch's outcome, whoever wrote it.
+    pub async fn save(
+        &self,
+        index: &tokio::sync::Mutex<StoryIndex>,
+        (feed_id, articles, settings, now): (i64, &[Incoming], &StorySettings, DateTime<Utc>),
+        writer: &impl GroupWriter,
+    ) -> Result<SaveSummary, StoreError> {
+        let answer = self.push(feed_id, articles, settings, now);
+        {
+            let mut index = index.lock().await;
+            loop {
+                let group = self.take_group();
+                if group.is_empty() {
+                    break;
+                }
+                write_group(&mut index, group, writer).await;
+            }
+        }
+        answer.await.unwrap_or(Err(StoreError::Abandoned))
+    }
+}
+
+/// Writes queued batches in one transaction, or one by one if that fails.
+async fn write_group(index: &mut StoryIndex, group: Vec<WriteJob>, writer: &impl GroupWriter) {
+    if group.len() > 1 {
+        match writer.write_jobs(index, &group).await {
+            Ok(summaries) => {
+                for (job, summary) in group.into_iter().zip(summaries) {
+                    job.answer(Ok(summary));
+                }
+                return;
+            }
+            Err(error) => {
+                tracing::debug!(%error, "group write failed; writing its batches one by one");
+            }
+        }
+    }
+    for job in group {
+        let result = writer
+            .write_jobs(index, std::slice::from_ref(&job))
+            .await
+            .map(|mut summaries| summaries.pop().unwrap_or_default());
+        job.answer(result);
+    }
 }
 
 /// Small writes of one kind (a feed's 304 recorded on its row) made one

@@ -5,6 +5,7 @@
 //! writers of overlapping batches take unique-index locks in the same order.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::assign::{self, Candidate, NewMember, StoryChoice};
-use super::group_commit::{self, Batcher, WriteJob, WriteQueue};
+use super::group_commit::{Batcher, GroupWriter, WriteJob, WriteQueue};
 use super::story_index::{IndexRow, Indexed, StoryIndex};
 use super::{
     AlertRecord, ArticleText, AttemptRecord, DeliveryRecord, DeliveryStatus, FeedRecord, FeedSpec,
@@ -217,45 +218,19 @@ impl PgStore {
         stories: &StorySettings,
         now: DateTime<Utc>,
     ) -> Result<SaveSummary, StoreError> {
-        let answer = self.writes.push(feed_id, articles, stories, now);
-        {
-            let mut index = self.stories.lock().await;
-            loop {
-                let group = self.writes.take_group();
-                if group.is_empty() {
-                    break;
-                }
-                self.write_group(&mut index, group).await;
-            }
-        }
-        group_commit::outcome(answer).await
+        // The index first, then the database's write lock: in this order a
+        // writer never holds one while it waits for the other.
+        self.writes
+            .save(&self.stories, (feed_id, articles, stories, now), self)
+            .await
     }
 
-    /// Writes queued batches in one transaction, or one by one if that fails.
-    async fn write_group(&self, index: &mut StoryIndex, group: Vec<WriteJob>) {
-        if group.len() > 1 {
-            match self.write_jobs(index, &group).await {
-                Ok(summaries) => {
-                    for (job, summary) in group.into_iter().zip(summaries) {
-                        job.answer(Ok(summary));
-                    }
-                    return;
-                }
-                Err(error) => {
-                    tracing::debug!(%error, "group write failed; writing its batches one by one");
-                }
-            }
-        }
-        for job in group {
-            let result = self
-                .write_jobs(index, std::slice::from_ref(&job))
-                .await
-                .map(|mut summaries| summaries.pop().unwrap_or_default());
-            job.answer(result);
-        }
-    }
-
-    async fn write_jobs(
+    /// One transaction for `jobs`. Writers take turns (a transaction-scoped
+    /// advisory lock, from the first statement to the commit): the articles
+    /// not stored yet are then exactly those this write stores, and two copies
+    /// of a wire story stored at the same moment by two instances still make
+    /// one story (each would otherwise miss the other's uncommitted row).
+    async fn write_group_jobs(
         &self,
         index: &mut StoryIndex,
         jobs: &[WriteJob],
@@ -278,11 +253,6 @@ impl PgStore {
         }
     }
 
-    /// One transaction for `jobs`. Writers take turns (a transaction-scoped
-    /// advisory lock, from the first statement to the commit): the articles
-    /// not stored yet are then exactly those this write stores, and two copies
-    /// of a wire story stored at the same moment by two instances still make
-    /// one story (each would otherwise miss the other's uncommitted row).
     async fn try_write_jobs(
         &self,
         index: &mut StoryIndex,
@@ -1581,4 +1551,14 @@ fn article_from_row(row: &PgRow) -> Result<Article, StoreError> {
         feeds: Vec::new(),
         story_id: row.try_get("story_id")?,
     })
+}
+
+impl GroupWriter for PgStore {
+    fn write_jobs<'a>(
+        &'a self,
+        index: &'a mut StoryIndex,
+        jobs: &'a [WriteJob],
+    ) -> impl Future<Output = Result<Vec<SaveSummary>, StoreError>> + Send + 'a {
+        self.write_group_jobs(index, jobs)
+    }
 }

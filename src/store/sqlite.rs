@@ -7,6 +7,7 @@
 //! inside one transaction SQLite's per-row cost is a few microseconds.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::assign::{self, Candidate, NewMember, StoryChoice, StoryInput};
-use super::group_commit::{self, Batcher, WriteJob, WriteQueue};
+use super::group_commit::{Batcher, GroupWriter, WriteJob, WriteQueue};
 use super::story_index::{IndexRow, Indexed, StoryIndex};
 use super::{
     AlertRecord, ArticleText, AttemptRecord, DeliveryRecord, DeliveryStatus, FeedRecord, FeedSpec,
@@ -586,47 +587,14 @@ impl SqliteStore {
         stories: &StorySettings,
         now: DateTime<Utc>,
     ) -> Result<SaveSummary, StoreError> {
-        let answer = self.writes.push(feed_id, articles, stories, now);
-        {
-            // The index first, then the database's write lock: in this order a
-            // writer never holds one while it waits for the other.
-            let mut index = self.stories.lock().await;
-            loop {
-                let group = self.writes.take_group();
-                if group.is_empty() {
-                    break;
-                }
-                self.write_group(&mut index, group).await;
-            }
-        }
-        group_commit::outcome(answer).await
+        // The index first, then the database's write lock: in this order a
+        // writer never holds one while it waits for the other.
+        self.writes
+            .save(&self.stories, (feed_id, articles, stories, now), self)
+            .await
     }
 
-    /// Writes queued batches in one transaction, or one by one if that fails.
-    async fn write_group(&self, index: &mut StoryIndex, group: Vec<WriteJob>) {
-        if group.len() > 1 {
-            match self.write_jobs(index, &group).await {
-                Ok(summaries) => {
-                    for (job, summary) in group.into_iter().zip(summaries) {
-                        job.answer(Ok(summary));
-                    }
-                    return;
-                }
-                Err(error) => {
-                    tracing::debug!(%error, "group write failed; writing its batches one by one");
-                }
-            }
-        }
-        for job in group {
-            let result = self
-                .write_jobs(index, std::slice::from_ref(&job))
-                .await
-                .map(|mut summaries| summaries.pop().unwrap_or_default());
-            job.answer(result);
-        }
-    }
-
-    async fn write_jobs(
+    async fn write_group_jobs(
         &self,
         index: &mut StoryIndex,
         jobs: &[WriteJob],
@@ -1339,4 +1307,14 @@ fn article_from_row(row: &SqliteRow) -> Result<Article, StoreError> {
 /// Ids as a JSON array, for `json_each`: one bound parameter however many ids.
 fn ids_json(ids: &[i64]) -> String {
     serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned())
+}
+
+impl GroupWriter for SqliteStore {
+    fn write_jobs<'a>(
+        &'a self,
+        index: &'a mut StoryIndex,
+        jobs: &'a [WriteJob],
+    ) -> impl Future<Output = Result<Vec<SaveSummary>, StoreError>> + Send + 'a {
+        self.write_group_jobs(index, jobs)
+    }
 }
