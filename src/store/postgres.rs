@@ -788,7 +788,6 @@ async fn save_group<'a>(
     )
     .await?;
     insert_articles(tx, &fresh, &inserted, &stories, now).await?;
-    insert_stories(tx, &starters, now).await?;
     let mut ids = stored;
     ids.extend(inserted.iter().map(|(id, key)| (key.clone(), *id)));
     let sources: Vec<(i64, &str, i64, &str)> = keyed
@@ -804,7 +803,8 @@ async fn save_group<'a>(
         .collect();
     insert_sources(tx, sources, now).await?;
     index_fingerprints(tx, &mut indexed).await?;
-    let recorded = insert_alerts(tx, &fresh, &inserted, &stories, now).await?;
+    let recorded =
+        insert_stories_and_alerts(tx, &fresh, &inserted, &stories, &starters, now).await?;
 
     let started: std::collections::HashSet<i64> = starters.iter().map(|(_, a)| *a).collect();
     let job_of_article: HashMap<i64, usize> = inserted
@@ -982,22 +982,30 @@ async fn assign_stories<'a>(
     Ok((stories, starters))
 }
 
+/// The stories this write starts, `(story id, first article id)`, with the
+/// rules held back on each (JSON, or none).
 async fn insert_stories(
     tx: &mut Transaction<'static, Postgres>,
     starters: &[(i64, i64)],
+    held: &HashMap<i64, String>,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     if starters.is_empty() {
         return Ok(());
     }
     let (ids, firsts): (Vec<i64>, Vec<i64>) = starters.iter().copied().unzip();
+    let held_rules: Vec<Option<&str>> = ids
+        .iter()
+        .map(|id| held.get(id).map(String::as_str))
+        .collect();
     sqlx::query(
-        "INSERT INTO stories (id, first_article_id, created_at)
-         SELECT s, a, $3 FROM UNNEST($1::int8[], $2::int8[]) AS u(s, a)",
+        "INSERT INTO stories (id, first_article_id, created_at, held_rules)
+         SELECT s, a, $3, h FROM UNNEST($1::int8[], $2::int8[], $4::text[]) AS u(s, a, h)",
     )
     .bind(&ids)
     .bind(&firsts)
     .bind(now)
+    .bind(&held_rules)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -1132,14 +1140,18 @@ struct RecordedHits {
     held: HashMap<i64, usize>,
 }
 
-/// Records the rule hits of the articles this write stored first.
-async fn insert_alerts(
+/// Writes the stories this write starts and records the rule hits of the
+/// articles it stored first: a new story's held-back rules go into its row as
+/// it is inserted, not in an update of every new story afterwards.
+async fn insert_stories_and_alerts(
     tx: &mut Transaction<'static, Postgres>,
     keyed: &[(String, &Incoming)],
     inserted: &[(i64, String)],
     stories: &HashMap<i64, i64>,
+    starters: &[(i64, i64)],
     now: DateTime<Utc>,
 ) -> Result<RecordedHits, sqlx::Error> {
+    let new_stories: std::collections::HashSet<i64> = starters.iter().map(|(s, _)| *s).collect();
     let by_key: HashMap<&str, &Incoming> =
         keyed.iter().map(|(k, item)| (k.as_str(), *item)).collect();
     let mut hit_stories: Vec<i64> = inserted
@@ -1153,15 +1165,20 @@ async fn insert_alerts(
         .collect();
     let mut recorded = RecordedHits::default();
     if hit_stories.is_empty() {
+        insert_stories(tx, starters, &HashMap::new(), now).await?;
         return Ok(recorded);
     }
+    hit_stories.retain(|story| !new_stories.contains(story));
     hit_stories.sort_unstable();
     hit_stories.dedup();
-    let held_rows: Vec<(i64, Option<String>)> =
+    let held_rows: Vec<(i64, Option<String>)> = if hit_stories.is_empty() {
+        Vec::new()
+    } else {
         sqlx::query_as("SELECT id, held_rules FROM stories WHERE id = ANY($1)")
             .bind(&hit_stories)
             .fetch_all(&mut **tx)
-            .await?;
+            .await?
+    };
     let mut held = HeldRules::read(held_rows);
     let (mut rules, mut story_ids, mut article_ids, mut matched) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -1184,7 +1201,16 @@ async fn insert_alerts(
             matched.push(matched_json(&hit.matched));
         }
     }
-    let changed = held.changed();
+    let mut fresh_held: HashMap<i64, String> = HashMap::new();
+    let mut changed: Vec<(i64, String)> = Vec::new();
+    for (story, json) in held.changed() {
+        if new_stories.contains(&story) {
+            fresh_held.insert(story, json);
+        } else {
+            changed.push((story, json));
+        }
+    }
+    insert_stories(tx, starters, &fresh_held, now).await?;
     if !changed.is_empty() {
         let (ids, json): (Vec<i64>, Vec<String>) = changed.into_iter().unzip();
         sqlx::query(

@@ -1212,12 +1212,14 @@ async fn save_in<'a>(
     let mut held = read_held_rules(tx, &stored_first, &stories).await?;
     summary.inserted = stored_first.iter().map(|(id, _)| *id).collect();
     summary.alerts = insert_alerts(tx, &mut held, &stored_first, &stories, &now_text).await?;
-    for (story_id, json) in held.changed() {
-        sqlx::query("UPDATE stories SET held_rules = ?2 WHERE id = ?1")
-            .bind(story_id)
-            .bind(json)
-            .execute(&mut **tx)
-            .await?;
+    for chunk in held.changed().chunks(ROWS_PER_STATEMENT) {
+        sqlx::query(
+            "UPDATE stories SET held_rules = json_extract(u.value, '$[1]')
+             FROM json_each(?1) AS u WHERE stories.id = json_extract(u.value, '$[0]')",
+        )
+        .bind(serde_json::to_string(chunk).unwrap_or_else(|_| "[]".to_owned()))
+        .execute(&mut **tx)
+        .await?;
     }
     summary.held = held.held;
     Ok((summary, indexed))
