@@ -113,7 +113,8 @@ pub(super) trait GroupWriter {
 
 impl WriteQueue {
     /// Stores one feed's batch: queues it, then, holding the story index,
-    /// writes every queued group through `writer`, and returns this batch's outcome, whoever wrote it.
+    /// writes every queued group through `writer`, and returns this batch's
+    /// outcome, whoever wrote it.
     pub async fn save(
         &self,
         index: &tokio::sync::Mutex<StoryIndex>,

@@ -270,8 +270,9 @@ impl PgStore {
             .await?;
         index.begin_write();
         let (summaries, indexed) = save_group(&mut tx, index, jobs).await?;
-        index.committed(indexed.members(), indexed.last_seq);
         tx.commit().await?;
+        index.committed(indexed.members(), indexed.last_seq);
+        index.end_write();
         Ok(summaries)
     }
 

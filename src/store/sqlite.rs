@@ -624,10 +624,13 @@ impl SqliteStore {
                 job.now,
             )
             .await?;
+            // Taken in at once, so the next batch of this transaction finds
+            // them; `begin_write` drops the index if the commit never comes.
             index.committed(indexed.members(), indexed.last_seq);
             summaries.push(summary);
         }
         tx.commit().await?;
+        index.end_write();
         Ok(summaries)
     }
 

@@ -101,6 +101,9 @@ pub(super) struct StoryIndex {
     /// Whether this write transaction has read the rows other writers
     /// committed: once is enough, since it holds the story lock till commit.
     caught_up: bool,
+    /// A write began and has not ended: rows it took in may never have been
+    /// committed (it failed, or its task was cancelled mid-write).
+    writing: bool,
 }
 
 impl std::fmt::Debug for StoryIndex {
@@ -171,9 +174,19 @@ impl StoryIndex {
     }
 
     /// A write transaction starts (holding the story lock): its first refresh
-    /// reads what other writers committed since the last one.
+    /// reads what other writers committed since the last one. If the previous
+    /// write never ended, the index is dropped and loaded again.
     pub fn begin_write(&mut self) {
+        if self.writing {
+            self.reset();
+        }
+        self.writing = true;
         self.caught_up = false;
+    }
+
+    /// The write that began has committed: what it took in exists.
+    pub fn end_write(&mut self) {
+        self.writing = false;
     }
 
     /// Forgets everything, to be loaded again by the next write: for a write
@@ -368,6 +381,7 @@ mod tests {
 
         // Another process stored article 2 since: the next write's catch-up
         // brings it in.
+        index.end_write();
         index.begin_write();
         let next = index.refresh_for([at(1)].into_iter(), &settings, at(1));
         assert_eq!(next.after_seq, Some(1));
@@ -379,9 +393,30 @@ mod tests {
         let own = input(2);
         index.committed([(3, &own)].into_iter(), Some(3));
         assert_eq!(index.candidates(&input(2), &settings), [1, 2, 3]);
+        index.end_write();
         index.begin_write();
         let after = index.refresh_for([at(2)].into_iter(), &settings, at(2));
         assert_eq!(after.after_seq, Some(3));
+    }
+
+    #[test]
+    fn a_write_that_never_ended_leaves_nothing_behind() {
+        let settings = StorySettings::default();
+        let mut index = StoryIndex::default();
+        index.begin_write();
+        let first = index.refresh_for([at(0)].into_iter(), &settings, at(0));
+        index.apply(&first, &[row(1, -10, 1)]);
+        index.end_write();
+        // Taken in during a write whose commit never came.
+        index.begin_write();
+        let lost = input(0);
+        index.committed([(9, &lost)].into_iter(), Some(2));
+        // The next write loads the window again, from what was committed.
+        index.begin_write();
+        let next = index.refresh_for([at(0)].into_iter(), &settings, at(0));
+        assert_eq!((next.after_seq, next.range), (None, Some((at(-72), None))));
+        index.apply(&next, &[row(1, -10, 1)]);
+        assert_eq!(index.candidates(&input(0), &settings), [1]);
     }
 
     #[test]
