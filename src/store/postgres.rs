@@ -242,18 +242,15 @@ impl PgStore {
     ) -> Result<Vec<SaveSummary>, StoreError> {
         let mut attempt = 1;
         loop {
-            let result = self.try_write_jobs(index, jobs).await;
-            match result {
+            // A failed attempt never reaches `end_write`: the next write's
+            // `begin_write` drops what it took into the index.
+            match self.try_write_jobs(index, jobs).await {
                 Ok(summaries) => return Ok(summaries),
-                Err(error) => {
-                    index.reset();
-                    if is_deadlock(&error) && attempt < DEADLOCK_ATTEMPTS {
-                        attempt += 1;
-                        tracing::debug!(attempt, "batch chosen as deadlock victim; retrying");
-                        continue;
-                    }
-                    return Err(error.into());
+                Err(error) if is_deadlock(&error) && attempt < DEADLOCK_ATTEMPTS => {
+                    attempt += 1;
+                    tracing::debug!(attempt, "batch chosen as deadlock victim; retrying");
                 }
+                Err(error) => return Err(error.into()),
             }
         }
     }
@@ -749,13 +746,8 @@ async fn save_group<'a>(
     }
     let now = first.now;
     let settings = first.settings;
-    let pairs: Vec<(String, &Incoming)> = keyed
-        .iter()
-        .map(|(_, key, item)| (key.clone(), *item))
-        .collect();
-    // Under the story lock no other writer inserts articles, so what is not
-    // stored now is new, and its story is decided before it is written.
-    let stored = article_ids(tx, &pairs).await?;
+    let dedup_keys: Vec<&str> = keyed.iter().map(|(_, key, _)| key.as_str()).collect();
+    let stored = article_ids(tx, &dedup_keys).await?;
     let mut fresh: Vec<(String, &'a Incoming)> = Vec::new();
     let mut fresh_jobs: Vec<usize> = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -1433,13 +1425,13 @@ async fn insert_articles(
     Ok(())
 }
 
+/// The ids of the articles already stored under these dedup keys.
 async fn article_ids(
     tx: &mut Transaction<'static, Postgres>,
-    keyed: &[(String, &Incoming)],
+    dedup_keys: &[&str],
 ) -> Result<HashMap<String, i64>, sqlx::Error> {
-    let keys: Vec<&str> = keyed.iter().map(|(k, _)| k.as_str()).collect();
     let rows = sqlx::query("SELECT dedup_key, id FROM articles WHERE dedup_key = ANY($1)")
-        .bind(&keys)
+        .bind(dedup_keys)
         .fetch_all(&mut **tx)
         .await?;
     rows.iter()

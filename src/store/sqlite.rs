@@ -594,19 +594,10 @@ impl SqliteStore {
             .await
     }
 
+    /// One transaction for `jobs`; `BEGIN IMMEDIATE` makes writers take turns.
+    /// A failed write never reaches `end_write`: the next write's
+    /// `begin_write` drops what it took into the index.
     async fn write_group_jobs(
-        &self,
-        index: &mut StoryIndex,
-        jobs: &[WriteJob],
-    ) -> Result<Vec<SaveSummary>, StoreError> {
-        let result = self.try_write_jobs(index, jobs).await;
-        if result.is_err() {
-            index.reset();
-        }
-        result
-    }
-
-    async fn try_write_jobs(
         &self,
         index: &mut StoryIndex,
         jobs: &[WriteJob],
@@ -1145,22 +1136,6 @@ async fn save_in<'a>(
         .map(|item| (dedup_key(feed_id, &item.article), *item))
         .collect();
     let inserted = insert_articles(tx, &keyed, &now_text).await?;
-    let mut ids = inserted.clone();
-    let missing: Vec<&str> = keyed
-        .iter()
-        .map(|(key, _)| key.as_str())
-        .filter(|key| !inserted.contains_key(*key))
-        .collect();
-    if !missing.is_empty() {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT dedup_key, id FROM articles
-             WHERE dedup_key IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(serde_json::to_string(&missing).unwrap_or_else(|_| "[]".to_owned()))
-        .fetch_all(&mut **tx)
-        .await?;
-        ids.extend(rows);
-    }
     // The first item of each new article stores it; later ones with the same
     // canonical URL are further sources of it.
     let mut stored_first: Vec<(i64, &'a Incoming)> = Vec::new();
@@ -1171,6 +1146,22 @@ async fn save_in<'a>(
         {
             stored_first.push((*id, *item));
         }
+    }
+    let mut ids = inserted;
+    let missing: Vec<&str> = keyed
+        .iter()
+        .map(|(key, _)| key.as_str())
+        .filter(|key| !ids.contains_key(*key))
+        .collect();
+    if !missing.is_empty() {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT dedup_key, id FROM articles
+             WHERE dedup_key IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(serde_json::to_string(&missing).unwrap_or_else(|_| "[]".to_owned()))
+        .fetch_all(&mut **tx)
+        .await?;
+        ids.extend(rows);
     }
     summary.merged = keyed.len() - stored_first.len();
     let sources: Vec<(&str, i64, &str)> = keyed

@@ -104,6 +104,10 @@ pub(super) struct StoryIndex {
     /// A write began and has not ended: rows it took in may never have been
     /// committed (it failed, or its task was cancelled mid-write).
     writing: bool,
+    /// Where the last look for articles to drop started: the next look waits
+    /// until the window has moved on by an eighth, so a write does not count
+    /// every held article each time.
+    pruned_from: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for StoryIndex {
@@ -273,9 +277,14 @@ impl StoryIndex {
         // Keep a window's margin, so that a feed's slightly older items do not
         // make the next write read that part again.
         let keep_from = keep_from.checked_sub_signed(window).unwrap_or(keep_from);
-        if loaded_from >= keep_from {
+        let step = window.checked_div(8).unwrap_or(window);
+        let looked_recently = self
+            .pruned_from
+            .is_some_and(|from| from.checked_add_signed(step).is_some_and(|t| keep_from < t));
+        if loaded_from >= keep_from || looked_recently {
             return;
         }
+        self.pruned_from = Some(keep_from);
         let stale = self.slots.iter().filter(|s| s.seen_at < keep_from).count();
         if stale * 2 < self.slots.len() {
             return;
@@ -294,6 +303,9 @@ impl StoryIndex {
         let old = std::mem::take(self);
         self.loaded_from = Some(keep_from);
         self.last_seq = old.last_seq;
+        self.caught_up = old.caught_up;
+        self.writing = old.writing;
+        self.pruned_from = old.pruned_from;
         let mut new_slot_of = vec![NONE; old.slots.len()];
         for (slot, new_slot) in old.slots.iter().zip(&mut new_slot_of) {
             if slot.seen_at >= keep_from
