@@ -233,7 +233,7 @@ fn bench_backend(c: &mut Criterion, runtime: &tokio::runtime::Runtime, label: &s
                     for _ in 0..iters {
                         round += 1;
                         // The duplicates of this round: stored first from another feed, untimed.
-                        let ids = store
+                        let feeds = store
                             .sync_feeds(&[
                                 FeedSpec {
                                     url: format!("{feed_url}?round={round}&f=1"),
@@ -250,7 +250,7 @@ fn bench_backend(c: &mut Criterion, runtime: &tokio::runtime::Runtime, label: &s
                             let warm = document(text, &prose, round, 0, shared);
                             let base = url::Url::parse(&feed_url).unwrap();
                             let source = ingest::Source {
-                                feed_id: ids[0],
+                                feed_id: feeds[0].id,
                                 base_url: &base,
                                 label: "wire",
                                 tags: &[],
@@ -262,7 +262,7 @@ fn bench_backend(c: &mut Criterion, runtime: &tokio::runtime::Runtime, label: &s
                                 .unwrap();
                         }
                         *body.lock().unwrap() = document(text, &prose, round, 1, shared);
-                        let mut feed = store.feed(ids[1]).await.unwrap().unwrap();
+                        let mut feed = feeds[1].clone();
                         feed.fetch_url = feed_url.clone();
                         // Past its back catalogue: new items are matched and may alert.
                         feed.backfilled_at = Some(chrono::Utc::now());

@@ -212,7 +212,13 @@ async fn run(backend: &str, url: &str, sizes: &[usize]) {
             name: Some(format!("Outlet {n}")),
         })
         .collect();
-    let feeds = store.sync_feeds(&specs).await.expect("feeds");
+    let feeds = store
+        .sync_feeds(&specs)
+        .await
+        .expect("feeds")
+        .iter()
+        .map(|feed| feed.id)
+        .collect();
     let mut prose_seed = Random(0x0070_5e00);
     let mut bench = Bench {
         store,

@@ -231,21 +231,18 @@ impl App {
                 name: feed.name.clone(),
             })
             .collect();
-        let ids = self.store.sync_feeds(&specs).await?;
-        let records = self.store.feeds().await?;
-        let mut feeds = Vec::with_capacity(ids.len());
-        for (settings, id) in self.settings.feeds.iter().zip(ids) {
-            let record = records
-                .iter()
-                .find(|r| r.id == id)
-                .cloned()
-                .with_context(|| format!("feed {} vanished from the database", settings.url))?;
-            feeds.push(ConfiguredFeed {
+        let records = self.store.sync_feeds(&specs).await?;
+        let feeds = self
+            .settings
+            .feeds
+            .iter()
+            .zip(records)
+            .map(|(settings, record)| ConfiguredFeed {
                 interval: settings.effective_interval(&self.settings.fetch),
                 settings: settings.clone(),
                 record,
-            });
-        }
+            })
+            .collect();
         Ok(feeds)
     }
 

@@ -413,9 +413,9 @@ impl Store {
     }
 
     /// Ensures a row exists for each configured feed and keeps names in step; returns
-    /// the feed ids in the order given. Feeds not given are kept, with their
-    /// history, but marked inactive: no longer scheduled.
-    pub async fn sync_feeds(&self, feeds: &[FeedSpec]) -> Result<Vec<i64>, StoreError> {
+    /// each feed's stored state in the order given. Feeds not given are kept, with
+    /// their history, but marked inactive: no longer scheduled.
+    pub async fn sync_feeds(&self, feeds: &[FeedSpec]) -> Result<Vec<FeedRecord>, StoreError> {
         dispatch!(self, s => s.sync_feeds(feeds).await)
     }
 
@@ -634,6 +634,22 @@ fn matched_json<T: AsRef<str>>(matched: &[T]) -> String {
 
 fn matched_from_json(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
+}
+
+/// The synced feeds' rows in the order they were configured.
+fn in_configured_order(
+    feeds: &[FeedSpec],
+    by_url: HashMap<String, FeedRecord>,
+) -> Result<Vec<FeedRecord>, StoreError> {
+    feeds
+        .iter()
+        .map(|feed| {
+            by_url
+                .get(&feed.url)
+                .cloned()
+                .ok_or_else(|| StoreError::Corrupt(format!("feed {} not stored", feed.url)))
+        })
+        .collect()
 }
 
 fn feed_ids_from_list(list: Option<&str>) -> Vec<i64> {

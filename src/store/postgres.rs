@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Connection, Postgres, Row, Transaction};
 
 use super::assign::{self, Candidate, NewMember, StoryChoice};
 use super::group_commit::{Batcher, GroupWriter, WriteJob, WriteQueue};
@@ -21,8 +21,8 @@ use super::story_index::{IndexRow, Indexed, StoryIndex};
 use super::{
     AlertRecord, ArticleText, AttemptRecord, DeliveryRecord, DeliveryStatus, FeedRecord, FeedSpec,
     FeedStatus, FetchRecord, FetchResult, HeldRules, Incoming, SaveSummary, StoreError,
-    StoryRecord, dedup_key, feed_ids_from_list, matched_from_json, matched_json, new_delivery_id,
-    outlets_by_story, partition,
+    StoryRecord, dedup_key, feed_ids_from_list, in_configured_order, matched_from_json,
+    matched_json, new_delivery_id, outlets_by_story, partition,
 };
 use crate::domain::article::{Article, ArticleSource, NewArticle};
 use crate::stories::StorySettings;
@@ -69,6 +69,10 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(30))
+            // Only after the handshake: with TLS (`sslmode=prefer`, the default,
+            // and a server with `ssl = on`) two handshake messages still wait
+            // for delayed ACKs, ~90 ms a connection even on loopback;
+            // `sslmode=disable` for a server on the same host avoids it.
             .after_connect(|_, _| {
                 Box::pin(async {
                     disable_nagle_on_open_sockets();
@@ -95,22 +99,28 @@ impl PgStore {
         Ok(())
     }
 
-    pub async fn sync_feeds(&self, feeds: &[FeedSpec]) -> Result<Vec<i64>, StoreError> {
+    pub async fn sync_feeds(&self, feeds: &[FeedSpec]) -> Result<Vec<FeedRecord>, StoreError> {
         let urls: Vec<&str> = feeds.iter().map(|f| f.url.as_str()).collect();
         let names: Vec<Option<&str>> = feeds.iter().map(|f| f.name.as_deref()).collect();
-        let mut tx = self.pool.begin().await?;
-        // One statement for any number of feeds; sorted so that instances syncing
-        // at once lock rows in the same order.
-        let rows = sqlx::query(
+        // One connection from start to end: a connection handed back to the pool
+        // returns in the background, so the next query would open another one
+        // (with TLS, ~90 ms: see `connect`).
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        // Sorted so that instances syncing at once lock rows in the same order;
+        // rows already as configured are not rewritten, so a restart writes nothing.
+        sqlx::query(
             "INSERT INTO feeds (url, fetch_url, name)
-             SELECT url, url, name FROM UNNEST($1::text[], $2::text[]) AS c(url, name)
-             ORDER BY url
-             ON CONFLICT (url) DO UPDATE SET name = EXCLUDED.name, active = TRUE
-             RETURNING id, url",
+             SELECT c.url, c.url, c.name FROM UNNEST($1::text[], $2::text[]) AS c(url, name)
+             WHERE NOT EXISTS (SELECT 1 FROM feeds f
+                               WHERE f.url = c.url AND f.active
+                                 AND f.name IS NOT DISTINCT FROM c.name)
+             ORDER BY c.url
+             ON CONFLICT (url) DO UPDATE SET name = EXCLUDED.name, active = TRUE",
         )
         .bind(&urls)
         .bind(&names)
-        .fetch_all(&mut *tx)
+        .execute(&mut *tx)
         .await?;
         sqlx::query(
             "UPDATE feeds SET active = FALSE
@@ -119,23 +129,17 @@ impl PgStore {
         .bind(&urls)
         .execute(&mut *tx)
         .await?;
+        let rows = sqlx::query(select_feeds!("WHERE f.url = ANY($1)"))
+            .bind(&urls)
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
         let mut by_url = HashMap::with_capacity(rows.len());
         for row in &rows {
-            by_url.insert(
-                row.try_get::<String, _>("url")?,
-                row.try_get::<i64, _>("id")?,
-            );
+            let record = feed_from_row(row)?;
+            by_url.insert(record.url.clone(), record);
         }
-        feeds
-            .iter()
-            .map(|feed| {
-                by_url
-                    .get(&feed.url)
-                    .copied()
-                    .ok_or_else(|| StoreError::Corrupt(format!("feed {} not stored", feed.url)))
-            })
-            .collect()
+        in_configured_order(feeds, by_url)
     }
 
     pub async fn feed(&self, id: i64) -> Result<Option<FeedRecord>, StoreError> {

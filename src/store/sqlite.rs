@@ -27,8 +27,8 @@ use super::story_index::{IndexRow, Indexed, StoryIndex};
 use super::{
     AlertRecord, ArticleText, AttemptRecord, DeliveryRecord, DeliveryStatus, FeedRecord, FeedSpec,
     FeedStatus, FetchRecord, FetchResult, HeldRules, Incoming, InstanceLock, SaveSummary,
-    StoreError, StoryRecord, dedup_key, feed_ids_from_list, matched_from_json, matched_json,
-    new_delivery_id, outlets_by_story, partition,
+    StoreError, StoryRecord, dedup_key, feed_ids_from_list, in_configured_order, matched_from_json,
+    matched_json, new_delivery_id, outlets_by_story, partition,
 };
 use crate::domain::article::{Article, ArticleSource};
 use crate::stories::StorySettings;
@@ -468,30 +468,42 @@ impl SqliteStore {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 
-    pub async fn sync_feeds(&self, feeds: &[FeedSpec]) -> Result<Vec<i64>, StoreError> {
-        let mut ids = Vec::with_capacity(feeds.len());
+    pub async fn sync_feeds(&self, feeds: &[FeedSpec]) -> Result<Vec<FeedRecord>, StoreError> {
         let mut tx = self.begin_write().await?;
         for feed in feeds {
-            let id: i64 = sqlx::query_scalar(
+            // A row already as configured is not rewritten, so a restart writes nothing.
+            sqlx::query(
                 "INSERT INTO feeds (url, fetch_url, name) VALUES (?1, ?1, ?2)
                  ON CONFLICT (url) DO UPDATE SET name = excluded.name, active = 1
-                 RETURNING id",
+                     WHERE feeds.name IS NOT excluded.name OR NOT feeds.active",
             )
             .bind(&feed.url)
             .bind(&feed.name)
-            .fetch_one(&mut *tx)
+            .execute(&mut *tx)
             .await?;
-            ids.push(id);
         }
+        let urls = serde_json::to_string(&feeds.iter().map(|f| f.url.as_str()).collect::<Vec<_>>())
+            .map_err(|e| StoreError::Corrupt(format!("feed URLs as JSON: {e}")))?;
         sqlx::query(
             "UPDATE feeds SET active = 0
-             WHERE active AND id NOT IN (SELECT value FROM json_each(?1))",
+             WHERE active AND url NOT IN (SELECT value FROM json_each(?1))",
         )
-        .bind(ids_json(&ids))
+        .bind(&urls)
         .execute(&mut *tx)
         .await?;
+        let rows = sqlx::query(select_feeds!(
+            "WHERE f.url IN (SELECT value FROM json_each(?1))"
+        ))
+        .bind(&urls)
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(ids)
+        let mut by_url = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let record = feed_from_row(row)?;
+            by_url.insert(record.url.clone(), record);
+        }
+        in_configured_order(feeds, by_url)
     }
 
     pub async fn feed(&self, id: i64) -> Result<Option<FeedRecord>, StoreError> {

@@ -63,7 +63,7 @@ async fn every_corpus_document_is_stored_or_rejected_clearly() {
     for (index, path) in files.iter().enumerate() {
         let body = std::fs::read(path).unwrap();
         let feed_url = format!("https://corpus.example/{index}");
-        let ids = db
+        let feeds = db
             .store
             .sync_feeds(&[FeedSpec {
                 url: feed_url.clone(),
@@ -76,7 +76,7 @@ async fn every_corpus_document_is_stored_or_rejected_clearly() {
         let ct = content_type(path);
         let task = tokio::spawn(async move {
             let source = ingest::Source {
-                feed_id: ids[0],
+                feed_id: feeds[0].id,
                 base_url: &base,
                 label: "corpus",
                 tags: &[],

@@ -2,10 +2,10 @@
 //! SQLite and PostgreSQL alike.
 
 use herald::ingest::{self, PollStatus};
-use herald::store::FeedStatus;
+use herald::store::{FeedRecord, FeedSpec, FeedStatus};
 
 use crate::both_backends;
-use crate::support::db::Backend;
+use crate::support::db::{Backend, TestDb};
 use crate::support::feed_server::{FeedServer, Item, Route};
 use crate::support::herald::{TestHerald, feeds_toml};
 
@@ -31,7 +31,67 @@ both_backends!(
     legacy_character_sets_are_decoded,
     gone_feed_is_disabled_and_redirected_feed_moves,
     many_feeds_with_many_hits_at_once_all_succeed_and_store_everything_once,
+    syncing_the_configured_feeds_keeps_ids_renames_and_retires,
 );
+
+async fn syncing_the_configured_feeds_keeps_ids_renames_and_retires(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let spec = |url: &str, name: Option<&str>| FeedSpec {
+        url: url.to_string(),
+        name: name.map(str::to_string),
+    };
+    let first = db
+        .store
+        .sync_feeds(&[
+            spec("https://b.example/feed", Some("Bee")),
+            spec("https://a.example/feed", None),
+        ])
+        .await
+        .unwrap();
+    let urls: Vec<&str> = first.iter().map(|feed| feed.url.as_str()).collect();
+    assert_eq!(urls, ["https://b.example/feed", "https://a.example/feed"]);
+    assert_eq!(first[0].name.as_deref(), Some("Bee"));
+
+    // Same configuration again: same rows, nothing else.
+    let again = db
+        .store
+        .sync_feeds(&[
+            spec("https://b.example/feed", Some("Bee")),
+            spec("https://a.example/feed", None),
+        ])
+        .await
+        .unwrap();
+    let ids = |feeds: &[FeedRecord]| feeds.iter().map(|feed| feed.id).collect::<Vec<_>>();
+    assert_eq!(ids(&again), ids(&first));
+
+    // Renamed, one dropped, one added: the kept feed keeps its id, the dropped one
+    // is no longer scheduled, and putting it back brings back the same row.
+    let renamed = db
+        .store
+        .sync_feeds(&[
+            spec("https://c.example/feed", None),
+            spec("https://b.example/feed", Some("Bee News")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(renamed[1].id, first[0].id);
+    assert_eq!(renamed[1].name.as_deref(), Some("Bee News"));
+    let now = chrono::Utc::now();
+    let due = db
+        .store
+        .claim_due_feeds("test", now, now + chrono::Duration::minutes(1), 10)
+        .await
+        .unwrap();
+    let mut due_urls: Vec<&str> = due.iter().map(|feed| feed.url.as_str()).collect();
+    due_urls.sort_unstable();
+    assert_eq!(due_urls, ["https://b.example/feed", "https://c.example/feed"]);
+    let back = db
+        .store
+        .sync_feeds(&[spec("https://a.example/feed", None)])
+        .await
+        .unwrap();
+    assert_eq!(back[0].id, first[1].id);
+}
 
 async fn unchanged_feed_is_fetched_conditionally_and_stores_nothing(backend: Backend) {
     let (server, herald) = one_feed(backend, Route::rss("World", &items(3))).await;

@@ -341,8 +341,12 @@ async fn stored_partition_matches_the_clusterer(db: &TestDb, writers: &[Store]) 
             name: None,
         })
         .collect();
-    let ids = db.store.sync_feeds(&specs).await.unwrap();
-    let feed_id: HashMap<i64, i64> = feed_numbers.iter().copied().zip(ids).collect();
+    let feeds = db.store.sync_feeds(&specs).await.unwrap();
+    let feed_id: HashMap<i64, i64> = feed_numbers
+        .iter()
+        .copied()
+        .zip(feeds.iter().map(|feed| feed.id))
+        .collect();
 
     let mut order: Vec<usize> = (0..articles.len()).collect();
     order.sort_by(|&a, &b| articles[a].hours.total_cmp(&articles[b].hours));
