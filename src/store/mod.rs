@@ -636,20 +636,26 @@ fn matched_from_json(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
 }
 
-/// The synced feeds' rows in the order they were configured.
+/// The synced feeds' rows in the order they were configured (moved, not copied:
+/// there may be tens of thousands).
 fn in_configured_order(
     feeds: &[FeedSpec],
-    by_url: HashMap<String, FeedRecord>,
+    mut by_url: HashMap<String, FeedRecord>,
 ) -> Result<Vec<FeedRecord>, StoreError> {
-    feeds
-        .iter()
-        .map(|feed| {
-            by_url
-                .get(&feed.url)
+    let mut ordered: Vec<FeedRecord> = Vec::with_capacity(feeds.len());
+    for feed in feeds {
+        let record = match by_url.remove(&feed.url) {
+            Some(record) => record,
+            // The same URL given twice: the same row twice.
+            None => ordered
+                .iter()
+                .find(|record| record.url == feed.url)
                 .cloned()
-                .ok_or_else(|| StoreError::Corrupt(format!("feed {} not stored", feed.url)))
-        })
-        .collect()
+                .ok_or_else(|| StoreError::Corrupt(format!("feed {} not stored", feed.url)))?,
+        };
+        ordered.push(record);
+    }
+    Ok(ordered)
 }
 
 fn feed_ids_from_list(list: Option<&str>) -> Vec<i64> {

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures::StreamExt;
 use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -367,10 +367,10 @@ macro_rules! select_feeds {
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Each connection's page cache, in KiB (SQLite's negative `cache_size`). The
-/// default 2 MiB holds almost none of the story index (~33 rows per article, at
-/// random places), so every story write re-read its pages from the OS: at a
-/// million articles that made a write several times slower. The cache only grows
-/// as pages are used, so a small database stays small.
+/// default 2 MiB held little of the indexes a write probes at random places
+/// (article keys; the story keys, when they were rows), so at a million
+/// articles writes re-read their pages from the OS. The cache only grows as
+/// pages are used, so a small database stays small.
 const PAGE_CACHE_KIB: &str = "-32768";
 
 /// Rows per multi-row statement: each statement is a hand-off to sqlx's worker
@@ -491,18 +491,20 @@ impl SqliteStore {
         .bind(&urls)
         .execute(&mut *tx)
         .await?;
-        let rows = sqlx::query(select_feeds!(
+        let mut rows = sqlx::query(select_feeds!(
             "WHERE f.url IN (SELECT value FROM json_each(?1))"
         ))
         .bind(&urls)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        let mut by_url = HashMap::with_capacity(rows.len());
-        for row in &rows {
-            let record = feed_from_row(row)?;
+        .fetch(&mut *tx);
+        // Row by row: at 10,000 feeds, holding every row at once (SQLite copies
+        // each value) was most of a re-poll's peak memory.
+        let mut by_url = HashMap::with_capacity(feeds.len());
+        while let Some(row) = rows.try_next().await? {
+            let record = feed_from_row(&row)?;
             by_url.insert(record.url.clone(), record);
         }
+        drop(rows);
+        tx.commit().await?;
         in_configured_order(feeds, by_url)
     }
 
