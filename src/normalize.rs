@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::domain::article::NewArticle;
 use crate::domain::entry::{ParsedEntry, Text};
+use crate::domain::text::without_controls;
 
 /// Query parameters that track a click rather than name a page (SPEC §5), matched
 /// without regard to case. Every `utm_*` parameter is dropped as well.
@@ -345,6 +346,8 @@ fn after<'a>(text: &'a str, marker: &str) -> &'a str {
         .map_or("", |at| &text[at + marker.len()..])
 }
 
+/// Plain text on one line; also where entity-decoded text (`&#0;`, `&#27;`)
+/// loses the control characters the parser could not see.
 fn collapse_whitespace(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for word in text.split_whitespace() {
@@ -353,7 +356,7 @@ fn collapse_whitespace(text: &str) -> String {
         }
         out.push_str(word);
     }
-    out
+    without_controls(out)
 }
 
 /// Safe HTML for display: no scripts, styles, frames or event handlers; links open
@@ -377,7 +380,8 @@ fn sanitize_html_with_base(html: &str, base: Option<&Url>) -> String {
             Some(base) => ammonia::UrlRelative::RewriteWithBase(base.clone()),
             None => ammonia::UrlRelative::Deny,
         });
-        sanitizer.clean(html).to_string()
+        // The sanitiser decodes character references, `&#27;` into ESC.
+        without_controls(sanitizer.clean(html).to_string())
     })
 }
 

@@ -11,6 +11,7 @@ use feed_rs::model::{Entry, Feed, FeedType, Link, Person};
 use feed_rs::parser::{ParseErrorKind, ParseFeedError as FeedRsError};
 
 use crate::domain::entry::{ParsedEntry, ParsedFeed, Text};
+use crate::domain::text::without_controls;
 
 /// Why a document could not be read as a feed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -637,15 +638,17 @@ fn preferred_link(links: &[Link]) -> Option<String> {
         .filter(usable)
         .find(|link| link.rel.as_deref() == Some("alternate"))
         .or_else(|| links.iter().filter(usable).find(|link| link.rel.is_none()))
-        .map(|link| link.href.trim().to_string())
+        .map(|link| without_controls(link.href.trim().to_string()))
 }
 
 fn person_name(person: &Person) -> Option<String> {
     non_empty(person.name.clone()).or_else(|| non_empty(person.email.clone()))
 }
 
+/// Trimmed, without control characters (a JSON `\u0000` or an XML `&#1;`
+/// arrives decoded), `None` when nothing is left.
 fn non_empty(text: Option<String>) -> Option<String> {
-    let text = text?;
+    let text = without_controls(text?);
     let trimmed = text.trim();
     if trimmed.is_empty() {
         None

@@ -7,4 +7,5 @@ pub mod article;
 pub mod entry;
 pub mod retry;
 pub mod schedule;
+pub mod text;
 pub mod transport;

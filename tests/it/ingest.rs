@@ -32,7 +32,62 @@ both_backends!(
     gone_feed_is_disabled_and_redirected_feed_moves,
     many_feeds_with_many_hits_at_once_all_succeed_and_store_everything_once,
     syncing_the_configured_feeds_keeps_ids_renames_and_retires,
+    control_characters_in_feed_text_are_dropped_and_cost_no_item,
 );
+
+async fn control_characters_in_feed_text_are_dropped_and_cost_no_item(backend: Backend) {
+    let server = FeedServer::start().await;
+    let mut json_items = items(50);
+    json_items[7].title = "Talks\u{0} resume".to_owned();
+    json_items[8].title = "\u{1b}[2JScreen cleared".to_owned();
+    let mut rss_items: Vec<Item> = (51..=60).map(Item::numbered).collect();
+    rss_items[0].title = "Raw\u{0}NUL in XML".to_owned();
+    // Character references reach the text only once the HTML is decoded.
+    rss_items[1].description = "<p>Bell&#7; and &#27;[31mred&#0;</p>".to_owned();
+    server.set("/json", Route::json_feed("JSON", &json_items));
+    server.set("/rss", Route::rss("Wire\u{0}", &rss_items));
+    let herald = TestHerald::start(
+        backend,
+        &feeds_toml(&[server.url("/json"), server.url("/rss")]),
+    )
+    .await;
+
+    let reports = herald.poll().await;
+    let outcomes: Vec<_> = reports
+        .iter()
+        .map(|r| (r.status, r.new, r.error.clone()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [(PollStatus::Ok, 50, None), (PollStatus::Ok, 10, None)]
+    );
+    assert_eq!(herald.db.store.count_articles().await.unwrap(), 60);
+    let title = |n: u32| {
+        let store = herald.db.store.clone();
+        async move {
+            store
+                .article_by_canonical_url(&format!("https://example.com/articles/{n}"))
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert_eq!(title(8).await.title, "Talks resume");
+    assert_eq!(title(9).await.title, "[2JScreen cleared");
+    assert_eq!(title(51).await.title, "RawNUL in XML");
+    // HTML decodes `&#0;` as U+FFFD, the replacement character.
+    assert_eq!(
+        title(52).await.summary.as_deref(),
+        Some("Bell and [31mred\u{fffd}")
+    );
+    let feed_titles: Vec<_> = herald
+        .feeds()
+        .await
+        .into_iter()
+        .map(|feed| feed.record.title)
+        .collect();
+    assert_eq!(feed_titles[1].as_deref(), Some("Wire"));
+}
 
 async fn syncing_the_configured_feeds_keeps_ids_renames_and_retires(backend: Backend) {
     let db = TestDb::new(backend).await;
