@@ -362,6 +362,13 @@ fn disabled_report(feed: &ConfiguredFeed) -> PollReport {
 
 fn log_report(report: &PollReport) {
     match &report.error {
+        Some(error) if report.status == PollStatus::Ok => tracing::warn!(
+            feed = %report.url,
+            new = report.new,
+            updated = report.updated,
+            %error,
+            "fetched; some items not stored"
+        ),
         Some(error) => tracing::warn!(feed = %report.url, %error, "fetch failed"),
         None => tracing::info!(
             feed = %report.url,

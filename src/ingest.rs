@@ -19,8 +19,8 @@ use crate::normalize;
 use crate::parse::{self, ParseFeedError};
 use crate::rules::{Document, Matcher};
 use crate::store::{
-    FeedRecord, FetchRecord, FetchResult, Incoming, RuleMatch, SaveSummary, Store, StoreError,
-    StoryInput, Suppression,
+    FeedRecord, FetchRecord, FetchResult, Incoming, RejectedItem, RuleMatch, SaveSummary, Store,
+    StoreError, StoryInput, Suppression,
 };
 use crate::stories::{Fingerprint, StorySettings};
 
@@ -393,6 +393,17 @@ pub async fn poll_feed(
     report
 }
 
+/// The feed's error when the database refused some items (the others were stored).
+fn refused_items(rejected: &[RejectedItem], entries: usize) -> Option<String> {
+    let first = rejected.first()?;
+    Some(format!(
+        "{} of {entries} items not stored; item {}: {}",
+        rejected.len(),
+        first.item_key,
+        first.error
+    ))
+}
+
 struct PollFailure {
     message: String,
     retry_after: Option<Duration>,
@@ -471,11 +482,19 @@ async fn poll_outcome(
     report.inserted = summary.saved.inserted;
     report.alerts = summary.saved.alerts.len() + summary.saved.held;
     report.moved_to = document.moved_to.as_ref().map(Url::to_string);
+    report.error = refused_items(&summary.saved.rejected, summary.entries);
+    // With items refused the validators are not kept: the next poll fetches the
+    // document again and retries them, should the cause have gone.
+    let validators = match report.error {
+        None => document.validators,
+        Some(_) => Validators::default(),
+    };
     Ok(FetchResult::Fetched {
-        etag: document.validators.etag,
-        last_modified: document.validators.last_modified,
+        etag: validators.etag,
+        last_modified: validators.last_modified,
         title: summary.title,
         site_url: summary.site_url,
         moved_to: report.moved_to.clone(),
+        error: report.error.clone(),
     })
 }

@@ -5,8 +5,8 @@
 //! writer that waits for its turn hands its batch to the one ahead of it
 //! instead of waiting for its own transaction. Under load one commit then
 //! covers the items of many feeds; alone, a batch is written at once. A group
-//! that fails is written again batch by batch, so a batch that cannot be
-//! stored fails only its own feed.
+//! that fails is written again batch by batch, and a batch the database
+//! refuses item by item: a bad item costs only itself.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
 use super::story_index::StoryIndex;
-use super::{Incoming, SaveSummary, StoreError};
+use super::{Incoming, RejectedItem, SaveSummary, StoreError};
 use crate::stories::StorySettings;
 
 /// Items per transaction beyond which a group is not grown: a transaction's
@@ -152,12 +152,54 @@ async fn write_group(index: &mut StoryIndex, group: Vec<WriteJob>, writer: &impl
         }
     }
     for job in group {
-        let result = writer
-            .write_jobs(index, std::slice::from_ref(&job))
-            .await
-            .map(|mut summaries| summaries.pop().unwrap_or_default());
+        let result = write_batch(index, &job, writer).await;
         job.answer(result);
     }
+}
+
+/// One feed's batch in one transaction; if the database refuses a row of it,
+/// item by item, so that one bad item costs only itself.
+async fn write_batch(
+    index: &mut StoryIndex,
+    job: &WriteJob,
+    writer: &impl GroupWriter,
+) -> Result<SaveSummary, StoreError> {
+    let error = match write_one(index, job, writer).await {
+        Err(error) if error.is_refused_data() && job.articles.len() > 1 => error,
+        other => return other,
+    };
+    tracing::debug!(%error, feed_id = job.feed_id, "batch refused; writing its items one by one");
+    let mut summary = SaveSummary::default();
+    for article in &job.articles {
+        let (reply, _) = oneshot::channel();
+        let single = WriteJob {
+            feed_id: job.feed_id,
+            articles: vec![article.clone()],
+            settings: job.settings,
+            now: job.now,
+            reply,
+        };
+        match write_one(index, &single, writer).await {
+            Ok(stored) => summary.absorb(stored),
+            Err(error) if error.is_refused_data() => summary.rejected.push(RejectedItem {
+                item_key: article.article.item_key.clone(),
+                error: error.to_string(),
+            }),
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(summary)
+}
+
+async fn write_one(
+    index: &mut StoryIndex,
+    job: &WriteJob,
+    writer: &impl GroupWriter,
+) -> Result<SaveSummary, StoreError> {
+    writer
+        .write_jobs(index, std::slice::from_ref(job))
+        .await
+        .map(|mut summaries| summaries.pop().unwrap_or_default())
 }
 
 /// Small writes of one kind (a feed's 304 recorded on its row) made one

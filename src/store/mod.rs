@@ -57,6 +57,28 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// True when the database refused these rows (a value it cannot hold, a
+    /// broken constraint) rather than failing as a whole (down, busy, full):
+    /// the same rows fail again, other rows may pass.
+    pub fn is_refused_data(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(error)) = self else {
+            return false;
+        };
+        if let Some(postgres) = error.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+            // SQLSTATE classes: data exception, integrity constraint violation.
+            let code = postgres.code();
+            return code.starts_with("22") || code.starts_with("23");
+        }
+        // SQLite's extended result code; its low byte is the primary one:
+        // TOOBIG, CONSTRAINT, MISMATCH, RANGE.
+        error
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 18 | 19 | 20 | 25))
+    }
+}
+
 /// Held while a daemon runs on a database that only one process may serve.
 #[derive(Debug)]
 pub struct InstanceLock {
@@ -146,6 +168,8 @@ pub enum FetchResult {
         site_url: Option<String>,
         /// A permanent redirect's target: the feed is fetched from there from now on.
         moved_to: Option<String>,
+        /// Why some items were not stored (the rest were); shown on the feed.
+        error: Option<String>,
     },
     /// 304: the stored validators still hold.
     NotModified,
@@ -357,6 +381,29 @@ pub struct SaveSummary {
     pub joined_stories: usize,
     /// Rule hits held back (back catalogue, too old): recorded on their story, never sent.
     pub held: usize,
+    /// Items the database refused, with why; the batch's other items are stored.
+    pub rejected: Vec<RejectedItem>,
+}
+
+/// An item the database would not store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedItem {
+    pub item_key: String,
+    pub error: String,
+}
+
+impl SaveSummary {
+    /// Adds what another write of the same batch stored.
+    pub fn absorb(&mut self, other: SaveSummary) {
+        self.inserted.extend(other.inserted);
+        self.merged += other.merged;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.alerts.extend(other.alerts);
+        self.joined_stories += other.joined_stories;
+        self.held += other.held;
+        self.rejected.extend(other.rejected);
+    }
 }
 
 /// The storage backend, chosen by URL scheme.

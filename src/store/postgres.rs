@@ -287,9 +287,10 @@ impl PgStore {
                 title,
                 site_url,
                 moved_to,
+                error,
             } => sqlx::query(
                 "UPDATE feeds SET last_fetch_at = $2, next_fetch_at = $3, status = 'ok',
-                    error = NULL, failures = 0, last_success_at = $2,
+                    error = $9, failures = 0, last_success_at = $2,
                     lease_owner = NULL, lease_until = NULL,
                     backfilled_at = COALESCE(backfilled_at, $2),
                     etag = $4, last_modified = $5, title = COALESCE($6, title),
@@ -303,7 +304,8 @@ impl PgStore {
             .bind(last_modified)
             .bind(title)
             .bind(site_url)
-            .bind(moved_to),
+            .bind(moved_to)
+            .bind(error),
             FetchResult::NotModified => {
                 let pool = &self.pool;
                 return self

@@ -649,9 +649,10 @@ impl SqliteStore {
                 title,
                 site_url,
                 moved_to,
+                error,
             } => sqlx::query(
                 "UPDATE feeds SET last_fetch_at = ?2, next_fetch_at = ?3, status = 'ok',
-                    error = NULL, failures = 0, last_success_at = ?2,
+                    error = ?9, failures = 0, last_success_at = ?2,
                     lease_owner = NULL, lease_until = NULL,
                     backfilled_at = COALESCE(backfilled_at, ?2),
                     etag = ?4, last_modified = ?5, title = COALESCE(?6, title),
@@ -665,7 +666,8 @@ impl SqliteStore {
             .bind(last_modified.clone())
             .bind(title.clone())
             .bind(site_url.clone())
-            .bind(moved_to.clone()),
+            .bind(moved_to.clone())
+            .bind(error.clone()),
             FetchResult::NotModified => {
                 let pool = &self.pool;
                 return self

@@ -33,7 +33,76 @@ both_backends!(
     many_feeds_with_many_hits_at_once_all_succeed_and_store_everything_once,
     syncing_the_configured_feeds_keeps_ids_renames_and_retires,
     control_characters_in_feed_text_are_dropped_and_cost_no_item,
+    an_item_the_database_refuses_costs_only_itself,
 );
+
+/// A database that refuses one title, as a constraint an operator added would.
+async fn refuse_title(backend: Backend, db: &TestDb, title: &str) {
+    let sql = match backend {
+        Backend::Sqlite => format!(
+            "CREATE TRIGGER refuse_title BEFORE INSERT ON articles
+             WHEN NEW.title = '{title}'
+             BEGIN SELECT RAISE(ABORT, 'title refused by policy'); END;"
+        ),
+        Backend::Postgres => format!(
+            "CREATE FUNCTION refuse_title() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+               IF NEW.title = '{title}' THEN
+                 RAISE EXCEPTION 'title refused by policy' USING ERRCODE = 'check_violation';
+               END IF;
+               RETURN NEW;
+             END $$;
+             CREATE TRIGGER refuse_title BEFORE INSERT ON articles
+             FOR EACH ROW EXECUTE FUNCTION refuse_title();"
+        ),
+    };
+    db.execute_sql(&sql).await;
+}
+
+async fn an_item_the_database_refuses_costs_only_itself(backend: Backend) {
+    let server = FeedServer::start().await;
+    let mut wire = items(20);
+    wire[4].title = "Poison pill".to_owned();
+    server.set("/feed", Route::rss("Wire", &wire));
+    let herald = TestHerald::start(backend, &feeds_toml(&[server.url("/feed")])).await;
+    refuse_title(backend, &herald.db, "Poison pill").await;
+
+    let first = herald.poll_one().await;
+    assert_eq!((first.status, first.new), (PollStatus::Ok, 19), "{first:?}");
+    let error = first.error.clone().unwrap_or_default();
+    assert!(
+        error.starts_with("1 of 20 items not stored; item ")
+            && error.contains("item-5")
+            && error.contains("title refused by policy"),
+        "{error}"
+    );
+    assert_eq!(herald.db.store.count_articles().await.unwrap(), 19);
+    let feed = &herald.feeds().await[0].record;
+    assert_eq!(
+        (feed.status, feed.error.as_deref()),
+        (FeedStatus::Ok, Some(error.as_str()))
+    );
+
+    // Once the database takes it, the next poll stores it: the document is
+    // fetched again in full, not answered with 304.
+    let drop = match backend {
+        Backend::Sqlite => "DROP TRIGGER refuse_title",
+        Backend::Postgres => "DROP TRIGGER refuse_title ON articles",
+    };
+    herald.db.execute_sql(drop).await;
+    let second = herald.poll_one().await;
+    assert_eq!(
+        (second.status, second.new, second.error),
+        (PollStatus::Ok, 1, None)
+    );
+    assert!(
+        server.requests("/feed")[1]
+            .header("if-none-match")
+            .is_none()
+    );
+    assert_eq!(herald.db.store.count_articles().await.unwrap(), 20);
+    assert_eq!(herald.feeds().await[0].record.error, None);
+}
 
 async fn control_characters_in_feed_text_are_dropped_and_cost_no_item(backend: Backend) {
     let server = FeedServer::start().await;

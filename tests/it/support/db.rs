@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use herald::store::Store;
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::{Connection, Executor, PgConnection, SqliteConnection};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -96,6 +96,24 @@ async fn drop_stale_databases(admin: &mut PgConnection) {
 }
 
 impl TestDb {
+    /// Runs SQL (several statements allowed) on the test's database, as an
+    /// operator with `psql` or `sqlite3` would, beside herald's own connections.
+    pub async fn execute_sql(&self, sql: &str) {
+        if self.url.starts_with("sqlite:") {
+            let mut connection = SqliteConnection::connect(&self.url).await.unwrap();
+            connection
+                .execute(sqlx::AssertSqlSafe(sql.to_owned()))
+                .await
+                .unwrap();
+        } else {
+            let mut connection = PgConnection::connect(&self.url).await.unwrap();
+            connection
+                .execute(sqlx::AssertSqlSafe(sql.to_owned()))
+                .await
+                .unwrap();
+        }
+    }
+
     pub async fn new(backend: Backend) -> TestDb {
         let (url, dir) = match backend {
             Backend::Sqlite => {
