@@ -22,10 +22,18 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// The database answers.
+/// The database answers, and takes herald's writes.
 pub async fn readyz(State(state): State<Arc<ApiState>>) -> Result<&'static str, ApiError> {
     match tokio::time::timeout(READINESS_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => Ok("ok"),
+        Ok(Ok(())) => match state.store.write_failure() {
+            None => Ok("ok"),
+            Some(error) => {
+                tracing::warn!(%error, "not ready: writes to the database fail");
+                Err(ApiError::unavailable(format!(
+                    "the database does not take writes: {error}"
+                )))
+            }
+        },
         Ok(Err(error)) => {
             tracing::warn!(%error, "not ready: database unreachable");
             Err(ApiError::unavailable("database unreachable"))

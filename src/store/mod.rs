@@ -13,6 +13,7 @@ mod group_commit;
 mod postgres;
 mod sqlite;
 mod story_index;
+mod write_health;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -497,7 +498,7 @@ impl Store {
         stories: &StorySettings,
         now: DateTime<Utc>,
     ) -> Result<SaveSummary, StoreError> {
-        dispatch!(self, s => s.save_articles(feed_id, articles, stories, now).await)
+        self.observed(dispatch!(self, s => s.save_articles(feed_id, articles, stories, now).await))
     }
 
     /// Articles published since `since`, newest first, as a stream: memory stays flat
@@ -525,7 +526,7 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<FeedRecord>, StoreError> {
-        dispatch!(self, s => s.claim_due_feeds(owner, now, lease_until, limit).await)
+        self.observed(dispatch!(self, s => s.claim_due_feeds(owner, now, lease_until, limit).await))
     }
 
     /// When the next active feed can be claimed: due and not leased.
@@ -548,7 +549,9 @@ impl Store {
         fresh_since: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        dispatch!(self, s => s.claim_deliveries(owner, now, lease_until, fresh_since, limit).await)
+        self.observed(
+            dispatch!(self, s => s.claim_deliveries(owner, now, lease_until, fresh_since, limit).await),
+        )
     }
 
     /// Records an attempt and releases the claim. Ignored unless `owner` still holds
@@ -559,7 +562,7 @@ impl Store {
         owner: &str,
         attempt: &AttemptRecord,
     ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.record_attempt(id, owner, attempt).await)
+        self.observed(dispatch!(self, s => s.record_attempt(id, owner, attempt).await))
     }
 
     /// Gives back claims that were not attempted (their sink's queue stalled), so
@@ -626,7 +629,20 @@ impl Store {
 
     /// Records the outcome of a fetch on the feed row.
     pub async fn record_fetch(&self, feed_id: i64, record: &FetchRecord) -> Result<(), StoreError> {
-        dispatch!(self, s => s.record_fetch(feed_id, record).await)
+        self.observed(dispatch!(self, s => s.record_fetch(feed_id, record).await))
+    }
+
+    /// A write's outcome, noted for readiness on its way to the caller (the
+    /// writes every poll and delivery makes: claims, articles, outcomes).
+    fn observed<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        dispatch!(self, s => s.write_health.observe(&result));
+        result
+    }
+
+    /// Why this process's last write failed, while none has succeeded since:
+    /// the database answers, but does not take what herald writes.
+    pub fn write_failure(&self) -> Option<String> {
+        dispatch!(self, s => s.write_health.failure())
     }
 
     pub async fn article(&self, id: i64) -> Result<Option<Article>, StoreError> {

@@ -18,6 +18,7 @@ use sqlx::{Connection, Postgres, Row, Transaction};
 use super::assign::{self, Candidate, NewMember, StoryChoice};
 use super::group_commit::{Batcher, GroupWriter, WriteJob, WriteQueue};
 use super::story_index::{IndexRow, Indexed, StoryIndex};
+use super::write_health::WriteHealth;
 use super::{
     AlertRecord, ArticleText, AttemptRecord, DeliveryRecord, DeliveryStatus, FeedRecord, FeedSpec,
     FeedStatus, FetchRecord, FetchResult, HeldRules, Incoming, SaveSummary, StoreError,
@@ -56,6 +57,7 @@ pub struct PgStore {
     writes: WriteQueue,
     /// 304s waiting to be recorded, one statement for all (see `group_commit`).
     not_modified: Batcher<(i64, DateTime<Utc>, DateTime<Utc>)>,
+    pub(super) write_health: WriteHealth,
 }
 
 impl PgStore {
@@ -87,6 +89,7 @@ impl PgStore {
             stories: Arc::default(),
             writes: WriteQueue::default(),
             not_modified: Batcher::default(),
+            write_health: WriteHealth::default(),
         })
     }
 

@@ -19,11 +19,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, Transaction};
 
 use super::assign::{self, Candidate, NewMember, StoryChoice, StoryInput};
 use super::group_commit::{Batcher, GroupWriter, WriteJob, WriteQueue};
 use super::story_index::{IndexRow, Indexed, StoryIndex};
+use super::write_health::WriteHealth;
 use super::{
     AlertRecord, ArticleText, AttemptRecord, DeliveryRecord, DeliveryStatus, FeedRecord, FeedSpec,
     FeedStatus, FetchRecord, FetchResult, HeldRules, Incoming, InstanceLock, SaveSummary,
@@ -392,6 +393,7 @@ pub struct SqliteStore {
     not_modified: Batcher<(i64, String, String)>,
     /// The database file; `None` in memory.
     path: Option<std::path::PathBuf>,
+    pub(super) write_health: WriteHealth,
 }
 
 /// Times are stored as fixed-width UTC text so that string order is time order.
@@ -428,6 +430,12 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(BUSY_TIMEOUT)
+            // A transaction whose ROLLBACK failed too (SQLITE_FULL, an I/O
+            // error) leaves its connection inside it, and every BEGIN on it
+            // fails from then on: such a connection is closed, never reused.
+            .before_acquire(|connection, _| {
+                Box::pin(async move { Ok(!connection.is_in_transaction()) })
+            })
             .connect_with(options)
             .await
             .map_err(StoreError::Connect)?;
@@ -436,6 +444,7 @@ impl SqliteStore {
             stories: Arc::default(),
             writes: WriteQueue::default(),
             not_modified: Batcher::default(),
+            write_health: WriteHealth::default(),
             path,
         })
     }

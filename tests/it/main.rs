@@ -8,6 +8,7 @@ mod architecture;
 mod cli;
 mod corpus;
 mod daemon;
+mod faults;
 mod fetch;
 mod ingest;
 mod rules;
