@@ -9,6 +9,7 @@ mod cli;
 mod corpus;
 mod daemon;
 mod fetch;
+mod fetch_policy;
 mod ingest;
 mod rules;
 mod sinks;
