@@ -192,8 +192,12 @@ impl App {
         let (watch, _) = compile_rules(&settings);
         let watch = Arc::new(watch?);
         let fetcher = Fetcher::new(fetch_settings(&settings)).context("HTTP client")?;
-        let sender = Sender::new(crate::sinks::DEFAULT_TIMEOUT, &settings.fetch.user_agent)
-            .context("HTTP client for alerts")?;
+        let sender = Sender::new(
+            crate::sinks::DEFAULT_TIMEOUT,
+            &settings.fetch.user_agent,
+            settings.fetch.private_networks,
+        )
+        .context("HTTP client for alerts")?;
         let dispatcher = Dispatcher {
             store: store.clone(),
             sender,
@@ -334,6 +338,7 @@ fn fetch_settings(settings: &Settings) -> fetch::FetchSettings {
         concurrency: f.concurrency,
         per_host: f.per_host,
         user_agent: f.user_agent.clone(),
+        private_networks: f.private_networks,
     }
 }
 

@@ -1,7 +1,8 @@
 //! HTTP only: conditional GET, body and redirect limits, per-host and global concurrency.
 //!
-//! Owns the one pooled HTTP client and everything a feed server can do to it: redirects,
-//! status codes, `Retry-After`, validators, compressed and oversized bodies, stalls.
+//! Owns the pooled HTTP clients and everything a feed server can do to them: redirects,
+//! status codes, `Retry-After`, validators, compressed and oversized bodies, stalls,
+//! and leading herald to addresses `[fetch] private_networks` forbids (`net_policy`).
 //! Returns a [`FetchOutcome`]; never parses, never stores, knows nothing of feeds' rows.
 
 use std::collections::HashMap;
@@ -15,8 +16,10 @@ use reqwest::{Client, Response, StatusCode, redirect};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
+pub use crate::domain::address::PrivateNetworks;
 pub use crate::domain::retry::parse_retry_after;
 use crate::domain::transport::{describe_io, humanize};
+use crate::net_policy::{self, PublicOnly, Refused, Route};
 
 /// Longest a whole fetch (connect, headers, body, every redirect hop) may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -49,6 +52,8 @@ pub struct FetchSettings {
     pub concurrency: usize,
     pub per_host: usize,
     pub user_agent: String,
+    /// When a special (private, loopback, link-local…) address may be connected to.
+    pub private_networks: PrivateNetworks,
 }
 
 impl Default for FetchSettings {
@@ -60,6 +65,7 @@ impl Default for FetchSettings {
             concurrency: DEFAULT_CONCURRENCY,
             per_host: DEFAULT_PER_HOST,
             user_agent: DEFAULT_USER_AGENT.to_owned(),
+            private_networks: PrivateNetworks::default(),
         }
     }
 }
@@ -118,6 +124,9 @@ pub enum FetchError {
     /// 410: the publisher says the feed is gone for good.
     #[error("HTTP 410 Gone")]
     Gone,
+    /// The private-networks policy forbids the address; nothing was connected to.
+    #[error("{0}")]
+    Refused(Box<PolicyRefusal>),
     #[error("unsupported url {url}: {reason}")]
     UnsupportedUrl { url: Url, reason: &'static str },
     #[error("body could not be decoded: {0}")]
@@ -138,6 +147,7 @@ impl FetchError {
             FetchError::BodyTooLarge { .. }
             | FetchError::TooManyRedirects { .. }
             | FetchError::BadRedirect { .. }
+            | FetchError::Refused(_)
             | FetchError::Gone
             | FetchError::UnsupportedUrl { .. }
             | FetchError::Decode(_)
@@ -156,7 +166,7 @@ impl FetchError {
 
 /// Fetches documents over one pooled client within global and per-host limits.
 ///
-/// Cheap to clone: clones share the client, the pool and the limits.
+/// Cheap to clone: clones share the clients, their pools and the limits.
 #[derive(Clone)]
 pub struct Fetcher {
     inner: Arc<Inner>,
@@ -171,7 +181,10 @@ impl std::fmt::Debug for Fetcher {
 }
 
 struct Inner {
-    client: Client,
+    /// For the hosts the policy lets through whatever they resolve to.
+    direct: Client,
+    /// For every other host: special addresses in DNS answers are refused.
+    checked: Client,
     settings: FetchSettings,
     global: Arc<Semaphore>,
     // One entry per host ever fetched; hosts come from the configured feeds, so the
@@ -186,18 +199,13 @@ impl Fetcher {
                 "concurrency and per-host limits must be at least 1".into(),
             ));
         }
-        let client = Client::builder()
-            .user_agent(settings.user_agent.as_str())
-            // Redirects are followed by hand to count hops, refuse odd schemes and
-            // notice permanent moves (SPEC §7: 301/308 update the stored URL).
-            .redirect(redirect::Policy::none())
-            .pool_max_idle_per_host(settings.per_host)
-            .build()
-            .map_err(|e| FetchError::Setup(describe_transport(&e)))?;
+        let direct = build_client(&settings, false)?;
+        let checked = build_client(&settings, true)?;
         let global = Arc::new(Semaphore::new(settings.concurrency));
         Ok(Fetcher {
             inner: Arc::new(Inner {
-                client,
+                direct,
+                checked,
                 settings,
                 global,
                 hosts: Mutex::new(HashMap::new()),
@@ -219,10 +227,22 @@ impl Fetcher {
         url: &Url,
         validators: &Validators,
     ) -> Result<FetchOutcome, FetchError> {
+        self.fetch_moved(url, url, validators).await
+    }
+
+    /// [`Fetcher::fetch`] of `url`, where an earlier permanent redirect moved the feed
+    /// from the `configured` URL: only the configured URL's host is the operator's
+    /// choice, so the private-networks policy treats `url` as reached by redirect.
+    pub async fn fetch_moved(
+        &self,
+        configured: &Url,
+        url: &Url,
+        validators: &Validators,
+    ) -> Result<FetchOutcome, FetchError> {
         let host = host_key(url)?;
         let _permits = self.acquire_permits(&host).await?;
         let limit = self.inner.settings.timeout;
-        tokio::time::timeout(limit, self.follow_redirects(url, validators))
+        tokio::time::timeout(limit, self.follow_redirects(configured, url, validators))
             .await
             .map_err(|_| FetchError::Timeout { limit })?
     }
@@ -257,6 +277,7 @@ impl Fetcher {
 
     async fn follow_redirects(
         &self,
+        configured: &Url,
         start: &Url,
         validators: &Validators,
     ) -> Result<FetchOutcome, FetchError> {
@@ -264,8 +285,11 @@ impl Fetcher {
         let mut url = start.clone();
         let mut hops = 0;
         let mut every_hop_permanent = true;
+        let mut redirected_from = (start != configured).then(|| configured.clone());
         loop {
-            let response = self.send(&url, validators).await?;
+            let response = self
+                .send(configured, &url, redirected_from.as_ref(), validators)
+                .await?;
             let status = response.status();
             if !is_redirect(status) {
                 let moved_to = (hops > 0 && every_hop_permanent).then(|| url.clone());
@@ -279,19 +303,49 @@ impl Fetcher {
             let next = redirect_target(&url, response.headers())?;
             tracing::debug!(from = %url, to = %next, status = status.as_u16(), "following redirect");
             every_hop_permanent &= is_permanent_redirect(status);
-            url = next;
+            redirected_from = Some(std::mem::replace(&mut url, next));
             hops += 1;
         }
     }
 
-    async fn send(&self, url: &Url, validators: &Validators) -> Result<Response, FetchError> {
-        self.inner
-            .client
+    /// One hop to `url` of a fetch that started at `configured`, through the client
+    /// the private-networks policy picks for it.
+    async fn send(
+        &self,
+        configured: &Url,
+        url: &Url,
+        redirected_from: Option<&Url>,
+        validators: &Validators,
+    ) -> Result<Response, FetchError> {
+        let policy = self.inner.settings.private_networks;
+        let refusal = |refused: Refused| {
+            // Under "deny" the configured host needs only "configured"; anything a
+            // redirect reaches needs "allow".
+            let permitted_by =
+                if policy == PrivateNetworks::Deny && net_policy::same_host(configured, url) {
+                    PrivateNetworks::Configured
+                } else {
+                    PrivateNetworks::Allow
+                };
+            FetchError::Refused(Box::new(PolicyRefusal {
+                refused,
+                redirected_from: redirected_from.cloned(),
+                permitted_by,
+            }))
+        };
+        let client = match net_policy::route(policy, configured, url).map_err(refusal)? {
+            Route::Direct => &self.inner.direct,
+            Route::Checked => &self.inner.checked,
+        };
+        client
             .get(url.clone())
             .headers(request_headers(validators))
             .send()
             .await
-            .map_err(|e| FetchError::Transport(describe_transport(&e)))
+            .map_err(|e| match net_policy::find_refusal(&e) {
+                Some(refused) => refusal(refused.clone()),
+                None => FetchError::Transport(describe_transport(&e)),
+            })
     }
 
     async fn finish(
@@ -329,6 +383,53 @@ impl Fetcher {
             moved_to,
             status: status.as_u16(),
         }))
+    }
+}
+
+/// `checked`: special addresses in DNS answers are refused. Proxies from the
+/// environment are used only under "allow": a proxy resolves and connects on herald's
+/// behalf, where the policy cannot see the address.
+fn build_client(settings: &FetchSettings, checked: bool) -> Result<Client, FetchError> {
+    let mut builder = Client::builder()
+        .user_agent(settings.user_agent.as_str())
+        // Redirects are followed by hand to count hops, refuse odd schemes, apply the
+        // private-networks policy to each hop and notice permanent moves (SPEC §7:
+        // 301/308 update the stored URL).
+        .redirect(redirect::Policy::none())
+        .pool_max_idle_per_host(settings.per_host);
+    if settings.private_networks != PrivateNetworks::Allow {
+        builder = builder.no_proxy();
+    }
+    if checked {
+        builder = builder.dns_resolver(PublicOnly);
+    }
+    builder
+        .build()
+        .map_err(|e| FetchError::Setup(describe_transport(&e)))
+}
+
+/// A connection the private-networks policy forbade, with what an operator needs to
+/// judge it.
+#[derive(Debug)]
+pub struct PolicyRefusal {
+    pub refused: Refused,
+    /// The URL whose redirect led there, when it was not the configured URL itself.
+    pub redirected_from: Option<Url>,
+    /// The `private_networks` value that would let the connection through.
+    pub permitted_by: PrivateNetworks,
+}
+
+impl std::fmt::Display for PolicyRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "refused to connect to {}", self.refused)?;
+        if let Some(from) = &self.redirected_from {
+            write!(f, " reached by redirect from {from}")?;
+        }
+        write!(
+            f,
+            ": set [fetch] private_networks = \"{}\" to permit",
+            self.permitted_by
+        )
     }
 }
 
@@ -527,6 +628,33 @@ mod tests {
             "HTTP 599",
         );
         check(FetchError::Gone, "HTTP 410 Gone");
+    }
+
+    #[test]
+    fn refusals_name_the_host_where_it_came_from_and_the_setting() {
+        let refusal = |redirected_from: Option<&str>, permitted_by| {
+            FetchError::Refused(Box::new(PolicyRefusal {
+                refused: Refused {
+                    host: "169.254.169.254".into(),
+                    address: "169.254.169.254".parse().unwrap(),
+                    range: crate::domain::address::SpecialRange::LinkLocal,
+                },
+                redirected_from: redirected_from.map(|url| Url::parse(url).unwrap()),
+                permitted_by,
+            }))
+        };
+        let redirected = refusal(Some("https://news.example/rss"), PrivateNetworks::Allow);
+        assert_eq!(
+            redirected.to_string(),
+            "refused to connect to 169.254.169.254 (a link-local address) reached by redirect \
+             from https://news.example/rss: set [fetch] private_networks = \"allow\" to permit"
+        );
+        assert!(!redirected.is_retryable());
+        assert_eq!(
+            refusal(None, PrivateNetworks::Configured).to_string(),
+            "refused to connect to 169.254.169.254 (a link-local address): \
+             set [fetch] private_networks = \"configured\" to permit"
+        );
     }
 
     #[test]

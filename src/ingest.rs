@@ -438,16 +438,21 @@ async fn poll_outcome(
     tags: &[String],
     report: &mut PollReport,
 ) -> Result<FetchResult, PollFailure> {
-    let url = Url::parse(&feed.fetch_url).map_err(|e| PollFailure {
-        message: format!("invalid feed URL: {e}"),
-        retry_after: None,
-        gone: false,
-    })?;
+    let parse = |text: &str| {
+        Url::parse(text).map_err(|e| PollFailure {
+            message: format!("invalid feed URL: {e}"),
+            retry_after: None,
+            gone: false,
+        })
+    };
+    let configured = parse(&feed.url)?;
+    let url = parse(&feed.fetch_url)?;
     let validators = Validators {
         etag: feed.etag.clone(),
         last_modified: feed.last_modified.clone(),
     };
-    let document = match fetcher.fetch(&url, &validators).await? {
+    let outcome = fetcher.fetch_moved(&configured, &url, &validators).await?;
+    let document = match outcome {
         FetchOutcome::NotModified => {
             report.status = PollStatus::NotModified;
             return Ok(FetchResult::NotModified);

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod fetch;
 pub mod ingest;
 pub mod metrics;
+pub mod net_policy;
 pub mod normalize;
 pub mod outbox;
 pub mod parse;

@@ -413,7 +413,11 @@ fn explain(error: FeedRsError, document: &[u8]) -> ParseFeedError {
         },
         FeedRsError::JsonSerde(error) => explain_json(&error, document),
         FeedRsError::JsonUnsupportedVersion(version) => ParseFeedError::NotAFeed {
-            found: format!("JSON with unsupported JSON Feed version {version:?}"),
+            found: if is_json_feed_version_url(&version) {
+                format!("JSON with unsupported JSON Feed version {version:?}")
+            } else {
+                "JSON with an unsupported JSON Feed version".to_string()
+            },
         },
         FeedRsError::XmlReader(error) => {
             let (offset, message) = locate_xml_error(document)
@@ -432,8 +436,8 @@ fn explain_json(error: &serde_json::Error, document: &[u8]) -> ParseFeedError {
     let message = error.to_string();
     let message = message
         .rsplit_once(" at line ")
-        .map_or(message.as_str(), |(text, _)| text)
-        .to_string();
+        .map_or(message.as_str(), |(text, _)| text);
+    let message = without_values(message);
     if error.is_data() && serde_json::from_slice::<serde_json::Value>(document).is_ok() {
         return ParseFeedError::NotAFeed {
             found: format!("JSON that is not a JSON Feed ({message})"),
@@ -444,6 +448,46 @@ fn explain_json(error: &serde_json::Error, document: &[u8]) -> ParseFeedError {
         column: error.column(),
         message,
     }
+}
+
+/// A version URL is worth showing; any other value is the body's text.
+fn is_json_feed_version_url(version: &str) -> bool {
+    version.len() <= 48
+        && version
+            .strip_prefix("https://jsonfeed.org/version/")
+            .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
+}
+
+/// serde's message with the document's own values taken out: quoted strings
+/// (`invalid type: string "…"`) and the name in `unknown variant`/`unknown field`,
+/// while the expected names, which are the JSON Feed schema's, stay.
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            out.push_str("\"…\"");
+            let mut escaped = false;
+            for inner in chars.by_ref() {
+                match inner {
+                    '\\' if !escaped => escaped = true,
+                    '"' if !escaped => break,
+                    _ => escaped = false,
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    for prefix in ["unknown variant `", "unknown field `"] {
+        if let Some(at) = out.find(prefix) {
+            let start = at + prefix.len();
+            if let Some(length) = out[start..].find('`') {
+                out.replace_range(start..start + length, "…");
+            }
+        }
+    }
+    out
 }
 
 fn explain_io(error: &std::io::Error, document: &[u8]) -> ParseFeedError {
@@ -504,6 +548,9 @@ fn line_at(document: &[u8], offset: u64) -> usize {
 }
 
 /// What the document is, when it is not a feed: for messages an operator can act on.
+///
+/// Describes, never quotes: the body may come from anywhere a feed's URL or a DNS
+/// answer leads, and what it says ends up in `herald feeds`, the API and the log.
 fn describe_document(document: &[u8]) -> String {
     let text = String::from_utf8_lossy(&document[..document.len().min(4096)]);
     let mut rest = text.trim_start();
@@ -515,8 +562,7 @@ fn describe_document(document: &[u8]) -> String {
             return "a document without any element".to_string();
         }
         let Some(after) = rest.strip_prefix('<') else {
-            let snippet: String = rest.chars().take(40).collect();
-            return format!("text starting with {snippet:?}");
+            return format!("a text document of {}", describe_size(document.len()));
         };
         let lowered = after.get(..8).unwrap_or(after).to_ascii_lowercase();
         if lowered.starts_with("!doctype") {
@@ -526,7 +572,7 @@ fn describe_document(document: &[u8]) -> String {
                 .to_ascii_lowercase()
                 .contains("html")
             {
-                return "HTML document".to_string();
+                return "an HTML page".to_string();
             }
             rest = skip_past(after, ">");
         } else if after.starts_with("!--") {
@@ -537,17 +583,37 @@ fn describe_document(document: &[u8]) -> String {
             let name: String = after
                 .chars()
                 .take_while(|c| !c.is_whitespace() && !matches!(c, '>' | '/'))
-                .take(40)
                 .collect();
             let local = name.rsplit(':').next().unwrap_or(&name);
             return if local.eq_ignore_ascii_case("html") {
-                "HTML document".to_string()
+                "an HTML page".to_string()
             } else if local == "rss" {
                 "an <rss> document without a <channel>".to_string()
-            } else {
+            } else if is_plain_element_name(&name) {
+                // A short element name is the document's structure, not its content.
                 format!("XML document with root element <{name}>")
+            } else {
+                format!("an XML-like document of {}", describe_size(document.len()))
             };
         }
+    }
+}
+
+/// At most 40 letters, digits, `-`, `_`, `.` and `:`, starting with a letter: what
+/// feeds and other vocabularies use, and too plain to carry a credential's value.
+fn is_plain_element_name(name: &str) -> bool {
+    name.len() <= 40
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+}
+
+fn describe_size(bytes: usize) -> String {
+    if bytes == 1 {
+        "1 byte".to_string()
+    } else {
+        format!("{bytes} bytes")
     }
 }
 
@@ -1005,7 +1071,7 @@ mod tests {
             (b"  \n\t ", "empty document: the response has no body"),
             (
                 b"<!DOCTYPE html>\n<html><head><title>Blocked</title></head></html>",
-                "not a feed: expected RSS, Atom or JSON Feed, found HTML document",
+                "not a feed: expected RSS, Atom or JSON Feed, found an HTML page",
             ),
             (
                 b"<?xml version=\"1.0\"?>\n<catalog><book/></catalog>",
@@ -1023,12 +1089,50 @@ mod tests {
                 b"{\"version\": \"https://jsonfeed.org/version/1\",\n \"items\": [}",
                 "invalid JSON at line 2, column 12: expected value",
             ),
-            (b"Service Unavailable", "not a feed: expected RSS, Atom or JSON Feed, found text starting with \"Service Unavailable\""),
+            (b"Service Unavailable", "not a feed: expected RSS, Atom or JSON Feed, found a text document of 19 bytes"),
+            (
+                b"AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
+                "not a feed: expected RSS, Atom or JSON Feed, found a text document of 63 bytes",
+            ),
+            (
+                b"<AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG>",
+                "not a feed: expected RSS, Atom or JSON Feed, found an XML-like document of 45 bytes",
+            ),
         ];
         for (body, expected) in cases {
             let error = parse_feed(body, None).unwrap_err();
             assert_eq!(error.to_string(), *expected);
         }
+    }
+
+    #[test]
+    fn errors_never_quote_the_document() {
+        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        let bodies = [
+            format!("AWS_SECRET_ACCESS_KEY={secret}"),
+            format!("<!-- {secret} -->\n{secret}"),
+            format!("{{\"version\": \"{secret}\", \"items\": []}}"),
+            format!(
+                "{{\"version\": \"https://jsonfeed.org/version/1\", \"title\": 5, \"items\": [{{\"id\": 1, \"title\": [\"{secret}\"]}}]}}"
+            ),
+            format!("{{\"version\": \"https://jsonfeed.org/version/1\", \"items\": \"{secret}\"}}"),
+        ];
+        for body in bodies {
+            let error = parse_feed(body.as_bytes(), None).unwrap_err().to_string();
+            assert!(!error.contains("wJalr"), "{body}: {error}");
+        }
+        assert_eq!(
+            without_values(r#"invalid type: string "a \"b\" c", expected a sequence"#),
+            r#"invalid type: string "…", expected a sequence"#
+        );
+        assert_eq!(
+            without_values("unknown variant `secret`, expected `a` or `b`"),
+            "unknown variant `…`, expected `a` or `b`"
+        );
+        assert_eq!(
+            without_values("missing field `version`"),
+            "missing field `version`"
+        );
     }
 
     #[test]

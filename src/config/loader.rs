@@ -12,7 +12,7 @@ use super::location::SourceFile;
 use super::raw::{
     RawAlerts, RawApi, RawDatabase, RawFetch, RawListen, RawMainFile, RawSize, RawStories, Text,
 };
-use super::values::{expand_vars, parse_duration, parse_size};
+use super::values::{expand_vars, parse_duration, parse_private_networks, parse_size};
 use super::*;
 
 /// Shortest feed interval: SPEC §7 honours any interval down to one second.
@@ -181,6 +181,10 @@ fn fetch(file: &FileContext, raw: RawFetch) -> Result<FetchSettings, ConfigError
         max_body,
         user_agent,
         max_redirects: raw.max_redirects.unwrap_or(DEFAULT_MAX_REDIRECTS),
+        private_networks: match raw.private_networks {
+            Some(value) => file.parsed(&value, parse_private_networks)?,
+            None => PrivateNetworks::default(),
+        },
     })
 }
 

@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use url::Url;
 
+pub use crate::domain::address::PrivateNetworks;
 pub use location::Location;
 pub use secret::{DatabaseBackend, DatabaseUrl, Secret, SecretUrl};
 
@@ -142,6 +143,9 @@ pub struct FetchSettings {
     pub max_body: u64,
     pub user_agent: String,
     pub max_redirects: usize,
+    /// When fetches and sinks may connect to private, loopback, link-local and other
+    /// special addresses; see the README's "Fetch policy".
+    pub private_networks: PrivateNetworks,
 }
 
 impl Default for FetchSettings {
@@ -154,6 +158,7 @@ impl Default for FetchSettings {
             max_body: DEFAULT_MAX_BODY,
             user_agent: default_user_agent(),
             max_redirects: DEFAULT_MAX_REDIRECTS,
+            private_networks: PrivateNetworks::default(),
         }
     }
 }

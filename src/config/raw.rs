@@ -90,6 +90,7 @@ pub(super) struct RawFetch {
     pub max_body: Option<Spanned<RawSize>>,
     pub user_agent: Option<Text>,
     pub max_redirects: Option<usize>,
+    pub private_networks: Option<Text>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -66,7 +66,7 @@ fn unknown_keys_are_rejected_with_their_position_and_the_expected_keys() {
     );
     check_main_rejected(
         "[fetch]\ninterval = \"5m\"\n  intervall = \"5m\"\n",
-        "herald.toml:3:3: unknown field `intervall`, expected one of `interval`, `timeout`, `concurrency`, `per_host`, `max_body`, `user_agent`, `max_redirects`",
+        "herald.toml:3:3: unknown field `intervall`, expected one of `interval`, `timeout`, `concurrency`, `per_host`, `max_body`, `user_agent`, `max_redirects`, `private_networks`",
     );
     check_main_rejected(
         "[[feeds]]\nurl = \"https://a.example/rss\"\ntag = [\"world\"]\n",
@@ -254,6 +254,26 @@ url = "https://${HOST}/rss"
 }
 
 #[test]
+fn private_networks_takes_one_of_three_values() {
+    for (value, expected) in [
+        ("configured", PrivateNetworks::Configured),
+        ("allow", PrivateNetworks::Allow),
+        ("deny", PrivateNetworks::Deny),
+    ] {
+        let settings = load_main(&format!("[fetch]\nprivate_networks = \"{value}\"\n"));
+        assert_eq!(settings.fetch.private_networks, expected);
+    }
+    assert_eq!(
+        load_main("[fetch]\n").fetch.private_networks,
+        PrivateNetworks::Configured
+    );
+    check_main_rejected(
+        "[fetch]\nmax_redirects = 3\nprivate_networks = \"none\"\n",
+        "herald.toml:3:20: invalid private_networks \"none\", expected \"configured\" (the default), \"allow\" or \"deny\"",
+    );
+}
+
+#[test]
 fn a_missing_file_says_it_cannot_be_read() {
     let config = ConfigDir::new(&[]);
     assert_eq!(
@@ -363,6 +383,7 @@ fn every_section_is_read() {
             max_body: 5 * 1024 * 1024,
             user_agent: "herald-test/1".to_owned(),
             max_redirects: 3,
+            private_networks: PrivateNetworks::Configured,
         }
     );
     let api = settings.api.as_ref().unwrap();

@@ -6,6 +6,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::secret::is_http;
+use crate::domain::address::PrivateNetworks;
 
 /// Replaces every `${NAME}` with the variable's value. `$${` stands for a literal `${`;
 /// any other `$` is kept as written, so a password such as `pa$$word` needs no escaping.
@@ -124,4 +125,13 @@ pub(super) fn parse_feed_url(text: &str) -> Result<Url, String> {
             "invalid feed url \"{text}\", expected an absolute http or https URL"
         )),
     }
+}
+
+/// `[fetch] private_networks`: one of [`PrivateNetworks::NAMES`].
+pub(super) fn parse_private_networks(text: &str) -> Result<PrivateNetworks, String> {
+    PrivateNetworks::parse(text).ok_or_else(|| {
+        format!(
+            "invalid private_networks \"{text}\", expected \"configured\" (the default), \"allow\" or \"deny\""
+        )
+    })
 }

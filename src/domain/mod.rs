@@ -2,6 +2,7 @@
 //!
 //! Nothing here performs I/O or reads the clock: callers pass `now`.
 
+pub mod address;
 pub mod alert;
 pub mod article;
 pub mod entry;

@@ -14,7 +14,9 @@ pub mod slack;
 mod text;
 pub mod webhook;
 
+use crate::domain::address::PrivateNetworks;
 use crate::domain::transport::{describe_io, humanize};
+use crate::net_policy::{self, PublicOnly};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -175,6 +177,7 @@ pub struct Sender {
     client: Client,
     slack_pacer: Arc<Pacer>,
     timeout: Duration,
+    private_networks: PrivateNetworks,
 }
 
 impl fmt::Debug for Sender {
@@ -194,19 +197,35 @@ struct Outgoing<'a> {
 
 impl Sender {
     /// `timeout` bounds each attempt; `user_agent` names herald to receivers.
-    pub fn new(timeout: Duration, user_agent: &str) -> Result<Sender, SinkError> {
-        let client = Client::builder()
+    ///
+    /// `private_networks` as for feeds: a sink's URL is configured, so only "deny"
+    /// refuses anything (its host when it is, or resolves to, a special address).
+    pub fn new(
+        timeout: Duration,
+        user_agent: &str,
+        private_networks: PrivateNetworks,
+    ) -> Result<Sender, SinkError> {
+        let mut builder = Client::builder()
             .user_agent(user_agent)
             .timeout(timeout)
             // A webhook answering with a redirect is misconfigured; following it
             // would send the alert (and its signature) somewhere nobody configured.
-            .redirect(redirect::Policy::none())
+            .redirect(redirect::Policy::none());
+        if private_networks != PrivateNetworks::Allow {
+            // A proxy would resolve and connect where the policy cannot see.
+            builder = builder.no_proxy();
+        }
+        if private_networks == PrivateNetworks::Deny {
+            builder = builder.dns_resolver(PublicOnly);
+        }
+        let client = builder
             .build()
             .map_err(|e| SinkError::Setup(describe_transport(&e, None)))?;
         Ok(Sender {
             client,
             slack_pacer: Arc::new(Pacer::new(SLACK_INTERVAL)),
             timeout,
+            private_networks,
         })
     }
 
@@ -253,6 +272,14 @@ impl Sender {
             );
         };
         let url = outgoing.url;
+        if let Err(refused) = net_policy::route(self.private_networks, url, url) {
+            // Retried rather than dead: a reloaded configuration can lift the refusal.
+            return AttemptOutcome::failed(
+                Verdict::Retry { retry_after: None },
+                describe_refusal(&refused),
+                started.elapsed(),
+            );
+        }
         let result = self
             .client
             .post(url.clone())
@@ -269,7 +296,9 @@ impl Sender {
                 } else {
                     Verdict::Retry { retry_after: None }
                 };
-                let message = if error.is_timeout() {
+                let message = if let Some(refused) = net_policy::find_refusal(&error) {
+                    describe_refusal(refused)
+                } else if error.is_timeout() {
                     format!(
                         "timed out after {}",
                         humantime::format_duration(self.timeout)
@@ -374,6 +403,14 @@ async fn read_excerpt(mut response: Response) -> Option<String> {
     let text = String::from_utf8_lossy(&body);
     let excerpt: String = text.trim().chars().take(MAX_EXCERPT_CHARS).collect();
     (!excerpt.is_empty()).then_some(excerpt)
+}
+
+/// A sink's URL is configured, so only "deny" refuses it, and "configured" would not.
+fn describe_refusal(refused: &net_policy::Refused) -> String {
+    format!(
+        "refused to connect to {refused}: set [fetch] private_networks = \"{}\" to permit",
+        PrivateNetworks::Configured
+    )
 }
 
 /// The innermost cause of a client error, phrased for a person: reqwest's own

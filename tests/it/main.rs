@@ -10,6 +10,7 @@ mod corpus;
 mod daemon;
 mod faults;
 mod fetch;
+mod fetch_policy;
 mod ingest;
 mod rules;
 mod sinks;

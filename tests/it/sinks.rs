@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use herald::domain::address::PrivateNetworks;
 use herald::domain::alert::{AlertMessage, FiredRule};
 use herald::domain::article::{Article, ArticleSource};
 use herald::sinks::{AttemptOutcome, Sender, Sink, SinkTarget, Verdict};
@@ -16,7 +17,12 @@ use crate::support::receiver::{Receiver, Reply};
 const WAIT: Duration = Duration::from_secs(5);
 
 fn sender() -> Sender {
-    Sender::new(Duration::from_secs(5), "herald-test/1").unwrap()
+    Sender::new(
+        Duration::from_secs(5),
+        "herald-test/1",
+        PrivateNetworks::default(),
+    )
+    .unwrap()
 }
 
 fn message() -> AlertMessage {
@@ -320,7 +326,12 @@ async fn receiver_down_is_retried_and_the_error_hides_the_url() {
 async fn slow_receiver_times_out_and_is_retried() {
     let receiver = Receiver::start().await;
     receiver.script("/hook", vec![Reply::ok().delayed(Duration::from_secs(3))]);
-    let sender = Sender::new(Duration::from_millis(300), "herald-test/1").unwrap();
+    let sender = Sender::new(
+        Duration::from_millis(300),
+        "herald-test/1",
+        PrivateNetworks::default(),
+    )
+    .unwrap();
     let outcome = sender
         .send(&webhook(&receiver, "/hook", None), &message())
         .await;
@@ -365,4 +376,71 @@ async fn log_sink_delivers_without_http() {
     assert_eq!(outcome.verdict, Verdict::Delivered);
     assert_eq!(outcome.http_status, None);
     assert_eq!(outcome.error, None);
+}
+
+#[tokio::test]
+async fn deny_refuses_a_sink_on_a_loopback_address_without_connecting() {
+    let receiver = Receiver::start().await;
+    let sender = Sender::new(
+        Duration::from_secs(5),
+        "herald-test/1",
+        PrivateNetworks::Deny,
+    )
+    .unwrap();
+    let sink = webhook(&receiver, "/hooks/SECRETTOKEN", Some("s3cret"));
+
+    let outcome = sender.send(&sink, &message()).await;
+
+    assert_retry(&outcome, None);
+    assert_eq!(outcome.http_status, None);
+    assert_eq!(
+        outcome.error.as_deref(),
+        Some(
+            "refused to connect to 127.0.0.1 (a loopback address): \
+             set [fetch] private_networks = \"configured\" to permit"
+        )
+    );
+    assert!(receiver.requests("/hooks/SECRETTOKEN").is_empty());
+}
+
+#[tokio::test]
+async fn deny_refuses_a_sink_whose_name_resolves_to_loopback() {
+    let receiver = Receiver::start().await;
+    let port = url(&receiver, "/").port().unwrap();
+    let sink = Sink::new(
+        "chat",
+        SinkTarget::Slack {
+            url: Url::parse(&format!("http://localhost:{port}/services/T1/B1/X")).unwrap(),
+        },
+    );
+    let sender = Sender::new(
+        Duration::from_secs(5),
+        "herald-test/1",
+        PrivateNetworks::Deny,
+    )
+    .unwrap();
+
+    let outcome = sender.send(&sink, &message()).await;
+
+    assert_retry(&outcome, None);
+    let error = outcome.error.unwrap();
+    assert!(
+        error.starts_with("refused to connect to localhost (") && error.contains("loopback"),
+        "{error}"
+    );
+    assert!(!error.contains("/services"), "{error}");
+    assert!(receiver.requests("/services/T1/B1/X").is_empty());
+}
+
+#[tokio::test]
+async fn the_default_policy_and_allow_deliver_to_a_configured_loopback_sink() {
+    let receiver = Receiver::start().await;
+    for policy in [PrivateNetworks::Configured, PrivateNetworks::Allow] {
+        let sender = Sender::new(Duration::from_secs(5), "herald-test/1", policy).unwrap();
+        let outcome = sender
+            .send(&webhook(&receiver, "/hook", None), &message())
+            .await;
+        assert_eq!(outcome.verdict, Verdict::Delivered, "{policy}: {outcome:?}");
+    }
+    assert_eq!(receiver.requests("/hook").len(), 2);
 }

@@ -61,7 +61,12 @@ impl RecordedRequest {
 
 impl FeedServer {
     pub async fn start() -> FeedServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        FeedServer::start_on("127.0.0.1").await
+    }
+
+    /// On another address, such as `127.0.0.2`: all of 127.0.0.0/8 is loopback on Linux.
+    pub async fn start_on(ip: &str) -> FeedServer {
+        let listener = TcpListener::bind((ip, 0)).await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let shared = Arc::new(Shared::default());
         let app = Router::new()
@@ -71,7 +76,7 @@ impl FeedServer {
         FeedServer { base_url, shared }
     }
 
-    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    /// `http://IP:PORT`, without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.base_url
     }

@@ -27,10 +27,15 @@ impl TestHerald {
     /// herald with `config` (TOML without `[database]`: the test database is given
     /// through HERALD_DATABASE_URL, as an operator would).
     pub async fn start(backend: Backend, config: &str) -> TestHerald {
+        TestHerald::start_with_fetch(backend, "", config).await
+    }
+
+    /// [`TestHerald::start`] with more `[fetch]` keys (`fetch`, lines of TOML).
+    pub async fn start_with_fetch(backend: Backend, fetch: &str, config: &str) -> TestHerald {
         let db = TestDb::new(backend).await;
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("herald.toml");
-        let text = format!("[fetch]\ntimeout = \"5s\"\n\n{config}");
+        let text = format!("[fetch]\ntimeout = \"5s\"\n{fetch}\n{config}");
         std::fs::write(&config_path, text).unwrap();
         let db_url = db.url.clone();
         let env = move |name: &str| (name == config::ENV_DATABASE_URL).then(|| db_url.clone());
