@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use herald::api::{self, ApiState};
-use herald::config::Secret;
+use herald::config::{ApiLimits, Secret};
 use herald::rules::{Rule, RuleQuery};
 use herald::search::{self, Scan};
 use reqwest::StatusCode;
@@ -58,7 +58,12 @@ impl TestApi {
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(api::serve(listener, state, std::future::pending()));
+        tokio::spawn(api::serve(
+            listener,
+            state,
+            ApiLimits::default(),
+            std::future::pending(),
+        ));
         TestApi {
             herald,
             base,
