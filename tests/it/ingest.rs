@@ -84,7 +84,10 @@ async fn syncing_the_configured_feeds_keeps_ids_renames_and_retires(backend: Bac
         .unwrap();
     let mut due_urls: Vec<&str> = due.iter().map(|feed| feed.url.as_str()).collect();
     due_urls.sort_unstable();
-    assert_eq!(due_urls, ["https://b.example/feed", "https://c.example/feed"]);
+    assert_eq!(
+        due_urls,
+        ["https://b.example/feed", "https://c.example/feed"]
+    );
     let back = db
         .store
         .sync_feeds(&[spec("https://a.example/feed", None)])
