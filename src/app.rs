@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 use crate::api::ApiState;
-use crate::config::{FeedSettings, Settings, SinkKind};
+use crate::config::{ApiLimits, FeedSettings, Settings, SinkKind};
 use crate::fetch::{self, Fetcher};
 use crate::ingest::{self, PollReport, PollStatus, Watch};
 use crate::metrics::Metrics;
@@ -307,11 +307,12 @@ impl App {
 
     /// Binds `[api] listen`, when the API is enabled, before any work starts: a
     /// port already taken is a startup error, not a silent lack of monitoring.
-    /// `feeds` brings the API the configured feeds of later generations.
+    /// `feeds` brings the API the configured feeds of later generations. The limits
+    /// are `[api]`'s, with fewer connections if the open-file limit calls for it.
     pub async fn bind_api(
         &self,
         feeds: watch::Receiver<Arc<Vec<FeedSettings>>>,
-    ) -> anyhow::Result<Option<(TcpListener, ApiState)>> {
+    ) -> anyhow::Result<Option<(TcpListener, ApiState, ApiLimits)>> {
         let Some(settings) = &self.settings.api else {
             return Ok(None);
         };
@@ -325,8 +326,61 @@ impl App {
             token: settings.token.clone(),
             feeds,
         };
-        Ok(Some((listener, state)))
+        let configured = settings.limits.max_connections;
+        let max_connections = api_connection_limit(
+            configured,
+            self.settings.fetch.concurrency,
+            open_file_limit(),
+        );
+        if max_connections < configured {
+            tracing::warn!(
+                max_connections = configured,
+                serving = max_connections,
+                "the open-file limit (ulimit -n, LimitNOFILE=) leaves room for fewer API \
+                 connections than configured once feed fetches, the database and sinks \
+                 have theirs; serving fewer"
+            );
+        }
+        let limits = ApiLimits {
+            max_connections,
+            ..settings.limits.clone()
+        };
+        Ok(Some((listener, state, limits)))
     }
+}
+
+/// Descriptors kept for everything but the API and feed fetches: the database pool
+/// (16), concurrent sends to sinks (16), and the listener, runtime, log and SQLite
+/// files, DNS lookups.
+const RESERVED_DESCRIPTORS: usize = 64;
+
+/// `configured` API connections, or fewer when the process may not open enough
+/// files for them and for `fetch_concurrency` fetches and [`RESERVED_DESCRIPTORS`]:
+/// API clients must never take the descriptors feeds and deliveries need. At least 1.
+fn api_connection_limit(
+    configured: usize,
+    fetch_concurrency: usize,
+    open_files: Option<usize>,
+) -> usize {
+    let Some(open_files) = open_files else {
+        return configured;
+    };
+    let others = fetch_concurrency.saturating_add(RESERVED_DESCRIPTORS);
+    configured.min(open_files.saturating_sub(others)).max(1)
+}
+
+/// The soft RLIMIT_NOFILE, or `None` when unlimited or unknown.
+fn open_file_limit() -> Option<usize> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes to `limit`, which lives across the call.
+    let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    if status != 0 || limit.rlim_cur == libc::RLIM_INFINITY {
+        return None;
+    }
+    usize::try_from(limit.rlim_cur).ok()
 }
 
 fn fetch_settings(settings: &Settings) -> fetch::FetchSettings {
@@ -382,5 +436,19 @@ fn log_report(report: &PollReport) {
             updated = report.updated,
             "fetched"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_connections_leave_room_for_fetches_and_the_rest() {
+        assert_eq!(api_connection_limit(256, 64, None), 256);
+        assert_eq!(api_connection_limit(256, 64, Some(65_536)), 256);
+        // 300 open files and the default 64 fetches at once.
+        assert_eq!(api_connection_limit(256, 64, Some(300)), 300 - 64 - 64);
+        assert_eq!(api_connection_limit(256, 64, Some(100)), 1);
     }
 }

@@ -41,16 +41,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let api = app.bind_api(api_feeds).await?;
     let (apps, current) = watch::channel(Arc::clone(&app));
     let (stop, shutdown) = watch::channel(false);
-    let api = api.map(|(listener, state)| {
+    let api = api.map(|(listener, state, limits)| {
         let mut stop = shutdown.clone();
         let stopped = async move {
             let _ = stop.wait_for(|stop| *stop).await;
         };
-        tokio::spawn(async move {
-            if let Err(error) = api::serve(listener, state, stopped).await {
-                tracing::error!(%error, "HTTP API stopped");
-            }
-        })
+        tokio::spawn(api::serve(listener, state, limits, stopped))
     });
     let work = tokio::spawn(work(current, shutdown));
     notify(&[NotifyState::Ready]);

@@ -1,7 +1,8 @@
 //! The HTTP API (SPEC §9): health, readiness, Prometheus metrics, and read-only views
 //! of articles, feeds and the alert outbox, as JSON.
 //!
-//! The only module that names axum. It reads through the `store`, `search` and `views`
+//! The only module that names axum or hyper; `server` holds the connections to the
+//! limits `[api]` sets. It reads through the `store`, `search` and `views`
 //! like the CLI does, so `/api/v1/*` and `herald … --json` always agree; it never sees
 //! a sink's URL. Independent of `app`: whoever holds a [`ApiState`] and a listener can
 //! serve it (tests do, on 127.0.0.1:0).
@@ -9,16 +10,18 @@
 mod auth;
 mod error;
 mod health;
+mod server;
 mod v1;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
-use crate::config::{FeedSettings, Secret};
+use crate::config::{ApiLimits, FeedSettings, Secret};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -36,19 +39,19 @@ pub struct ApiState {
     pub feeds: tokio::sync::watch::Receiver<Arc<Vec<FeedSettings>>>,
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, then lets requests in
-/// flight finish.
+/// Serves the API on `listener`, within `limits`, until `shutdown` resolves, then
+/// lets requests in flight finish and returns once every connection has closed.
 pub async fn serve(
     listener: TcpListener,
     state: ApiState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(Arc::new(state)))
-        .with_graceful_shutdown(shutdown)
-        .await
+    limits: ApiLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let router = router(Arc::new(state), limits.request_timeout);
+    server::serve(listener, router, limits, shutdown).await;
 }
 
-fn router(state: Arc<ApiState>) -> Router {
+fn router(state: Arc<ApiState>, request_timeout: Duration) -> Router {
     Router::new()
         .route(health::HEALTHZ, get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -62,6 +65,10 @@ fn router(state: Arc<ApiState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             auth::require_token,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            request_timeout,
+            server::time_limit,
         ))
         .with_state(state)
 }

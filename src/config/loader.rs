@@ -237,7 +237,42 @@ fn api(file: &FileContext, raw: Option<RawApi>) -> Result<Option<ApiSettings>, C
         Some(token) => Some(Secret::new(file.non_empty(&token, "`token`")?)),
         None => None,
     };
-    Ok(Some(ApiSettings { listen, token }))
+    let max_connections = match raw.max_connections {
+        Some(value) if !(1..=MAX_API_CONNECTIONS).contains(value.get_ref()) => {
+            return Err(file.fail(
+                &value,
+                format!(
+                    "`max_connections` must be from 1 to {MAX_API_CONNECTIONS}, got {}",
+                    value.get_ref()
+                ),
+            ));
+        }
+        Some(value) => value.into_inner(),
+        None => DEFAULT_API_MAX_CONNECTIONS,
+    };
+    let limits = ApiLimits {
+        max_connections,
+        header_timeout: file.duration(
+            raw.header_timeout.as_ref(),
+            DEFAULT_API_HEADER_TIMEOUT,
+            MIN_TIMEOUT,
+        )?,
+        request_timeout: file.duration(
+            raw.request_timeout.as_ref(),
+            DEFAULT_API_REQUEST_TIMEOUT,
+            MIN_TIMEOUT,
+        )?,
+        idle_timeout: file.duration(
+            raw.idle_timeout.as_ref(),
+            DEFAULT_API_IDLE_TIMEOUT,
+            MIN_TIMEOUT,
+        )?,
+    };
+    Ok(Some(ApiSettings {
+        listen,
+        token,
+        limits,
+    }))
 }
 
 fn parse_listen_address(text: &str) -> Result<SocketAddr, String> {

@@ -65,6 +65,20 @@ pub const DEFAULT_MAX_REDIRECTS: usize = 5;
 /// Where the HTTP API listens when `[api]` is present: loopback only.
 pub const DEFAULT_API_LISTEN: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8645));
+/// API connections served at once. Further clients wait in the kernel's listen
+/// backlog, holding none of herald's file descriptors, until one closes.
+pub const DEFAULT_API_MAX_CONNECTIONS: usize = 256;
+/// Most API connections accepted: Linux's default ceiling on open files per process
+/// (`fs.nr_open`), which no more connections could fit under anyway.
+pub const MAX_API_CONNECTIONS: usize = 1 << 20;
+/// How long an API client has to send a request's headers, from the moment it
+/// connects or, between requests, from its first byte.
+pub const DEFAULT_API_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long herald works on one API request before answering 503.
+pub const DEFAULT_API_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an API connection may sit with nothing moving: a kept-alive connection
+/// waiting for its next request, or a client not reading its response.
+pub const DEFAULT_API_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Items published longer ago than this are stored but never alert.
 pub const DEFAULT_ALERT_MAX_AGE: Duration = Duration::from_secs(48 * 3600);
 /// A delivery still failing after this long is dead.
@@ -168,6 +182,29 @@ pub struct ApiSettings {
     pub listen: SocketAddr,
     /// Bearer token required on every request when set.
     pub token: Option<Secret>,
+    pub limits: ApiLimits,
+}
+
+/// What one API client may hold, so that clients that connect and send nothing (or
+/// send slowly, or stop reading) cannot starve the API or the process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiLimits {
+    /// In 1..=[`MAX_API_CONNECTIONS`].
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub request_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: DEFAULT_API_MAX_CONNECTIONS,
+            header_timeout: DEFAULT_API_HEADER_TIMEOUT,
+            request_timeout: DEFAULT_API_REQUEST_TIMEOUT,
+            idle_timeout: DEFAULT_API_IDLE_TIMEOUT,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -98,6 +98,10 @@ pub(super) struct RawFetch {
 pub(super) struct RawApi {
     pub listen: Option<Spanned<RawListen>>,
     pub token: Option<Text>,
+    pub max_connections: Option<Spanned<usize>>,
+    pub header_timeout: Option<Text>,
+    pub request_timeout: Option<Text>,
+    pub idle_timeout: Option<Text>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -122,6 +122,22 @@ fn bad_values_are_rejected_at_the_value() {
             "herald.toml:2:10: invalid listen address \"localhost\", expected an IP address and port like \"127.0.0.1:8645\", or false",
         ),
         (
+            "[api]\nmax_connections = 0\n",
+            "herald.toml:2:19: `max_connections` must be from 1 to 1048576, got 0",
+        ),
+        (
+            "[api]\nmax_connections = 2000000\n",
+            "herald.toml:2:19: `max_connections` must be from 1 to 1048576, got 2000000",
+        ),
+        (
+            "[api]\nheader_timeout = \"0s\"\n",
+            "herald.toml:2:18: duration \"0s\" is too short, expected at least 1ms",
+        ),
+        (
+            "[api]\nidle_timeout = \"forever\"\n",
+            "herald.toml:2:16: invalid duration \"forever\", expected a duration like \"90s\", \"15m\" or \"1h\"",
+        ),
+        (
             "[database]\nurl = \"mysql://herald:hunter2@db/herald\"\n",
             "herald.toml:2:7: unsupported database url \"mysql://herald:***@db/herald\", expected one starting with `sqlite:`, `postgres:` or `postgresql:`",
         ),
@@ -527,6 +543,15 @@ fn api_is_off_without_its_section_or_with_listen_false() {
     assert_eq!(default.listen.to_string(), "127.0.0.1:8645");
     assert_eq!(default.token, None);
     assert_eq!(
+        default.limits,
+        ApiLimits {
+            max_connections: 256,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+        }
+    );
+    assert_eq!(
         load_main("[api]\nlisten = true\n").api.unwrap().listen,
         DEFAULT_API_LISTEN
     );
@@ -536,6 +561,25 @@ fn api_is_off_without_its_section_or_with_listen_false() {
             .unwrap()
             .listen,
         "[::1]:8000".parse().unwrap()
+    );
+}
+
+#[test]
+fn api_limits_are_read() {
+    let api = load_main(
+        "[api]\nmax_connections = 8\nheader_timeout = \"1s\"\n\
+         request_timeout = \"500ms\"\nidle_timeout = \"2m\"\n",
+    )
+    .api
+    .unwrap();
+    assert_eq!(
+        api.limits,
+        ApiLimits {
+            max_connections: 8,
+            header_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_millis(500),
+            idle_timeout: Duration::from_secs(120),
+        }
     );
 }
 

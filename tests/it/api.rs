@@ -2,23 +2,27 @@
 //! over a real store of either backend, fed by a local feed server.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use herald::api::{self, ApiState};
-use herald::config::Secret;
+use herald::config::{ApiLimits, Secret};
 use herald::rules::{Rule, RuleQuery};
 use herald::search::{self, Scan};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::both_backends;
 use crate::support::db::{self, Backend};
 use crate::support::feed_server::{FeedServer, Item, Route};
 use crate::support::herald::TestHerald;
+use crate::support::process::Daemon;
 use crate::support::receiver::Receiver;
 
 const TOKEN: &str = "api-token-7f3a9c";
@@ -58,7 +62,12 @@ impl TestApi {
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(api::serve(listener, state, std::future::pending()));
+        tokio::spawn(api::serve(
+            listener,
+            state,
+            ApiLimits::default(),
+            std::future::pending(),
+        ));
         TestApi {
             herald,
             base,
@@ -138,6 +147,7 @@ both_backends!(
     bad_parameters_are_400_with_the_reason,
     feeds_and_alerts_equal_the_cli_json,
     no_secret_appears_in_any_response,
+    idle_clients_beyond_the_connection_limit_neither_starve_healthz_nor_stop_polling,
 );
 
 async fn health_readiness_and_json_errors_for_unknown_routes(backend: Backend) {
@@ -665,5 +675,150 @@ async fn no_secret_appears_in_any_response(backend: Backend) {
                 assert!(!body.contains(secret), "{path} shows {secret:?}: {body}");
             }
         }
+    }
+}
+
+/// API connections herald serves at once in the fault test.
+const API_LIMIT: usize = 8;
+/// Open files the fault test's herald may have: more clients than this connect.
+const OPEN_FILES: u64 = 128;
+/// Bounds every wait of the fault test.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// The reported starvation, at a small scale: `API_LIMIT` clients that send half a
+/// request, and behind them more idle clients than herald may have open files, on a
+/// `herald run` whose open-file limit is `OPEN_FILES`.
+async fn idle_clients_beyond_the_connection_limit_neither_starve_healthz_nor_stop_polling(
+    backend: Backend,
+) {
+    let server = FeedServer::start().await;
+    server.set(
+        "/news",
+        Route::rss("News", &[fresh(1, "Weather", "Sunny.")]),
+    );
+    let db = db::TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let address = free_loopback_address().await;
+    let config = format!(
+        "[fetch]\ninterval = \"1s\"\nconcurrency = 2\n\n\
+         [api]\nlisten = \"{address}\"\nmax_connections = {API_LIMIT}\n\
+         header_timeout = \"1s\"\nidle_timeout = \"1s\"\n\n\
+         [[feeds]]\nurl = \"{}\"\n",
+        server.url("/news"),
+    );
+    std::fs::write(dir.path().join("herald.toml"), config).unwrap();
+    let daemon = Daemon::start_with_open_file_limit(dir.path(), &db.url, OPEN_FILES);
+    wait_for_healthz(address).await;
+
+    let mut half_sent = Vec::new();
+    for _ in 0..API_LIMIT {
+        let mut stream = connect(address).await;
+        stream
+            .write_all(b"GET /api/v1/feeds HTTP/1.1\r\nHost: herald\r\n")
+            .await
+            .unwrap();
+        half_sent.push(stream);
+    }
+    let mut crowd = Vec::new();
+    for _ in 0..OPEN_FILES + 50 {
+        crowd.push(connect(address).await);
+    }
+    let mut healthz = connect(address).await;
+    healthz
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: herald\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+
+    // Working through the crowd at one header_timeout per API_LIMIT clients takes
+    // herald about 20 s; two polls take about 2.
+    let polled = server.hits("/news");
+    wait_for_hits(&server, "/news", polled + 2).await;
+    let mut byte = [0u8];
+    assert!(
+        matches!(healthz.try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "/healthz was answered (or closed) before its turn"
+    );
+
+    drop(crowd);
+    let answer = read_until_closed(&mut healthz).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\nok"), "{answer}");
+    for mut stream in half_sent {
+        let answer = read_until_closed(&mut stream).await;
+        assert!(answer.is_empty(), "a half-sent request got {answer:?}");
+    }
+    let mut again = connect(address).await;
+    again
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: herald\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut again).await;
+    assert!(answer.starts_with(b"HTTP/1.1 200 OK\r\n"));
+
+    daemon.signal("TERM");
+    let output = daemon.wait().await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("Too many open files"), "{stderr}");
+    assert!(!stderr.contains("cannot accept"), "{stderr}");
+}
+
+/// A loopback address no one listens on (it was free a moment ago).
+async fn free_loopback_address() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+async fn connect(address: SocketAddr) -> TcpStream {
+    tokio::time::timeout(PATIENCE, TcpStream::connect(address))
+        .await
+        .expect("connect did not complete")
+        .unwrap()
+}
+
+/// Everything the server sends until it closes the connection.
+async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    tokio::time::timeout(PATIENCE, async {
+        let mut received = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return received,
+                Ok(read) => received.extend_from_slice(&buf[..read]),
+            }
+        }
+    })
+    .await
+    .expect("the server kept the connection open")
+}
+
+async fn wait_for_healthz(address: SocketAddr) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Ok(mut stream) = TcpStream::connect(address).await {
+            let request = b"GET /healthz HTTP/1.1\r\nHost: herald\r\nConnection: close\r\n\r\n";
+            if stream.write_all(request).await.is_ok()
+                && read_until_closed(&mut stream)
+                    .await
+                    .starts_with(b"HTTP/1.1 200 OK\r\n")
+            {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "herald's API did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_for_hits(server: &FeedServer, path: &str, count: usize) {
+    let deadline = Instant::now() + PATIENCE;
+    while server.hits(path) < count {
+        assert!(
+            Instant::now() < deadline,
+            "{path}: {} fetches, expected {count}",
+            server.hits(path)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

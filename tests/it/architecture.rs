@@ -70,6 +70,12 @@ fn only_api_names_axum() {
 }
 
 #[test]
+fn only_api_names_hyper() {
+    assert_eq!(offenders("hyper::", &["api"]), Vec::<String>::new());
+    assert_eq!(offenders("hyper_util::", &["api"]), Vec::<String>::new());
+}
+
+#[test]
 fn only_metrics_names_prometheus_client() {
     assert_eq!(
         offenders("prometheus_client", &["metrics"]),

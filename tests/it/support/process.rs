@@ -1,6 +1,7 @@
 //! The `herald` binary as a child process, and a systemd notification socket the
 //! test owns, as systemd would hold it.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -45,6 +46,32 @@ impl Daemon {
         if let Some(socket) = notify {
             command.env("NOTIFY_SOCKET", &socket.path);
         }
+        Daemon::spawn(command)
+    }
+
+    /// `herald run` in `dir` that may have at most `open_files` files open, as
+    /// `ulimit -n` or systemd's `LimitNOFILE=` would set.
+    pub fn start_with_open_file_limit(dir: &Path, db_url: &str, open_files: u64) -> Daemon {
+        let mut command = herald(dir, db_url, &["run"]);
+        let limit = libc::rlimit {
+            rlim_cur: open_files,
+            rlim_max: open_files,
+        };
+        // SAFETY: runs in the forked child before exec; setrlimit is async-signal-safe
+        // and only reads `limit`, a copy the closure owns.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        Daemon::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Daemon {
         let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
