@@ -1,12 +1,19 @@
-//! Faults an operator meets on a real machine, against `herald run` as a process:
-//! a disk that fills up under the database.
+//! Faults an operator meets on a real machine: a disk that fills up under the
+//! database, a write-ahead log that would grow without end.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use herald::domain::article::NewArticle;
+use herald::store::{FeedSpec, Incoming};
+use herald::stories::StorySettings;
 use sqlx::{Connection, SqliteConnection};
+
+use crate::support::db::{Backend, TestDb};
 
 use crate::support::feed_server::{FeedServer, Item, Route};
 use crate::support::herald::feeds_toml;
@@ -159,4 +166,93 @@ async fn a_full_disk_stops_sqlite_writes_only_while_it_lasts() {
     let log = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{log}");
     assert!(!log.contains("transaction depth"), "{log}");
+}
+
+fn wal_bytes(db_path: &Path) -> u64 {
+    let mut wal = db_path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).map_or(0, |meta| meta.len())
+}
+
+/// Readers that each hold a snapshot for a moment, over and over, as API
+/// clients and `herald search` do beside `herald run`: while one is open,
+/// SQLite cannot start its write-ahead log over.
+fn steady_readers(db_url: &str, stop: &Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..3u64)
+        .map(|reader| {
+            let (db_url, stop) = (db_url.to_owned(), Arc::clone(stop));
+            tokio::spawn(async move {
+                let mut connection = SqliteConnection::connect(&db_url).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(reader * 20)).await;
+                while !stop.load(Ordering::Relaxed) {
+                    let mut snapshot = connection.begin().await.unwrap();
+                    let _: i64 = sqlx::query_scalar("SELECT count(*) FROM articles")
+                        .fetch_one(&mut *snapshot)
+                        .await
+                        .unwrap();
+                    tokio::time::sleep(Duration::from_millis(60)).await;
+                    snapshot.commit().await.unwrap();
+                }
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sqlite_write_ahead_log_stays_bounded_beside_steady_readers() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let db_path = PathBuf::from(db.url.trim_start_matches("sqlite://"));
+    let feed = db
+        .store
+        .sync_feeds(&[FeedSpec {
+            url: "https://wire.example/feed".to_owned(),
+            name: None,
+        }])
+        .await
+        .unwrap()[0]
+        .id;
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers = steady_readers(&db.url, &stop);
+    let text = "A long report that goes on and on about the talks. ".repeat(80);
+    let settings = StorySettings::default();
+    let mut largest = 0;
+    for batch in 0..40 {
+        let incoming: Vec<Incoming> = (0..250)
+            .map(|n| {
+                let key = format!("item-{batch}-{n}");
+                Incoming::from(NewArticle {
+                    item_key: key.clone(),
+                    canonical_url: Some(format!("https://wire.example/{key}")),
+                    url: None,
+                    title: format!("Report {batch}-{n}"),
+                    summary_html: None,
+                    summary_text: Some(format!("{key} {text}")),
+                    content_html: Some(format!("<p>{key} {text}</p>")),
+                    content_text: None,
+                    author: None,
+                    language: None,
+                    published_at: chrono::Utc::now(),
+                    updated_at: None,
+                    fingerprint: key,
+                })
+            })
+            .collect();
+        db.store
+            .save_articles(feed, &incoming, &settings, chrono::Utc::now())
+            .await
+            .unwrap();
+        largest = largest.max(wal_bytes(&db_path));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    let database = std::fs::metadata(&db_path).unwrap().len();
+    // Some 85 MB of pages went through the log; without checkpoints that
+    // start it over, the log grew past the database (98 MB).
+    assert!(database > 30 << 20, "database of {database} bytes");
+    assert!(
+        largest <= 24 << 20,
+        "write-ahead log reached {largest} bytes beside a {database}-byte database"
+    );
 }
