@@ -17,7 +17,7 @@ use crate::domain::article::Article;
 use crate::ingest::{PollReport, PollStatus};
 use crate::rules::{Rule, RuleQuery};
 use crate::search::{self, Scan};
-use crate::store::DeliveryStatus;
+use crate::store::{DeliveryStatus, Store};
 use crate::telemetry::LogFormat;
 use crate::views::{self, FeedView};
 
@@ -183,7 +183,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         ensure_rules_parse(&settings)?;
     }
     match cli.command {
-        Command::Check => check(&settings),
+        Command::Check => check(&settings).await,
         Command::Migrate => {
             App::open(settings).await?;
             println!("migrations applied");
@@ -265,7 +265,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
 }
 
-fn check(settings: &Settings) -> Result<ExitCode, Failure> {
+async fn check(settings: &Settings) -> Result<ExitCode, Failure> {
     let (watch, warnings) = app::compile_rules(settings);
     for warning in warnings {
         eprintln!("warning: {warning}");
@@ -278,6 +278,16 @@ fn check(settings: &Settings) -> Result<ExitCode, Failure> {
         settings.rules.len(),
         settings.sinks.len()
     );
+    // Read-only: reachable, herald's or empty, every page readable.
+    let database = &settings.database.url;
+    let store = Store::connect(database.expose())
+        .await
+        .with_context(|| format!("database {database}"))?;
+    store
+        .verify()
+        .await
+        .with_context(|| format!("database {database}"))?;
+    println!("database {database}: ok");
     Ok(ExitCode::SUCCESS)
 }
 

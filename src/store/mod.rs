@@ -50,6 +50,13 @@ pub enum StoreError {
          (use PostgreSQL to run several)"
     )]
     InUse(String),
+    #[error(
+        "{0} holds another application's tables ({1}) and no herald schema: \
+         point [database] url at a new database"
+    )]
+    Foreign(String, String),
+    #[error("{0} is damaged ({1}): restore it from a backup, or move it aside to start a new one")]
+    Damaged(String, String),
     #[error("cannot lock {path}: {error}")]
     Lock {
         path: String,
@@ -59,6 +66,30 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The database's own words when it found its storage damaged: a file
+    /// that is not a database or a malformed page (SQLite), a corrupted block
+    /// or index (PostgreSQL).
+    pub(super) fn damage(&self) -> Option<String> {
+        let error = match self {
+            StoreError::Database(error)
+            | StoreError::Connect(error)
+            | StoreError::Migrate(sqlx::migrate::MigrateError::Execute(error))
+            | StoreError::Migrate(sqlx::migrate::MigrateError::ExecuteMigration(error, _)) => {
+                error.as_database_error()?
+            }
+            _ => return None,
+        };
+        let damaged = match error.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+            Some(postgres) => matches!(postgres.code(), "XX001" | "XX002"),
+            // SQLite's primary result codes CORRUPT and NOTADB.
+            None => error
+                .code()
+                .and_then(|code| code.parse::<i32>().ok())
+                .is_some_and(|code| matches!(code & 0xff, 11 | 26)),
+        };
+        damaged.then(|| error.message().to_owned())
+    }
+
     /// True when the database refused these rows (a value it cannot hold, a
     /// broken constraint) rather than failing as a whole (down, busy, full):
     /// the same rows fail again, other rows may pass.
@@ -79,6 +110,19 @@ impl StoreError {
             .is_some_and(|code| matches!(code & 0xff, 18 | 19 | 20 | 25))
     }
 }
+
+/// The tables herald's migrations create: a database holding any of them
+/// without herald's migration history belongs to something else.
+const HERALD_TABLES: &[&str] = &[
+    "feeds",
+    "articles",
+    "article_sources",
+    "stories",
+    "story_fingerprints",
+    "alerts",
+    "deliveries",
+    "delivery_attempts",
+];
 
 /// Held while a daemon runs on a database that only one process may serve.
 #[derive(Debug)]
@@ -448,9 +492,62 @@ impl Store {
         }
     }
 
-    /// Applies the embedded migrations of this backend.
+    /// Applies the embedded migrations of this backend, after making sure the
+    /// database is herald's (or empty) and readable: another application's
+    /// database is not taken over, and a damaged file stops herald at once.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        dispatch!(self, s => s.migrate().await)
+        let migrated = async {
+            self.refuse_foreign().await?;
+            dispatch!(self, s => s.migrate().await)?;
+            self.check_integrity(false).await
+        };
+        self.naming_damage(migrated.await)
+    }
+
+    /// What `herald check` asks of the database: reachable, herald's or empty,
+    /// and (SQLite) its every page readable, however large the file.
+    pub async fn verify(&self) -> Result<(), StoreError> {
+        let verified = async {
+            self.refuse_foreign().await?;
+            self.check_integrity(true).await
+        };
+        self.naming_damage(verified.await)
+    }
+
+    async fn refuse_foreign(&self) -> Result<(), StoreError> {
+        let tables = dispatch!(self, s => s.table_names().await)?;
+        if tables.iter().any(|table| table == "_sqlx_migrations") {
+            return Ok(());
+        }
+        // A SQLite file belongs to one application; a PostgreSQL database may
+        // be shared, as long as no table has a name herald's schema uses.
+        let foreign: Vec<&str> = tables
+            .iter()
+            .map(String::as_str)
+            .filter(|table| matches!(self, Store::Sqlite(_)) || HERALD_TABLES.contains(table))
+            .collect();
+        if foreign.is_empty() {
+            return Ok(());
+        }
+        Err(StoreError::Foreign(
+            dispatch!(self, s => s.describe()),
+            foreign.join(", "),
+        ))
+    }
+
+    async fn check_integrity(&self, thorough: bool) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.check_integrity(thorough).await,
+            // PostgreSQL checks its pages as it reads them (XX001 on a bad one).
+            Store::Postgres(_) => Ok(()),
+        }
+    }
+
+    fn naming_damage<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        result.map_err(|error| match error.damage() {
+            Some(reason) => StoreError::Damaged(dispatch!(self, s => s.describe()), reason),
+            None => error,
+        })
     }
 
     pub fn backend(&self) -> &'static str {

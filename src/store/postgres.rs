@@ -102,6 +102,20 @@ impl PgStore {
         Ok(())
     }
 
+    /// Never the URL: it may carry a password.
+    pub(super) fn describe(&self) -> String {
+        "the PostgreSQL database".to_owned()
+    }
+
+    pub(super) async fn table_names(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables
+             WHERE table_schema = current_schema()",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     pub async fn sync_feeds(&self, feeds: &[FeedSpec]) -> Result<Vec<FeedRecord>, StoreError> {
         let urls: Vec<&str> = feeds.iter().map(|f| f.url.as_str()).collect();
         let names: Vec<Option<&str>> = feeds.iter().map(|f| f.name.as_deref()).collect();

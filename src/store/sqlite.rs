@@ -389,6 +389,10 @@ const WAL_CHECKPOINT_BYTES: u64 = 16 << 20;
 /// What a log SQLite started over is cut back to (`journal_size_limit`).
 const WAL_KEEP_BYTES: &str = "16777216";
 
+/// Databases up to this size have every page read at each start (about a
+/// second per few hundred MB); larger ones only by `herald check`.
+const QUICK_CHECK_AT_START_BYTES: u64 = 256 << 20;
+
 /// How long a writer waits for another writer's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -449,7 +453,15 @@ impl SqliteStore {
             })
             .connect_with(options)
             .await
-            .map_err(StoreError::Connect)?;
+            .map_err(|error| {
+                let error = StoreError::Connect(error);
+                match (error.damage(), &path) {
+                    (Some(reason), Some(path)) => {
+                        StoreError::Damaged(format!("the database file {}", path.display()), reason)
+                    }
+                    _ => error,
+                }
+            })?;
         Ok(SqliteStore {
             pool,
             stories: Arc::default(),
@@ -482,6 +494,46 @@ impl SqliteStore {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.pool).await?;
         Ok(())
+    }
+
+    pub(super) fn describe(&self) -> String {
+        match &self.path {
+            Some(path) => format!("the database file {}", path.display()),
+            None => "the in-memory database".to_owned(),
+        }
+    }
+
+    pub(super) async fn table_names(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Reads every page (`quick_check`) unless `thorough` is off and the file is
+    /// large: a start should not take minutes; `herald check` always reads all.
+    pub(super) async fn check_integrity(&self, thorough: bool) -> Result<(), StoreError> {
+        let size = self
+            .path
+            .as_ref()
+            .and_then(|path| std::fs::metadata(path).ok())
+            .map_or(0, |meta| meta.len());
+        if !thorough && size > QUICK_CHECK_AT_START_BYTES {
+            return Ok(());
+        }
+        let problems: Vec<String> = sqlx::query_scalar("PRAGMA quick_check(3)")
+            .fetch_all(&self.pool)
+            .await?;
+        match problems.as_slice() {
+            [ok] if ok == "ok" => Ok(()),
+            _ => {
+                // On one line: SQLite lists problems over several.
+                let problems = problems.join("; ").replace("*** in database main ***", "");
+                let problems: Vec<&str> = problems.split_whitespace().collect();
+                Err(StoreError::Damaged(self.describe(), problems.join(" ")))
+            }
+        }
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {

@@ -13,7 +13,7 @@ use herald::store::{FeedSpec, Incoming};
 use herald::stories::StorySettings;
 use sqlx::{Connection, SqliteConnection};
 
-use crate::support::db::{Backend, TestDb};
+use crate::support::db::{Backend, TestDb, create_postgres_database};
 
 use crate::support::feed_server::{FeedServer, Item, Route};
 use crate::support::herald::feeds_toml;
@@ -255,4 +255,108 @@ async fn the_sqlite_write_ahead_log_stays_bounded_beside_steady_readers() {
         largest <= 24 << 20,
         "write-ahead log reached {largest} bytes beside a {database}-byte database"
     );
+}
+
+/// A herald database whose pages past the schema are overwritten, as a bad
+/// disk or a copy taken mid-write leaves it.
+async fn damaged_herald_database(path: &Path) {
+    let url = format!("sqlite://{}", path.display());
+    let db = herald::store::Store::connect(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    let mut connection = SqliteConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    connection.close().await.unwrap();
+    drop(db);
+    let mut bytes = std::fs::read(path).unwrap();
+    let page = 4096;
+    assert!(bytes.len() > 8 * page, "{} bytes", bytes.len());
+    for (at, byte) in bytes[3 * page..7 * page].iter_mut().enumerate() {
+        *byte = (at * 7 % 251) as u8;
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_damaged_or_foreign_database_stops_herald_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("herald.toml"),
+        feeds_toml(&["http://127.0.0.1:9/feed".to_owned()]),
+    )
+    .unwrap();
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, "not a database at all, ".repeat(4000)).unwrap();
+    let damaged = dir.path().join("damaged.db");
+    damaged_herald_database(&damaged).await;
+    let foreign = dir.path().join("foreign.db");
+    let foreign_url = format!("sqlite://{}", foreign.display());
+    {
+        let mut other = SqliteConnection::connect(&format!("{foreign_url}?mode=rwc"))
+            .await
+            .unwrap();
+        sqlx::raw_sql("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+            .execute(&mut other)
+            .await
+            .unwrap();
+    }
+
+    for (path, why) in [
+        (&garbage, "is damaged (file is not a database)"),
+        (&damaged, "is damaged ("),
+        (&foreign, "holds another application's tables (customers)"),
+    ] {
+        let url = format!("sqlite://{}", path.display());
+        for command in ["migrate", "check", "run"] {
+            let output = herald(dir.path(), &url, &[command])
+                .env("RUST_LOG", "error")
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let lines: Vec<&str> = stderr.lines().collect();
+            assert_eq!(output.status.code(), Some(1), "{command} {url}: {stderr}");
+            assert_eq!(lines.len(), 1, "{command} {url}: {stderr}");
+            let expected = format!("the database file {} {why}", path.display());
+            assert!(lines[0].contains(&expected), "{command}: {stderr}");
+            // `check` may still say the configuration is fine; never the database.
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                !stdout.contains("migrations applied") && !stdout.contains("database"),
+                "{command}: {stdout}"
+            );
+        }
+    }
+    // The other application's database was left as it was.
+    let mut other = SqliteConnection::connect(&foreign_url).await.unwrap();
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(&mut other)
+            .await
+            .unwrap();
+    assert_eq!(tables, ["customers"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_postgres_database_with_tables_of_herald_names_is_not_taken_over() {
+    let url = create_postgres_database().await;
+    let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("CREATE TABLE feeds (name TEXT); CREATE TABLE invoices (id INT)")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let store = herald::store::Store::connect(&url).await.unwrap();
+    let error = store.migrate().await.unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "the PostgreSQL database holds another application's tables (feeds) and no herald \
+         schema: point [database] url at a new database"
+    );
+    // Tables of other names are no obstacle: a shared database is fine.
+    sqlx::raw_sql("DROP TABLE feeds")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
 }

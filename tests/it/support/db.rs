@@ -54,7 +54,7 @@ pub fn database_url(server: &str, name: &str) -> String {
     url.to_string()
 }
 
-async fn create_postgres_database() -> String {
+pub async fn create_postgres_database() -> String {
     let server = server_url();
     let mut admin = PgConnection::connect(&server)
         .await
