@@ -185,7 +185,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Check => check(&settings).await,
         Command::Migrate => {
-            App::open(settings).await?;
+            let database = settings.database.url.clone();
+            let app = App::open(settings).await?;
+            app.store
+                .check_integrity_at_start()
+                .await
+                .with_context(|| format!("database {database}"))?;
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
         }

@@ -7,6 +7,7 @@
 //! WATCHDOG=1 at half of `WatchdogSec` while the runtime is responsive. Without
 //! `NOTIFY_SOCKET` the notifications are no-ops.
 
+use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,8 +36,13 @@ pub const MIN_RECHECK: Duration = Duration::from_millis(100);
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let mut stop_signal = signal(SignalKind::terminate())?;
     let mut reload_signal = signal(SignalKind::hangup())?;
+    let database = settings.database.url.clone();
     let app = Arc::new(App::open(settings).await?);
     let _only_instance = app.store.lock_single_instance()?;
+    app.store
+        .check_integrity_at_start()
+        .await
+        .with_context(|| format!("database {database}"))?;
     let (feeds, api_feeds) = watch::channel(Arc::new(app.settings.feeds.clone()));
     let api = app.bind_api(api_feeds).await?;
     let (apps, current) = watch::channel(Arc::clone(&app));

@@ -493,15 +493,23 @@ impl Store {
     }
 
     /// Applies the embedded migrations of this backend, after making sure the
-    /// database is herald's (or empty) and readable: another application's
-    /// database is not taken over, and a damaged file stops herald at once.
+    /// database is herald's (or empty): another application's database is not
+    /// taken over, and a file found damaged on the way is named as such.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let migrated = async {
             self.refuse_foreign().await?;
-            dispatch!(self, s => s.migrate().await)?;
-            self.check_integrity(false).await
+            dispatch!(self, s => s.migrate().await)
         };
         self.naming_damage(migrated.await)
+    }
+
+    /// Reads every page of a SQLite database that is not large (a second or so
+    /// per few hundred MB), so that `herald run` and `herald migrate` stop on a
+    /// damaged file instead of starting on it. Short commands (`poll` from
+    /// cron, `feeds`, `search`) skip it: they would pay it on every run.
+    pub async fn check_integrity_at_start(&self) -> Result<(), StoreError> {
+        let checked = self.check_integrity(false).await;
+        self.naming_damage(checked)
     }
 
     /// What `herald check` asks of the database: reachable, herald's or empty,
