@@ -7,10 +7,10 @@
 //! WATCHDOG=1 at half of `WatchdogSec` while the runtime is responsive. Without
 //! `NOTIFY_SOCKET` the notifications are no-ops.
 
-use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use chrono::Utc;
 use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
