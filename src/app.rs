@@ -147,9 +147,12 @@ impl App {
         // connection is attempted.
         let (watch, _) = compile_rules(&settings);
         watch?;
-        let store = Store::connect(settings.database.url.expose())
-            .await
-            .with_context(|| format!("database {}", settings.database.url))?;
+        let store = Store::connect_waiting(
+            settings.database.url.expose(),
+            settings.database.busy_timeout,
+        )
+        .await
+        .with_context(|| format!("database {}", settings.database.url))?;
         store
             .migrate()
             .await

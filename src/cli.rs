@@ -285,7 +285,7 @@ async fn check(settings: &Settings) -> Result<ExitCode, Failure> {
     );
     // Read-only: reachable, herald's or empty, every page readable.
     let database = &settings.database.url;
-    let store = Store::connect(database.expose())
+    let store = Store::connect_waiting(database.expose(), settings.database.busy_timeout)
         .await
         .with_context(|| format!("database {database}"))?;
     store

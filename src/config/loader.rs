@@ -143,6 +143,8 @@ impl FileContext<'_> {
 }
 
 fn database(file: &FileContext, raw: RawDatabase) -> Result<DatabaseSettings, ConfigError> {
+    let busy_timeout =
+        file.duration(raw.busy_timeout.as_ref(), DEFAULT_BUSY_TIMEOUT, MIN_TIMEOUT)?;
     // The override wins outright: a file value it replaces is not even substituted, so
     // an unset `${VAR}` there cannot fail a deployment that sets the override.
     if let Some(url) = (file.env)(ENV_DATABASE_URL).filter(|url| !url.is_empty()) {
@@ -150,13 +152,13 @@ fn database(file: &FileContext, raw: RawDatabase) -> Result<DatabaseSettings, Co
             var: ENV_DATABASE_URL,
             message,
         })?;
-        return Ok(DatabaseSettings { url });
+        return Ok(DatabaseSettings { url, busy_timeout });
     }
     let url = match raw.url {
         Some(url) => file.parsed(&url, DatabaseUrl::parse)?,
         None => DatabaseUrl::default(),
     };
-    Ok(DatabaseSettings { url })
+    Ok(DatabaseSettings { url, busy_timeout })
 }
 
 fn fetch(file: &FileContext, raw: RawFetch) -> Result<FetchSettings, ConfigError> {

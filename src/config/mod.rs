@@ -50,6 +50,9 @@ pub const SYSTEM_CONFIG_PATH: &str = "/etc/herald/herald.toml";
 
 /// Embedded SQLite next to the working directory: zero set-up.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://herald.db";
+/// How long a SQLite write waits for another process's write (`herald poll`
+/// beside `herald run`, a migration) before it fails.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// How often a feed is polled unless it says otherwise.
 pub const DEFAULT_FETCH_INTERVAL: Duration = Duration::from_secs(15 * 60);
 /// Whole-request timeout for one feed fetch.
@@ -143,6 +146,8 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatabaseSettings {
     pub url: DatabaseUrl,
+    /// SQLite only: how long a write waits for another process's.
+    pub busy_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -78,6 +78,7 @@ impl RawMainFile {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDatabase {
     pub url: Option<Text>,
+    pub busy_timeout: Option<Text>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -17,12 +17,14 @@ mod write_health;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use futures::stream::BoxStream;
 
+use crate::config::DEFAULT_BUSY_TIMEOUT;
 use crate::domain::article::{Article, ArticleSource, NewArticle};
 use crate::stories::StorySettings;
 
@@ -57,6 +59,11 @@ pub enum StoreError {
     Foreign(String, String),
     #[error("{0} is damaged ({1}): restore it from a backup, or move it aside to start a new one")]
     Damaged(String, String),
+    #[error(
+        "{0} stayed locked by another process's write for longer than \
+         [database] busy_timeout ({1:?}): raise it, or look for what holds the lock"
+    )]
+    Busy(String, Duration),
     #[error("cannot lock {path}: {error}")]
     Lock {
         path: String,
@@ -69,6 +76,19 @@ impl StoreError {
     /// The database's own words when it found its storage damaged: a file
     /// that is not a database or a malformed page (SQLite), a corrupted block
     /// or index (PostgreSQL).
+    /// SQLite gave up waiting for another connection's lock (BUSY, LOCKED), or
+    /// every connection of the pool stayed taken as long.
+    fn is_lock_timeout(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::PoolTimedOut) => true,
+            StoreError::Database(sqlx::Error::Database(error)) => error
+                .code()
+                .and_then(|code| code.parse::<i32>().ok())
+                .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
+            _ => false,
+        }
+    }
+
     pub(super) fn damage(&self) -> Option<String> {
         let error = match self {
             StoreError::Database(error)
@@ -472,8 +492,16 @@ impl Store {
     ///
     /// The URL may carry a password, so it never appears in the error.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect_waiting(url, DEFAULT_BUSY_TIMEOUT).await
+    }
+
+    /// As [`Store::connect`]; on SQLite a write waits up to `busy_timeout` for
+    /// another process's write before it fails.
+    pub async fn connect_waiting(url: &str, busy_timeout: Duration) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
-            Ok(Store::Sqlite(SqliteStore::connect(url).await?))
+            Ok(Store::Sqlite(
+                SqliteStore::connect(url, busy_timeout).await?,
+            ))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Ok(Store::Postgres(PgStore::connect(url).await?))
         } else {
@@ -569,7 +597,7 @@ impl Store {
     /// each feed's stored state in the order given. Feeds not given are kept, with
     /// their history, but marked inactive: no longer scheduled.
     pub async fn sync_feeds(&self, feeds: &[FeedSpec]) -> Result<Vec<FeedRecord>, StoreError> {
-        dispatch!(self, s => s.sync_feeds(feeds).await)
+        self.observed(dispatch!(self, s => s.sync_feeds(feeds).await))
     }
 
     pub async fn feed(&self, id: i64) -> Result<Option<FeedRecord>, StoreError> {
@@ -740,6 +768,12 @@ impl Store {
     /// A write's outcome, noted for readiness on its way to the caller (the
     /// writes every poll and delivery makes: claims, articles, outcomes).
     fn observed<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        let result = result.map_err(|error| match self {
+            Store::Sqlite(s) if error.is_lock_timeout() => {
+                StoreError::Busy(s.describe(), s.busy_timeout())
+            }
+            _ => error,
+        });
         dispatch!(self, s => s.write_health.observe(&result));
         result
     }

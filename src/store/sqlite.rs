@@ -393,9 +393,6 @@ const WAL_KEEP_BYTES: &str = "16777216";
 /// second per few hundred MB); larger ones only by `herald check`.
 const QUICK_CHECK_AT_START_BYTES: u64 = 256 << 20;
 
-/// How long a writer waits for another writer's transaction before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -408,6 +405,7 @@ pub struct SqliteStore {
     /// The database file; `None` in memory.
     path: Option<std::path::PathBuf>,
     pub(super) write_health: WriteHealth,
+    busy_timeout: Duration,
 }
 
 /// Times are stored as fixed-width UTC text so that string order is time order.
@@ -429,14 +427,14 @@ fn opt_time(row: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>, Stor
 }
 
 impl SqliteStore {
-    pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
+    pub async fn connect(url: &str, busy_timeout: Duration) -> Result<SqliteStore, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(StoreError::Connect)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT)
+            .busy_timeout(busy_timeout)
             .pragma("cache_size", PAGE_CACHE_KIB)
             .pragma("journal_size_limit", WAL_KEEP_BYTES);
         let path = options.get_filename();
@@ -444,7 +442,7 @@ impl SqliteStore {
             .then(|| path.to_path_buf());
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .acquire_timeout(BUSY_TIMEOUT)
+            .acquire_timeout(busy_timeout)
             // A transaction whose ROLLBACK failed too (SQLITE_FULL, an I/O
             // error) leaves its connection inside it, and every BEGIN on it
             // fails from then on: such a connection is closed, never reused.
@@ -468,6 +466,7 @@ impl SqliteStore {
             writes: WriteQueue::default(),
             not_modified: Batcher::default(),
             write_health: WriteHealth::default(),
+            busy_timeout,
             path,
         })
     }
@@ -494,6 +493,10 @@ impl SqliteStore {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.pool).await?;
         Ok(())
+    }
+
+    pub(super) fn busy_timeout(&self) -> Duration {
+        self.busy_timeout
     }
 
     pub(super) fn describe(&self) -> String {

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use herald::domain::article::NewArticle;
+use herald::ingest::PollStatus;
 use herald::store::{FeedSpec, Incoming};
 use herald::stories::StorySettings;
 use sqlx::{Connection, SqliteConnection};
@@ -16,7 +17,7 @@ use sqlx::{Connection, SqliteConnection};
 use crate::support::db::{Backend, TestDb, create_postgres_database};
 
 use crate::support::feed_server::{FeedServer, Item, Route};
-use crate::support::herald::feeds_toml;
+use crate::support::herald::{TestHerald, feeds_toml};
 use crate::support::process::{Daemon, herald};
 
 /// A small tmpfs the test mounts (root only) and unmounts when dropped.
@@ -359,4 +360,61 @@ async fn a_postgres_database_with_tables_of_herald_names_is_not_taken_over() {
         .await
         .unwrap();
     store.migrate().await.unwrap();
+}
+
+/// Another process's write transaction on the test's SQLite file, held for
+/// `hold`, as `herald poll` beside `herald run` or a migration holds one.
+async fn hold_write_lock(db_url: &str, hold: Duration) -> tokio::task::JoinHandle<()> {
+    let mut other = SqliteConnection::connect(db_url).await.unwrap();
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        tokio::time::sleep(hold).await;
+        sqlx::raw_sql("COMMIT").execute(&mut other).await.unwrap();
+    })
+}
+
+async fn herald_waiting(busy_timeout: &str, server: &FeedServer) -> TestHerald {
+    TestHerald::start(
+        Backend::Sqlite,
+        &format!(
+            "[database]\nbusy_timeout = \"{busy_timeout}\"\n\n{}",
+            feeds_toml(&[server.url("/feed")])
+        ),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sqlite_writer_waits_for_another_process_and_names_a_lock_held_too_long() {
+    let server = FeedServer::start().await;
+    server.set("/feed", Route::rss("Wire", &long_items(1..=5)));
+
+    // Briefly busy: the poll waits its turn and stores everything.
+    let patient = herald_waiting("1m", &server).await;
+    let holder = hold_write_lock(&patient.db.url, Duration::from_secs(2)).await;
+    let report = patient.poll_one().await;
+    holder.await.unwrap();
+    assert_eq!(
+        (report.status, report.new, report.error),
+        (PollStatus::Ok, 5, None)
+    );
+
+    // Locked past the configured limit: the feed fails, and says why.
+    let hasty = herald_waiting("1s", &server).await;
+    let feeds = hasty.feeds().await;
+    let holder = hold_write_lock(&hasty.db.url, Duration::from_secs(4)).await;
+    let report = hasty.app.poll_once(&feeds).await.remove(0);
+    holder.await.unwrap();
+    assert_eq!(report.status, PollStatus::Error);
+    let error = report.error.unwrap_or_default();
+    assert!(
+        error.contains("herald.db stayed locked by another process's write for longer than [database] busy_timeout (1s)"),
+        "{error}"
+    );
+    // Once the lock is gone, the next poll stores what the feed carries.
+    let again = hasty.poll_one().await;
+    assert_eq!((again.status, again.new), (PollStatus::Ok, 5));
 }
