@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use sqlx::{Connection, PgConnection};
 
+use crate::both_backends;
+use crate::support::db::{Backend, TestDb};
 use crate::support::feed_server::{FeedServer, Gate, Item, Route};
 use crate::support::herald::feeds_toml;
 use crate::support::process::{Daemon, herald};
-use crate::support::receiver::{ReceivedRequest, Receiver};
+use crate::support::receiver::{ReceivedRequest, Receiver, Reply};
 
 /// A throwaway PostgreSQL cluster in a temporary directory, on a free port, that
 /// the test may stop and start at will. Stopped and removed when dropped.
@@ -410,4 +412,80 @@ async fn a_postgresql_restart_during_run_loses_nothing() {
         .collect();
     assert_eq!(statuses.len(), 6, "{text}");
     assert!(statuses.iter().all(|s| s == "\"delivered\""), "{text}");
+}
+
+both_backends!(kill_9_during_a_delivery_resends_it_with_the_same_id);
+
+async fn kill_9_during_a_delivery_resends_it_with_the_same_id(backend: Backend) {
+    let server = FeedServer::start().await;
+    let receiver = Receiver::start().await;
+    server.set("/feed", Route::rss("Wire", &[quiet()]));
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The shortest lease accepted, so a killed process's claim lapses soon.
+    std::fs::write(
+        dir.path().join("herald.toml"),
+        config(
+            &server.url("/feed"),
+            &receiver.url("/hook"),
+            "[alerts]\nlease = \"15s\"\n\n",
+        ),
+    )
+    .unwrap();
+    let first = Daemon::start(dir.path(), &db.url, None);
+    wait_until("back catalogue stored", Duration::from_secs(30), || async {
+        db.store.count_articles().await.unwrap() == 1
+    })
+    .await;
+
+    // The receiver holds the first alert's request without answering.
+    receiver.script(
+        "/hook",
+        vec![Reply::ok().delayed(Duration::from_secs(600)), Reply::ok()],
+    );
+    server.set("/feed", feed(1..=3));
+    let held = receiver.wait_for("/hook", 1, Duration::from_secs(30)).await;
+    let held_id = held[0].json()["delivery_id"].as_str().unwrap().to_owned();
+    first.signal("KILL");
+    let killed = first.wait().await;
+    assert_eq!(killed.status.code(), None, "killed by a signal");
+
+    // A new herald on the same database sends the held alert again, with the same
+    // delivery id, and the others after it.
+    let second = Daemon::start(dir.path(), &db.url, None);
+    wait_until(
+        "every alert delivered after the restart",
+        Duration::from_secs(90),
+        || async { distinct_titles(&receiver).await == 3 },
+    )
+    .await;
+    wait_until(
+        "the outbox records every delivery as delivered",
+        Duration::from_secs(30),
+        || async {
+            let listed = herald(dir.path(), &db.url, &["alerts", "--json"])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&listed.stdout).into_owned();
+            let lines: Vec<&str> = text.lines().collect();
+            lines.len() == 3 && lines.iter().all(|line| line.contains("\"delivered\""))
+        },
+    )
+    .await;
+    second.signal("TERM");
+    let output = second.wait().await;
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{log}");
+
+    let requests = receiver.requests("/hook");
+    assert_each_alerted_once(&requests, 1..=3);
+    let resent: Vec<&ReceivedRequest> = requests
+        .iter()
+        .filter(|r| r.header("x-herald-delivery") == Some(held_id.as_str()))
+        .collect();
+    assert!(
+        resent.len() >= 2,
+        "the held alert was sent again: {resent:?}"
+    );
+    assert_eq!(db.store.count_articles().await.unwrap(), 4);
 }
