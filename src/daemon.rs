@@ -8,7 +8,7 @@
 //! `NOTIFY_SOCKET` the notifications are no-ops.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Utc;
@@ -21,6 +21,7 @@ use crate::api;
 use crate::app::App;
 use crate::config::{self, Settings};
 use crate::scheduler;
+use crate::store::Store;
 
 /// How long `herald run` waits for fetches and sends in flight after SIGTERM/SIGINT.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -31,6 +32,11 @@ const IDLE_OUTBOX_CHECK: Duration = Duration::from_secs(5);
 
 /// Shortest pause between two looks at work that was due but could not be taken.
 pub const MIN_RECHECK: Duration = Duration::from_millis(100);
+
+/// How often `herald run` checks that the database answers. Polls and sends only
+/// report a lost server once the pool gives up on it (30 s later, as a timeout);
+/// this says so at once, with the cause, and says when it is back.
+const DATABASE_CHECK: Duration = Duration::from_secs(2);
 
 /// Runs herald until SIGTERM or SIGINT, reloading the configuration on SIGHUP.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
@@ -57,6 +63,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let work = tokio::spawn(work(current, shutdown));
     notify(&[NotifyState::Ready]);
     let watchdog = sd_notify::watchdog_enabled().map(|period| tokio::spawn(watchdog(period)));
+    let database = tokio::spawn(watch_database(app.store.clone()));
     tracing::info!(instance = %app.instance, "herald running");
 
     loop {
@@ -114,6 +121,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     if let Some(watchdog) = watchdog {
         watchdog.abort();
     }
+    database.abort();
     Ok(())
 }
 
@@ -171,6 +179,32 @@ async fn dispatch_forever(
             _ = app.new_alerts.notified() => {}
             _ = scheduler::app_changed(&mut apps) => {}
             _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Logs once when the database stops answering, with why, and once when it
+/// answers again; polls and deliveries wait for it meanwhile and resume by
+/// themselves.
+async fn watch_database(store: Store) {
+    let mut ticks = tokio::time::interval(DATABASE_CHECK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut down_since: Option<Instant> = None;
+    loop {
+        ticks.tick().await;
+        match (store.reachable().await, down_since) {
+            (Err(error), None) => {
+                tracing::error!(
+                    %error,
+                    "database unreachable; polls and deliveries wait until it answers"
+                );
+                down_since = Some(Instant::now());
+            }
+            (Ok(()), Some(since)) => {
+                tracing::info!(after = ?since.elapsed(), "database reachable again");
+                down_since = None;
+            }
+            _ => {}
         }
     }
 }

@@ -24,7 +24,7 @@ pub async fn healthz() -> &'static str {
 
 /// The database answers, and takes herald's writes.
 pub async fn readyz(State(state): State<Arc<ApiState>>) -> Result<&'static str, ApiError> {
-    match tokio::time::timeout(READINESS_TIMEOUT, state.store.ping()).await {
+    match tokio::time::timeout(READINESS_TIMEOUT, state.store.reachable()).await {
         Ok(Ok(())) => match state.store.write_failure() {
             None => Ok("ok"),
             Some(error) => {
@@ -36,7 +36,9 @@ pub async fn readyz(State(state): State<Arc<ApiState>>) -> Result<&'static str, 
         },
         Ok(Err(error)) => {
             tracing::warn!(%error, "not ready: database unreachable");
-            Err(ApiError::unavailable("database unreachable"))
+            Err(ApiError::unavailable(format!(
+                "database unreachable: {error}"
+            )))
         }
         Err(_) => {
             tracing::warn!(timeout = ?READINESS_TIMEOUT, "not ready: database did not answer");

@@ -43,6 +43,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("the database did not answer within {}s", .0.as_secs())]
+    NoAnswer(std::time::Duration),
     #[error("the write was interrupted before it finished; nothing was stored")]
     Abandoned,
     #[error("stored value is invalid: {0}")]
@@ -800,6 +802,15 @@ impl Store {
     /// Answers once the database has run a trivial query (readiness).
     pub async fn ping(&self) -> Result<(), StoreError> {
         dispatch!(self, s => s.ping().await)
+    }
+
+    /// Like [`Store::ping`], within a few seconds, and naming the cause when the
+    /// server cannot be reached (refused, unknown host, bad password…).
+    pub async fn reachable(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.ping().await,
+            Store::Postgres(s) => s.reachable().await,
+        }
     }
 
     /// How many feeds are in each state; states without feeds are left out.

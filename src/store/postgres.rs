@@ -47,9 +47,14 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// Attempts at a batch that PostgreSQL aborted as a deadlock victim.
 const DEADLOCK_ATTEMPTS: u32 = 3;
 
+/// How long each of [`PgStore::reachable`]'s two looks at the server may take.
+const REACH_TIMEOUT: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// For a connection of its own, outside the pool (see `reachable`).
+    options: Arc<PgConnectOptions>,
     /// Band keys of the stored articles in the window; writers of this process
     /// take turns on it, as writers of all processes take turns on `STORY_LOCK`.
     stories: Arc<tokio::sync::Mutex<StoryIndex>>,
@@ -81,11 +86,12 @@ impl PgStore {
                     Ok(())
                 })
             })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(StoreError::Connect)?;
         Ok(PgStore {
             pool,
+            options: Arc::new(options),
             stories: Arc::default(),
             writes: WriteQueue::default(),
             not_modified: Batcher::default(),
@@ -388,6 +394,26 @@ impl PgStore {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    pub async fn reachable(&self) -> Result<(), StoreError> {
+        if let Ok(Ok(())) = tokio::time::timeout(REACH_TIMEOUT, self.ping()).await {
+            return Ok(());
+        }
+        // The pool retries a refused connection until its acquire timeout and then
+        // reports only that it timed out; a connection of our own says why. One
+        // that answers means the server is up and the pool merely busy.
+        let direct = async {
+            let mut connection = sqlx::PgConnection::connect_with(&self.options)
+                .await
+                .map_err(StoreError::Connect)?;
+            let answered = sqlx::query("SELECT 1").execute(&mut connection).await;
+            let _ = connection.close().await;
+            answered.map(drop).map_err(StoreError::Database)
+        };
+        tokio::time::timeout(REACH_TIMEOUT, direct)
+            .await
+            .unwrap_or(Err(StoreError::NoAnswer(REACH_TIMEOUT)))
     }
 
     pub async fn count_feeds_by_status(&self) -> Result<Vec<(FeedStatus, i64)>, StoreError> {

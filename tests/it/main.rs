@@ -7,6 +7,7 @@ mod api;
 mod architecture;
 mod cli;
 mod corpus;
+mod crash;
 mod daemon;
 mod faults;
 mod fetch;
