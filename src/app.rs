@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 use crate::api::ApiState;
-use crate::config::{ApiLimits, FeedSettings, Settings, SinkKind};
+use crate::config::{ApiLimits, FeedSettings, Redactor, Settings, SinkKind};
 use crate::fetch::{self, Fetcher};
 use crate::ingest::{self, PollReport, PollStatus, Watch};
 use crate::metrics::Metrics;
@@ -213,6 +213,7 @@ impl App {
             owner: instance.clone(),
             lease: settings.alerts.lease,
             give_up: settings.alerts.give_up,
+            redactor: settings.fetch.redactor.clone(),
         };
         Ok(App {
             settings,
@@ -282,7 +283,7 @@ impl App {
     /// Polls one feed and wakes the dispatcher when alerts were recorded.
     pub async fn poll(&self, feed: &ConfiguredFeed) -> PollReport {
         if feed.record.status == FeedStatus::Disabled {
-            return disabled_report(feed);
+            return disabled_report(feed, self.redactor());
         }
         let report = ingest::poll_feed(
             &self.store,
@@ -301,6 +302,11 @@ impl App {
         report
     }
 
+    /// How URLs are shown: credentials hidden (`[fetch] secret_params`).
+    pub fn redactor(&self) -> &Redactor {
+        &self.settings.fetch.redactor
+    }
+
     /// One attempt at each delivery due now.
     pub async fn dispatch_once(&self) -> Result<DispatchReport, StoreError> {
         let report = self.dispatcher.run_once(Utc::now()).await?;
@@ -310,11 +316,13 @@ impl App {
 
     /// Binds `[api] listen`, when the API is enabled, before any work starts: a
     /// port already taken is a startup error, not a silent lack of monitoring.
-    /// `feeds` brings the API the configured feeds of later generations. The limits
+    /// `feeds` and `redactor` bring the API the configured feeds and the
+    /// `[fetch] secret_params` of later generations. The limits
     /// are `[api]`'s, with fewer connections if the open-file limit calls for it.
     pub async fn bind_api(
         &self,
         feeds: watch::Receiver<Arc<Vec<FeedSettings>>>,
+        redactor: watch::Receiver<Redactor>,
     ) -> anyhow::Result<Option<(TcpListener, ApiState, ApiLimits)>> {
         let Some(settings) = &self.settings.api else {
             return Ok(None);
@@ -328,6 +336,7 @@ impl App {
             metrics: Arc::clone(&self.metrics),
             token: settings.token.clone(),
             feeds,
+            redactor,
         };
         let configured = settings.limits.max_connections;
         let max_connections = api_connection_limit(
@@ -396,12 +405,13 @@ fn fetch_settings(settings: &Settings) -> fetch::FetchSettings {
         per_host: f.per_host,
         user_agent: f.user_agent.clone(),
         private_networks: f.private_networks,
+        redactor: f.redactor.clone(),
     }
 }
 
-fn disabled_report(feed: &ConfiguredFeed) -> PollReport {
+fn disabled_report(feed: &ConfiguredFeed, redactor: &Redactor) -> PollReport {
     PollReport {
-        url: feed.record.url.clone(),
+        url: redactor.url(&feed.record.url).into_owned(),
         name: feed
             .record
             .name
@@ -414,7 +424,11 @@ fn disabled_report(feed: &ConfiguredFeed) -> PollReport {
         updated: 0,
         unchanged: 0,
         alerts: 0,
-        error: feed.record.error.clone(),
+        error: feed
+            .record
+            .error
+            .as_deref()
+            .map(|error| redactor.text(error).into_owned()),
         moved_to: None,
         duration_ms: 0,
         elapsed: Duration::ZERO,
@@ -422,6 +436,7 @@ fn disabled_report(feed: &ConfiguredFeed) -> PollReport {
     }
 }
 
+/// A report's URLs and error come redacted from `ingest`.
 fn log_report(report: &PollReport) {
     match &report.error {
         Some(error) if report.status == PollStatus::Ok => tracing::warn!(

@@ -312,7 +312,7 @@ async fn alerts(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let app = App::open(settings).await?;
-    let alerts = views::alerts(&app.store, status, limit)
+    let alerts = views::alerts(&app.store, status, limit, app.redactor())
         .await
         .context("reading the outbox")?;
     let mut out = std::io::stdout().lock();
@@ -356,7 +356,8 @@ async fn stories(
         .await
         .context("reading stories")?;
     let mut out = std::io::stdout().lock();
-    for story in &stories {
+    for story in stories {
+        let story = &views::story(story, app.redactor());
         if json {
             print_json(&mut out, story)?;
             continue;
@@ -388,7 +389,8 @@ async fn poll(settings: Settings, only: Option<&str>, json: bool) -> Result<Exit
         feeds.retain(|feed| feed.settings.url.as_str() == url || feed.record.url == url);
         if feeds.is_empty() {
             return Err(Failure::Config(anyhow::anyhow!(
-                "no configured feed has the URL {url}"
+                "no configured feed has the URL {}",
+                app.redactor().show(url)
             )));
         }
     }
@@ -460,24 +462,24 @@ async fn feeds(settings: Settings, json: bool) -> Result<ExitCode, Failure> {
         )
         .context("stdout")?;
     }
-    for feed in &feeds {
-        let record = &feed.record;
+    for feed in feeds {
+        let view = FeedView::new(feed.record, app.redactor());
         if json {
-            print_json(&mut out, &FeedView::from(record.clone()))?;
+            print_json(&mut out, &view)?;
             continue;
         }
         writeln!(
             out,
             "{:<12} {:>8} {:>8}  {:<20} {:<20} {}",
-            record.status.as_str(),
-            record.articles,
-            record.failures,
-            short_time(record.last_fetch_at),
-            short_time(record.next_fetch_at),
-            record.url
+            view.status,
+            view.articles,
+            view.failures,
+            short_time(view.last_fetch_at),
+            short_time(view.next_fetch_at),
+            view.url
         )
         .context("stdout")?;
-        if let Some(error) = &record.error {
+        if let Some(error) = &view.error {
             writeln!(out, "{:>12} error: {error}", "").context("stdout")?;
         }
     }
@@ -548,6 +550,7 @@ async fn backtest(
         let Some(article) = article.context("reading articles")? else {
             continue;
         };
+        let article = article.redacted(app.redactor());
         if json && with_terms {
             let line = MatchJson {
                 rule: &rule_name,

@@ -50,7 +50,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("database {database}"))?;
     let (feeds, api_feeds) = watch::channel(Arc::new(app.settings.feeds.clone()));
-    let api = app.bind_api(api_feeds).await?;
+    let (redactor, api_redactor) = watch::channel(app.redactor().clone());
+    let api = app.bind_api(api_feeds, api_redactor).await?;
     let (apps, current) = watch::channel(Arc::clone(&app));
     let (stop, shutdown) = watch::channel(false);
     let api = api.map(|(listener, state, limits)| {
@@ -88,6 +89,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                             "configuration reloaded"
                         );
                         feeds.send_replace(Arc::new(next.settings.feeds.clone()));
+                        redactor.send_replace(next.redactor().clone());
                         apps.send_replace(next);
                         notify(&[NotifyState::Ready, NotifyState::Status("configuration reloaded")]);
                     }

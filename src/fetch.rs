@@ -17,6 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 pub use crate::domain::address::PrivateNetworks;
+pub use crate::domain::redact::Redactor;
 pub use crate::domain::retry::parse_retry_after;
 use crate::domain::transport::{describe_io, humanize};
 use crate::net_policy::{self, PublicOnly, Refused, Route};
@@ -54,6 +55,8 @@ pub struct FetchSettings {
     pub user_agent: String,
     /// When a special (private, loopback, link-local…) address may be connected to.
     pub private_networks: PrivateNetworks,
+    /// How URLs appear in errors and logs: credentials hidden.
+    pub redactor: Redactor,
 }
 
 impl Default for FetchSettings {
@@ -66,6 +69,7 @@ impl Default for FetchSettings {
             per_host: DEFAULT_PER_HOST,
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             private_networks: PrivateNetworks::default(),
+            redactor: Redactor::default(),
         }
     }
 }
@@ -105,7 +109,8 @@ pub struct FetchedDocument {
     pub status: u16,
 }
 
-/// Why a fetch failed. Messages are short and meant for `herald feeds`.
+/// Why a fetch failed. Messages are short and meant for `herald feeds`; the URLs
+/// they name are redacted ([`Redactor`]), since they end up stored and shown.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("timed out after {}", humantime::format_duration(*limit))]
@@ -115,7 +120,7 @@ pub enum FetchError {
     #[error("more than {limit} redirects")]
     TooManyRedirects { limit: usize },
     #[error("bad redirect from {from}: {reason}")]
-    BadRedirect { from: Url, reason: String },
+    BadRedirect { from: String, reason: String },
     #[error("{}", describe_status(*code, *retry_after))]
     Status {
         code: u16,
@@ -128,7 +133,7 @@ pub enum FetchError {
     #[error("{0}")]
     Refused(Box<PolicyRefusal>),
     #[error("unsupported url {url}: {reason}")]
-    UnsupportedUrl { url: Url, reason: &'static str },
+    UnsupportedUrl { url: String, reason: &'static str },
     #[error("body could not be decoded: {0}")]
     Decode(String),
     #[error("{0}")]
@@ -239,7 +244,7 @@ impl Fetcher {
         url: &Url,
         validators: &Validators,
     ) -> Result<FetchOutcome, FetchError> {
-        let host = host_key(url)?;
+        let host = host_key(url, &self.inner.settings.redactor)?;
         let _permits = self.acquire_permits(&host).await?;
         let limit = self.inner.settings.timeout;
         tokio::time::timeout(limit, self.follow_redirects(configured, url, validators))
@@ -300,8 +305,14 @@ impl Fetcher {
                     limit: max_redirects,
                 });
             }
-            let next = redirect_target(&url, response.headers())?;
-            tracing::debug!(from = %url, to = %next, status = status.as_u16(), "following redirect");
+            let redactor = &self.inner.settings.redactor;
+            let next = redirect_target(&url, response.headers(), redactor)?;
+            tracing::debug!(
+                from = %redactor.show(url.as_str()),
+                to = %redactor.show(next.as_str()),
+                status = status.as_u16(),
+                "following redirect"
+            );
             every_hop_permanent &= is_permanent_redirect(status);
             redirected_from = Some(std::mem::replace(&mut url, next));
             hops += 1;
@@ -329,7 +340,8 @@ impl Fetcher {
                 };
             FetchError::Refused(Box::new(PolicyRefusal {
                 refused,
-                redirected_from: redirected_from.cloned(),
+                redirected_from: redirected_from
+                    .map(|from| self.inner.settings.redactor.url(from.as_str()).into_owned()),
                 permitted_by,
             }))
         };
@@ -413,8 +425,9 @@ fn build_client(settings: &FetchSettings, checked: bool) -> Result<Client, Fetch
 #[derive(Debug)]
 pub struct PolicyRefusal {
     pub refused: Refused,
-    /// The URL whose redirect led there, when it was not the configured URL itself.
-    pub redirected_from: Option<Url>,
+    /// The URL whose redirect led there, when it was not the configured URL itself;
+    /// redacted.
+    pub redirected_from: Option<String>,
     /// The `private_networks` value that would let the connection through.
     pub permitted_by: PrivateNetworks,
 }
@@ -433,9 +446,9 @@ impl std::fmt::Display for PolicyRefusal {
     }
 }
 
-fn host_key(url: &Url) -> Result<String, FetchError> {
+fn host_key(url: &Url, redactor: &Redactor) -> Result<String, FetchError> {
     let unsupported = |reason| FetchError::UnsupportedUrl {
-        url: url.clone(),
+        url: redactor.url(url.as_str()).into_owned(),
         reason,
     };
     if !matches!(url.scheme(), "http" | "https") {
@@ -472,9 +485,13 @@ fn is_permanent_redirect(status: StatusCode) -> bool {
 
 /// The next hop: `Location` resolved against the current URL (RFC 9110 §10.2.2
 /// allows relative references), http or https only.
-fn redirect_target(from: &Url, headers: &HeaderMap) -> Result<Url, FetchError> {
+fn redirect_target(
+    from: &Url,
+    headers: &HeaderMap,
+    redactor: &Redactor,
+) -> Result<Url, FetchError> {
     let bad = |reason: String| FetchError::BadRedirect {
-        from: from.clone(),
+        from: redactor.url(from.as_str()).into_owned(),
         reason,
     };
     let location = headers
@@ -482,9 +499,12 @@ fn redirect_target(from: &Url, headers: &HeaderMap) -> Result<Url, FetchError> {
         .ok_or_else(|| bad("no Location header".into()))?
         .to_str()
         .map_err(|_| bad("Location is not text".into()))?;
-    let target = from
-        .join(location)
-        .map_err(|e| bad(format!("invalid Location {location:?}: {e}")))?;
+    let target = from.join(location).map_err(|e| {
+        bad(format!(
+            "invalid Location {:?}: {e}",
+            redactor.text(location)
+        ))
+    })?;
     if !matches!(target.scheme(), "http" | "https") {
         return Err(bad(format!("refusing to follow to {}", target.scheme())));
     }
@@ -639,7 +659,7 @@ mod tests {
                     address: "169.254.169.254".parse().unwrap(),
                     range: crate::domain::address::SpecialRange::LinkLocal,
                 },
-                redirected_from: redirected_from.map(|url| Url::parse(url).unwrap()),
+                redirected_from: redirected_from.map(str::to_owned),
                 permitted_by,
             }))
         };
@@ -709,7 +729,7 @@ mod tests {
             if let Some(location) = location {
                 headers.insert(header::LOCATION, HeaderValue::from_str(location).unwrap());
             }
-            let got = redirect_target(&Url::parse(from).unwrap(), &headers)
+            let got = redirect_target(&Url::parse(from).unwrap(), &headers, &Redactor::default())
                 .map(String::from)
                 .map_err(|e| e.to_string());
             assert_eq!(
@@ -748,6 +768,18 @@ mod tests {
             None,
             Err("bad redirect from http://a.test/feed: no Location header"),
         );
+        // Errors are stored and shown: the URLs they name keep no credentials.
+        check(
+            "http://u:pw@a.test/feed?token=t&page=2",
+            None,
+            Err("bad redirect from http://u:***@a.test/feed?token=***&page=2: no Location header"),
+        );
+        check(
+            "http://a.test/feed",
+            Some("http://x:pw@[::1/f?key=k"),
+            Err("bad redirect from http://a.test/feed: \
+                 invalid Location \"http://x:***@[::1/f?key=***\": invalid IPv6 address"),
+        );
     }
 
     #[test]
@@ -772,13 +804,30 @@ mod tests {
     #[test]
     fn only_web_urls_are_fetched() {
         assert_eq!(
-            host_key(&Url::parse("HTTP://Example.COM/feed").unwrap()).unwrap(),
+            host_key(
+                &Url::parse("HTTP://Example.COM/feed").unwrap(),
+                &Redactor::default()
+            )
+            .unwrap(),
             "example.com"
         );
-        let error = host_key(&Url::parse("file:///etc/passwd").unwrap()).unwrap_err();
+        let error = host_key(
+            &Url::parse("file:///etc/passwd").unwrap(),
+            &Redactor::default(),
+        )
+        .unwrap_err();
         assert_eq!(
             error.to_string(),
             "unsupported url file:///etc/passwd: only http and https are fetched"
+        );
+        let error = host_key(
+            &Url::parse("ftp://u:pw@h.test/f?apikey=k").unwrap(),
+            &Redactor::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unsupported url ftp://u:***@h.test/f?apikey=***: only http and https are fetched"
         );
     }
 

@@ -13,6 +13,7 @@ use serde::Serialize;
 use url::Url;
 
 use crate::domain::article::NewArticle;
+use crate::domain::redact::Redactor;
 use crate::domain::schedule;
 use crate::fetch::{FetchError, FetchOutcome, Fetcher, Validators};
 use crate::normalize;
@@ -285,7 +286,8 @@ impl PollStatus {
     }
 }
 
-/// The result of polling one feed, as `herald poll` reports it.
+/// The result of polling one feed, as `herald poll` reports it: its URLs and error
+/// are redacted ([`Redactor`]), fit to print, log and send.
 #[derive(Debug, Clone, Serialize)]
 pub struct PollReport {
     pub url: String,
@@ -314,9 +316,9 @@ pub struct PollReport {
 }
 
 impl PollReport {
-    fn new(feed: &FeedRecord) -> PollReport {
+    fn new(feed: &FeedRecord, redactor: &Redactor) -> PollReport {
         PollReport {
-            url: feed.url.clone(),
+            url: redactor.url(&feed.url).into_owned(),
             name: feed.name.clone().or_else(|| feed.title.clone()),
             status: PollStatus::Ok,
             new: 0,
@@ -345,12 +347,16 @@ pub async fn poll_feed(
     interval: Duration,
 ) -> PollReport {
     let started = Instant::now();
-    let mut report = PollReport::new(feed);
+    let redactor = &fetcher.settings().redactor;
+    let mut report = PollReport::new(feed, redactor);
     let outcome = poll_outcome(store, fetcher, watch, feed, tags, &mut report).await;
     let now = Utc::now();
     let (result, retry_after) = match outcome {
         Ok(result) => (result, None),
-        Err(failure) => {
+        Err(mut failure) => {
+            // The fetcher names URLs redacted already; this also covers any a cause
+            // quotes, since the message is stored and shown.
+            failure.message = redactor.text(&failure.message).into_owned();
             report.error = Some(failure.message.clone());
             report.status = if failure.gone {
                 PollStatus::Disabled
@@ -386,7 +392,9 @@ pub async fn poll_feed(
     };
     if let Err(error) = store.record_fetch(feed.id, &record).await {
         report.status = PollStatus::Error;
-        report.error.get_or_insert_with(|| error.to_string());
+        report
+            .error
+            .get_or_insert_with(|| redactor.text(&error.to_string()).into_owned());
     }
     report.elapsed = started.elapsed();
     report.duration_ms = u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX);
@@ -486,8 +494,15 @@ async fn poll_outcome(
     report.unchanged = summary.saved.unchanged;
     report.inserted = summary.saved.inserted;
     report.alerts = summary.saved.alerts.len() + summary.saved.held;
-    report.moved_to = document.moved_to.as_ref().map(Url::to_string);
-    report.error = refused_items(&summary.saved.rejected, summary.entries);
+    // Stored in full, the next fetch's target; reported redacted.
+    let moved_to = document.moved_to.as_ref().map(Url::to_string);
+    let redactor = &fetcher.settings().redactor;
+    report.moved_to = moved_to
+        .as_deref()
+        .map(|url| redactor.url(url).into_owned());
+    // An item's key may be its link.
+    report.error = refused_items(&summary.saved.rejected, summary.entries)
+        .map(|error| redactor.text(&error).into_owned());
     // With items refused the validators are not kept: the next poll fetches the
     // document again and retries them, should the cause have gone.
     let validators = match report.error {
@@ -499,7 +514,7 @@ async fn poll_outcome(
         last_modified: validators.last_modified,
         title: summary.title,
         site_url: summary.site_url,
-        moved_to: report.moved_to.clone(),
+        moved_to,
         error: report.error.clone(),
     })
 }

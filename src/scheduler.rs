@@ -119,7 +119,10 @@ async fn claim_and_poll(loaded: &Generation, polls: &mut JoinSet<()>) -> Duratio
         let Some(configured) = loaded.feeds.get(&record.id) else {
             // Activated by another instance's newer configuration: leave the claim
             // to lapse, so an instance that knows the feed's settings takes it.
-            tracing::debug!(feed = %record.url, "claimed a feed this configuration lacks");
+            tracing::debug!(
+                feed = %app.redactor().show(&record.url),
+                "claimed a feed this configuration lacks"
+            );
             continue;
         };
         let feed = ConfiguredFeed {

@@ -1,13 +1,15 @@
 //! What herald shows of its database: the JSON shapes of SPEC §3 that `--json`
 //! output and the HTTP API share, so both always say the same thing.
 //!
-//! Built from store records; holds no secret (sinks appear by name only).
+//! Built from store records; holds no secret: sinks appear by name only, and URLs with
+//! their credentials hidden ([`Redactor`]), though the store keeps them whole.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::article::Article;
-use crate::store::{DeliveryRecord, DeliveryStatus, FeedRecord, Store, StoreError};
+use crate::domain::redact::Redactor;
+use crate::store::{DeliveryRecord, DeliveryStatus, FeedRecord, Store, StoreError, StoryRecord};
 
 /// A feed's health, as `herald feeds --json` prints it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -23,19 +25,33 @@ pub struct FeedView {
     pub fetch_url: String,
 }
 
-impl From<FeedRecord> for FeedView {
-    fn from(feed: FeedRecord) -> FeedView {
+impl FeedView {
+    pub fn new(feed: FeedRecord, redactor: &Redactor) -> FeedView {
         FeedView {
-            url: feed.url,
+            url: redactor.url(&feed.url).into_owned(),
             name: feed.name.or(feed.title),
             status: feed.status.as_str(),
             last_fetch_at: feed.last_fetch_at,
             next_fetch_at: feed.next_fetch_at,
-            error: feed.error,
+            // Errors are stored redacted; one stored by an older herald may not be.
+            error: feed.error.map(|error| redactor.text(&error).into_owned()),
             failures: feed.failures,
             articles: feed.articles,
-            fetch_url: feed.fetch_url,
+            fetch_url: redactor.url(&feed.fetch_url).into_owned(),
         }
+    }
+}
+
+/// A story as `herald stories` shows it: credentials hidden in its link and outlets.
+pub fn story(story: StoryRecord, redactor: &Redactor) -> StoryRecord {
+    StoryRecord {
+        url: story.url.map(|url| redactor.url(&url).into_owned()),
+        outlets: story
+            .outlets
+            .into_iter()
+            .map(|outlet| outlet.redacted(redactor))
+            .collect(),
+        ..story
     }
 }
 
@@ -87,11 +103,13 @@ pub async fn alerts(
     store: &Store,
     status: Option<DeliveryStatus>,
     limit: i64,
+    redactor: &Redactor,
 ) -> Result<Vec<AlertView>, StoreError> {
     let deliveries = store.deliveries(status, limit).await?;
     let mut alerts = Vec::with_capacity(deliveries.len());
     for delivery in deliveries {
         let article = store.article(delivery.article_id).await?;
+        let article = article.map(|article| article.redacted(redactor));
         alerts.push(AlertView::new(delivery, article));
     }
     Ok(alerts)

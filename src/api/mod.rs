@@ -21,7 +21,7 @@ use axum::Router;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
-use crate::config::{ApiLimits, FeedSettings, Secret};
+use crate::config::{ApiLimits, FeedSettings, Redactor, Secret};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -37,6 +37,8 @@ pub struct ApiState {
     /// The configured feeds, in configuration order: what `/api/v1/feeds` lists, and
     /// the tags `tag:` queries see. Follows configuration reloads.
     pub feeds: tokio::sync::watch::Receiver<Arc<Vec<FeedSettings>>>,
+    /// How URLs are shown (`[fetch] secret_params`); follows configuration reloads.
+    pub redactor: tokio::sync::watch::Receiver<Redactor>,
 }
 
 /// Serves the API on `listener`, within `limits`, until `shutdown` resolves, then

@@ -65,6 +65,7 @@ pub async fn articles(
     let matches = search::matching_articles(&state.store, rule, &feeds, scan, || {})
         .await
         .map_err(|e| ApiError::database("searching articles", &e))?;
+    let redactor = state.redactor.borrow().clone();
     let mut articles = Vec::with_capacity(matches.len());
     for found in matches {
         let article = state
@@ -73,7 +74,7 @@ pub async fn articles(
             .await
             .map_err(|e| ApiError::database("reading articles", &e))?;
         // Deleted between the match and now: gone, as `herald search` skips it.
-        articles.extend(article);
+        articles.extend(article.map(|article| article.redacted(&redactor)));
     }
     Ok(Json(articles))
 }
@@ -86,11 +87,12 @@ pub async fn feeds(State(state): State<Arc<ApiState>>) -> Result<Json<Vec<FeedVi
         .await
         .map_err(|e| ApiError::database("reading feeds", &e))?;
     let configured_feeds = state.feeds.borrow().clone();
+    let redactor = state.redactor.borrow().clone();
     let mut feeds = Vec::with_capacity(configured_feeds.len());
     for configured in configured_feeds.iter() {
         let url = configured.url.as_str();
         if let Some(at) = records.iter().position(|record| record.url == url) {
-            feeds.push(FeedView::from(records.swap_remove(at)));
+            feeds.push(FeedView::new(records.swap_remove(at), &redactor));
         }
     }
     Ok(Json(feeds))
@@ -118,7 +120,8 @@ pub async fn alerts(
     };
     let limit = limit(query.limit.as_deref(), DEFAULT_ALERTS)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let alerts = views::alerts(&state.store, status, limit)
+    let redactor = state.redactor.borrow().clone();
+    let alerts = views::alerts(&state.store, status, limit, &redactor)
         .await
         .map_err(|e| ApiError::database("reading the outbox", &e))?;
     Ok(Json(alerts))
@@ -154,6 +157,11 @@ pub async fn stories(
         .stories(since, min_outlets, i64::try_from(limit).unwrap_or(i64::MAX))
         .await
         .map_err(|e| ApiError::database("reading stories", &e))?;
+    let redactor = state.redactor.borrow().clone();
+    let stories = stories
+        .into_iter()
+        .map(|story| views::story(story, &redactor))
+        .collect();
     Ok(Json(stories))
 }
 

@@ -10,7 +10,9 @@ use super::loader::{FileContext, MIN_INTERVAL};
 use super::location::{Location, SourceFile, cannot_read};
 use super::raw::{RawFeed, RawFragment, RawRule, RawSink, Text};
 use super::values::{check_name, parse_duration, parse_feed_url};
-use super::{ConfigError, FeedSettings, RuleSettings, Secret, SecretUrl, SinkKind, SinkSettings};
+use super::{
+    ConfigError, FeedSettings, Redactor, RuleSettings, Secret, SecretUrl, SinkKind, SinkSettings,
+};
 
 /// A rule before its sink references can be checked, which needs every file loaded.
 struct PendingRule {
@@ -29,10 +31,12 @@ pub(super) struct Collected {
     loading: Vec<PathBuf>,
     /// Files already read, so a file matched by two patterns counts once.
     loaded: HashSet<PathBuf>,
+    /// Feed URLs may carry credentials: errors show them redacted.
+    redactor: Redactor,
 }
 
 impl Collected {
-    pub(super) fn starting_at(main: &Path) -> Self {
+    pub(super) fn starting_at(main: &Path, redactor: Redactor) -> Self {
         let main = canonical_or_given(main);
         Self {
             feeds: Vec::new(),
@@ -41,6 +45,7 @@ impl Collected {
             rules: BTreeMap::new(),
             loading: vec![main.clone()],
             loaded: HashSet::from([main]),
+            redactor,
         }
     }
 
@@ -68,7 +73,7 @@ impl Collected {
 
     fn add_feed(&mut self, file: &FileContext, raw: RawFeed) -> Result<(), ConfigError> {
         let feed = FeedSettings {
-            url: file.parsed(&raw.url, parse_feed_url)?,
+            url: file.parsed(&raw.url, |text| parse_feed_url(text, &self.redactor))?,
             name: raw
                 .name
                 .map(|name| file.non_empty(&name, "a feed name"))
@@ -83,7 +88,10 @@ impl Collected {
         if let Some(first) = self.feed_locations.get(feed.url.as_str()) {
             return Err(file.fail(
                 &raw.url,
-                format!("duplicate feed url {}, first defined at {first}", feed.url),
+                format!(
+                    "duplicate feed url {}, first defined at {first}",
+                    self.redactor.show(feed.url.as_str())
+                ),
             ));
         }
         self.feed_locations

@@ -12,7 +12,9 @@ use super::location::SourceFile;
 use super::raw::{
     RawAlerts, RawApi, RawDatabase, RawFetch, RawListen, RawMainFile, RawSize, RawStories, Text,
 };
-use super::values::{expand_vars, parse_duration, parse_private_networks, parse_size};
+use super::values::{
+    expand_vars, parse_duration, parse_private_networks, parse_secret_param, parse_size,
+};
 use super::*;
 
 /// Shortest feed interval: SPEC §7 honours any interval down to one second.
@@ -40,7 +42,7 @@ pub(super) fn load(path: &Path, env: Env<'_>) -> Result<Settings, ConfigError> {
     let alerts = alerts(&file, global.alerts)?;
     let stories = stories(&file, global.stories)?;
 
-    let mut collected = Collected::starting_at(path);
+    let mut collected = Collected::starting_at(path, fetch.redactor.clone());
     collected.add(&file, fragment)?;
     let rules = collected.resolve_rules()?;
     Ok(Settings {
@@ -186,6 +188,15 @@ fn fetch(file: &FileContext, raw: RawFetch) -> Result<FetchSettings, ConfigError
         private_networks: match raw.private_networks {
             Some(value) => file.parsed(&value, parse_private_networks)?,
             None => PrivateNetworks::default(),
+        },
+        redactor: match raw.secret_params {
+            Some(names) => Redactor::new(
+                names
+                    .iter()
+                    .map(|name| file.parsed(name, parse_secret_param))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            None => Redactor::default(),
         },
     })
 }

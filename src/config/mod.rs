@@ -35,6 +35,7 @@ use std::time::Duration;
 use url::Url;
 
 pub use crate::domain::address::PrivateNetworks;
+pub use crate::domain::redact::Redactor;
 pub use location::Location;
 pub use secret::{DatabaseBackend, DatabaseUrl, Secret, SecretUrl};
 
@@ -165,6 +166,9 @@ pub struct FetchSettings {
     /// When fetches and sinks may connect to private, loopback, link-local and other
     /// special addresses; see the README's "Fetch policy".
     pub private_networks: PrivateNetworks,
+    /// `secret_params`: which query parameters of a URL are hidden wherever herald
+    /// shows it; see the README's "Credentials in feed URLs".
+    pub redactor: Redactor,
 }
 
 impl Default for FetchSettings {
@@ -178,6 +182,7 @@ impl Default for FetchSettings {
             user_agent: default_user_agent(),
             max_redirects: DEFAULT_MAX_REDIRECTS,
             private_networks: PrivateNetworks::default(),
+            redactor: Redactor::default(),
         }
     }
 }

@@ -92,6 +92,7 @@ pub(super) struct RawFetch {
     pub user_agent: Option<Text>,
     pub max_redirects: Option<usize>,
     pub private_networks: Option<Text>,
+    pub secret_params: Option<Vec<Text>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

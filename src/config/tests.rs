@@ -66,7 +66,7 @@ fn unknown_keys_are_rejected_with_their_position_and_the_expected_keys() {
     );
     check_main_rejected(
         "[fetch]\ninterval = \"5m\"\n  intervall = \"5m\"\n",
-        "herald.toml:3:3: unknown field `intervall`, expected one of `interval`, `timeout`, `concurrency`, `per_host`, `max_body`, `user_agent`, `max_redirects`, `private_networks`",
+        "herald.toml:3:3: unknown field `intervall`, expected one of `interval`, `timeout`, `concurrency`, `per_host`, `max_body`, `user_agent`, `max_redirects`, `private_networks`, `secret_params`",
     );
     check_main_rejected(
         "[[feeds]]\nurl = \"https://a.example/rss\"\ntag = [\"world\"]\n",
@@ -290,6 +290,39 @@ fn private_networks_takes_one_of_three_values() {
 }
 
 #[test]
+fn secret_params_add_to_the_default_names() {
+    let settings = load_main("[fetch]\nsecret_params = [\"Session\"]\n");
+    let redactor = &settings.fetch.redactor;
+    assert_eq!(
+        redactor.url("https://h/f?session=s&apikey=k&page=2"),
+        "https://h/f?session=***&apikey=***&page=2"
+    );
+    assert_eq!(load_main("[fetch]\n").fetch.redactor, Redactor::default());
+    check_main_rejected(
+        "[fetch]\nsecret_params = [\"session\", \"a=b\"]\n",
+        "herald.toml:2:29: invalid secret parameter name \"a=b\", expected a query parameter name without spaces, `=`, `&`, `;`, `#` or `?`",
+    );
+    check_main_rejected(
+        "[fetch]\nsecret_params = [\"\"]\n",
+        "herald.toml:2:18: a secret parameter name must not be empty",
+    );
+}
+
+#[test]
+fn feed_url_errors_hide_credentials() {
+    check_main_rejected(
+        "[[feeds]]\nurl = \"ftp://reader:s3cret@a.example/rss?apikey=TOPSECRET\"\n",
+        "herald.toml:2:7: invalid feed url \"ftp://reader:***@a.example/rss?apikey=***\", expected an absolute http or https URL",
+    );
+    check_main_rejected(
+        "[fetch]\nsecret_params = [\"session\"]\n\n\
+         [[feeds]]\nurl = \"https://reader:s3cret@a.example/rss?session=S\"\n\n\
+         [[feeds]]\nurl = \"https://reader:s3cret@a.example/rss?session=S\"\n",
+        "herald.toml:8:7: duplicate feed url https://reader:***@a.example/rss?session=***, first defined at herald.toml:5:7",
+    );
+}
+
+#[test]
 fn a_missing_file_says_it_cannot_be_read() {
     let config = ConfigDir::new(&[]);
     assert_eq!(
@@ -400,6 +433,7 @@ fn every_section_is_read() {
             user_agent: "herald-test/1".to_owned(),
             max_redirects: 3,
             private_networks: PrivateNetworks::Configured,
+            redactor: Redactor::default(),
         }
     );
     let api = settings.api.as_ref().unwrap();

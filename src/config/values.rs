@@ -7,6 +7,7 @@ use url::Url;
 
 use super::secret::is_http;
 use crate::domain::address::PrivateNetworks;
+use crate::domain::redact::Redactor;
 
 /// Replaces every `${NAME}` with the variable's value. `$${` stands for a literal `${`;
 /// any other `$` is kept as written, so a password such as `pa$$word` needs no escaping.
@@ -117,13 +118,31 @@ pub(super) fn check_name(kind: &str, name: &str) -> Result<(), String> {
     }
 }
 
-/// A feed URL: absolute, http or https. Feed URLs are public, so the error repeats it.
-pub(super) fn parse_feed_url(text: &str) -> Result<Url, String> {
+/// A feed URL: absolute, http or https. The error repeats it redacted: it may carry
+/// credentials.
+pub(super) fn parse_feed_url(text: &str, redactor: &Redactor) -> Result<Url, String> {
     match Url::parse(text) {
         Ok(url) if is_http(&url) => Ok(url),
         _ => Err(format!(
-            "invalid feed url \"{text}\", expected an absolute http or https URL"
+            "invalid feed url \"{}\", expected an absolute http or https URL",
+            redactor.url(text)
         )),
+    }
+}
+
+/// One of `[fetch] secret_params`: a query parameter name as it appears in URLs.
+pub(super) fn parse_secret_param(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        Err("a secret parameter name must not be empty".to_owned())
+    } else if text
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "=&;#?".contains(c))
+    {
+        Err(format!(
+            "invalid secret parameter name \"{text}\", expected a query parameter name without spaces, `=`, `&`, `;`, `#` or `?`"
+        ))
+    } else {
+        Ok(text.to_owned())
     }
 }
 

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::redact::Redactor;
+
 /// An entry made ready to store: identities resolved, HTML sanitised, plain text extracted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewArticle {
@@ -34,6 +36,16 @@ pub struct ArticleSource {
     pub name: Option<String>,
 }
 
+impl ArticleSource {
+    /// As herald shows it: the feed URL's credentials hidden.
+    pub fn redacted(self, redactor: &Redactor) -> ArticleSource {
+        ArticleSource {
+            url: redactor.url(&self.url).into_owned(),
+            name: self.name,
+        }
+    }
+}
+
 /// A stored article, in the JSON shape of SPEC §3.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Article {
@@ -50,4 +62,21 @@ pub struct Article {
     pub first_seen_at: DateTime<Utc>,
     pub feeds: Vec<ArticleSource>,
     pub story_id: Option<i64>,
+}
+
+impl Article {
+    /// As herald shows it: credentials hidden in its links and its feeds' URLs.
+    pub fn redacted(self, redactor: &Redactor) -> Article {
+        let redact = |url: Option<String>| url.map(|url| redactor.url(&url).into_owned());
+        Article {
+            url: redact(self.url),
+            canonical_url: redact(self.canonical_url),
+            feeds: self
+                .feeds
+                .into_iter()
+                .map(|feed| feed.redacted(redactor))
+                .collect(),
+            ..self
+        }
+    }
 }

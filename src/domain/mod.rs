@@ -6,6 +6,7 @@ pub mod address;
 pub mod alert;
 pub mod article;
 pub mod entry;
+pub mod redact;
 pub mod retry;
 pub mod schedule;
 pub mod text;

@@ -26,6 +26,7 @@ use futures::stream::BoxStream;
 
 use crate::config::DEFAULT_BUSY_TIMEOUT;
 use crate::domain::article::{Article, ArticleSource, NewArticle};
+use crate::domain::redact::redact_url;
 use crate::stories::StorySettings;
 
 pub use assign::StoryInput;
@@ -864,7 +865,9 @@ fn in_configured_order(
                 .iter()
                 .find(|record| record.url == feed.url)
                 .cloned()
-                .ok_or_else(|| StoreError::Corrupt(format!("feed {} not stored", feed.url)))?,
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("feed {} not stored", redact_url(&feed.url)))
+                })?,
         };
         ordered.push(record);
     }

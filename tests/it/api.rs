@@ -59,6 +59,7 @@ impl TestApi {
                 herald.app.settings.feeds.clone(),
             ))
             .1,
+            redactor: tokio::sync::watch::channel(herald.app.redactor().clone()).1,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
