@@ -453,7 +453,8 @@ fn article_url(entry: &ParsedEntry, feed_url: &Url) -> Option<Url> {
 fn article_title(entry: &ParsedEntry, fallback_text: Option<&str>) -> String {
     let title = entry.title.as_ref().map(plain_text).unwrap_or_default();
     if !title.is_empty() {
-        return truncate_chars(&title, MAX_TITLE_CHARS).to_string();
+        // A cut right after a space would leave it trailing.
+        return truncate_chars(&title, MAX_TITLE_CHARS).trim_end().to_string();
     }
     fallback_text.map(title_from_text).unwrap_or_default()
 }
@@ -927,6 +928,20 @@ mod tests {
         assert_eq!(language(&"l".repeat(100)), None);
         let longest = format!("en-{}", "x".repeat(MAX_LANGUAGE_BYTES - 3));
         assert_eq!(language(&longest), Some(longest.clone()));
+    }
+
+    #[test]
+    fn a_title_cut_at_the_bound_does_not_end_in_a_space() {
+        // Found by the property tests: a long title cut right after a space kept it.
+        let entry = ParsedEntry {
+            id: Some("1".into()),
+            title: html(&"A paragraph of news &amp; more. ".repeat(100)),
+            ..Default::default()
+        };
+        let title = to_article(&entry, &feed_url(), now()).title;
+        assert!(title.starts_with("A paragraph of news & more. A"), "{title:?}");
+        assert_eq!(title.chars().count(), MAX_TITLE_CHARS - 1);
+        assert!(title.ends_with("of news"), "{title:?}");
     }
 
     #[test]
