@@ -454,7 +454,9 @@ fn article_title(entry: &ParsedEntry, fallback_text: Option<&str>) -> String {
     let title = entry.title.as_ref().map(plain_text).unwrap_or_default();
     if !title.is_empty() {
         // A cut right after a space would leave it trailing.
-        return truncate_chars(&title, MAX_TITLE_CHARS).trim_end().to_string();
+        return truncate_chars(&title, MAX_TITLE_CHARS)
+            .trim_end()
+            .to_string();
     }
     fallback_text.map(title_from_text).unwrap_or_default()
 }
@@ -939,7 +941,10 @@ mod tests {
             ..Default::default()
         };
         let title = to_article(&entry, &feed_url(), now()).title;
-        assert!(title.starts_with("A paragraph of news & more. A"), "{title:?}");
+        assert!(
+            title.starts_with("A paragraph of news & more. A"),
+            "{title:?}"
+        );
         assert_eq!(title.chars().count(), MAX_TITLE_CHARS - 1);
         assert!(title.ends_with("of news"), "{title:?}");
     }
@@ -961,7 +966,11 @@ mod tests {
             };
             let html = to_article(&entry, &feed_url(), now()).summary_html.unwrap();
             assert!(html.len() <= MAX_TEXT_BYTES, "{} bytes", html.len());
-            assert!(html.len() > MAX_TEXT_BYTES - 8, "cut short: {} bytes", html.len());
+            assert!(
+                html.len() > MAX_TEXT_BYTES - 8,
+                "cut short: {} bytes",
+                html.len()
+            );
             assert!(html.ends_with(tail), "{:?}", &html[html.len() - 8..]);
         }
     }

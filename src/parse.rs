@@ -302,7 +302,8 @@ fn without_quoted_text(message: &str) -> String {
             ""
         };
         let name = &part[open.len()..part.len() - close.len()];
-        let punctuation = (1..=3).contains(&name.len()) && name.chars().all(|c| c.is_ascii_punctuation());
+        let punctuation =
+            (1..=3).contains(&name.len()) && name.chars().all(|c| c.is_ascii_punctuation());
         if quoted && !is_plain_element_name(name) && !punctuation {
             out.push_str(open);
             out.push('…');
