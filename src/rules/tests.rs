@@ -679,13 +679,19 @@ fn check_error_position(input: &str) -> Result<(), TestCaseError> {
     prop_assert!(!message.contains('\n'), "{message:?}");
     if let Some(column) = error.column() {
         let end = input.chars().count() + 1;
-        prop_assert!((1..=end).contains(&column), "column {column} of {end}: {message} in {input:?}");
+        prop_assert!(
+            (1..=end).contains(&column),
+            "column {column} of {end}: {message} in {input:?}"
+        );
     }
     Ok(())
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(
+        // scripts/fuzz asks for more.
+        std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(200)
+    ))]
 
     #[test]
     fn compiled_matcher_agrees_with_reference(

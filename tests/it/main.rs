@@ -12,6 +12,7 @@ mod faults;
 mod fetch;
 mod fetch_policy;
 mod ingest;
+mod properties;
 mod rules;
 mod sinks;
 mod stories;
