@@ -11,7 +11,7 @@ use url::Url;
 
 use crate::domain::article::NewArticle;
 use crate::domain::entry::{ParsedEntry, Text};
-use crate::domain::text::without_controls;
+use crate::domain::text::{has_control, without_controls};
 
 /// Query parameters that track a click rather than name a page (SPEC §5), matched
 /// without regard to case. Every `utm_*` parameter is dropped as well.
@@ -51,6 +51,11 @@ pub const MAX_KEY_BYTES: usize = 2_000;
 
 /// Longest link kept, in bytes; beyond it the link is dropped as garbage.
 pub const MAX_URL_BYTES: usize = 8 * 1024;
+
+/// Longest language tag kept, in bytes; a longer one is garbage and dropped. Real tags
+/// (`en`, `zh-Hant-TW`) are far shorter, and a feed's language is copied into each of
+/// its articles, so one oversized `<language>` would be stored once per item.
+pub const MAX_LANGUAGE_BYTES: usize = 64;
 
 /// How far past `now` a publication time may lie before it is treated as a clock or
 /// time-zone error: such items would otherwise sit at the top of every listing.
@@ -347,8 +352,17 @@ fn after<'a>(text: &'a str, marker: &str) -> &'a str {
 }
 
 /// Plain text on one line; also where entity-decoded text (`&#0;`, `&#27;`)
-/// loses the control characters the parser could not see.
+/// loses the control characters the parser could not see. They go before the
+/// words are split: one standing alone would otherwise leave an empty word behind,
+/// and with it a leading or doubled space.
 fn collapse_whitespace(text: &str) -> String {
+    let cleaned;
+    let text = if has_control(text) {
+        cleaned = without_controls(text.to_owned());
+        &cleaned
+    } else {
+        text
+    };
     let mut out = String::with_capacity(text.len());
     for word in text.split_whitespace() {
         if !out.is_empty() {
@@ -356,7 +370,7 @@ fn collapse_whitespace(text: &str) -> String {
         }
         out.push_str(word);
     }
-    without_controls(out)
+    out
 }
 
 /// Safe HTML for display: no scripts, styles, frames or event handlers; links open
@@ -415,7 +429,7 @@ pub fn to_article(entry: &ParsedEntry, feed_url: &Url, now: DateTime<Utc>) -> Ne
             .language
             .as_deref()
             .map(|language| language.trim().to_lowercase())
-            .filter(|language| !language.is_empty()),
+            .filter(|language| !language.is_empty() && language.len() <= MAX_LANGUAGE_BYTES),
         published_at: publication_time(entry, now),
         updated_at: entry.updated,
         fingerprint: fingerprint(entry),
@@ -439,7 +453,10 @@ fn article_url(entry: &ParsedEntry, feed_url: &Url) -> Option<Url> {
 fn article_title(entry: &ParsedEntry, fallback_text: Option<&str>) -> String {
     let title = entry.title.as_ref().map(plain_text).unwrap_or_default();
     if !title.is_empty() {
-        return truncate_chars(&title, MAX_TITLE_CHARS).to_string();
+        // A cut right after a space would leave it trailing.
+        return truncate_chars(&title, MAX_TITLE_CHARS)
+            .trim_end()
+            .to_string();
     }
     fallback_text.map(title_from_text).unwrap_or_default()
 }
@@ -464,13 +481,29 @@ fn html_and_text(text: Option<&Text>, base: &Url) -> (Option<String>, Option<Str
     let html = if text.is_html {
         sanitize_bounded(source, base)
     } else {
-        htmlize::escape_text(source).into_owned()
+        escape_bounded(source)
     };
     let plain = plain_text(text);
     let plain = truncate_bytes(&plain, MAX_TEXT_BYTES);
     let html = Some(html).filter(|html| !html.trim().is_empty());
     let plain = Some(plain.to_string()).filter(|plain| !plain.is_empty());
     (html, plain)
+}
+
+/// Plain text as HTML, within [`MAX_TEXT_BYTES`]: escaping makes text longer (`<` is
+/// four bytes as `&lt;`), so the escaped form is cut, never inside an entity.
+fn escape_bounded(text: &str) -> String {
+    let escaped = htmlize::escape_text(text);
+    if escaped.len() <= MAX_TEXT_BYTES {
+        return escaped.into_owned();
+    }
+    let kept = truncate_bytes(&escaped, MAX_TEXT_BYTES);
+    // Every `&` in escaped text starts an entity; one without its `;` was cut.
+    let end = match kept.rfind('&') {
+        Some(at) if !kept[at..].contains(';') => at,
+        _ => kept.len(),
+    };
+    kept[..end].to_owned()
 }
 
 /// Sanitises, keeping the output within [`MAX_TEXT_BYTES`]: sanitised HTML can grow
@@ -804,6 +837,11 @@ mod tests {
         check("&", "&");
         check("<script>never closed", "");
         check("<</p>>", "< >");
+        // Found by the property tests: a control character between spaces, once
+        // removed, left the title " Iran".
+        check("&#1; Iran", "Iran");
+        check("a &#27; &#1; b", "a b");
+        check("a&#27;b", "ab");
     }
 
     proptest::proptest! {
@@ -876,6 +914,65 @@ mod tests {
         assert_eq!(article.language.as_deref(), Some("en-gb"));
         assert_eq!(article.published_at, at("2025-06-03T10:00:00Z"));
         assert_eq!(article.fingerprint, fingerprint(&entry));
+    }
+
+    #[test]
+    fn an_oversized_language_is_dropped() {
+        // Found by the property tests: `<language>` of 100 bytes, stored on every item.
+        let language = |language: &str| {
+            let entry = ParsedEntry {
+                id: Some("1".into()),
+                language: Some(language.into()),
+                ..Default::default()
+            };
+            to_article(&entry, &feed_url(), now()).language
+        };
+        assert_eq!(language(&"l".repeat(100)), None);
+        let longest = format!("en-{}", "x".repeat(MAX_LANGUAGE_BYTES - 3));
+        assert_eq!(language(&longest), Some(longest.clone()));
+    }
+
+    #[test]
+    fn a_title_cut_at_the_bound_does_not_end_in_a_space() {
+        // Found by the property tests: a long title cut right after a space kept it.
+        let entry = ParsedEntry {
+            id: Some("1".into()),
+            title: html(&"A paragraph of news &amp; more. ".repeat(100)),
+            ..Default::default()
+        };
+        let title = to_article(&entry, &feed_url(), now()).title;
+        assert!(
+            title.starts_with("A paragraph of news & more. A"),
+            "{title:?}"
+        );
+        assert_eq!(title.chars().count(), MAX_TITLE_CHARS - 1);
+        assert!(title.ends_with("of news"), "{title:?}");
+    }
+
+    #[test]
+    fn escaped_plain_text_stays_within_the_bound() {
+        // Found by the property tests: a JSON Feed `summary` (plain text) full of
+        // markup was cut to the bound and then escaped, which made it 149,450 bytes.
+        for (text, tail) in [
+            ("<".repeat(MAX_TEXT_BYTES), "&lt;"),
+            (format!("x{}", "&".repeat(MAX_TEXT_BYTES)), "&amp;"),
+            (format!("xx{}", "&".repeat(MAX_TEXT_BYTES)), "&amp;"),
+            (format!("<p>{}", "é".repeat(MAX_TEXT_BYTES / 2)), "é"),
+        ] {
+            let entry = ParsedEntry {
+                id: Some("1".into()),
+                summary: plain(&text),
+                ..Default::default()
+            };
+            let html = to_article(&entry, &feed_url(), now()).summary_html.unwrap();
+            assert!(html.len() <= MAX_TEXT_BYTES, "{} bytes", html.len());
+            assert!(
+                html.len() > MAX_TEXT_BYTES - 8,
+                "cut short: {} bytes",
+                html.len()
+            );
+            assert!(html.ends_with(tail), "{:?}", &html[html.len() - 8..]);
+        }
     }
 
     #[test]

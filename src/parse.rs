@@ -11,7 +11,7 @@ use feed_rs::model::{Entry, Feed, FeedType, Link, Person};
 use feed_rs::parser::{ParseErrorKind, ParseFeedError as FeedRsError};
 
 use crate::domain::entry::{ParsedEntry, ParsedFeed, Text};
-use crate::domain::text::without_controls;
+use crate::domain::text::{has_control, is_control, without_controls};
 
 /// Why a document could not be read as a feed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -234,15 +234,101 @@ enum RunError {
 
 impl RunError {
     fn into_parse_error(self, document: &[u8]) -> ParseFeedError {
-        match self {
+        let error = match self {
             RunError::UnknownTextType(mime) => ParseFeedError::InvalidFeed {
                 line: 1,
-                message: format!("unsupported content type {mime:?}"),
+                message: format!("unsupported content type{}", quoted_if_plain(&mime)),
             },
             RunError::Other(error) => explain(error, document),
             RunError::Panicked => ParseFeedError::ParserPanicked,
+        };
+        tidy(error)
+    }
+}
+
+/// Longest message kept in an error, in characters.
+const MAX_MESSAGE_CHARS: usize = 200;
+
+/// The error with its message on one short line, without control characters. The
+/// parsers' messages quote names from the document (`expected </title>, but </…>
+/// was found`), and the document decides what those hold: a NUL or an escape
+/// sequence must not reach `herald feeds`' terminal, nor a name of 10 KB the feed's row.
+fn tidy(error: ParseFeedError) -> ParseFeedError {
+    match error {
+        ParseFeedError::NotAFeed { found } => ParseFeedError::NotAFeed {
+            found: tidy_message(found),
+        },
+        ParseFeedError::InvalidXml { line, message } => ParseFeedError::InvalidXml {
+            line,
+            message: tidy_message(without_quoted_text(&message)),
+        },
+        ParseFeedError::InvalidJson {
+            line,
+            column,
+            message,
+        } => ParseFeedError::InvalidJson {
+            line,
+            column,
+            message: tidy_message(message),
+        },
+        ParseFeedError::InvalidFeed { line, message } => ParseFeedError::InvalidFeed {
+            line,
+            message: tidy_message(message),
+        },
+        ParseFeedError::Empty | ParseFeedError::ParserPanicked => error,
+    }
+}
+
+/// quick-xml's message with what it quotes between backticks kept only when it is a
+/// plain name or a bit of punctuation (`--`): the "name" of an end tag runs to the next
+/// `>`, so `</&quot;Iran …>` quotes the text after it, and an entity runs to the next `;`.
+fn without_quoted_text(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for (index, part) in message.split('`').enumerate() {
+        if index > 0 {
+            out.push('`');
+        }
+        let quoted = index % 2 == 1;
+        let open = if part.starts_with("</") {
+            "</"
+        } else if part.starts_with('<') {
+            "<"
+        } else {
+            ""
+        };
+        let close = if part.len() > open.len() && part.ends_with('>') {
+            ">"
+        } else {
+            ""
+        };
+        let name = &part[open.len()..part.len() - close.len()];
+        let punctuation =
+            (1..=3).contains(&name.len()) && name.chars().all(|c| c.is_ascii_punctuation());
+        if quoted && !is_plain_element_name(name) && !punctuation {
+            out.push_str(open);
+            out.push('…');
+            out.push_str(close);
+        } else {
+            out.push_str(part);
         }
     }
+    out
+}
+
+fn tidy_message(message: String) -> String {
+    let fits = message.len() <= MAX_MESSAGE_CHARS;
+    if fits && !message.contains(['\n', '\r', '\t']) && !has_control(&message) {
+        return message;
+    }
+    let mut tidy = String::with_capacity(message.len().min(MAX_MESSAGE_CHARS + 3));
+    for (count, c) in message.chars().filter(|&c| !is_control(c)).enumerate() {
+        if count == MAX_MESSAGE_CHARS {
+            tidy.push('…');
+            break;
+        }
+        tidy.push(if c.is_whitespace() { ' ' } else { c });
+    }
+    tidy
 }
 
 fn run_feed_rs(document: &[u8]) -> Result<Feed, RunError> {
@@ -514,14 +600,30 @@ fn error_offset(kind: &ParseErrorKind) -> u64 {
 fn describe_kind(kind: &ParseErrorKind) -> String {
     match kind {
         ParseErrorKind::UnknownMimeType { mime, .. } => {
-            format!("unsupported content type {mime:?}")
+            format!("unsupported content type{}", quoted_if_plain(mime))
         }
         ParseErrorKind::MissingContent { reference, .. } => format!("missing {reference}"),
         ParseErrorKind::UnknownEnumVariant { reference, .. } => {
-            format!("unknown value {reference:?}")
+            format!("unknown value{}", quoted_if_plain(reference))
         }
         ParseErrorKind::IllegalState { reference, .. } => format!("unexpected {reference}"),
         ParseErrorKind::NoFeedRoot => "no feed element".to_string(),
+    }
+}
+
+/// ` "value"` when the value is short and made of the characters of content types and
+/// element names, else nothing: it comes from the document (an attribute, an element's
+/// text), which errors describe but never quote.
+fn quoted_if_plain(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value.len() <= 60
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '/' | ':'));
+    if plain {
+        format!(" {value:?}")
+    } else {
+        String::new()
     }
 }
 
@@ -1133,6 +1235,24 @@ mod tests {
             without_values("missing field `version`"),
             "missing field `version`"
         );
+    }
+
+    #[test]
+    fn errors_quoting_the_document_stay_one_short_clean_line() {
+        // Found by the property tests: quick-xml quotes the end tag it found, NUL included.
+        let error = parse_feed(b"<rss version=\"2.0\"><channel><item><title></\0>", None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "invalid XML at line 1: ill-formed document: expected `</title>`, but `</…>` was found"
+        );
+        let name = "x".repeat(10_000);
+        let long = format!("<rss version=\"2.0\"><channel></\u{1b}[2J{name}>");
+        let error = parse_feed(long.as_bytes(), None).unwrap_err().to_string();
+        assert!(error.len() < 300, "{} bytes", error.len());
+        assert!(error.ends_with("but `</…>` was found"), "{error}");
+        assert!(!error.contains('\u{1b}'), "{error}");
     }
 
     #[test]

@@ -116,15 +116,30 @@ pub enum ConfigError {
     /// at the `include` entry naming it).
     #[error("{message}")]
     Read { path: PathBuf, message: String },
-    #[error("{location}: {message}")]
+    #[error("{location}: {}", escaped_controls(.message))]
     Invalid { location: Location, message: String },
-    #[error("environment variable {var}: {message}")]
+    #[error("environment variable {var}: {}", escaped_controls(.message))]
     Environment { var: &'static str, message: String },
     #[error(
         "no config file found (tried {}), expected --config PATH or {ENV_CONFIG}",
         tried.iter().map(|path| path.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
     NotFound { tried: Vec<PathBuf> },
+}
+
+/// Messages quote values as written, and a value may hold line breaks or escape
+/// sequences (`"a\nb"`, `"\u001b[2J"`); an error is one line in a log or on a
+/// terminal, so these are shown escaped.
+fn escaped_controls(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for c in message.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Everything `herald.toml` and its includes say, validated and with defaults applied.

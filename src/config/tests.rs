@@ -75,6 +75,23 @@ fn unknown_keys_are_rejected_with_their_position_and_the_expected_keys() {
 }
 
 #[test]
+fn quoted_values_with_line_breaks_or_escapes_keep_the_error_on_one_line() {
+    // Found by the property tests: values were quoted as written, newline and all.
+    check_main_rejected(
+        "[stories]\nwindow = \"\\u000a\"",
+        "herald.toml:2:10: invalid duration \"\\n\", expected a duration like \"90s\", \"15m\" or \"1h\"",
+    );
+    check_main_rejected(
+        "[api]\nlisten = \"a\\nb\"\n",
+        "herald.toml:2:10: invalid listen address \"a\\nb\", expected an IP address and port like \"127.0.0.1:8645\", or false",
+    );
+    check_main_rejected(
+        "[fetch]\ninterval = \"\\u001b[2J\"\n",
+        "herald.toml:2:12: invalid duration \"\\u{1b}[2J\", expected a duration like \"90s\", \"15m\" or \"1h\"",
+    );
+}
+
+#[test]
 fn bad_values_are_rejected_at_the_value() {
     let cases = [
         (

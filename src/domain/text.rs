@@ -18,9 +18,10 @@ pub fn without_controls(text: String) -> String {
     text.chars().filter(|&c| !is_control(c)).collect()
 }
 
-/// A byte test first: every control is below 0x20, is 0x7f, or (C1) is
-/// encoded as 0xc2 0x80–0x9f, and plain text has almost none of these bytes.
-fn has_control(text: &str) -> bool {
+/// Whether `text` has an [`is_control`] character. A byte test: every control
+/// is below 0x20, is 0x7f, or (C1) is encoded as 0xc2 0x80–0x9f, and plain text
+/// has almost none of these bytes.
+pub fn has_control(text: &str) -> bool {
     let bytes = text.as_bytes();
     bytes.iter().enumerate().any(|(at, &byte)| match byte {
         b'\t' | b'\n' | b'\r' => false,

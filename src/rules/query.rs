@@ -423,33 +423,41 @@ fn lex(source: &str) -> Result<Lexed, QueryError> {
 }
 
 /// Classifies a run of characters without spaces, quotes or parentheses.
-fn lex_bare(bare: &str, column: usize, lexed: &mut Lexed) -> Result<(), QueryError> {
-    let kind = match bare {
-        "AND" => TokenKind::And,
-        "OR" => TokenKind::Or,
-        "NOT" => TokenKind::Not,
-        _ if bare.starts_with("NEAR/") => lex_near(&bare["NEAR/".len()..], column)?,
-        _ => {
-            if let Some((name, rest)) = split_field(bare) {
-                let field = Field::from_name(name).ok_or_else(|| QueryError::UnknownField {
-                    name: name.to_owned(),
-                    column,
-                })?;
-                lexed.tokens.push(Token {
-                    kind: TokenKind::Field(field),
-                    column,
-                });
-                if !rest.is_empty() {
-                    lex_bare(rest, column + name.chars().count() + 1, lexed)?;
+///
+/// A field prefix is followed by the rest of the run, lexed the same way: a loop, not
+/// recursion, since `title:title:…` can be as long as the query, and a query can come
+/// from an API request.
+fn lex_bare(mut bare: &str, mut column: usize, lexed: &mut Lexed) -> Result<(), QueryError> {
+    loop {
+        let kind = match bare {
+            "AND" => TokenKind::And,
+            "OR" => TokenKind::Or,
+            "NOT" => TokenKind::Not,
+            _ if bare.starts_with("NEAR/") => lex_near(&bare["NEAR/".len()..], column)?,
+            _ => {
+                if let Some((name, rest)) = split_field(bare) {
+                    let field = Field::from_name(name).ok_or_else(|| QueryError::UnknownField {
+                        name: name.to_owned(),
+                        column,
+                    })?;
+                    lexed.tokens.push(Token {
+                        kind: TokenKind::Field(field),
+                        column,
+                    });
+                    if rest.is_empty() {
+                        return Ok(());
+                    }
+                    column += name.chars().count() + 1;
+                    bare = rest;
+                    continue;
                 }
-                return Ok(());
+                warn_on_lowercase_operator(bare, column, &mut lexed.warnings);
+                lex_word(bare, column)?
             }
-            warn_on_lowercase_operator(bare, column, &mut lexed.warnings);
-            lex_word(bare, column)?
-        }
-    };
-    lexed.tokens.push(Token { kind, column });
-    Ok(())
+        };
+        lexed.tokens.push(Token { kind, column });
+        return Ok(());
+    }
 }
 
 fn lex_near(digits: &str, column: usize) -> Result<TokenKind, QueryError> {

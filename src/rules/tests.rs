@@ -653,8 +653,45 @@ fn reference_hits(rules: &[Rule], document: &Document<'_>) -> Vec<RuleHit> {
         .collect()
 }
 
+#[test]
+fn a_long_run_of_field_prefixes_is_an_error_not_a_stack_overflow() {
+    // Found by the property tests: `title:` repeated 3,000 times overflowed the stack
+    // (an abort, not a panic) in the lexer, which took each prefix by recursion.
+    let error = RuleQuery::parse(&"title:".repeat(100_000)).unwrap_err();
+    assert_eq!(
+        error,
+        QueryError::ExpectedAtomAfterField {
+            field: "title",
+            column: 7
+        }
+    );
+    let query = RuleQuery::parse("title:url:iran").unwrap_err();
+    assert_eq!(query.column(), Some(7));
+}
+
+/// Parses `input`; an error must point inside it (a 1-based character column, at most
+/// one past the end) and read as one line.
+fn check_error_position(input: &str) -> Result<(), TestCaseError> {
+    let Err(error) = RuleQuery::parse(input) else {
+        return Ok(());
+    };
+    let message = error.to_string();
+    prop_assert!(!message.contains('\n'), "{message:?}");
+    if let Some(column) = error.column() {
+        let end = input.chars().count() + 1;
+        prop_assert!(
+            (1..=end).contains(&column),
+            "column {column} of {end}: {message} in {input:?}"
+        );
+    }
+    Ok(())
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(
+        // scripts/fuzz asks for more.
+        std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(200)
+    ))]
 
     #[test]
     fn compiled_matcher_agrees_with_reference(
@@ -697,7 +734,21 @@ proptest! {
 
     #[test]
     fn parser_never_panics_on_arbitrary_text(input in ".{0,60}") {
-        let _ = RuleQuery::parse(&input);
+        check_error_position(&input)?;
+    }
+
+    #[test]
+    fn parser_never_panics_on_arbitrary_strings(input in any::<String>()) {
+        check_error_position(&input)?;
+    }
+
+    #[test]
+    fn parser_never_overflows_the_stack_on_deep_input(
+        piece in prop::sample::select(&["(", "-", "NOT ", "-(", "NOT (", "(x OR ", "x NEAR/1 ", "\"", "title:"][..]),
+        repeat in 1..3000usize,
+        tail in prop::sample::select(&["", "x", "x)", ")"][..]),
+    ) {
+        check_error_position(&format!("{}{tail}", piece.repeat(repeat)))?;
     }
 
     #[test]
@@ -708,6 +759,7 @@ proptest! {
         ][..]), 0..20),
     ) {
         let input: String = pieces.concat();
+        check_error_position(&input)?;
         if let Ok(parsed) = RuleQuery::parse(&input) {
             // The canonical form is itself a valid query with the same meaning.
             let reparsed = RuleQuery::parse(&parsed.to_string());

@@ -13,6 +13,7 @@ mod faults;
 mod fetch;
 mod fetch_policy;
 mod ingest;
+mod properties;
 mod redaction;
 mod rules;
 mod sinks;

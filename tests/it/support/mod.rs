@@ -1,5 +1,6 @@
 #![allow(dead_code)]
 
+pub mod arbitrary_feeds;
 pub mod db;
 pub mod feed_server;
 pub mod herald;
