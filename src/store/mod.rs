@@ -850,12 +850,19 @@ fn matched_from_json(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
 }
 
-/// The synced feeds' rows in the order they were configured (moved, not copied:
-/// there may be tens of thousands).
-fn in_configured_order(
+/// The synced feeds' rows in the order they were configured, taken row by
+/// row and moved, not copied: at 10,000 feeds, holding every row at once
+/// (SQLite copies each value) and cloning the records was most of a
+/// re-poll's peak memory.
+async fn in_configured_order(
     feeds: &[FeedSpec],
-    mut by_url: HashMap<String, FeedRecord>,
+    rows: impl futures::Stream<Item = Result<FeedRecord, StoreError>>,
 ) -> Result<Vec<FeedRecord>, StoreError> {
+    let mut by_url = HashMap::with_capacity(feeds.len());
+    let mut rows = std::pin::pin!(rows);
+    while let Some(record) = futures::TryStreamExt::try_next(&mut rows).await? {
+        by_url.insert(record.url.clone(), record);
+    }
     let mut ordered: Vec<FeedRecord> = Vec::with_capacity(feeds.len());
     for feed in feeds {
         let record = match by_url.remove(&feed.url) {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, Postgres, Row, Transaction};
 
@@ -152,19 +152,13 @@ impl PgStore {
         .bind(&urls)
         .execute(&mut *tx)
         .await?;
-        let mut rows = sqlx::query(select_feeds!("WHERE f.url = ANY($1)"))
+        let rows = sqlx::query(select_feeds!("WHERE f.url = ANY($1)"))
             .bind(&urls)
-            .fetch(&mut *tx);
-        // Row by row: at 10,000 feeds, holding every row at once (SQLite copies
-        // each value) was most of a re-poll's peak memory.
-        let mut by_url = HashMap::with_capacity(feeds.len());
-        while let Some(row) = rows.try_next().await? {
-            let record = feed_from_row(&row)?;
-            by_url.insert(record.url.clone(), record);
-        }
-        drop(rows);
+            .fetch(&mut *tx)
+            .map(|row| feed_from_row(&row?));
+        let synced = in_configured_order(feeds, rows).await?;
         tx.commit().await?;
-        in_configured_order(feeds, by_url)
+        Ok(synced)
     }
 
     pub async fn feed(&self, id: i64) -> Result<Option<FeedRecord>, StoreError> {

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use futures::StreamExt;
 use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -566,21 +566,15 @@ impl SqliteStore {
         .bind(&urls)
         .execute(&mut *tx)
         .await?;
-        let mut rows = sqlx::query(select_feeds!(
+        let rows = sqlx::query(select_feeds!(
             "WHERE f.url IN (SELECT value FROM json_each(?1))"
         ))
         .bind(&urls)
-        .fetch(&mut *tx);
-        // Row by row: at 10,000 feeds, holding every row at once (SQLite copies
-        // each value) was most of a re-poll's peak memory.
-        let mut by_url = HashMap::with_capacity(feeds.len());
-        while let Some(row) = rows.try_next().await? {
-            let record = feed_from_row(&row)?;
-            by_url.insert(record.url.clone(), record);
-        }
-        drop(rows);
+        .fetch(&mut *tx)
+        .map(|row| feed_from_row(&row?));
+        let synced = in_configured_order(feeds, rows).await?;
         tx.commit().await?;
-        in_configured_order(feeds, by_url)
+        Ok(synced)
     }
 
     pub async fn feed(&self, id: i64) -> Result<Option<FeedRecord>, StoreError> {

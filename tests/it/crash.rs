@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use sqlx::{Connection, PgConnection};
@@ -17,6 +17,7 @@ use crate::support::feed_server::{FeedServer, Gate, Item, Route};
 use crate::support::herald::feeds_toml;
 use crate::support::process::{Daemon, herald};
 use crate::support::receiver::{ReceivedRequest, Receiver, Reply};
+use crate::support::waiting::{free_port, readiness, wait_until};
 
 /// A throwaway PostgreSQL cluster in a temporary directory, on a free port, that
 /// the test may stop and start at will. Stopped and removed when dropped.
@@ -170,34 +171,6 @@ fn tail(output: &Output) -> String {
     );
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(5)..].join(" / ")
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// Waits until `check` holds, at most `timeout`; `what` names it in the panic.
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn readiness(base: &str) -> (u16, String) {
-    match reqwest::get(format!("{base}/readyz")).await {
-        Ok(response) => (
-            response.status().as_u16(),
-            response.text().await.unwrap_or_default(),
-        ),
-        Err(error) => (0, error.to_string()),
-    }
 }
 
 async fn status_of(url: &str) -> u16 {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use herald::domain::article::NewArticle;
 use herald::ingest::PollStatus;
@@ -19,6 +19,7 @@ use crate::support::db::{Backend, TestDb, create_postgres_database};
 use crate::support::feed_server::{FeedServer, Item, Route};
 use crate::support::herald::{TestHerald, feeds_toml};
 use crate::support::process::{Daemon, herald};
+use crate::support::waiting::{free_port, readiness, wait_until};
 
 /// A small tmpfs the test mounts (root only) and unmounts when dropped.
 struct SmallDisk {
@@ -66,34 +67,6 @@ async fn articles_stored(db_url: &str) -> i64 {
         .fetch_one(&mut connection)
         .await
         .unwrap()
-}
-
-async fn readiness(base: &str) -> (u16, String) {
-    match reqwest::get(format!("{base}/readyz")).await {
-        Ok(response) => (
-            response.status().as_u16(),
-            response.text().await.unwrap_or_default(),
-        ),
-        Err(error) => (0, error.to_string()),
-    }
-}
-
-/// Waits until `check` holds, at most `timeout`; `what` names it in the panic.
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 fn long_items(numbers: std::ops::RangeInclusive<u32>) -> Vec<Item> {

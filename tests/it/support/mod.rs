@@ -6,3 +6,4 @@ pub mod feed_server;
 pub mod herald;
 pub mod process;
 pub mod receiver;
+pub mod waiting;
