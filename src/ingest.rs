@@ -351,9 +351,11 @@ pub async fn poll_feed(
     let mut report = PollReport::new(feed, redactor);
     let outcome = poll_outcome(store, fetcher, watch, feed, tags, &mut report).await;
     let now = Utc::now();
+    let mut feed_at_fault = true;
     let (result, retry_after) = match outcome {
         Ok(result) => (result, None),
         Err(mut failure) => {
+            feed_at_fault = !failure.database;
             // The fetcher names URLs redacted already; this also covers any a cause
             // quotes, since the message is stored and shown.
             failure.message = redactor.text(&failure.message).into_owned();
@@ -375,8 +377,12 @@ pub async fn poll_feed(
             (result, failure.retry_after)
         }
     };
+    // A database that could not store the document is not the publisher's
+    // fault: the feed is fetched again after its interval, without back-off.
     let failures = match result {
-        FetchResult::Failed { .. } | FetchResult::Gone { .. } => feed.failures.saturating_add(1),
+        FetchResult::Failed { .. } | FetchResult::Gone { .. } if feed_at_fault => {
+            feed.failures.saturating_add(1)
+        }
         _ => 0,
     };
     let record = FetchRecord {
@@ -416,6 +422,8 @@ struct PollFailure {
     message: String,
     retry_after: Option<Duration>,
     gone: bool,
+    /// The database failed, not the feed.
+    database: bool,
 }
 
 impl From<FetchError> for PollFailure {
@@ -424,6 +432,7 @@ impl From<FetchError> for PollFailure {
             gone: matches!(error, FetchError::Gone),
             retry_after: error.retry_after(),
             message: error.to_string(),
+            database: false,
         }
     }
 }
@@ -434,6 +443,7 @@ impl From<IngestError> for PollFailure {
             message: error.to_string(),
             retry_after: None,
             gone: false,
+            database: matches!(error, IngestError::Store(_)),
         }
     }
 }
@@ -451,6 +461,7 @@ async fn poll_outcome(
             message: format!("invalid feed URL: {e}"),
             retry_after: None,
             gone: false,
+            database: false,
         })
     };
     let configured = parse(&feed.url)?;

@@ -391,3 +391,34 @@ async fn a_sqlite_writer_waits_for_another_process_and_names_a_lock_held_too_lon
     let again = hasty.poll_one().await;
     assert_eq!((again.status, again.new), (PollStatus::Ok, 5));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poll_the_database_could_not_store_is_not_held_against_the_feed() {
+    let server = FeedServer::start().await;
+    server.set("/feed", Route::rss("Wire", &long_items(1..=5)));
+    let herald = TestHerald::start(
+        Backend::Sqlite,
+        &format!(
+            "[database]\nbusy_timeout = \"2s\"\n\n[[feeds]]\nurl = \"{}\"\ninterval = \"1h\"\n",
+            server.url("/feed")
+        ),
+    )
+    .await;
+    let feeds = herald.feeds().await;
+    // Locked past the wait while the items are stored, free again by the
+    // time the outcome is recorded.
+    let holder = hold_write_lock(&herald.db.url, Duration::from_millis(3000)).await;
+    let report = herald.app.poll_once(&feeds).await.remove(0);
+    holder.await.unwrap();
+    assert_eq!(report.status, PollStatus::Error, "{report:?}");
+    let feed = herald.feeds().await.remove(0).record;
+    let error = feed.error.unwrap_or_default();
+    assert!(error.contains("busy_timeout (2s)"), "{error}");
+    // Due again after its interval (±5 % jitter), not after a doubled one.
+    let (last, next) = (feed.last_fetch_at.unwrap(), feed.next_fetch_at.unwrap());
+    assert!(
+        next - last <= chrono::Duration::minutes(63),
+        "next fetch {} after the failed one",
+        next - last
+    );
+}
