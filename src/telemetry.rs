@@ -14,6 +14,14 @@ pub enum LogFormat {
     Json,
 }
 
+/// Colour only for a person at a terminal: piped, redirected or under systemd
+/// (the journal) escape codes would be stored in every line. `NO_COLOR` (any
+/// value) turns it off on a terminal too.
+fn colour_wanted() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
 /// Installs the global subscriber. A malformed `RUST_LOG` falls back to the default
 /// filter rather than silencing logs.
 pub fn init(format: LogFormat) {
@@ -21,7 +29,8 @@ pub fn init(format: LogFormat) {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(colour_wanted());
     let result = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

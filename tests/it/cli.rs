@@ -40,6 +40,10 @@ async fn poll_reports_each_feed_as_json_and_exits_1_when_one_failed() {
     .await
     .unwrap();
     assert_eq!(output.status.code(), Some(1), "{output:?}");
+    // Logs piped to a file or the journal are plain text: no colour codes.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("WARN") && stderr.contains("fetch failed"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
     let lines = stdout_lines(&output);
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["url"], server.url("/ok"));
