@@ -170,6 +170,24 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+/// An error and its causes on one line, each said once: sqlx's errors (and
+/// those wrapping them) repeat their cause in their own text, which printed
+/// the same database message three times.
+pub fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
+}
+
 fn load_settings(cli: &Cli) -> Result<Settings, Failure> {
     let path =
         config::resolve_path(cli.config.as_deref()).map_err(|e| Failure::Config(e.into()))?;

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::run(cli)) {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("herald: {:#}", failure.error());
+            eprintln!("herald: {}", cli::describe(failure.error()));
             failure.exit_code()
         }
     }

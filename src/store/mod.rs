@@ -38,12 +38,15 @@ pub use sqlite::SqliteStore;
 pub enum StoreError {
     #[error("unsupported database URL: expected sqlite://PATH or postgres://…")]
     UnsupportedUrl,
-    #[error("cannot open the database: {0}")]
-    Connect(#[source] sqlx::Error),
+    // The cause is written out here and not chained as a source: sqlx's text
+    // already includes its own cause, and PostgreSQL's shows a line of the
+    // server's C source ("at line 948"), read as a line of the configuration.
+    #[error("cannot open the database: {}", plain(.0))]
+    Connect(sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    #[error("database error: {}", plain(.0))]
+    Database(sqlx::Error),
     #[error("the database did not answer within {}s", .0.as_secs())]
     NoAnswer(std::time::Duration),
     #[error("the write was interrupted before it finished; nothing was stored")]
@@ -73,6 +76,21 @@ pub enum StoreError {
         #[source]
         error: std::io::Error,
     },
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> StoreError {
+        StoreError::Database(error)
+    }
+}
+
+/// sqlx's error as an operator should read it: a database's own message
+/// without PostgreSQL's source-code line.
+fn plain(error: &sqlx::Error) -> String {
+    match error.as_database_error() {
+        Some(database) => format!("error returned from database: {}", database.message()),
+        None => error.to_string(),
+    }
 }
 
 impl StoreError {

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use crate::support::db::{Backend, TestDb};
+use crate::support::db::{Backend, TestDb, database_url, server_url};
 use crate::support::feed_server::{FeedServer, Item, Route};
 use crate::support::herald::feeds_toml;
 use crate::support::process::{Daemon, herald};
@@ -42,7 +42,10 @@ async fn poll_reports_each_feed_as_json_and_exits_1_when_one_failed() {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     // Logs piped to a file or the journal are plain text: no colour codes.
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("WARN") && stderr.contains("fetch failed"), "{stderr}");
+    assert!(
+        stderr.contains("WARN") && stderr.contains("fetch failed"),
+        "{stderr}"
+    );
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
     let lines = stdout_lines(&output);
     assert_eq!(lines.len(), 2);
@@ -356,4 +359,22 @@ async fn a_dispatcher_killed_mid_send_is_replaced_by_the_next_process(backend: B
     let output = second.wait().await;
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert_eq!(receiver.requests("/hook").len(), 2);
+}
+
+#[test]
+fn a_missing_postgres_database_is_one_plain_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("herald.toml"),
+        feeds_toml(&["http://127.0.0.1:9/feed".to_owned()]),
+    )
+    .unwrap();
+    let missing = database_url(&server_url(), "herald_never_created");
+    let output = run(dir.path(), &missing, &["migrate"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(stderr.matches("does not exist").count(), 1, "{stderr}");
+    // PostgreSQL's own source line is not a line of herald's configuration.
+    assert!(!stderr.contains("at line"), "{stderr}");
 }
