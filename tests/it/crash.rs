@@ -273,7 +273,10 @@ async fn a_postgresql_restart_during_run_loses_nothing() {
     let cluster = match Cluster::start() {
         Ok(cluster) => cluster,
         Err(reason) => {
-            eprintln!("crash::a_postgresql_restart_during_run_loses_nothing: skipped, {reason}");
+            crate::support::skipped(
+                "crash::a_postgresql_restart_during_run_loses_nothing",
+                &reason,
+            );
             return;
         }
     };

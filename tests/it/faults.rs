@@ -81,9 +81,9 @@ fn long_items(numbers: std::ops::RangeInclusive<u32>) -> Vec<Item> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_disk_stops_sqlite_writes_only_while_it_lasts() {
     let Some(disk) = SmallDisk::mount("12m") else {
-        eprintln!(
-            "faults::a_full_disk_stops_sqlite_writes_only_while_it_lasts: skipped, \
-             mounting a small tmpfs needs root"
+        crate::support::skipped(
+            "faults::a_full_disk_stops_sqlite_writes_only_while_it_lasts",
+            "mounting a small tmpfs needs root",
         );
         return;
     };
