@@ -245,9 +245,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 .await
                 .context("queueing deliveries")?;
             if let (Some(id), 0) = (id, queued) {
-                return Err(Failure::Runtime(anyhow::anyhow!(
-                    "delivery {id} is not failed or dead (see herald alerts)"
-                )));
+                let status = app
+                    .store
+                    .delivery_status(id)
+                    .await
+                    .context("reading the delivery")?;
+                return Err(Failure::Runtime(match status {
+                    None => anyhow::anyhow!("there is no delivery {id} (see herald alerts)"),
+                    Some(status) => anyhow::anyhow!(
+                        "delivery {id} is {}: only failed or dead deliveries are queued again",
+                        status.as_str()
+                    ),
+                }));
             }
             println!("{queued} deliveries queued");
             Ok(ExitCode::SUCCESS)

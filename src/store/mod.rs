@@ -747,6 +747,11 @@ impl Store {
         dispatch!(self, s => s.retry_deliveries(id, now).await)
     }
 
+    /// A delivery's state; `None` when there is no delivery `id`.
+    pub async fn delivery_status(&self, id: i64) -> Result<Option<DeliveryStatus>, StoreError> {
+        dispatch!(self, s => s.delivery_status(id).await)
+    }
+
     /// When the next pending or failed delivery is due: the earliest of each sink's
     /// oldest open delivery, since the others wait behind it.
     pub async fn next_delivery_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {

@@ -609,6 +609,20 @@ impl PgStore {
         Ok(result.rows_affected())
     }
 
+    pub async fn delivery_status(&self, id: i64) -> Result<Option<DeliveryStatus>, StoreError> {
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM deliveries WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        status
+            .map(|status| {
+                DeliveryStatus::parse(&status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status:?}")))
+            })
+            .transpose()
+    }
+
     pub async fn release_deliveries(&self, ids: &[i64], owner: &str) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL

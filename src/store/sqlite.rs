@@ -1042,6 +1042,20 @@ impl SqliteStore {
         Ok(result.rows_affected())
     }
 
+    pub async fn delivery_status(&self, id: i64) -> Result<Option<DeliveryStatus>, StoreError> {
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM deliveries WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        status
+            .map(|status| {
+                DeliveryStatus::parse(&status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status:?}")))
+            })
+            .transpose()
+    }
+
     pub async fn release_deliveries(&self, ids: &[i64], owner: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         for id in ids {

@@ -232,6 +232,20 @@ async fn retry_after_is_obeyed_and_client_errors_are_dead_at_once(backend: Backe
     );
     let report = herald.app.dispatcher.run_once(Utc::now()).await.unwrap();
     assert_eq!(report.delivered, 1, "{report:?}");
+    // Delivered now: a second retry queues nothing, and the state says why.
+    let store = &herald.db.store;
+    assert_eq!(
+        store
+            .retry_deliveries(Some(hook.id), Utc::now())
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store.delivery_status(hook.id).await.unwrap(),
+        Some(DeliveryStatus::Delivered)
+    );
+    assert_eq!(store.delivery_status(hook.id + 1000).await.unwrap(), None);
 }
 
 async fn a_claim_whose_dispatcher_died_is_sent_after_its_lease_expires(backend: Backend) {

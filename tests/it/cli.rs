@@ -378,3 +378,26 @@ fn a_missing_postgres_database_is_one_plain_line() {
     // PostgreSQL's own source line is not a line of herald's configuration.
     assert!(!stderr.contains("at line"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retrying_a_delivery_that_does_not_exist_says_so() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("herald.toml"),
+        feeds_toml(&["http://127.0.0.1:9/feed".to_owned()]),
+    )
+    .unwrap();
+    let output = tokio::task::spawn_blocking({
+        let (path, url) = (dir.path().to_owned(), db.url.clone());
+        move || run(&path, &url, &["alerts", "retry", "999"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "herald: there is no delivery 999 (see herald alerts)"
+    );
+}
