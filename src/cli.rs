@@ -450,7 +450,9 @@ async fn poll(settings: Settings, only: Option<&str>, json: bool) -> Result<Exit
         )
         .context("stdout")?;
     }
-    Ok(if failed > 0 {
+    // For cron: a run whose alerts did not get out failed as much as a feed.
+    let undelivered = dispatched.failed + dispatched.dead;
+    Ok(if failed > 0 || undelivered > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

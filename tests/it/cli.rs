@@ -401,3 +401,39 @@ async fn retrying_a_delivery_that_does_not_exist_says_so() {
         "herald: there is no delivery 999 (see herald alerts)"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_exits_1_when_an_alert_could_not_be_delivered() {
+    use crate::support::receiver::{Receiver, Reply};
+
+    let server = FeedServer::start().await;
+    let receiver = Receiver::start().await;
+    receiver.script("/hook", vec![Reply::status(500); 4]);
+    server.set("/feed", Route::rss("Live", &[Item::numbered(1)]));
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[sinks.hook]\ntype = \"webhook\"\nurl = \"{}\"\n\n\
+         [rules.nk-iran]\nquery = '\"North Korea\" Iran'\nsinks = [\"hook\"]\n\n{}",
+        receiver.url("/hook"),
+        feeds_toml(&[server.url("/feed")])
+    );
+    std::fs::write(dir.path().join("herald.toml"), config).unwrap();
+    let poll = || {
+        let (path, url) = (dir.path().to_owned(), db.url.clone());
+        tokio::task::spawn_blocking(move || run(&path, &url, &["poll"]))
+    };
+    // The back catalogue: stored, never alerted.
+    let first = poll().await.unwrap();
+    assert_eq!(first.status.code(), Some(0), "{first:?}");
+
+    let mut story = Item::numbered(2);
+    story.title = "North Korea sends envoy to Iran".into();
+    story.pub_date = Some(chrono::Utc::now());
+    server.set("/feed", Route::rss("Live", &[story, Item::numbered(1)]));
+    let second = poll().await.unwrap();
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(stdout.contains("alerts: 0 delivered, 1 failed"), "{stdout}");
+    assert_eq!(second.status.code(), Some(1), "{second:?}");
+    assert_eq!(receiver.requests("/hook").len(), 1);
+}
