@@ -57,6 +57,7 @@ pub enum Command {
     Migrate,
     /// Feed health: last fetch, status, error, articles, next fetch
     Feeds {
+        /// One JSON object per line instead of a table
         #[arg(long)]
         json: bool,
     },
@@ -70,6 +71,7 @@ pub enum Command {
         /// At most this many articles
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// One JSON object per line instead of a table
         #[arg(long)]
         json: bool,
     },
@@ -84,6 +86,7 @@ pub enum Command {
         /// At most this many, newest first
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        /// One JSON object per line instead of a table
         #[arg(long)]
         json: bool,
     },
@@ -97,6 +100,7 @@ pub enum Command {
         /// At most this many, newest first
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        /// One JSON object per line instead of a table
         #[arg(long)]
         json: bool,
     },
@@ -111,8 +115,10 @@ pub enum Command {
 pub enum AlertsCommand {
     /// Queue a failed or dead delivery again (or every dead one)
     Retry {
+        /// The delivery's id, as `herald alerts` shows it
         #[arg(required_unless_present = "dead", conflicts_with = "dead")]
         id: Option<i64>,
+        /// Every dead delivery instead of one
         #[arg(long)]
         dead: bool,
     },
@@ -131,6 +137,7 @@ pub enum RulesCommand {
         /// How far back to look (by publication time)
         #[arg(long, default_value = "30d", value_parser = parse_duration)]
         since: std::time::Duration,
+        /// One JSON object per line instead of a table
         #[arg(long)]
         json: bool,
     },

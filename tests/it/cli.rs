@@ -437,3 +437,23 @@ async fn poll_exits_1_when_an_alert_could_not_be_delivered() {
     assert_eq!(second.status.code(), Some(1), "{second:?}");
     assert_eq!(receiver.requests("/hook").len(), 1);
 }
+
+#[test]
+fn every_command_argument_and_option_is_explained_in_help() {
+    use clap::CommandFactory;
+
+    fn unexplained(command: &clap::Command, path: &str, found: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id != "help" && id != "version" && arg.get_help().is_none() {
+                found.push(format!("{path} {id}"));
+            }
+        }
+        for sub in command.get_subcommands() {
+            unexplained(sub, &format!("{path} {}", sub.get_name()), found);
+        }
+    }
+    let mut found = Vec::new();
+    unexplained(&herald::cli::Cli::command(), "herald", &mut found);
+    assert_eq!(found, Vec::<String>::new());
+}
