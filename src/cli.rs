@@ -229,11 +229,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             json,
         } => {
             let rule = ad_hoc_rule(&query)?;
+            // The whole window is searched, so that the summary tells how many
+            // match in all; `--limit` bounds what is printed.
             let scan = Scan {
                 since: since_time(since)?,
-                limit: Some(limit),
+                limit: None,
             };
-            backtest(settings, rule, scan, json, false).await
+            backtest(settings, rule, scan, json, Some(limit)).await
         }
         Command::Stories {
             since,
@@ -299,7 +301,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 since: since_time(since)?,
                 limit: None,
             };
-            backtest(settings, rule, scan, json, true).await
+            backtest(settings, rule, scan, json, None).await
         }
     }
 }
@@ -569,8 +571,11 @@ async fn backtest(
     rule: Rule,
     scan: Scan,
     json: bool,
-    with_terms: bool,
+    shown: Option<usize>,
 ) -> Result<ExitCode, Failure> {
+    // `herald search` prints the newest `--limit` articles; `rules test`
+    // prints every match with the terms that made it.
+    let with_terms = shown.is_none();
     let app = App::open(settings).await?;
     let feeds = app.feed_infos().await?;
     let progress = progress_bar(&app, scan).await;
@@ -581,7 +586,8 @@ async fn backtest(
     let scanned = progress.position();
     progress.finish_and_clear();
     let mut out = std::io::stdout().lock();
-    for found in &matches {
+    let printed = &matches[..shown.map_or(matches.len(), |limit| limit.min(matches.len()))];
+    for found in printed {
         let article = app.store.article(found.article_id).await;
         let Some(article) = article.context("reading articles")? else {
             continue;
@@ -601,7 +607,17 @@ async fn backtest(
         }
     }
     if !json {
-        writeln!(out, "{} of {scanned} articles matched", matches.len()).context("stdout")?;
+        if printed.len() < matches.len() {
+            writeln!(
+                out,
+                "{} of {} matching articles shown (newest first; --limit), {scanned} searched",
+                printed.len(),
+                matches.len()
+            )
+        } else {
+            writeln!(out, "{} of {scanned} articles matched", matches.len())
+        }
+        .context("stdout")?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -457,3 +457,50 @@ fn every_command_argument_and_option_is_explained_in_help() {
     unexplained(&herald::cli::Cli::command(), "herald", &mut found);
     assert_eq!(found, Vec::<String>::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_with_a_limit_says_how_many_match_in_all() {
+    let server = FeedServer::start().await;
+    let items: Vec<Item> = (1..=7)
+        .map(|n| {
+            let mut item = Item::numbered(n);
+            if n <= 5 {
+                item.title = format!("Iran talks, day {n}");
+            }
+            item.pub_date = Some(chrono::Utc::now() - chrono::Duration::minutes(n.into()));
+            item
+        })
+        .collect();
+    server.set("/feed", Route::rss("Wire", &items));
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("herald.toml"),
+        feeds_toml(&[server.url("/feed")]),
+    )
+    .unwrap();
+    let (path, url) = (dir.path().to_owned(), db.url.clone());
+    let search = tokio::task::spawn_blocking(move || {
+        assert_eq!(run(&path, &url, &["poll"]).status.code(), Some(0));
+        run(&path, &url, &["search", "Iran", "--limit", "2"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(search.status.code(), Some(0), "{search:?}");
+    let stdout = String::from_utf8_lossy(&search.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines.last().copied(),
+        Some("2 of 5 matching articles shown (newest first; --limit), 7 searched"),
+        "{stdout}"
+    );
+    let shown = lines
+        .iter()
+        .filter(|line| line.contains("Iran talks"))
+        .count();
+    assert_eq!(shown, 2, "{stdout}");
+    assert!(
+        stdout.contains("day 1") && stdout.contains("day 2"),
+        "{stdout}"
+    );
+}
