@@ -86,9 +86,22 @@ impl PgStore {
                     Ok(())
                 })
             })
-            .connect_with(options.clone())
-            .await
-            .map_err(StoreError::Connect)?;
+            .connect_with(options.clone());
+        // The pool retries a refused connection until its acquire timeout (30 s)
+        // and then says only that it timed out; a connection of its own, opened
+        // beside it, says at once why the server cannot be reached.
+        let probe = sqlx::PgConnection::connect_with(&options);
+        tokio::pin!(pool);
+        let pool = tokio::select! {
+            opened = &mut pool => opened.map_err(StoreError::Connect)?,
+            probed = probe => match probed {
+                Err(error) => return Err(StoreError::Connect(error)),
+                Ok(connection) => {
+                    let _ = connection.close().await;
+                    pool.await.map_err(StoreError::Connect)?
+                }
+            },
+        };
         Ok(PgStore {
             pool,
             options: Arc::new(options),

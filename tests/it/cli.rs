@@ -504,3 +504,30 @@ async fn search_with_a_limit_says_how_many_match_in_all() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_postgres_server_that_refuses_is_named_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("herald.toml"),
+        feeds_toml(&["http://127.0.0.1:9/feed".to_owned()]),
+    )
+    .unwrap();
+    // A port nothing listens on: taken from the system, then given back.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://herald@127.0.0.1:{port}/herald");
+    for command in ["migrate", "check"] {
+        let output = run(dir.path(), &url, &[command]);
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        // The cause, not the pool's "timed out" after 30 s of retrying.
+        assert!(
+            stderr.contains("Connection refused") && !stderr.contains("timed out"),
+            "{command}: {stderr}"
+        );
+    }
+}
