@@ -1,4 +1,4 @@
-//! Rule matching throughput (SPEC §8: ≥ 50,000 1 KB articles/s at 10,000 rules on
+//! Rule matching throughput (target: ≥ 50,000 1 KB articles/s at 10,000 rules on
 //! one core): the compiled [`Matcher`] against evaluating rules one at a time.
 //!
 //! # Why the data looks like this

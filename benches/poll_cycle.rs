@@ -1,4 +1,4 @@
-//! A full polling cycle of 10,000 feeds that have not changed (SPEC §8): a local
+//! A full polling cycle of 10,000 feeds that have not changed: a local
 //! server answers conditional requests with 304, and the release `herald` binary
 //! polls every feed. Reported: wall time and requests/s of one `herald poll` pass
 //! of 304s, peak resident memory of that process, and of `herald run` over two

@@ -82,7 +82,7 @@ fn main() {
         Ok(corpus) => evaluate(Path::new(&corpus)),
         Err(_) => println!(
             "HERALD_CORPUS is not set: story evaluation skipped \
-             (set it to the corpus directory, e.g. ../shared/corpus)"
+             (set it to a directory of real feeds: news/, bulk/, parsers/, seed/)"
         ),
     }
     if !eval_only {

@@ -1,4 +1,4 @@
-//! Commands (SPEC §3): clap definitions, calls into the library, human and `--json`
+//! Commands: clap definitions, calls into the library, human and `--json`
 //! output. Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
 
 use std::io::Write;

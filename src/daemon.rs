@@ -1,4 +1,4 @@
-//! `herald run` as a service (SPEC §7, §9): the feed scheduler and the alert
+//! `herald run` as a service: the feed scheduler and the alert
 //! dispatcher running side by side, signals (SIGTERM/SIGINT stop, SIGHUP reloads
 //! the configuration), and systemd's notification protocol.
 //!

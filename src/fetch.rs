@@ -24,7 +24,7 @@ use crate::net_policy::{self, PublicOnly, Refused, Route};
 
 /// Longest a whole fetch (connect, headers, body, every redirect hop) may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Largest body accepted, counted after decompression (SPEC §7), in bytes.
+/// Largest body accepted, counted after decompression, in bytes.
 pub const DEFAULT_MAX_BODY: u64 = 10_000_000;
 /// Most redirect hops followed before giving up.
 pub const DEFAULT_MAX_REDIRECTS: usize = 5;
@@ -405,8 +405,8 @@ fn build_client(settings: &FetchSettings, checked: bool) -> Result<Client, Fetch
     let mut builder = Client::builder()
         .user_agent(settings.user_agent.as_str())
         // Redirects are followed by hand to count hops, refuse odd schemes, apply the
-        // private-networks policy to each hop and notice permanent moves (SPEC §7:
-        // 301/308 update the stored URL).
+        // private-networks policy to each hop and notice permanent moves (301/308
+        // update the stored URL).
         .redirect(redirect::Policy::none())
         .pool_max_idle_per_host(settings.per_host);
     if settings.private_networks != PrivateNetworks::Allow {

@@ -1,6 +1,6 @@
 //! Entries → articles: identities, canonical URLs, sanitised HTML and plain text.
 //!
-//! Owns SPEC §5's identity rules. Knows nothing of HTTP, feed formats or storage.
+//! Owns herald's identity rules for items and articles. Knows nothing of HTTP, feed formats or storage.
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -13,7 +13,7 @@ use crate::domain::article::NewArticle;
 use crate::domain::entry::{ParsedEntry, Text};
 use crate::domain::text::{has_control, without_controls};
 
-/// Query parameters that track a click rather than name a page (SPEC §5), matched
+/// Query parameters that track a click rather than name a page, matched
 /// without regard to case. Every `utm_*` parameter is dropped as well.
 pub const TRACKING_PARAMS: &[&str] = &[
     "fbclid",
@@ -67,7 +67,7 @@ const TITLE_FROM_SUMMARY_CHARS: usize = 100;
 // ---------------------------------------------------------------------------------------
 // URLs
 
-/// The canonical form of a link (SPEC §5), resolved against `base` when relative.
+/// The canonical form of a link, resolved against `base` when relative.
 ///
 /// `None` for anything but an http(s) URL.
 pub fn canonical_url(link: &str, base: Option<&Url>) -> Option<Url> {
@@ -116,7 +116,7 @@ fn is_tracking_param(name: &str) -> bool {
 // ---------------------------------------------------------------------------------------
 // Identities
 
-/// The item's identity within its feed (SPEC §5): guid/id, else link, else a hash of
+/// The item's identity within its feed: guid/id, else link, else a hash of
 /// title and publication date.
 pub fn item_key(entry: &ParsedEntry) -> String {
     if let Some(id) = entry

@@ -1,5 +1,5 @@
 //! The alert outbox's dispatcher: claims due deliveries, sends each through its
-//! sink, records the attempt and schedules a retry or gives up (SPEC §6).
+//! sink, records the attempt and schedules a retry or gives up.
 //!
 //! Deliveries are rows written with the alert, in the article's transaction; the
 //! dispatcher only ever reads and updates them, never holding a transaction across

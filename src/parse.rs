@@ -333,7 +333,7 @@ fn tidy_message(message: String) -> String {
 
 fn run_feed_rs(document: &[u8]) -> Result<Feed, RunError> {
     // Ids are left empty when the document has none: feed-rs would otherwise invent one
-    // from a hash or a random UUID, and herald's identity rules (SPEC §5) must see the
+    // from a hash or a random UUID, and herald's identity rules must see the
     // absence. Sanitising is herald's job, once per new article, not per poll.
     let parser = feed_rs::parser::Builder::new()
         .id_generator(|_, _, _| String::new())

@@ -1,6 +1,6 @@
 //! `herald run`'s feed loop: which configured feeds are due, claimed with leases in
 //! the database so that several instances on one PostgreSQL fetch each due feed
-//! once, and polled within the configured concurrency (SPEC §7).
+//! once, and polled within the configured concurrency.
 //!
 //! The due time lives on the feed row (`next_fetch_at`, written by the poll that
 //! fetched it, with back-off, `Retry-After` and jitter applied by

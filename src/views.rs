@@ -1,4 +1,4 @@
-//! What herald shows of its database: the JSON shapes of SPEC §3 that `--json`
+//! What herald shows of its database: the JSON shapes that `--json`
 //! output and the HTTP API share, so both always say the same thing.
 //!
 //! Built from store records; holds no secret: sinks appear by name only, and URLs with

@@ -1,4 +1,4 @@
-//! The HTTP API (SPEC §9): health, readiness, Prometheus metrics, and read-only views
+//! The HTTP API: health, readiness, Prometheus metrics, and read-only views
 //! of articles, feeds and the alert outbox, as JSON.
 //!
 //! The only module that names axum or hyper; `server` holds the connections to the

@@ -17,7 +17,7 @@ use super::values::{
 };
 use super::*;
 
-/// Shortest feed interval: SPEC §7 honours any interval down to one second.
+/// Shortest feed interval: herald honours any interval down to one second.
 pub(super) const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// Shortest timeout: zero would fail every fetch, so it can only be a mistake.
 const MIN_TIMEOUT: Duration = Duration::from_millis(1);

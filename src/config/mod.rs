@@ -1,4 +1,4 @@
-//! `herald.toml` → validated [`Settings`] (SPEC §2).
+//! `herald.toml` → validated [`Settings`].
 //!
 //! Owns the config file format: lookup of the file, `${VAR}` substitution, includes,
 //! defaults, and validation with `file:line:col` errors. Produces plain values (URLs,
@@ -6,7 +6,7 @@
 //! pipeline's own types. It knows no other herald module, and rule queries are kept as
 //! text with their [`Location`]: the rules module parses them.
 //!
-//! Syntax decisions beyond the SPEC:
+//! Syntax decisions:
 //! - `${NAME}` works in every string value; `$${` is a literal `${`; a lone `$` is kept.
 //! - Sizes: `KB`/`MB`/`GB` are decimal (1000ⁿ), `KiB`/`MiB`/`GiB` binary (1024ⁿ), `B` or
 //!   a plain integer is bytes.
@@ -169,7 +169,7 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchSettings {
     /// At least one second: tests use seconds, and politeness comes from conditional GET
-    /// and per-host limits, not a hidden minimum (SPEC §7).
+    /// and per-host limits, not a hidden minimum.
     pub interval: Duration,
     pub timeout: Duration,
     pub concurrency: usize,

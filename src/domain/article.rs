@@ -10,7 +10,7 @@ use super::redact::Redactor;
 pub struct NewArticle {
     /// Identity of the item within its feed: guid, else link, else a hash of title and date.
     pub item_key: String,
-    /// Global identity (SPEC §5): the canonical URL, when the entry has a usable link.
+    /// Global identity: the canonical URL, when the entry has a usable link.
     pub canonical_url: Option<String>,
     /// The link as published, made absolute.
     pub url: Option<String>,
@@ -46,7 +46,7 @@ impl ArticleSource {
     }
 }
 
-/// A stored article, in the JSON shape of SPEC §3.
+/// A stored article, in the JSON shape `--json` and the API print.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Article {
     pub id: i64,

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-/// Wait before the first retry (SPEC §6).
+/// Wait before the first retry.
 pub const FIRST_RETRY_DELAY: Duration = Duration::from_secs(1);
-/// Longest wait between two attempts that herald chooses itself (SPEC §6).
+/// Longest wait between two attempts that herald chooses itself.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60 * 60);
 /// Longest `Retry-After` obeyed. A server asking for days is broken or hostile; past
 /// this the delivery would be dead by `alerts.give_up` (24h by default) anyway.

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
-/// Longest back-off after repeated failures (SPEC §7).
+/// Longest back-off after repeated failures.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// How far jitter moves a feed's next fetch, in thousandths of the wait: ±5 %.

@@ -1,4 +1,4 @@
-//! Watch rules (SPEC §4): the query language, the text normaliser and the
+//! Watch rules: the query language, the text normaliser and the
 //! compiled matcher. Pure: no I/O, no clock, no database, and no knowledge of
 //! any other herald module — callers hand in plain text and get rule indices back.
 //!

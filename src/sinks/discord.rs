@@ -1,4 +1,4 @@
-//! Discord webhook payload: `{"content", "embeds", "allowed_mentions"}` (SPEC §6).
+//! Discord webhook payload: `{"content", "embeds", "allowed_mentions"}`.
 //!
 //! `"allowed_mentions": {"parse": []}` is what makes feed text unable to ping anyone
 //! (<https://discord.com/developers/docs/resources/message#allowed-mentions-object>).

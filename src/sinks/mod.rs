@@ -1,7 +1,7 @@
 //! Alert delivery to one sink: the payload each sink type expects, and one attempt
 //! to send it, classified as delivered, worth retrying, or permanently refused.
 //!
-//! Owns the HTTP client used for alerts and Slack's pacing (SPEC §6: at most one
+//! Owns the HTTP client used for alerts and Slack's pacing (at most one
 //! message per second per webhook). Knows nothing of the outbox, the store, rules or
 //! config: it never retries or schedules — the outbox calls [`Sender::send`] once per
 //! attempt, records the [`AttemptOutcome`] and decides when to try again
@@ -364,7 +364,7 @@ impl<'a> Outgoing<'a> {
     }
 }
 
-/// SPEC §6: 2xx delivered; 408, 429 and 5xx retried (obeying any `Retry-After`);
+/// 2xx delivered; 408, 429 and 5xx retried (obeying any `Retry-After`);
 /// any other status refused for good. 3xx is never followed (see [`Sender::new`]),
 /// so it is a configuration error, and retrying would not fix it.
 pub fn classify(status: u16, retry_after: Option<Duration>) -> Verdict {

@@ -1,4 +1,4 @@
-//! Slack incoming-webhook payload: `{"text", "blocks"}` (SPEC §6).
+//! Slack incoming-webhook payload: `{"text", "blocks"}`.
 //!
 //! Feed text is hostile. Slack's mrkdwn gives meaning to `<…>` (`<!channel>`,
 //! `<@U123>`, `<https://evil|click>`) and decodes `&amp;`, `&lt;`, `&gt;`, so every

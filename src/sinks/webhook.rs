@@ -1,4 +1,4 @@
-//! Generic webhook: a JSON body for programs, optionally signed (SPEC §6).
+//! Generic webhook: a JSON body for programs, optionally signed.
 //!
 //! The signature is `X-Herald-Signature: sha256=<lowercase hex HMAC-SHA256>` over the
 //! exact body bytes, so a receiver verifies what it read before parsing it.

@@ -178,7 +178,7 @@ pub struct FeedSpec {
     pub name: Option<String>,
 }
 
-/// The state of a feed's last fetch (SPEC §3, `herald feeds`).
+/// The state of a feed's last fetch, as `herald feeds` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FeedStatus {
@@ -351,7 +351,7 @@ pub struct AlertRecord {
     pub created_at: DateTime<Utc>,
 }
 
-/// Where a delivery stands (SPEC §3 alert `status`).
+/// Where a delivery stands (an alert's `status` in `herald alerts`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
@@ -639,7 +639,7 @@ impl Store {
         dispatch!(self, s => s.known_items(feed_id, keys).await)
     }
 
-    /// Stores one fetch's articles in one transaction (SPEC §5): new items become
+    /// Stores one fetch's articles in one transaction: new items become
     /// articles (or new sources of an article with the same canonical URL), changed
     /// items update their article in place, unchanged items are left alone. Each
     /// new article joins the story of its best near-duplicate within

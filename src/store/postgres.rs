@@ -1,7 +1,7 @@
 //! PostgreSQL backend: the shared production database, several instances at once.
 //!
 //! Batches use `UNNEST` arrays (one statement per table per fetch), the fastest
-//! insert path measured in PERF-NOTES. Rows are written in key order so concurrent
+//! insert path measured for PostgreSQL batches. Rows are written in key order so concurrent
 //! writers of overlapping batches take unique-index locks in the same order.
 
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! Stories (SPEC §5): near-duplicate articles — a wire story reprinted under
+//! Stories: near-duplicate articles — a wire story reprinted under
 //! other URLs, with a rewritten headline, a dateline or byline added, a sentence
 //! dropped — grouped into one story, so that a rule alerts once per story.
 //!

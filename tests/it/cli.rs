@@ -55,7 +55,7 @@ async fn poll_reports_each_feed_as_json_and_exits_1_when_one_failed() {
     assert_eq!(lines[1]["status"], "error");
     assert!(lines[1]["error"].as_str().unwrap().contains("503"));
 
-    // `herald feeds --json` shows the same health in the SPEC's shape.
+    // `herald feeds --json` shows the same health in its documented shape.
     let output = tokio::task::spawn_blocking({
         let (path, url) = (dir.path().to_owned(), db.url.clone());
         move || run(&path, &url, &["feeds", "--json"])
