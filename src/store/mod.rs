@@ -94,22 +94,21 @@ fn plain(error: &sqlx::Error) -> String {
 }
 
 impl StoreError {
-    /// The database's own words when it found its storage damaged: a file
-    /// that is not a database or a malformed page (SQLite), a corrupted block
-    /// or index (PostgreSQL).
     /// SQLite gave up waiting for another connection's lock (BUSY, LOCKED), or
     /// every connection of the pool stayed taken as long.
     fn is_lock_timeout(&self) -> bool {
         match self {
             StoreError::Database(sqlx::Error::PoolTimedOut) => true,
-            StoreError::Database(sqlx::Error::Database(error)) => error
-                .code()
-                .and_then(|code| code.parse::<i32>().ok())
-                .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
+            StoreError::Database(sqlx::Error::Database(error)) => {
+                matches!(database_code(error.as_ref()), Some(Code::Sqlite(5 | 6)))
+            }
             _ => false,
         }
     }
 
+    /// The database's own words when it found its storage damaged: a file
+    /// that is not a database or a malformed page (SQLite CORRUPT, NOTADB), a
+    /// corrupted block or index (PostgreSQL XX001, XX002).
     pub(super) fn damage(&self) -> Option<String> {
         let error = match self {
             StoreError::Database(error)
@@ -120,36 +119,44 @@ impl StoreError {
             }
             _ => return None,
         };
-        let damaged = match error.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
-            Some(postgres) => matches!(postgres.code(), "XX001" | "XX002"),
-            // SQLite's primary result codes CORRUPT and NOTADB.
-            None => error
-                .code()
-                .and_then(|code| code.parse::<i32>().ok())
-                .is_some_and(|code| matches!(code & 0xff, 11 | 26)),
-        };
+        let damaged = matches!(
+            database_code(error),
+            Some(Code::Sqlite(11 | 26) | Code::Postgres("XX001" | "XX002"))
+        );
         damaged.then(|| error.message().to_owned())
     }
 
     /// True when the database refused these rows (a value it cannot hold, a
     /// broken constraint) rather than failing as a whole (down, busy, full):
-    /// the same rows fail again, other rows may pass.
+    /// the same rows fail again, other rows may pass. SQLite: TOOBIG,
+    /// CONSTRAINT, MISMATCH, RANGE; PostgreSQL: the SQLSTATE classes data
+    /// exception and integrity constraint violation.
     pub fn is_refused_data(&self) -> bool {
         let StoreError::Database(sqlx::Error::Database(error)) = self else {
             return false;
         };
-        if let Some(postgres) = error.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
-            // SQLSTATE classes: data exception, integrity constraint violation.
-            let code = postgres.code();
-            return code.starts_with("22") || code.starts_with("23");
+        match database_code(error.as_ref()) {
+            Some(Code::Sqlite(code)) => matches!(code, 18 | 19 | 20 | 25),
+            Some(Code::Postgres(code)) => code.starts_with("22") || code.starts_with("23"),
+            None => false,
         }
-        // SQLite's extended result code; its low byte is the primary one:
-        // TOOBIG, CONSTRAINT, MISMATCH, RANGE.
-        error
-            .code()
-            .and_then(|code| code.parse::<i32>().ok())
-            .is_some_and(|code| matches!(code & 0xff, 18 | 19 | 20 | 25))
     }
+}
+
+/// A database's own code for an error.
+enum Code<'a> {
+    /// SQLite's primary result code: the low byte of its extended one.
+    Sqlite(i32),
+    /// PostgreSQL's SQLSTATE.
+    Postgres(&'a str),
+}
+
+fn database_code(error: &dyn sqlx::error::DatabaseError) -> Option<Code<'_>> {
+    if let Some(postgres) = error.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        return Some(Code::Postgres(postgres.code()));
+    }
+    let extended = error.code()?.parse::<i32>().ok()?;
+    Some(Code::Sqlite(extended & 0xff))
 }
 
 /// The tables herald's migrations create: a database holding any of them
@@ -391,7 +398,7 @@ impl DeliveryStatus {
     }
 
     /// A status as stored: anything else means the row is corrupt.
-    fn from_column(text: &str) -> Result<DeliveryStatus, StoreError> {
+    pub(super) fn from_column(text: &str) -> Result<DeliveryStatus, StoreError> {
         DeliveryStatus::parse(text)
             .ok_or_else(|| StoreError::Corrupt(format!("delivery status {text:?}")))
     }

@@ -629,10 +629,8 @@ impl PgStore {
                 .fetch_optional(&self.pool)
                 .await?;
         status
-            .map(|status| {
-                DeliveryStatus::parse(&status)
-                    .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status:?}")))
-            })
+            .as_deref()
+            .map(DeliveryStatus::from_column)
             .transpose()
     }
 

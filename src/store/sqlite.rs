@@ -408,6 +408,14 @@ pub struct SqliteStore {
     busy_timeout: Duration,
 }
 
+/// How errors name the database: its file, never the URL.
+fn describe(path: Option<&std::path::Path>) -> String {
+    match path {
+        Some(path) => format!("the database file {}", path.display()),
+        None => "the in-memory database".to_owned(),
+    }
+}
+
 /// Times are stored as fixed-width UTC text so that string order is time order.
 fn to_text(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -453,11 +461,9 @@ impl SqliteStore {
             .await
             .map_err(|error| {
                 let error = StoreError::Connect(error);
-                match (error.damage(), &path) {
-                    (Some(reason), Some(path)) => {
-                        StoreError::Damaged(format!("the database file {}", path.display()), reason)
-                    }
-                    _ => error,
+                match error.damage() {
+                    Some(reason) => StoreError::Damaged(describe(path.as_deref()), reason),
+                    None => error,
                 }
             })?;
         Ok(SqliteStore {
@@ -500,10 +506,7 @@ impl SqliteStore {
     }
 
     pub(super) fn describe(&self) -> String {
-        match &self.path {
-            Some(path) => format!("the database file {}", path.display()),
-            None => "the in-memory database".to_owned(),
-        }
+        describe(self.path.as_deref())
     }
 
     pub(super) async fn table_names(&self) -> Result<Vec<String>, StoreError> {
@@ -1049,10 +1052,8 @@ impl SqliteStore {
                 .fetch_optional(&self.pool)
                 .await?;
         status
-            .map(|status| {
-                DeliveryStatus::parse(&status)
-                    .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status:?}")))
-            })
+            .as_deref()
+            .map(DeliveryStatus::from_column)
             .transpose()
     }
 
