@@ -22,10 +22,11 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use herald::domain::feed::FeedSpec;
 use herald::fetch::{FetchSettings, Fetcher};
 use herald::ingest;
 use herald::rules::{Matcher, Rule, RuleQuery};
-use herald::store::{FeedSpec, Store};
+use herald::store::Store;
 
 mod support;
 use support::{drop_postgres_database, postgres_url};

@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use herald::domain::article::NewArticle;
-use herald::store::{FeedSpec, Incoming, Store, StoryInput};
+use herald::domain::feed::FeedSpec;
+use herald::store::{Incoming, Store};
+use herald::stories::StoryInput;
 use herald::stories::{Fingerprint, StorySettings};
 use sqlx::{Connection, Executor};
 

@@ -16,6 +16,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::api::ApiState;
 use crate::config::{ApiLimits, FeedSettings, Redactor, Settings, SinkKind};
+use crate::domain::feed::{FeedRecord, FeedSpec, FeedStatus};
 use crate::fetch::{self, Fetcher};
 use crate::ingest::{self, PollReport, PollStatus, Watch};
 use crate::metrics::Metrics;
@@ -23,7 +24,7 @@ use crate::outbox::{DispatchReport, Dispatcher};
 use crate::rules::{Matcher, Rule, RuleQuery};
 use crate::search::{self, FeedInfo};
 use crate::sinks::{Sender, Sink, SinkTarget};
-use crate::store::{FeedRecord, FeedSpec, FeedStatus, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Polls in flight per fetch allowed at once (see [`App::poll_once`]).
 const POLLS_PER_FETCH: usize = 2;

@@ -14,10 +14,11 @@ use crate::app::{self, App};
 use crate::config::{self, Settings};
 use crate::daemon;
 use crate::domain::article::Article;
+use crate::domain::delivery::DeliveryStatus;
 use crate::ingest::{PollReport, PollStatus};
 use crate::rules::{Rule, RuleQuery};
 use crate::search::{self, Scan};
-use crate::store::{DeliveryStatus, Store};
+use crate::store::Store;
 use crate::telemetry::LogFormat;
 use crate::views::{self, FeedView};
 

@@ -12,17 +12,18 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use url::Url;
 
+use crate::domain::alert::{RuleMatch, Suppression};
 use crate::domain::article::NewArticle;
+use crate::domain::article::{RejectedItem, SaveSummary};
+use crate::domain::feed::{FeedRecord, FetchRecord, FetchResult};
 use crate::domain::redact::Redactor;
 use crate::domain::schedule;
 use crate::fetch::{FetchError, FetchOutcome, Fetcher, Validators};
 use crate::normalize;
 use crate::parse::{self, ParseFeedError};
 use crate::rules::{Document, Matcher};
-use crate::store::{
-    FeedRecord, FetchRecord, FetchResult, Incoming, RejectedItem, RuleMatch, SaveSummary, Store,
-    StoreError, StoryInput, Suppression,
-};
+use crate::store::{Incoming, Store, StoreError};
+use crate::stories::StoryInput;
 use crate::stories::{Fingerprint, StorySettings};
 
 /// Items published longer ago than this never alert, unless configured otherwise.

@@ -14,9 +14,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::domain::delivery::DeliveryStatus;
+use crate::domain::feed::FeedStatus;
 use crate::ingest::{PollReport, PollStatus};
 use crate::outbox::DispatchReport;
-use crate::store::{DeliveryStatus, FeedStatus, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// The media type of what [`Metrics::scrape`] returns (OpenMetrics 1.0 text, which
 /// Prometheus negotiates and parses).

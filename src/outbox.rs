@@ -13,10 +13,11 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use crate::domain::alert::{AlertMessage, FiredRule};
+use crate::domain::delivery::{AttemptRecord, DeliveryRecord, DeliveryStatus};
 use crate::domain::redact::Redactor;
 use crate::domain::retry;
 use crate::sinks::{Sender, Sink, Verdict};
-use crate::store::{AttemptRecord, DeliveryRecord, DeliveryStatus, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Deliveries claimed at once.
 const CLAIM_BATCH: i64 = 32;

@@ -9,8 +9,10 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use crate::config::FeedSettings;
+use crate::domain::article::ArticleText;
+use crate::domain::feed::FeedRecord;
 use crate::rules::{Document, Matcher, Rule};
-use crate::store::{ArticleText, FeedRecord, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// What `feed:` and `tag:` queries see of a feed.
 #[derive(Debug, Clone, Default)]

@@ -8,8 +8,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::article::Article;
+use crate::domain::delivery::{DeliveryRecord, DeliveryStatus};
+use crate::domain::feed::FeedRecord;
 use crate::domain::redact::Redactor;
-use crate::store::{DeliveryRecord, DeliveryStatus, FeedRecord, Store, StoreError, StoryRecord};
+use crate::domain::story::StoryRecord;
+use crate::store::{Store, StoreError};
 
 /// A feed's health, as `herald feeds --json` prints it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -12,9 +12,10 @@ use serde::Deserialize;
 use super::ApiState;
 use super::error::ApiError;
 use crate::domain::article::Article;
+use crate::domain::delivery::DeliveryStatus;
+use crate::domain::story::StoryRecord;
 use crate::rules::{Rule, RuleQuery};
 use crate::search::{self, Scan};
-use crate::store::{DeliveryStatus, StoryRecord};
 use crate::views::{self, AlertView, FeedView};
 
 /// `herald search`'s defaults.

@@ -1,5 +1,7 @@
 //! Alerts as the sinks receive them: what fired, on what, and the delivery's identity.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::article::{Article, ArticleSource};
@@ -25,4 +27,34 @@ pub struct AlertMessage {
     /// The other feeds that had carried the article's story (it or its reprints)
     /// when the delivery was sent; empty when the credited feed is the only one.
     pub also_reported_by: Vec<ArticleSource>,
+}
+
+/// A rule that fired on an article about to be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleMatch {
+    /// Shared with the rule set: an article matching hundreds of rules costs no
+    /// string copies (names, terms and sink lists are reference-counted).
+    pub rule: Arc<str>,
+    /// The rule's terms found in the article.
+    pub matched: Vec<Arc<str>>,
+    /// Sinks to deliver the alert to: one outbox row each.
+    pub sinks: Arc<[String]>,
+}
+
+/// Why a rule hit is recorded but never delivered (no alert storms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suppression {
+    /// The article came with the first fetch of its feed.
+    BackCatalogue,
+    /// The article was published before `alerts.max_age`.
+    TooOld,
+}
+
+impl Suppression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Suppression::BackCatalogue => "back_catalogue",
+            Suppression::TooOld => "too_old",
+        }
+    }
 }

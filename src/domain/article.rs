@@ -80,3 +80,58 @@ impl Article {
         }
     }
 }
+
+/// An article's words and feeds, as searches and backtests read them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArticleText {
+    pub id: i64,
+    pub title: String,
+    pub summary: String,
+    pub content: String,
+    pub author: String,
+    pub url: String,
+    pub published_at: DateTime<Utc>,
+    pub feed_ids: Vec<i64>,
+}
+
+/// What storing one fetch's items changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SaveSummary {
+    /// Articles stored for the first time, by this call and no other (alerts key on this).
+    pub inserted: Vec<i64>,
+    /// Items already stored from another feed under the same canonical URL: a new source.
+    pub merged: usize,
+    /// Items whose content changed since this feed last carried them: updated in place.
+    pub updated: usize,
+    /// Items this feed carried before, unchanged.
+    pub unchanged: usize,
+    /// Alerts recorded (rule hits on stories that had none for that rule).
+    pub alerts: Vec<i64>,
+    /// New articles that joined an existing story (reprints of a story already stored).
+    pub joined_stories: usize,
+    /// Rule hits held back (back catalogue, too old): recorded on their story, never sent.
+    pub held: usize,
+    /// Items the database refused, with why; the batch's other items are stored.
+    pub rejected: Vec<RejectedItem>,
+}
+
+/// An item the database would not store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedItem {
+    pub item_key: String,
+    pub error: String,
+}
+
+impl SaveSummary {
+    /// Adds what another write of the same batch stored.
+    pub fn absorb(&mut self, other: SaveSummary) {
+        self.inserted.extend(other.inserted);
+        self.merged += other.merged;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.alerts.extend(other.alerts);
+        self.joined_stories += other.joined_stories;
+        self.held += other.held;
+        self.rejected.extend(other.rejected);
+    }
+}

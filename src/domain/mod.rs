@@ -5,9 +5,12 @@
 pub mod address;
 pub mod alert;
 pub mod article;
+pub mod delivery;
 pub mod entry;
+pub mod feed;
 pub mod redact;
 pub mod retry;
 pub mod schedule;
+pub mod story;
 pub mod text;
 pub mod transport;

@@ -15,7 +15,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
 use super::story_index::StoryIndex;
-use super::{Incoming, RejectedItem, SaveSummary, StoreError};
+use super::{Incoming, StoreError};
+use crate::domain::article::{RejectedItem, SaveSummary};
 use crate::stories::StorySettings;
 
 /// Items per transaction beyond which a group is not grown: a transaction's

@@ -26,7 +26,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::assign::{self, MAX_ROWS_PER_KEY, StoryInput};
+use crate::stories::StoryInput;
+use crate::stories::assign::{self, MAX_ROWS_PER_KEY};
 use crate::stories::{Fingerprint, StorySettings, band_keys};
 
 /// Links followed per band key when looking for candidates: a key shared by

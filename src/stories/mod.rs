@@ -73,9 +73,9 @@
 //! body (content, else summary). In the write that stores the article first,
 //! the store's in-memory story index (`store::story_index`, rebuilt from the
 //! stored fingerprints and kept in step through the database) gives the stored
-//! articles sharing one of its [`band_keys`] within `window`; `store::assign`
+//! articles sharing one of its [`band_keys`] within `window`; the backend
 //! reads their stored [`Fingerprint::to_bytes`], feed and story (a row of
-//! another format is skipped, never an error for the new article), adds the
+//! another format is skipped, never an error for the new article); [`assign`] adds the
 //! copies stored earlier in the same write, and calls [`best_candidate`]; then
 //! the article's fingerprint is written in the same transaction. See
 //! `docs/schema.md` for the tables.
@@ -83,6 +83,7 @@
 //! This module knows only [`crate::rules::TokenList`]; it must not know the
 //! store, SQL, feeds or the clock.
 
+pub mod assign;
 mod cluster;
 mod decision;
 mod evaluation;
@@ -90,6 +91,7 @@ mod fingerprint;
 mod lsh;
 mod settings;
 
+pub use assign::StoryInput;
 pub use cluster::{Assignment, Clusterer, StoryMatch, best_candidate};
 pub use decision::{
     ArticleMeta, SAME_FEED_MAX_GAP, SHORT_BODY_MIN_TITLE_OVERLAP, Verdict, compare,

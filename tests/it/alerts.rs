@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use herald::store::DeliveryStatus;
+use herald::domain::delivery::DeliveryStatus;
 
 use crate::both_backends;
 use crate::support::db::Backend;
@@ -283,7 +283,7 @@ async fn a_claim_whose_dispatcher_died_is_sent_after_its_lease_expires(backend: 
         Some(slack.delivery_id.as_str())
     );
     // The dead process's late write cannot overwrite the result.
-    let late = herald::store::AttemptRecord {
+    let late = herald::domain::delivery::AttemptRecord {
         at: now,
         http_status: Some(500),
         error: Some("late".into()),

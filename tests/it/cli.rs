@@ -343,7 +343,7 @@ async fn a_dispatcher_killed_mid_send_is_replaced_by_the_next_process(backend: B
     let mut delivered = Vec::new();
     for _ in 0..100 {
         delivered = db.store.deliveries(None, 10).await.unwrap();
-        if delivered[0].status == herald::store::DeliveryStatus::Delivered {
+        if delivered[0].status == herald::domain::delivery::DeliveryStatus::Delivered {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -351,7 +351,7 @@ async fn a_dispatcher_killed_mid_send_is_replaced_by_the_next_process(backend: B
     assert_eq!(delivered.len(), 1, "nothing lost, nothing added");
     assert_eq!(
         delivered[0].status,
-        herald::store::DeliveryStatus::Delivered
+        herald::domain::delivery::DeliveryStatus::Delivered
     );
     assert_eq!(delivered[0].delivery_id, delivery_id);
 

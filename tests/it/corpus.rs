@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use herald::domain::feed::FeedSpec;
 use herald::ingest;
-use herald::store::FeedSpec;
 
 use crate::support::db::{Backend, TestDb};
 

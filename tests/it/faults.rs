@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use herald::domain::article::NewArticle;
+use herald::domain::feed::FeedSpec;
 use herald::ingest::PollStatus;
-use herald::store::{FeedSpec, Incoming};
+use herald::store::Incoming;
 use herald::stories::StorySettings;
 use sqlx::{Connection, SqliteConnection};
 

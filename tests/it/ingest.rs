@@ -1,8 +1,8 @@
 //! Fetch → parse → normalise → store, end to end against a local feed server, on
 //! SQLite and PostgreSQL alike.
 
+use herald::domain::feed::{FeedRecord, FeedSpec, FeedStatus};
 use herald::ingest::{self, PollStatus};
-use herald::store::{FeedRecord, FeedSpec, FeedStatus};
 
 use crate::both_backends;
 use crate::support::db::{Backend, TestDb};

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::{DateTime, Utc};
 use herald::config::{self, ConfigError};
 use herald::domain::article::NewArticle;
+use herald::domain::feed::FeedSpec;
 use herald::domain::text::is_control;
 use herald::ingest::{self, IngestError, Source, Watch};
 use herald::normalize::{
@@ -19,7 +20,6 @@ use herald::normalize::{
 };
 use herald::parse::{self, ParseFeedError};
 use herald::rules::{Matcher, Rule, RuleQuery};
-use herald::store::FeedSpec;
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
 use url::Url;

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use herald::domain::article::NewArticle;
-use herald::store::{FeedSpec, Incoming, Store, StoryInput};
+use herald::domain::feed::FeedSpec;
+use herald::store::{Incoming, Store};
+use herald::stories::StoryInput;
 use herald::stories::{
     ArticleMeta, Clusterer, Fingerprint, StorySettings, band_keys, compare, score_clustering,
 };

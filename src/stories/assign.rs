@@ -8,19 +8,19 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::stories::{ArticleMeta, Fingerprint, StorySettings, band_keys, best_candidate};
+use super::{ArticleMeta, Fingerprint, StorySettings, band_keys, best_candidate};
 
 /// Candidates taken per band key, the most recently stored first: a text
 /// repeated a thousand times in the window (a feed's template, a syndicated
 /// item) then costs at most this many per key however often it was repeated,
 /// and those are its story's latest copies.
-pub(super) const MAX_ROWS_PER_KEY: i64 = 8;
+pub const MAX_ROWS_PER_KEY: i64 = 8;
 
 /// Earlier members of the same write an article is verified against, the
 /// nearest first: a write of thousands of near-identical items would otherwise
 /// verify each against all before it. The stored-candidate bounds above do the
 /// same for what is already stored.
-pub(super) const MAX_EARLIER_MEMBERS: usize = 64;
+pub const MAX_EARLIER_MEMBERS: usize = 64;
 
 /// An article's story fingerprint, computed from its text before the write.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +44,7 @@ impl StoryInput {
 
 /// A stored article a new one may join, as the backends read it.
 #[derive(Debug, Clone)]
-pub(super) struct Candidate {
+pub struct Candidate {
     pub story_id: i64,
     pub meta: ArticleMeta,
     pub fingerprint: Fingerprint,
@@ -68,7 +68,7 @@ impl Candidate {
 }
 
 /// A newly inserted article of this write, in insertion order.
-pub(super) struct NewMember<'a> {
+pub struct NewMember<'a> {
     pub article_id: i64,
     pub feed_id: i64,
     pub input: Option<&'a StoryInput>,
@@ -78,13 +78,13 @@ pub(super) struct NewMember<'a> {
 /// time, then id, so that of two copies stored together the earlier-published
 /// one starts the story (and is its first article), whatever order the feed or
 /// the insert gave them.
-pub(super) fn sort_members(members: &mut [NewMember<'_>]) {
+pub fn sort_members(members: &mut [NewMember<'_>]) {
     members.sort_by_key(|m| (m.input.map(|input| input.seen_at), m.article_id));
 }
 
 /// Where a new article goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum StoryChoice {
+pub enum StoryChoice {
     /// Joins a stored story.
     Existing(i64),
     /// Starts a story of its own.
@@ -97,7 +97,7 @@ pub(super) enum StoryChoice {
 /// lookup returned for `members[i]`, `stored` their rows; an earlier member of
 /// the same write sharing a band key is a candidate too (the nearest
 /// [`MAX_EARLIER_MEMBERS`]), after the stored ones (its id is larger).
-pub(super) fn plan(
+pub fn plan(
     members: &[NewMember<'_>],
     found: &[Vec<i64>],
     stored: &HashMap<i64, Candidate>,
@@ -170,7 +170,7 @@ pub(super) fn plan(
 }
 
 /// Each new article's story id, once the stories of `Start` members exist.
-pub(super) fn resolve(
+pub fn resolve(
     members: &[NewMember<'_>],
     choices: &[StoryChoice],
     started: &HashMap<i64, i64>,
@@ -196,7 +196,7 @@ pub(super) fn resolve(
 }
 
 /// The window around each article's time, as bounds for the key lookup.
-pub(super) fn window_bounds(
+pub fn window_bounds(
     input: &StoryInput,
     settings: &StorySettings,
 ) -> (DateTime<Utc>, DateTime<Utc>) {

@@ -1,0 +1,94 @@
+//! Recorded rule hits and their deliveries to sinks: the outbox as herald shows it.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// A recorded rule hit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRecord {
+    pub id: i64,
+    pub rule: String,
+    pub story_id: i64,
+    pub article_id: i64,
+    pub matched: Vec<String>,
+    pub suppressed: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where a delivery stands (an alert's `status` in `herald alerts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    /// Failed at least once; will be retried.
+    Failed,
+    /// Given up: a permanent failure, or failing for longer than `alerts.give_up`.
+    Dead,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 4] = [
+        DeliveryStatus::Pending,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Failed,
+        DeliveryStatus::Dead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Dead => "dead",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<DeliveryStatus> {
+        Some(match text {
+            "pending" => DeliveryStatus::Pending,
+            "delivered" => DeliveryStatus::Delivered,
+            "failed" => DeliveryStatus::Failed,
+            "dead" => DeliveryStatus::Dead,
+            _ => return None,
+        })
+    }
+}
+
+/// A delivery of one alert to one sink, with its alert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryRecord {
+    pub id: i64,
+    /// Stable public id (`X-Herald-Delivery`).
+    pub delivery_id: String,
+    pub alert_id: i64,
+    pub sink: String,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_http_status: Option<u16>,
+    pub error: Option<String>,
+    pub response_excerpt: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// When the delivery was last queued (created, or retried by hand):
+    /// `alerts.give_up` counts from here.
+    pub queued_at: DateTime<Utc>,
+    pub rule: String,
+    pub matched: Vec<String>,
+    pub article_id: i64,
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub at: DateTime<Utc>,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    pub response_excerpt: Option<String>,
+    pub latency_ms: i64,
+    /// The delivery's status after this attempt.
+    pub status: DeliveryStatus,
+    /// When to try again (for `Failed`).
+    pub next_attempt_at: DateTime<Utc>,
+}

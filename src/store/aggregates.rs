@@ -1,0 +1,211 @@
+//! What a storage backend must do, one trait per aggregate. A backend is a
+//! type that implements all of them and [`Backend`]; [`super::Store`] holds
+//! one behind a pointer and adds what every backend shares (readiness,
+//! naming damage, refusing another application's database).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+
+use super::{Incoming, InstanceLock, StoreError};
+use crate::domain::article::{Article, ArticleSource, ArticleText, SaveSummary};
+use crate::domain::delivery::{AlertRecord, AttemptRecord, DeliveryRecord, DeliveryStatus};
+use crate::domain::feed::{FeedRecord, FeedSpec, FeedStatus, FetchRecord};
+use crate::domain::story::StoryRecord;
+use crate::stories::StorySettings;
+
+/// Feeds: the configured rows, their claims by pollers, and fetch outcomes.
+#[async_trait]
+pub trait FeedStore: Send + Sync {
+    /// Ensures a row exists for each configured feed and keeps names in step;
+    /// returns each feed's stored state in the order given. Feeds not given are
+    /// kept, with their history, but marked inactive: no longer scheduled.
+    async fn sync_feeds(&self, feeds: &[FeedSpec]) -> Result<Vec<FeedRecord>, StoreError>;
+
+    async fn feed(&self, id: i64) -> Result<Option<FeedRecord>, StoreError>;
+
+    /// All feeds with their health, in URL order.
+    async fn feeds(&self) -> Result<Vec<FeedRecord>, StoreError>;
+
+    /// Claims up to `limit` active feeds due at `now` (never fetched first, then
+    /// by due time) for `owner` until `lease_until`.
+    async fn claim_due_feeds(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<FeedRecord>, StoreError>;
+
+    /// When the next active feed can be claimed: due and not leased.
+    async fn next_feed_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Records the outcome of a fetch on the feed row and releases its claim.
+    async fn record_fetch(&self, feed_id: i64, record: &FetchRecord) -> Result<(), StoreError>;
+
+    /// How many feeds are in each state; states without feeds are left out.
+    async fn count_feeds_by_status(&self) -> Result<Vec<(FeedStatus, i64)>, StoreError>;
+}
+
+/// Articles and their sources: the write of a fetch's items and the reads of
+/// stored text.
+#[async_trait]
+pub trait ArticleStore: Send + Sync {
+    /// The fingerprints this feed last stored for the given item keys.
+    async fn known_items(
+        &self,
+        feed_id: i64,
+        keys: &[String],
+    ) -> Result<HashMap<String, String>, StoreError>;
+
+    /// Stores one fetch's articles in one transaction, with the story each new
+    /// article joins and the alerts and deliveries its rule hits make.
+    async fn save_articles(
+        &self,
+        feed_id: i64,
+        articles: &[Incoming],
+        stories: &StorySettings,
+        now: DateTime<Utc>,
+    ) -> Result<SaveSummary, StoreError>;
+
+    /// Articles published since `since`, newest first, as a stream.
+    fn scan_articles(&self, since: DateTime<Utc>)
+    -> BoxStream<'_, Result<ArticleText, StoreError>>;
+
+    /// How many articles were published since `since`.
+    async fn count_articles_since(&self, since: DateTime<Utc>) -> Result<i64, StoreError>;
+
+    async fn article(&self, id: i64) -> Result<Option<Article>, StoreError>;
+
+    /// The article stored under a canonical URL.
+    async fn article_by_canonical_url(&self, url: &str) -> Result<Option<Article>, StoreError>;
+
+    async fn count_articles(&self) -> Result<i64, StoreError>;
+}
+
+/// Stories: the grouping of an article and its copies. Which story an article
+/// joins is decided by `crate::stories` during [`ArticleStore::save_articles`];
+/// the store persists the decision.
+#[async_trait]
+pub trait StoryStore: Send + Sync {
+    /// Stories started since `since` that at least `min_outlets` feeds carried,
+    /// newest first, without their outlets.
+    async fn stories(
+        &self,
+        since: DateTime<Utc>,
+        min_outlets: i64,
+        limit: i64,
+    ) -> Result<Vec<StoryRecord>, StoreError>;
+
+    /// Every feed that carried an article of each story, in the order they did.
+    async fn outlets_of(
+        &self,
+        story_ids: &[i64],
+    ) -> Result<HashMap<i64, Vec<ArticleSource>>, StoreError>;
+}
+
+/// Alerts and the outbox: recorded rule hits, their deliveries to sinks and
+/// each delivery's attempts.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Claims up to `limit` deliveries due at `now` for `owner` until
+    /// `lease_until`, each sink's queue first in, first out.
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        fresh_since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+
+    /// Records an attempt and releases the claim, unless `owner` lost it.
+    async fn record_attempt(
+        &self,
+        id: i64,
+        owner: &str,
+        attempt: &AttemptRecord,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives back claims that were not attempted.
+    async fn release_deliveries(&self, ids: &[i64], owner: &str) -> Result<(), StoreError>;
+
+    /// Deliveries, newest first, optionally of one status.
+    async fn deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+
+    /// Queues `failed` or `dead` deliveries again: one by id, or every dead one.
+    async fn retry_deliveries(
+        &self,
+        id: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// A delivery's state; `None` when there is no delivery `id`.
+    async fn delivery_status(&self, id: i64) -> Result<Option<DeliveryStatus>, StoreError>;
+
+    /// When the next pending or failed delivery is due.
+    async fn next_delivery_at(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Recorded rule hits, newest first.
+    async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>, StoreError>;
+
+    /// How many deliveries are in each state; states without deliveries are left out.
+    async fn count_deliveries_by_status(&self) -> Result<Vec<(DeliveryStatus, i64)>, StoreError>;
+}
+
+/// A database herald can run on: every aggregate, plus the database as a whole.
+#[async_trait]
+pub trait Backend:
+    FeedStore + ArticleStore + StoryStore + OutboxStore + std::fmt::Debug + Send + Sync
+{
+    /// `sqlite`, `postgres`: as `/metrics` and `herald check` name the backend.
+    fn name(&self) -> &'static str;
+
+    /// The database in words for errors. Never its URL: it may carry a password.
+    fn describe(&self) -> String;
+
+    /// Applies the backend's embedded migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// The tables of the database (its current schema).
+    async fn table_names(&self) -> Result<Vec<String>, StoreError>;
+
+    /// True when the whole database belongs to one application (a SQLite
+    /// file): any table there without herald's migration history is foreign.
+    /// A shared server's database may hold other applications' tables.
+    fn owns_whole_database(&self) -> bool {
+        false
+    }
+
+    /// Answers once the database has run a trivial query.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Like `ping`, within a few seconds, and naming the cause when the
+    /// server cannot be reached.
+    async fn reachable(&self) -> Result<(), StoreError> {
+        self.ping().await
+    }
+
+    /// Makes sure this is the only daemon on a database only one process may
+    /// serve; held until the guard is dropped.
+    fn lock_single_instance(&self) -> Result<InstanceLock, StoreError> {
+        Ok(InstanceLock::none())
+    }
+
+    /// Reads the database's pages to find damage (`thorough`: however large).
+    /// A server that checks its pages as it reads them has nothing to do.
+    async fn check_integrity(&self, _thorough: bool) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The backend's own wording for a failed write (a lock held too long).
+    fn explain_failure(&self, error: StoreError) -> StoreError {
+        error
+    }
+}

@@ -1,0 +1,153 @@
+//! Stored rows read back into herald's types: one mapping per type for both
+//! backends. A backend says only how it reads a column ([`StoredRow`]): the
+//! engines differ in how they store times (PostgreSQL `TIMESTAMPTZ`, SQLite
+//! fixed-width UTC text) and integer widths.
+
+use chrono::{DateTime, Utc};
+
+use super::StoreError;
+use super::write::{feed_ids_from_list, matched_from_json};
+use crate::domain::article::{Article, ArticleText};
+use crate::domain::delivery::{AlertRecord, DeliveryRecord, DeliveryStatus};
+use crate::domain::feed::{FeedRecord, FeedStatus};
+use crate::domain::story::StoryRecord;
+
+/// A result row as each backend decodes its columns.
+pub(super) trait StoredRow {
+    fn text(&self, column: &str) -> Result<String, StoreError>;
+    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError>;
+    /// Any integer column, however wide the engine stores it.
+    fn int(&self, column: &str) -> Result<i64, StoreError>;
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError>;
+    fn time(&self, column: &str) -> Result<DateTime<Utc>, StoreError>;
+    fn opt_time(&self, column: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+}
+
+/// A feed status as stored: anything else means the row is corrupt.
+pub(super) fn stored_feed_status(text: &str) -> Result<FeedStatus, StoreError> {
+    FeedStatus::parse(text).ok_or_else(|| StoreError::Corrupt(format!("feed status {text:?}")))
+}
+
+/// A delivery status as stored: anything else means the row is corrupt.
+pub(super) fn stored_delivery_status(text: &str) -> Result<DeliveryStatus, StoreError> {
+    DeliveryStatus::parse(text)
+        .ok_or_else(|| StoreError::Corrupt(format!("delivery status {text:?}")))
+}
+
+/// A feed query: the columns [`feed_from_row`] reads (`f` is `feeds`), then
+/// the given tail (`WHERE …`, `ORDER BY …`).
+macro_rules! select_feeds {
+    ($tail:literal) => {
+        concat!(
+            "SELECT f.id, f.url, f.fetch_url, f.name, f.title, f.etag, f.last_modified,
+                f.status, f.error, f.failures, f.last_fetch_at, f.next_fetch_at,
+                f.backfilled_at,
+                (SELECT count(*) FROM article_sources s WHERE s.feed_id = f.id) AS articles
+             FROM feeds f ",
+            $tail
+        )
+    };
+}
+pub(super) use select_feeds;
+
+pub(super) fn feed_from_row(row: &impl StoredRow) -> Result<FeedRecord, StoreError> {
+    Ok(FeedRecord {
+        id: row.int("id")?,
+        url: row.text("url")?,
+        fetch_url: row.text("fetch_url")?,
+        name: row.opt_text("name")?,
+        title: row.opt_text("title")?,
+        etag: row.opt_text("etag")?,
+        last_modified: row.opt_text("last_modified")?,
+        status: stored_feed_status(&row.text("status")?)?,
+        error: row.opt_text("error")?,
+        failures: u32::try_from(row.int("failures")?).unwrap_or(0),
+        last_fetch_at: row.opt_time("last_fetch_at")?,
+        next_fetch_at: row.opt_time("next_fetch_at")?,
+        backfilled_at: row.opt_time("backfilled_at")?,
+        articles: row.int("articles")?,
+    })
+}
+
+/// An article's columns (`id, url, canonical_url, title, summary_text, author,
+/// language, published_at, updated_at, first_seen_at, story_id`), without its feeds.
+pub(super) fn article_from_row(row: &impl StoredRow) -> Result<Article, StoreError> {
+    Ok(Article {
+        id: row.int("id")?,
+        url: row.opt_text("url")?,
+        canonical_url: row.opt_text("canonical_url")?,
+        title: row.text("title")?,
+        summary: row.opt_text("summary_text")?,
+        author: row.opt_text("author")?,
+        language: row.opt_text("language")?,
+        published_at: row.time("published_at")?,
+        updated_at: row.opt_time("updated_at")?,
+        first_seen_at: row.time("first_seen_at")?,
+        feeds: Vec::new(),
+        story_id: row.opt_int("story_id")?,
+    })
+}
+
+/// An article's words as a scan reads them, with its feeds as a
+/// comma-separated `feed_ids` list.
+pub(super) fn article_text_from_row(row: &impl StoredRow) -> Result<ArticleText, StoreError> {
+    Ok(ArticleText {
+        id: row.int("id")?,
+        title: row.text("title")?,
+        summary: row.opt_text("summary_text")?.unwrap_or_default(),
+        content: row.opt_text("content_text")?.unwrap_or_default(),
+        author: row.opt_text("author")?.unwrap_or_default(),
+        url: row.opt_text("url")?.unwrap_or_default(),
+        published_at: row.time("published_at")?,
+        feed_ids: feed_ids_from_list(row.opt_text("feed_ids")?.as_deref()),
+    })
+}
+
+/// A delivery joined with its alert (`rule`, `matched`, `article_id`).
+pub(super) fn delivery_from_row(row: &impl StoredRow) -> Result<DeliveryRecord, StoreError> {
+    Ok(DeliveryRecord {
+        id: row.int("id")?,
+        delivery_id: row.text("delivery_id")?,
+        alert_id: row.int("alert_id")?,
+        sink: row.text("sink")?,
+        status: stored_delivery_status(&row.text("status")?)?,
+        attempts: u32::try_from(row.int("attempts")?).unwrap_or(0),
+        next_attempt_at: row.time("next_attempt_at")?,
+        last_attempt_at: row.opt_time("last_attempt_at")?,
+        last_http_status: row
+            .opt_int("last_http_status")?
+            .and_then(|code| u16::try_from(code).ok()),
+        error: row.opt_text("error")?,
+        response_excerpt: row.opt_text("response_excerpt")?,
+        created_at: row.time("created_at")?,
+        queued_at: row.time("queued_at")?,
+        rule: row.text("rule")?,
+        matched: matched_from_json(&row.text("matched")?),
+        article_id: row.int("article_id")?,
+    })
+}
+
+pub(super) fn alert_from_row(row: &impl StoredRow) -> Result<AlertRecord, StoreError> {
+    Ok(AlertRecord {
+        id: row.int("id")?,
+        rule: row.text("rule")?,
+        story_id: row.int("story_id")?,
+        article_id: row.int("article_id")?,
+        matched: matched_from_json(&row.text("matched")?),
+        suppressed: row.opt_text("suppressed")?,
+        created_at: row.time("created_at")?,
+    })
+}
+
+/// A story of a stories page (`id, created_at, title, url, articles`), its
+/// outlets read separately.
+pub(super) fn story_from_row(row: &impl StoredRow) -> Result<StoryRecord, StoreError> {
+    Ok(StoryRecord {
+        id: row.int("id")?,
+        first_seen_at: row.time("created_at")?,
+        title: row.text("title")?,
+        url: row.opt_text("url")?,
+        articles: row.int("articles")?,
+        outlets: Vec::new(),
+    })
+}

@@ -1,0 +1,292 @@
+//! Alerts and the outbox: rule hits, deliveries, attempts.
+
+use super::{ROWS_PER_STATEMENT, SqliteStore, from_text, to_text};
+use crate::domain::delivery::{AlertRecord, AttemptRecord, DeliveryRecord, DeliveryStatus};
+use crate::store::rows::{alert_from_row, delivery_from_row, stored_delivery_status};
+use crate::store::write::{HeldRules, matched_json, new_delivery_id};
+use crate::store::{Incoming, OutboxStore, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Sqlite, Transaction};
+use std::collections::HashMap;
+
+#[async_trait]
+impl OutboxStore for SqliteStore {
+    async fn count_deliveries_by_status(&self) -> Result<Vec<(DeliveryStatus, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, count(*) FROM deliveries GROUP BY status")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|(status, count)| Ok((stored_delivery_status(&status)?, count)))
+            .collect()
+    }
+
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        fresh_since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let now = to_text(now);
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE deliveries SET lease_owner = ?1, lease_until = ?3
+             WHERE id IN (
+                SELECT d.id FROM deliveries d
+                WHERE d.status IN ('pending', 'failed') AND d.next_attempt_at <= ?2
+                  AND (d.lease_until IS NULL OR d.lease_until < ?2)
+                  AND (d.last_attempt_at IS NULL OR d.last_attempt_at < ?5)
+                  AND NOT EXISTS (
+                    SELECT 1 FROM deliveries o
+                    WHERE o.sink = d.sink AND o.status IN ('pending', 'failed')
+                      AND o.id < d.id
+                      AND (o.next_attempt_at > ?2 OR o.lease_until >= ?2
+                           OR o.last_attempt_at >= ?5))
+                ORDER BY d.id LIMIT ?4)
+             RETURNING id",
+        )
+        .bind(owner)
+        .bind(&now)
+        .bind(to_text(lease_until))
+        .bind(limit)
+        .bind(to_text(fresh_since))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut claimed = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = sqlx::query(
+                "SELECT d.*, al.rule, al.matched, al.article_id
+                 FROM deliveries d JOIN alerts al ON al.id = d.alert_id WHERE d.id = ?1",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            claimed.push(delivery_from_row(&row)?);
+        }
+        tx.commit().await?;
+        claimed.sort_by_key(|d| d.id);
+        Ok(claimed)
+    }
+
+    async fn record_attempt(
+        &self,
+        id: i64,
+        owner: &str,
+        attempt: &AttemptRecord,
+    ) -> Result<bool, StoreError> {
+        let at = to_text(attempt.at);
+        let mut tx = self.begin_write().await?;
+        let number: Option<i64> = sqlx::query_scalar(
+            "UPDATE deliveries SET status = ?3, attempts = attempts + 1, last_attempt_at = ?4,
+                last_http_status = ?5, error = ?6, response_excerpt = ?7, next_attempt_at = ?8,
+                delivered_at = CASE WHEN ?3 = 'delivered' THEN ?4 ELSE delivered_at END,
+                lease_owner = NULL, lease_until = NULL
+             WHERE id = ?1 AND lease_owner = ?2
+             RETURNING attempts",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(attempt.status.as_str())
+        .bind(&at)
+        .bind(attempt.http_status)
+        .bind(&attempt.error)
+        .bind(&attempt.response_excerpt)
+        .bind(to_text(attempt.next_attempt_at))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(number) = number else {
+            return Ok(false);
+        };
+        sqlx::query(
+            "INSERT INTO delivery_attempts (delivery_id, attempt, at, http_status, error,
+                response_excerpt, latency_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(number)
+        .bind(&at)
+        .bind(attempt.http_status)
+        .bind(&attempt.error)
+        .bind(&attempt.response_excerpt)
+        .bind(attempt.latency_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.*, al.rule, al.matched, al.article_id
+             FROM deliveries d JOIN alerts al ON al.id = d.alert_id
+             WHERE ?1 IS NULL OR d.status = ?1
+             ORDER BY d.id DESC LIMIT ?2",
+        )
+        .bind(status.map(DeliveryStatus::as_str))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    async fn retry_deliveries(
+        &self,
+        id: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let now = to_text(now);
+        let result = match id {
+            Some(id) => sqlx::query(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = ?2, queued_at = ?2,
+                    lease_owner = NULL, lease_until = NULL
+                 WHERE id = ?1 AND status IN ('failed', 'dead')",
+            )
+            .bind(id)
+            .bind(now),
+            None => sqlx::query(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = ?1, queued_at = ?1,
+                    lease_owner = NULL, lease_until = NULL
+                 WHERE status = 'dead'",
+            )
+            .bind(now),
+        }
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    async fn delivery_status(&self, id: i64) -> Result<Option<DeliveryStatus>, StoreError> {
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM deliveries WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        status.as_deref().map(stored_delivery_status).transpose()
+    }
+
+    async fn release_deliveries(&self, ids: &[i64], owner: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for id in ids {
+            sqlx::query(
+                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
+                 WHERE id = ?1 AND lease_owner = ?2",
+            )
+            .bind(id)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn next_delivery_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let next: Option<String> = sqlx::query_scalar(
+            "SELECT min(max(next_attempt_at, COALESCE(lease_until, next_attempt_at)))
+             FROM deliveries d WHERE status IN ('pending', 'failed')
+               AND id = (SELECT min(id) FROM deliveries o
+                         WHERE o.sink = d.sink AND o.status IN ('pending', 'failed'))",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        next.as_deref().map(from_text).transpose()
+    }
+
+    async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, rule, story_id, article_id, matched, suppressed, created_at
+             FROM alerts ORDER BY created_at DESC, id DESC LIMIT ?1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(alert_from_row).collect()
+    }
+}
+
+/// The rule hits of the articles this write stored first, once per (rule,
+/// story), in write order (the first article to fire a rule on a story is its
+/// alert's article), and a delivery per sink of each. Returns the alert ids.
+pub(super) async fn insert_alerts(
+    tx: &mut Transaction<'static, Sqlite>,
+    held: &mut HeldRules,
+    stored_first: &[(i64, &Incoming)],
+    stories: &HashMap<i64, i64>,
+    now_text: &str,
+) -> Result<Vec<i64>, StoreError> {
+    // (rule, story, article, matched, sinks) of the hits that may alert.
+    let mut hits: Vec<(&str, i64, i64, String, &[String])> = Vec::new();
+    for (article_id, item) in stored_first {
+        let Some(story_id) = stories.get(article_id) else {
+            continue;
+        };
+        for hit in &item.matches {
+            if held.alerts(*story_id, &hit.rule, item.suppressed.is_some()) {
+                hits.push((
+                    &*hit.rule,
+                    *story_id,
+                    *article_id,
+                    matched_json(&hit.matched),
+                    &hit.sinks,
+                ));
+            }
+        }
+    }
+    let mut alerts = Vec::new();
+    for chunk in hits.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO alerts (rule, story_id, article_id, matched, created_at) ",
+        );
+        insert.push_values(chunk, |mut row, (rule, story, article, matched, _)| {
+            row.push_bind(*rule)
+                .push_bind(*story)
+                .push_bind(*article)
+                .push_bind(matched.as_str())
+                .push_bind(now_text);
+        });
+        insert.push(" ON CONFLICT (rule, story_id) DO NOTHING RETURNING id, rule, story_id");
+        let created: Vec<(i64, String, i64)> = insert.build_query_as().fetch_all(&mut **tx).await?;
+        // A (rule, story) is in a chunk once at most that alerts: the first.
+        let sinks_of: HashMap<(&str, i64), &[String]> = chunk
+            .iter()
+            .rev()
+            .map(|(rule, story, _, _, sinks)| ((*rule, *story), *sinks))
+            .collect();
+        let mut deliveries: Vec<(String, i64, &str)> = Vec::new();
+        for (alert_id, rule, story) in &created {
+            alerts.push(*alert_id);
+            for sink in sinks_of
+                .get(&(rule.as_str(), *story))
+                .copied()
+                .unwrap_or_default()
+            {
+                deliveries.push((new_delivery_id(), *alert_id, sink));
+            }
+        }
+        for rows in deliveries.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO deliveries (delivery_id, alert_id, sink, next_attempt_at, created_at,
+                    queued_at) ",
+            );
+            insert.push_values(rows, |mut row, (delivery_id, alert_id, sink)| {
+                row.push_bind(delivery_id.as_str())
+                    .push_bind(*alert_id)
+                    .push_bind(*sink)
+                    .push_bind(now_text)
+                    .push_bind(now_text)
+                    .push_bind(now_text);
+            });
+            insert.push(" ON CONFLICT (alert_id, sink) DO NOTHING");
+            insert.build().execute(&mut **tx).await?;
+        }
+    }
+    alerts.sort_unstable();
+    Ok(alerts)
+}

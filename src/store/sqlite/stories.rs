@@ -1,0 +1,270 @@
+//! Stories: which story a new article joins, and the outlets of each.
+
+use super::articles::ids_json;
+use super::{ROWS_PER_STATEMENT, SqliteStore, from_text, to_text};
+use crate::domain::article::ArticleSource;
+use crate::domain::story::StoryRecord;
+use crate::store::rows::story_from_row;
+use crate::store::story_index::{IndexRow, Indexed, StoryIndex};
+use crate::store::write::{HeldRules, outlets_by_story};
+use crate::store::{Incoming, StoreError, StoryStore};
+use crate::stories::assign::{Candidate, NewMember, StoryChoice};
+use crate::stories::{StoryInput, StorySettings, assign};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row as _;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Sqlite, Transaction};
+use std::collections::HashMap;
+
+#[async_trait]
+impl StoryStore for SqliteStore {
+    /// A page of stories with their outlets left empty: [`crate::store::Store::stories`]
+    /// adds them.
+    async fn stories(
+        &self,
+        since: DateTime<Utc>,
+        min_outlets: i64,
+        limit: i64,
+    ) -> Result<Vec<StoryRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM (
+                 SELECT s.id, s.created_at, fa.title, fa.url,
+                     (SELECT count(*) FROM articles a WHERE a.story_id = s.id) AS articles,
+                     (SELECT count(DISTINCT src.feed_id) FROM articles a
+                      JOIN article_sources src ON src.article_id = a.id
+                      WHERE a.story_id = s.id) AS outlets
+                 FROM stories s JOIN articles fa ON fa.id = s.first_article_id
+                 WHERE s.created_at >= ?1
+             )
+             WHERE outlets >= ?2
+             ORDER BY created_at DESC, id DESC
+             LIMIT ?3",
+        )
+        .bind(to_text(since))
+        .bind(min_outlets)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(story_from_row).collect()
+    }
+
+    /// Each story's outlets, in the order they first carried it: one statement
+    /// for a page of stories.
+    async fn outlets_of(
+        &self,
+        story_ids: &[i64],
+    ) -> Result<HashMap<i64, Vec<ArticleSource>>, StoreError> {
+        let rows = sqlx::query_as::<_, (i64, String, Option<String>)>(
+            "SELECT a.story_id, f.url, COALESCE(f.name, f.title)
+             FROM articles a JOIN article_sources src ON src.article_id = a.id
+             JOIN feeds f ON f.id = src.feed_id
+             WHERE a.story_id IN (SELECT value FROM json_each(?1))
+             GROUP BY a.story_id, f.id
+             ORDER BY a.story_id, min(src.first_seen_at), f.url",
+        )
+        .bind(ids_json(story_ids))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(outlets_by_story(rows))
+    }
+}
+
+/// Puts each article this write stored first into a story (see
+/// `postgres::assign_stories`; `BEGIN IMMEDIATE` already makes writers take
+/// turns here), and stores its fingerprint. Returns article id → story id, how
+/// many joined a story they did not start, and what to add to the index once
+/// the write has committed.
+pub(super) async fn assign_stories<'a>(
+    tx: &mut Transaction<'static, Sqlite>,
+    index: &mut StoryIndex,
+    members: &[NewMember<'a>],
+    settings: &StorySettings,
+    now: DateTime<Utc>,
+    now_text: &str,
+) -> Result<(HashMap<i64, i64>, usize, Indexed<'a>), StoreError> {
+    let mut indexed = Indexed::default();
+    let (found, stored) = if members.iter().any(|m| m.input.is_some()) {
+        refresh_index(tx, index, members, settings, now).await?;
+        let found: Vec<Vec<i64>> = members
+            .iter()
+            .map(|m| {
+                m.input
+                    .map_or_else(Vec::new, |input| index.candidates(input, settings))
+            })
+            .collect();
+        let stored = candidate_rows(tx, &found).await?;
+        (found, stored)
+    } else {
+        (Vec::new(), HashMap::new())
+    };
+    let choices = assign::plan(members, &found, &stored, settings);
+    let starters: Vec<i64> = members
+        .iter()
+        .zip(&choices)
+        .filter(|(_, choice)| **choice == StoryChoice::Start)
+        .map(|(member, _)| member.article_id)
+        .collect();
+    let mut started = HashMap::with_capacity(starters.len());
+    for chunk in starters.chunks(ROWS_PER_STATEMENT) {
+        let mut insert =
+            QueryBuilder::<Sqlite>::new("INSERT INTO stories (first_article_id, created_at) ");
+        insert.push_values(chunk, |mut row, article_id| {
+            row.push_bind(*article_id).push_bind(now_text);
+        });
+        insert.push(" RETURNING first_article_id, id");
+        let rows: Vec<(i64, i64)> = insert.build_query_as().fetch_all(&mut **tx).await?;
+        started.extend(rows);
+    }
+    let stories = assign::resolve(members, &choices, &started);
+    let pairs: Vec<[i64; 2]> = stories.iter().map(|(a, s)| [*a, *s]).collect();
+    sqlx::query(
+        "UPDATE articles SET story_id = json_extract(u.value, '$[1]')
+         FROM json_each(?1) AS u WHERE articles.id = json_extract(u.value, '$[0]')",
+    )
+    .bind(serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".to_owned()))
+    .execute(&mut **tx)
+    .await?;
+    let fingerprinted: Vec<(&NewMember<'a>, &'a StoryInput)> =
+        members.iter().filter_map(|m| Some((m, m.input?))).collect();
+    if !fingerprinted.is_empty() {
+        // seq: past the highest, under the write lock, so it follows commit
+        // order (see `story_index`).
+        let highest: i64 =
+            sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM story_fingerprints")
+                .fetch_one(&mut **tx)
+                .await?;
+        let mut seq = highest;
+        for chunk in fingerprinted.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO story_fingerprints (article_id, feed_id, seen_at, fingerprint, seq) ",
+            );
+            insert.push_values(chunk, |mut row, (member, input)| {
+                seq += 1;
+                row.push_bind(member.article_id)
+                    .push_bind(member.feed_id)
+                    .push_bind(to_text(input.seen_at))
+                    .push_bind(input.fingerprint.to_bytes())
+                    .push_bind(seq);
+            });
+            insert.build().execute(&mut **tx).await?;
+        }
+        indexed.last_seq = Some(seq);
+        indexed.articles = fingerprinted
+            .iter()
+            .map(|(member, input)| (member.article_id, *input))
+            .collect();
+    }
+    let joined = members.len() - started.len();
+    Ok((stories, joined, indexed))
+}
+
+/// Brings the story index in step with the database for `members` (see
+/// `postgres::refresh_index`).
+pub(super) async fn refresh_index(
+    tx: &mut Transaction<'static, Sqlite>,
+    index: &mut StoryIndex,
+    members: &[NewMember<'_>],
+    settings: &StorySettings,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let refresh = index.refresh_for(
+        members.iter().filter_map(|m| Some(m.input?.seen_at)),
+        settings,
+        now,
+    );
+    let mut rows = Vec::new();
+    if let Some(after) = refresh.after_seq {
+        let found = sqlx::query(
+            "SELECT article_id, seen_at, seq, fingerprint FROM story_fingerprints
+             WHERE seq > ?1",
+        )
+        .bind(after)
+        .fetch_all(&mut **tx)
+        .await?;
+        rows.extend(index_rows(&found)?);
+    }
+    if let Some((from, until)) = refresh.range {
+        let found = sqlx::query(
+            "SELECT article_id, seen_at, seq, fingerprint FROM story_fingerprints
+             WHERE seen_at >= ?1 AND (?2 IS NULL OR seen_at < ?2)",
+        )
+        .bind(to_text(from))
+        .bind(until.map(to_text))
+        .fetch_all(&mut **tx)
+        .await?;
+        rows.extend(index_rows(&found)?);
+    }
+    index.apply(&refresh, &rows);
+    Ok(())
+}
+
+pub(super) fn index_rows(rows: &[SqliteRow]) -> Result<Vec<IndexRow>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            Ok(IndexRow {
+                article_id: row.try_get(0)?,
+                seen_at: from_text(&row.try_get::<String, _>(1)?)?,
+                seq: row.try_get(2)?,
+                fingerprint: row.try_get(3)?,
+            })
+        })
+        .collect()
+}
+
+/// The fingerprints and stories of the candidates the index found, each read once.
+pub(super) async fn candidate_rows(
+    tx: &mut Transaction<'static, Sqlite>,
+    found: &[Vec<i64>],
+) -> Result<HashMap<i64, Candidate>, StoreError> {
+    let mut ids: Vec<i64> = found.iter().flatten().copied().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut stored = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(stored);
+    }
+    let rows = sqlx::query(
+        "SELECT f.article_id, a.story_id, f.feed_id, f.seen_at, f.fingerprint
+         FROM story_fingerprints f JOIN articles a ON a.id = f.article_id
+         WHERE f.article_id IN (SELECT value FROM json_each(?1)) AND a.story_id IS NOT NULL",
+    )
+    .bind(ids_json(&ids))
+    .fetch_all(&mut **tx)
+    .await?;
+    for row in &rows {
+        let seen_at = from_text(&row.try_get::<String, _>(3)?)?;
+        let bytes: Vec<u8> = row.try_get(4)?;
+        if let Some(candidate) =
+            Candidate::from_row(row.try_get(1)?, row.try_get(2)?, seen_at, &bytes)
+        {
+            stored.insert(row.try_get(0)?, candidate);
+        }
+    }
+    Ok(stored)
+}
+
+/// The rules held back on the stories the write's hits go to.
+pub(super) async fn read_held_rules(
+    tx: &mut Transaction<'static, Sqlite>,
+    stored_first: &[(i64, &Incoming)],
+    stories: &HashMap<i64, i64>,
+) -> Result<HeldRules, StoreError> {
+    let mut ids: Vec<i64> = stored_first
+        .iter()
+        .filter(|(_, item)| !item.matches.is_empty())
+        .filter_map(|(article_id, _)| stories.get(article_id).copied())
+        .collect();
+    if ids.is_empty() {
+        return Ok(HeldRules::default());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let rows: Vec<(i64, Option<String>)> = sqlx::query_as(
+        "SELECT id, held_rules FROM stories WHERE id IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(ids_json(&ids))
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(HeldRules::read(rows))
+}
