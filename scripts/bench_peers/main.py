@@ -18,6 +18,8 @@ import tempfile
 import time
 import urllib.parse
 
+from . import sizes
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 SPAWN = os.path.join(HERE, "spawn.py")
@@ -45,6 +47,8 @@ def parse_args():
                         help="comma-separated: herald, sqlite, postgres, reader, feedparser (or loop), rules, "
                              "or a full name: " + ", ".join(SYSTEMS))
     parser.add_argument("--keep", action="store_true", help="keep the run directory")
+    parser.add_argument("--sizes", action="store_true",
+                        help="after herald's polls, print bytes on disk per article, per table")
     parser.add_argument("--venv", default=os.path.join(REPO, "target", "bench-peers", "venv"),
                         help="the peers' virtualenv (default target/bench-peers/venv, reused)")
     parser.add_argument("--server-workers", type=int, default=1,
@@ -213,6 +217,12 @@ class Harness:
                 print(f" [{tag} {phase}: {run.report['failed']} feeds failed; its stderr ends:\n"
                       f"{run.tail(5, stdout=False)}]", end="", flush=True)
             runs.append(run)
+        if self.args.sizes:
+            if database_url.startswith("sqlite://"):
+                rows, articles = sizes.sqlite_sizes(database_url[len("sqlite://"):])
+            else:
+                rows, articles = sizes.postgres_sizes(database_url)
+            self.notes.append(sizes.table(f"bytes on disk, {tag}", rows, articles))
         return runs
 
     def peer(self, python, script, tag):
@@ -389,6 +399,8 @@ def run_all(harness, args):
                 cell.repoll.extend(runs[1:])
                 print(" " + ", ".join(f"{r.wall:.2f} s (CPU {r.cpu:.2f} s)" for r in runs), flush=True)
     print_table(harness, cells, expected, all_rules, data)
+    for note in harness.notes:
+        print(note)
 
 
 def run_one(harness, system, count, binary, python, postgres, all_rules, tag):

@@ -16,6 +16,7 @@ mod ingest;
 mod properties;
 mod redaction;
 mod rules;
+mod schema_docs;
 mod sinks;
 mod stories;
 mod story_alerts;
