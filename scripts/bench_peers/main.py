@@ -399,8 +399,6 @@ def run_all(harness, args):
                 cell.repoll.extend(runs[1:])
                 print(" " + ", ".join(f"{r.wall:.2f} s (CPU {r.cpu:.2f} s)" for r in runs), flush=True)
     print_table(harness, cells, expected, all_rules, data)
-    for note in harness.notes:
-        print(note)
 
 
 def run_one(harness, system, count, binary, python, postgres, all_rules, tag):

@@ -43,7 +43,7 @@ def postgres_sizes(url):
 def table(label, rows, articles):
     """A markdown table of bytes per article, largest first."""
     per = max(articles, 1)
-    lines = [f"\n{label}: {articles:,} articles",
+    lines = [f"{label}: {articles:,} articles",
              "| table | table B/article | indexes B/article |",
              "| --- | --- | --- |"]
     total_d = total_i = 0
