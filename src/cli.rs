@@ -14,6 +14,7 @@ use crate::app::{self, App};
 use crate::config::{self, Settings};
 use crate::daemon;
 use crate::domain::article::Article;
+use crate::domain::text::for_terminal as shown;
 use crate::ingest::{PollReport, PollStatus};
 use crate::rules::{Rule, RuleQuery};
 use crate::search::{self, Scan};
@@ -309,7 +310,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
 async fn check(settings: &Settings) -> Result<ExitCode, Failure> {
     let (watch, warnings) = app::compile_rules(settings);
     for warning in warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", shown(&warning.to_string()));
     }
     watch.map_err(|e| Failure::Config(e.into()))?;
     println!(
@@ -363,8 +364,13 @@ async fn alerts(
             .map_or("(article deleted)", |a| a.title.as_str());
         writeln!(
             out,
-            "{:>6} {:<9} {:>2} tries  {:<16} {:<16} {title}",
-            alert.id, alert.status, alert.attempts, alert.rule, alert.sink
+            "{:>6} {:<9} {:>2} tries  {:<16} {:<16} {}",
+            alert.id,
+            alert.status,
+            alert.attempts,
+            alert.rule,
+            alert.sink,
+            shown(title)
         )
         .context("stdout")?;
         if let Some(error) = &alert.error {
@@ -372,7 +378,7 @@ async fn alerts(
                 .last_http_status
                 .map(|code| format!("HTTP {code}: "))
                 .unwrap_or_default();
-            writeln!(out, "{:>6} error: {http}{error}", "").context("stdout")?;
+            writeln!(out, "{:>6} error: {http}{}", "", shown(error)).context("stdout")?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -405,7 +411,7 @@ async fn stories(
             short_time(Some(story.first_seen_at)),
             story.articles,
             story.outlets.len(),
-            story.title
+            shown(&story.title)
         )
         .context("stdout")?;
         let names: Vec<&str> = story
@@ -413,7 +419,7 @@ async fn stories(
             .iter()
             .map(|outlet| outlet.name.as_deref().unwrap_or(&outlet.url))
             .collect();
-        writeln!(out, "{:>6}  {}", "", names.join(", ")).context("stdout")?;
+        writeln!(out, "{:>6}  {}", "", shown(&names.join(", "))).context("stdout")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -431,14 +437,20 @@ async fn poll(settings: Settings, only: Option<&str>, json: bool) -> Result<Exit
         }
     }
     let reports = app.poll_once(&feeds).await;
+    // In the order of `feeds`: the configured name labels each line.
+    let names: Vec<Option<&str>> = feeds
+        .iter()
+        .map(|feed| feed.settings.name.as_deref())
+        .collect();
     // One attempt at each due delivery; retries wait for the next poll or the daemon.
     let dispatched = app.dispatch_once().await.context("delivering alerts")?;
     let mut out = std::io::stdout().lock();
-    for report in &reports {
+    for (index, report) in reports.iter().enumerate() {
         if json {
             print_json(&mut out, report)?;
         } else {
-            print_poll_line(&mut out, report)?;
+            let name = names.get(index).copied().flatten();
+            print_poll_line(&mut out, report, name)?;
         }
     }
     let failed = reports
@@ -468,12 +480,21 @@ async fn poll(settings: Settings, only: Option<&str>, json: bool) -> Result<Exit
     })
 }
 
-fn print_poll_line(out: &mut impl Write, report: &PollReport) -> anyhow::Result<()> {
+/// One feed's line; `name` is its configured name, shown instead of its URL.
+fn print_poll_line(
+    out: &mut impl Write,
+    report: &PollReport,
+    name: Option<&str>,
+) -> anyhow::Result<()> {
     let status = report.status.as_str();
     write!(
         out,
         "{status:<12} {:>4} new {:>4} updated {:>4} unchanged {:>3} alerts  {}",
-        report.new, report.updated, report.unchanged, report.alerts, report.url
+        report.new,
+        report.updated,
+        report.unchanged,
+        report.alerts,
+        shown(name.unwrap_or(&report.url))
     )?;
     if report.merged > 0 {
         write!(out, "  ({} already stored from other feeds)", report.merged)?;
@@ -482,7 +503,7 @@ fn print_poll_line(out: &mut impl Write, report: &PollReport) -> anyhow::Result<
         write!(out, "  ({} reprints of stored stories)", report.reprints)?;
     }
     if let Some(error) = &report.error {
-        write!(out, "  error: {error}")?;
+        write!(out, "  error: {}", shown(error))?;
     }
     writeln!(out)?;
     Ok(())
@@ -495,12 +516,13 @@ async fn feeds(settings: Settings, json: bool) -> Result<ExitCode, Failure> {
     if !json {
         writeln!(
             out,
-            "{:<12} {:>8} {:>8}  {:<20} {:<20} url",
+            "{:<12} {:>8} {:>8}  {:<20} {:<20} feed",
             "status", "articles", "failures", "last fetch", "next fetch"
         )
         .context("stdout")?;
     }
     for feed in feeds {
+        let name = feed.settings.name.clone();
         let view = FeedView::new(feed.record, app.redactor());
         if json {
             print_json(&mut out, &view)?;
@@ -514,11 +536,11 @@ async fn feeds(settings: Settings, json: bool) -> Result<ExitCode, Failure> {
             view.failures,
             short_time(view.last_fetch_at),
             short_time(view.next_fetch_at),
-            view.url
+            shown(name.as_deref().unwrap_or(&view.url))
         )
         .context("stdout")?;
         if let Some(error) = &view.error {
-            writeln!(out, "{:>12} error: {error}", "").context("stdout")?;
+            writeln!(out, "{:>12} error: {}", "", shown(error)).context("stdout")?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -654,15 +676,16 @@ fn print_article_line(
         .unwrap_or("-");
     writeln!(
         out,
-        "{}  {}  ({feed})",
+        "{}  {}  ({})",
         article.published_at.format("%Y-%m-%d %H:%M"),
-        article.title
+        shown(&article.title),
+        shown(feed)
     )?;
     if let Some(url) = &article.url {
-        writeln!(out, "    {url}")?;
+        writeln!(out, "    {}", shown(url))?;
     }
     if let Some(terms) = terms {
-        writeln!(out, "    matched: {}", terms.join(", "))?;
+        writeln!(out, "    matched: {}", shown(&terms.join(", ")))?;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use herald::cli::{self, Cli};
+use herald::domain::text::for_terminal;
 use herald::telemetry;
 
 fn main() -> ExitCode {
@@ -17,7 +18,9 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::run(cli)) {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("herald: {}", cli::describe(failure.error()));
+            // An error may quote a feed's text or a value from the config.
+            let message = cli::describe(failure.error());
+            eprintln!("herald: {}", for_terminal(&message));
             failure.exit_code()
         }
     }

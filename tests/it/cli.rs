@@ -531,3 +531,56 @@ fn a_postgres_server_that_refuses_is_named_at_once() {
         );
     }
 }
+
+crate::both_backends!(tables_show_feed_names_and_escape_what_would_drive_the_terminal);
+
+/// `poll` and `feeds` label a feed by its configured name (its URL when it has
+/// none), and text from feeds or the config is printed with control characters
+/// and bidi overrides escaped: an article stored before they were removed at
+/// normalisation cannot clear the screen or reverse a line.
+async fn tables_show_feed_names_and_escape_what_would_drive_the_terminal(backend: Backend) {
+    let server = FeedServer::start().await;
+    let mut item = Item::numbered(1);
+    item.title = "Iran deal signed".into();
+    item.pub_date = Some(chrono::Utc::now());
+    server.set("/wire", Route::rss("Wire", &[item]));
+    server.set("/other", Route::rss("Other", &[Item::numbered(2)]));
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[[feeds]]\nurl = \"{}\"\nname = \"Wire \\u001b[31mdesk\"\n\n[[feeds]]\nurl = \"{}\"\n",
+        server.url("/wire"),
+        server.url("/other")
+    );
+    std::fs::write(dir.path().join("herald.toml"), config).unwrap();
+    let herald_run = |args: &'static [&'static str]| {
+        let (path, url) = (dir.path().to_owned(), db.url.clone());
+        tokio::task::spawn_blocking(move || run(&path, &url, args))
+    };
+
+    let poll = herald_run(&["poll"]).await.unwrap();
+    assert_eq!(poll.status.code(), Some(0), "{poll:?}");
+    let feeds = herald_run(&["feeds"]).await.unwrap();
+    assert_eq!(feeds.status.code(), Some(0), "{feeds:?}");
+    for output in [&poll, &feeds] {
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("Wire \\u{1b}[31mdesk"), "{stdout}");
+        assert!(!stdout.contains(&server.url("/wire")), "{stdout}");
+        assert!(stdout.contains(&server.url("/other")), "{stdout}");
+        assert!(!stdout.contains('\u{1b}'), "{stdout:?}");
+    }
+
+    db.execute_sql(
+        "UPDATE articles SET title = 'Iran deal \u{202e}fdp.exe\u{202c} \u{1b}[2J' \
+         WHERE title = 'Iran deal signed'",
+    )
+    .await;
+    let search = herald_run(&["search", "Iran"]).await.unwrap();
+    assert_eq!(search.status.code(), Some(0), "{search:?}");
+    let stdout = String::from_utf8_lossy(&search.stdout);
+    assert!(
+        stdout.contains("Iran deal \\u{202e}fdp.exe\\u{202c} \\u{1b}[2J  (Wire \\u{1b}[31mdesk)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(['\u{1b}', '\u{202e}']), "{stdout:?}");
+}
