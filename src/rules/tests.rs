@@ -207,6 +207,32 @@ fn lowercase_operators_are_words_with_a_warning() {
     );
 }
 
+#[test]
+fn a_star_inside_quotes_is_reported_not_silently_dropped() {
+    let query = RuleQuery::parse("\"North Korea*\" Iran").unwrap();
+    let warnings: Vec<String> = query.warnings().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "\"*\" at column 13 inside the phrase \"North Korea*\" is ignored: it searches \"North Korea\"; \
+             write North-Korea* (words joined by \"-\") for a phrase whose last word is a prefix"
+        ]
+    );
+    // What it says: the star is dropped, a prefix is not searched.
+    let korean = article("North Korean envoy in Iran", "");
+    let korea = article("North Korea envoy in Iran", "");
+    assert!(!fires("\"North Korea*\" Iran", &korean));
+    assert!(fires("\"North Korea*\" Iran", &korea));
+    assert!(fires("North-Korea* Iran", &korean));
+
+    let middle = RuleQuery::parse("\"North* Korea\"").unwrap();
+    assert_eq!(
+        middle.warnings()[0].to_string(),
+        "\"*\" at column 7 inside the phrase \"North* Korea\" is ignored: it searches \"North Korea\""
+    );
+    assert!(RuleQuery::parse("\"North Korea\" Kor*").unwrap().warnings().is_empty());
+}
+
 // ---------------------------------------------------------------- semantics
 
 fn article<'a>(title: &'a str, content: &'a str) -> Document<'a> {
