@@ -52,8 +52,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Validate the configuration and every rule; exit 2 on any error
-    Check,
+    /// Validate the configuration and every rule, and connect to the database; exit 2 on any error
+    Check {
+        /// Skip the database: check only the files
+        #[arg(long)]
+        offline: bool,
+    },
     /// Apply database migrations and exit
     Migrate,
     /// Feed health: last fetch, status, error, articles, next fetch
@@ -205,11 +209,11 @@ fn load_settings(cli: &Cli) -> Result<Settings, Failure> {
 /// Runs the command; `Ok` carries the exit code of a command that ran to completion.
 pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let settings = load_settings(&cli)?;
-    if !matches!(cli.command, Command::Check) {
+    if !matches!(cli.command, Command::Check { .. }) {
         ensure_rules_parse(&settings)?;
     }
     match cli.command {
-        Command::Check => check(&settings).await,
+        Command::Check { offline } => check(&settings, offline).await,
         Command::Migrate => {
             let database = settings.database.url.clone();
             let app = App::open(settings).await?;
@@ -307,7 +311,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
 }
 
-async fn check(settings: &Settings) -> Result<ExitCode, Failure> {
+async fn check(settings: &Settings, offline: bool) -> Result<ExitCode, Failure> {
     let (watch, warnings) = app::compile_rules(settings);
     for warning in warnings {
         eprintln!("warning: {}", shown(&warning.to_string()));
@@ -320,15 +324,25 @@ async fn check(settings: &Settings) -> Result<ExitCode, Failure> {
         settings.rules.len(),
         settings.sinks.len()
     );
-    // Read-only: reachable, herald's or empty, every page readable.
+    if offline {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Read-only: reachable, herald's or empty, every page readable. A database
+    // herald cannot use is a configuration error like any other: exit 2.
     let database = &settings.database.url;
-    let store = Store::connect_waiting(database.expose(), settings.database.busy_timeout)
-        .await
-        .with_context(|| format!("database {database}"))?;
+    let store = Store::connect_within(
+        database.expose(),
+        settings.database.busy_timeout,
+        settings.database.connect_timeout,
+    )
+    .await
+    .with_context(|| format!("database {database}"))
+    .map_err(Failure::Config)?;
     store
         .verify()
         .await
-        .with_context(|| format!("database {database}"))?;
+        .with_context(|| format!("database {database}"))
+        .map_err(Failure::Config)?;
     println!("database {database}: ok");
     Ok(ExitCode::SUCCESS)
 }
@@ -549,6 +563,7 @@ async fn feeds(settings: Settings, json: bool) -> Result<ExitCode, Failure> {
 fn ad_hoc_rule(query: &str) -> Result<Rule, Failure> {
     let query =
         RuleQuery::parse(query).map_err(|e| Failure::Config(anyhow::anyhow!("query: {e}")))?;
+    warn_about(&query, "query");
     Ok(Rule {
         name: "query".to_owned(),
         query,
@@ -566,11 +581,20 @@ fn configured_rule(settings: &Settings, name: &str) -> Result<Rule, Failure> {
     let query = RuleQuery::parse(&rule.query).map_err(|e| {
         Failure::Config(anyhow::anyhow!("{}: rule {name}: {e}", rule.query_location))
     })?;
+    warn_about(&query, &format!("{}: rule {name}", rule.query_location));
     Ok(Rule {
         name: name.to_owned(),
         query,
         tags: rule.tags.clone(),
     })
+}
+
+/// What `herald check` would warn about a query, on stderr before the matches:
+/// a query that runs but may not mean what was written.
+fn warn_about(query: &RuleQuery, what: &str) {
+    for warning in query.warnings() {
+        eprintln!("warning: {}: {}", what, shown(&warning.to_string()));
+    }
 }
 
 fn since_time(since: std::time::Duration) -> Result<DateTime<Utc>, Failure> {

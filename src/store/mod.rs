@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use futures::stream::BoxStream;
 
-use crate::config::DEFAULT_BUSY_TIMEOUT;
+use crate::config::{DEFAULT_BUSY_TIMEOUT, DEFAULT_CONNECT_TIMEOUT};
 use crate::domain::article::{Article, ArticleSource, NewArticle};
 use crate::domain::redact::redact_url;
 use crate::stories::StorySettings;
@@ -43,6 +43,9 @@ pub enum StoreError {
     // server's C source ("at line 948"), read as a line of the configuration.
     #[error("cannot open the database: {}", plain(.0))]
     Connect(sqlx::Error),
+    /// A connection that failed in a way an operator can fix, with how.
+    #[error("cannot connect: {cause}; {hint}")]
+    CannotConnect { cause: String, hint: String },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {}", plain(.0))]
@@ -526,12 +529,22 @@ impl Store {
     /// As [`Store::connect`]; on SQLite a write waits up to `busy_timeout` for
     /// another process's write before it fails.
     pub async fn connect_waiting(url: &str, busy_timeout: Duration) -> Result<Store, StoreError> {
+        Store::connect_within(url, busy_timeout, DEFAULT_CONNECT_TIMEOUT).await
+    }
+
+    /// As [`Store::connect_waiting`]; connecting to PostgreSQL gives up after
+    /// `connect_timeout`.
+    pub async fn connect_within(
+        url: &str,
+        busy_timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
             Ok(Store::Sqlite(
                 SqliteStore::connect(url, busy_timeout).await?,
             ))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Ok(Store::Postgres(PgStore::connect(url).await?))
+            Ok(Store::Postgres(PgStore::connect(url, connect_timeout).await?))
         } else {
             Err(StoreError::UnsupportedUrl)
         }
