@@ -19,7 +19,7 @@ use crate::ingest::{PollReport, PollStatus};
 use crate::rules::{Rule, RuleQuery};
 use crate::search::{self, Scan};
 use crate::store::{DeliveryStatus, Store};
-use crate::telemetry::LogFormat;
+use crate::telemetry::{self, LogFormat};
 use crate::views::{self, FeedView};
 
 #[derive(Debug, Parser)]
@@ -32,9 +32,16 @@ pub struct Cli {
     /// Configuration file [default: $HERALD_CONFIG, ./herald.toml, /etc/herald/herald.toml]
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Log format on stderr
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
-    pub log_format: LogFormat,
+    /// Log format on stderr: text or json [default: $HERALD_LOG_FORMAT, else [log] format, else text]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FORMAT",
+        value_parser = LogFormat::parse,
+        env = config::ENV_LOG_FORMAT,
+        hide_env = true
+    )]
+    pub log_format: Option<LogFormat>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -208,7 +215,15 @@ fn load_settings(cli: &Cli) -> Result<Settings, Failure> {
 
 /// Runs the command; `Ok` carries the exit code of a command that ran to completion.
 pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
-    let settings = load_settings(&cli)?;
+    let settings = match load_settings(&cli) {
+        Ok(settings) => settings,
+        Err(failure) => {
+            telemetry::init(cli.log_format.unwrap_or_default());
+            return Err(failure);
+        }
+    };
+    // The flag (or its variable) wins over the file; a reload keeps the format.
+    telemetry::init(cli.log_format.unwrap_or(settings.log.format));
     if !matches!(cli.command, Command::Check { .. }) {
         ensure_rules_parse(&settings)?;
     }

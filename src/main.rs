@@ -3,11 +3,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use herald::cli::{self, Cli};
 use herald::domain::text::for_terminal;
-use herald::telemetry;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
