@@ -937,7 +937,10 @@ mod tests {
         let article = to_article(&entry, &feed_url(), now());
         assert_eq!(article.title, "Markets[2J fall &#27;again");
         assert_eq!(article.summary_text.as_deref(), Some("Shares[31m fell"));
-        assert_eq!(article.summary_html.as_deref(), Some("<p>Shares[31m fell</p>"));
+        assert_eq!(
+            article.summary_html.as_deref(),
+            Some("<p>Shares[31m fell</p>")
+        );
         assert_eq!(article.content_text.as_deref(), Some("Body2J text"));
         assert_eq!(article.content_html.as_deref(), Some("Body2J text"));
     }
@@ -969,7 +972,10 @@ mod tests {
             article.content_text.as_deref(),
             Some("forced left-to-right")
         );
-        assert_eq!(article.content_html.as_deref(), Some("forced left-to-right"));
+        assert_eq!(
+            article.content_html.as_deref(),
+            Some("forced left-to-right")
+        );
     }
 
     #[test]

@@ -367,8 +367,7 @@ fn an_empty_file_gives_the_defaults_and_no_api() {
 
 #[test]
 fn connect_timeout_and_log_format_are_read_and_checked() {
-    let settings =
-        load_main("[database]\nconnect_timeout = \"2s\"\n\n[log]\nformat = \"json\"\n");
+    let settings = load_main("[database]\nconnect_timeout = \"2s\"\n\n[log]\nformat = \"json\"\n");
     assert_eq!(settings.database.connect_timeout, Duration::from_secs(2));
     assert_eq!(settings.log.format, LogFormat::Json);
     check_rejected(

@@ -152,7 +152,10 @@ mod tests {
             // An override that shows "exe.jpg" for a file named "gpj.exe".
             ("invoice\u{202e}gpj.exe", "invoicegpj.exe"),
             ("\u{202a}\u{202b}\u{202c}\u{202d}x", "x"),
-            ("\u{2066}isolated\u{2069} \u{2067}rtl\u{2069} \u{2068}first\u{2069}", "isolated rtl first"),
+            (
+                "\u{2066}isolated\u{2069} \u{2067}rtl\u{2069} \u{2068}first\u{2069}",
+                "isolated rtl first",
+            ),
             ("Ir\u{200b}an", "Iran"),
             ("\u{feff}BOM", "BOM"),
             ("word\u{2060}joiner", "wordjoiner"),

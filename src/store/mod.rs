@@ -544,7 +544,9 @@ impl Store {
                 SqliteStore::connect(url, busy_timeout).await?,
             ))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Ok(Store::Postgres(PgStore::connect(url, connect_timeout).await?))
+            Ok(Store::Postgres(
+                PgStore::connect(url, connect_timeout).await?,
+            ))
         } else {
             Err(StoreError::UnsupportedUrl)
         }

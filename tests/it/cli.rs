@@ -254,7 +254,10 @@ fn a_star_inside_quotes_is_a_warning_from_check_and_rules_test() {
         stderr.contains("warning: herald.toml:5:9: rule nk"),
         "{stderr}"
     );
-    assert!(stderr.contains(expected) && stderr.contains("North-Korea*"), "{stderr}");
+    assert!(
+        stderr.contains(expected) && stderr.contains("North-Korea*"),
+        "{stderr}"
+    );
 
     for args in [
         &["rules", "test", "\"North Korea*\" Iran"][..],
@@ -515,7 +518,6 @@ async fn search_with_a_limit_says_how_many_match_in_all() {
         "{stdout}"
     );
 }
-
 
 crate::both_backends!(tables_show_feed_names_and_escape_what_would_drive_the_terminal);
 
