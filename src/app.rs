@@ -148,9 +148,10 @@ impl App {
         // connection is attempted.
         let (watch, _) = compile_rules(&settings);
         watch?;
-        let store = Store::connect_waiting(
+        let store = Store::connect_within(
             settings.database.url.expose(),
             settings.database.busy_timeout,
+            settings.database.connect_timeout,
         )
         .await
         .with_context(|| format!("database {}", settings.database.url))?;

@@ -15,11 +15,12 @@ use crate::config::{self, Settings};
 use crate::daemon;
 use crate::domain::article::Article;
 use crate::domain::delivery::DeliveryStatus;
+use crate::domain::text::for_terminal as shown;
 use crate::ingest::{PollReport, PollStatus};
 use crate::rules::{Rule, RuleQuery};
 use crate::search::{self, Scan};
 use crate::store::Store;
-use crate::telemetry::LogFormat;
+use crate::telemetry::{self, LogFormat};
 use crate::views::{self, FeedView};
 
 #[derive(Debug, Parser)]
@@ -32,9 +33,16 @@ pub struct Cli {
     /// Configuration file [default: $HERALD_CONFIG, ./herald.toml, /etc/herald/herald.toml]
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Log format on stderr
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
-    pub log_format: LogFormat,
+    /// Log format on stderr: text or json [default: $HERALD_LOG_FORMAT, else [log] format, else text]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FORMAT",
+        value_parser = LogFormat::parse,
+        env = config::ENV_LOG_FORMAT,
+        hide_env = true
+    )]
+    pub log_format: Option<LogFormat>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -52,8 +60,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Validate the configuration and every rule; exit 2 on any error
-    Check,
+    /// Validate the configuration and every rule, and connect to the database; exit 2 on any error
+    Check {
+        /// Skip the database: check only the files
+        #[arg(long)]
+        offline: bool,
+    },
     /// Apply database migrations and exit
     Migrate,
     /// Feed health: last fetch, status, error, articles, next fetch
@@ -204,12 +216,20 @@ fn load_settings(cli: &Cli) -> Result<Settings, Failure> {
 
 /// Runs the command; `Ok` carries the exit code of a command that ran to completion.
 pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
-    let settings = load_settings(&cli)?;
-    if !matches!(cli.command, Command::Check) {
+    let settings = match load_settings(&cli) {
+        Ok(settings) => settings,
+        Err(failure) => {
+            telemetry::init(cli.log_format.unwrap_or_default());
+            return Err(failure);
+        }
+    };
+    // The flag (or its variable) wins over the file; a reload keeps the format.
+    telemetry::init(cli.log_format.unwrap_or(settings.log.format));
+    if !matches!(cli.command, Command::Check { .. }) {
         ensure_rules_parse(&settings)?;
     }
     match cli.command {
-        Command::Check => check(&settings).await,
+        Command::Check { offline } => check(&settings, offline).await,
         Command::Migrate => {
             let database = settings.database.url.clone();
             let app = App::open(settings).await?;
@@ -307,10 +327,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
 }
 
-async fn check(settings: &Settings) -> Result<ExitCode, Failure> {
+async fn check(settings: &Settings, offline: bool) -> Result<ExitCode, Failure> {
     let (watch, warnings) = app::compile_rules(settings);
     for warning in warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", shown(&warning.to_string()));
     }
     watch.map_err(|e| Failure::Config(e.into()))?;
     println!(
@@ -320,15 +340,25 @@ async fn check(settings: &Settings) -> Result<ExitCode, Failure> {
         settings.rules.len(),
         settings.sinks.len()
     );
-    // Read-only: reachable, herald's or empty, every page readable.
+    if offline {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Read-only: reachable, herald's or empty, every page readable. A database
+    // herald cannot use is a configuration error like any other: exit 2.
     let database = &settings.database.url;
-    let store = Store::connect_waiting(database.expose(), settings.database.busy_timeout)
-        .await
-        .with_context(|| format!("database {database}"))?;
+    let store = Store::connect_within(
+        database.expose(),
+        settings.database.busy_timeout,
+        settings.database.connect_timeout,
+    )
+    .await
+    .with_context(|| format!("database {database}"))
+    .map_err(Failure::Config)?;
     store
         .verify()
         .await
-        .with_context(|| format!("database {database}"))?;
+        .with_context(|| format!("database {database}"))
+        .map_err(Failure::Config)?;
     println!("database {database}: ok");
     Ok(ExitCode::SUCCESS)
 }
@@ -364,8 +394,13 @@ async fn alerts(
             .map_or("(article deleted)", |a| a.title.as_str());
         writeln!(
             out,
-            "{:>6} {:<9} {:>2} tries  {:<16} {:<16} {title}",
-            alert.id, alert.status, alert.attempts, alert.rule, alert.sink
+            "{:>6} {:<9} {:>2} tries  {:<16} {:<16} {}",
+            alert.id,
+            alert.status,
+            alert.attempts,
+            alert.rule,
+            alert.sink,
+            shown(title)
         )
         .context("stdout")?;
         if let Some(error) = &alert.error {
@@ -373,7 +408,7 @@ async fn alerts(
                 .last_http_status
                 .map(|code| format!("HTTP {code}: "))
                 .unwrap_or_default();
-            writeln!(out, "{:>6} error: {http}{error}", "").context("stdout")?;
+            writeln!(out, "{:>6} error: {http}{}", "", shown(error)).context("stdout")?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -406,7 +441,7 @@ async fn stories(
             short_time(Some(story.first_seen_at)),
             story.articles,
             story.outlets.len(),
-            story.title
+            shown(&story.title)
         )
         .context("stdout")?;
         let names: Vec<&str> = story
@@ -414,7 +449,7 @@ async fn stories(
             .iter()
             .map(|outlet| outlet.name.as_deref().unwrap_or(&outlet.url))
             .collect();
-        writeln!(out, "{:>6}  {}", "", names.join(", ")).context("stdout")?;
+        writeln!(out, "{:>6}  {}", "", shown(&names.join(", "))).context("stdout")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -432,14 +467,20 @@ async fn poll(settings: Settings, only: Option<&str>, json: bool) -> Result<Exit
         }
     }
     let reports = app.poll_once(&feeds).await;
+    // In the order of `feeds`: the configured name labels each line.
+    let names: Vec<Option<&str>> = feeds
+        .iter()
+        .map(|feed| feed.settings.name.as_deref())
+        .collect();
     // One attempt at each due delivery; retries wait for the next poll or the daemon.
     let dispatched = app.dispatch_once().await.context("delivering alerts")?;
     let mut out = std::io::stdout().lock();
-    for report in &reports {
+    for (index, report) in reports.iter().enumerate() {
         if json {
             print_json(&mut out, report)?;
         } else {
-            print_poll_line(&mut out, report)?;
+            let name = names.get(index).copied().flatten();
+            print_poll_line(&mut out, report, name)?;
         }
     }
     let failed = reports
@@ -469,12 +510,21 @@ async fn poll(settings: Settings, only: Option<&str>, json: bool) -> Result<Exit
     })
 }
 
-fn print_poll_line(out: &mut impl Write, report: &PollReport) -> anyhow::Result<()> {
+/// One feed's line; `name` is its configured name, shown instead of its URL.
+fn print_poll_line(
+    out: &mut impl Write,
+    report: &PollReport,
+    name: Option<&str>,
+) -> anyhow::Result<()> {
     let status = report.status.as_str();
     write!(
         out,
         "{status:<12} {:>4} new {:>4} updated {:>4} unchanged {:>3} alerts  {}",
-        report.new, report.updated, report.unchanged, report.alerts, report.url
+        report.new,
+        report.updated,
+        report.unchanged,
+        report.alerts,
+        shown(name.unwrap_or(&report.url))
     )?;
     if report.merged > 0 {
         write!(out, "  ({} already stored from other feeds)", report.merged)?;
@@ -483,7 +533,7 @@ fn print_poll_line(out: &mut impl Write, report: &PollReport) -> anyhow::Result<
         write!(out, "  ({} reprints of stored stories)", report.reprints)?;
     }
     if let Some(error) = &report.error {
-        write!(out, "  error: {error}")?;
+        write!(out, "  error: {}", shown(error))?;
     }
     writeln!(out)?;
     Ok(())
@@ -496,12 +546,13 @@ async fn feeds(settings: Settings, json: bool) -> Result<ExitCode, Failure> {
     if !json {
         writeln!(
             out,
-            "{:<12} {:>8} {:>8}  {:<20} {:<20} url",
+            "{:<12} {:>8} {:>8}  {:<20} {:<20} feed",
             "status", "articles", "failures", "last fetch", "next fetch"
         )
         .context("stdout")?;
     }
     for feed in feeds {
+        let name = feed.settings.name.clone();
         let view = FeedView::new(feed.record, app.redactor());
         if json {
             print_json(&mut out, &view)?;
@@ -515,11 +566,11 @@ async fn feeds(settings: Settings, json: bool) -> Result<ExitCode, Failure> {
             view.failures,
             short_time(view.last_fetch_at),
             short_time(view.next_fetch_at),
-            view.url
+            shown(name.as_deref().unwrap_or(&view.url))
         )
         .context("stdout")?;
         if let Some(error) = &view.error {
-            writeln!(out, "{:>12} error: {error}", "").context("stdout")?;
+            writeln!(out, "{:>12} error: {}", "", shown(error)).context("stdout")?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -528,6 +579,7 @@ async fn feeds(settings: Settings, json: bool) -> Result<ExitCode, Failure> {
 fn ad_hoc_rule(query: &str) -> Result<Rule, Failure> {
     let query =
         RuleQuery::parse(query).map_err(|e| Failure::Config(anyhow::anyhow!("query: {e}")))?;
+    warn_about(&query, "query");
     Ok(Rule {
         name: "query".to_owned(),
         query,
@@ -545,11 +597,20 @@ fn configured_rule(settings: &Settings, name: &str) -> Result<Rule, Failure> {
     let query = RuleQuery::parse(&rule.query).map_err(|e| {
         Failure::Config(anyhow::anyhow!("{}: rule {name}: {e}", rule.query_location))
     })?;
+    warn_about(&query, &format!("{}: rule {name}", rule.query_location));
     Ok(Rule {
         name: name.to_owned(),
         query,
         tags: rule.tags.clone(),
     })
+}
+
+/// What `herald check` would warn about a query, on stderr before the matches:
+/// a query that runs but may not mean what was written.
+fn warn_about(query: &RuleQuery, what: &str) {
+    for warning in query.warnings() {
+        eprintln!("warning: {}: {}", what, shown(&warning.to_string()));
+    }
 }
 
 fn since_time(since: std::time::Duration) -> Result<DateTime<Utc>, Failure> {
@@ -655,15 +716,16 @@ fn print_article_line(
         .unwrap_or("-");
     writeln!(
         out,
-        "{}  {}  ({feed})",
+        "{}  {}  ({})",
         article.published_at.format("%Y-%m-%d %H:%M"),
-        article.title
+        shown(&article.title),
+        shown(feed)
     )?;
     if let Some(url) = &article.url {
-        writeln!(out, "    {url}")?;
+        writeln!(out, "    {}", shown(url))?;
     }
     if let Some(terms) = terms {
-        writeln!(out, "    matched: {}", terms.join(", "))?;
+        writeln!(out, "    matched: {}", shown(&terms.join(", ")))?;
     }
     Ok(())
 }

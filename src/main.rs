@@ -2,11 +2,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use herald::cli::{self, Cli};
-use herald::telemetry;
+use herald::domain::text::for_terminal;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -17,7 +16,9 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::run(cli)) {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("herald: {}", cli::describe(failure.error()));
+            // An error may quote a feed's text or a value from the config.
+            let message = cli::describe(failure.error());
+            eprintln!("herald: {}", for_terminal(&message));
             failure.exit_code()
         }
     }

@@ -11,7 +11,7 @@ use url::Url;
 
 use crate::domain::article::NewArticle;
 use crate::domain::entry::{ParsedEntry, Text};
-use crate::domain::text::{has_control, without_controls};
+use crate::domain::text::{has_stripped, stripped};
 
 /// Query parameters that track a click rather than name a page, matched
 /// without regard to case. Every `utm_*` parameter is dropped as well.
@@ -351,14 +351,15 @@ fn after<'a>(text: &'a str, marker: &str) -> &'a str {
         .map_or("", |at| &text[at + marker.len()..])
 }
 
-/// Plain text on one line; also where entity-decoded text (`&#0;`, `&#27;`)
-/// loses the control characters the parser could not see. They go before the
+/// Plain text on one line; also where entity-decoded text (`&#0;`, `&#27;`,
+/// `&#x202e;`) loses the control and hidden format characters the parser could
+/// not see (see [`crate::domain::text::is_stripped`]). They go before the
 /// words are split: one standing alone would otherwise leave an empty word behind,
 /// and with it a leading or doubled space.
 fn collapse_whitespace(text: &str) -> String {
     let cleaned;
-    let text = if has_control(text) {
-        cleaned = without_controls(text.to_owned());
+    let text = if has_stripped(text) {
+        cleaned = stripped(text.to_owned());
         &cleaned
     } else {
         text
@@ -394,8 +395,9 @@ fn sanitize_html_with_base(html: &str, base: Option<&Url>) -> String {
             Some(base) => ammonia::UrlRelative::RewriteWithBase(base.clone()),
             None => ammonia::UrlRelative::Deny,
         });
-        // The sanitiser decodes character references, `&#27;` into ESC.
-        without_controls(sanitizer.clean(html).to_string())
+        // The sanitiser decodes character references, `&#27;` into ESC and
+        // `&#x202e;` into a right-to-left override.
+        stripped(sanitizer.clean(html).to_string())
     })
 }
 
@@ -493,6 +495,13 @@ fn html_and_text(text: Option<&Text>, base: &Url) -> (Option<String>, Option<Str
 /// Plain text as HTML, within [`MAX_TEXT_BYTES`]: escaping makes text longer (`<` is
 /// four bytes as `&lt;`), so the escaped form is cut, never inside an entity.
 fn escape_bounded(text: &str) -> String {
+    let cleaned;
+    let text = if has_stripped(text) {
+        cleaned = stripped(text.to_owned());
+        &cleaned
+    } else {
+        text
+    };
     let escaped = htmlize::escape_text(text);
     if escaped.len() <= MAX_TEXT_BYTES {
         return escaped.into_owned();
@@ -914,6 +923,59 @@ mod tests {
         assert_eq!(article.language.as_deref(), Some("en-gb"));
         assert_eq!(article.published_at, at("2025-06-03T10:00:00Z"));
         assert_eq!(article.fingerprint, fingerprint(&entry));
+    }
+
+    #[test]
+    fn control_characters_are_removed_from_stored_titles_and_summaries() {
+        let entry = ParsedEntry {
+            id: Some("1".into()),
+            title: plain("Markets\u{1b}[2J fall\u{7} &#27;again"),
+            summary: html("<p>Shares&#27;[31m fell\u{0}</p>"),
+            content: plain("Body\u{9b}2J text"),
+            ..Default::default()
+        };
+        let article = to_article(&entry, &feed_url(), now());
+        assert_eq!(article.title, "Markets[2J fall &#27;again");
+        assert_eq!(article.summary_text.as_deref(), Some("Shares[31m fell"));
+        assert_eq!(
+            article.summary_html.as_deref(),
+            Some("<p>Shares[31m fell</p>")
+        );
+        assert_eq!(article.content_text.as_deref(), Some("Body2J text"));
+        assert_eq!(article.content_html.as_deref(), Some("Body2J text"));
+    }
+
+    #[test]
+    fn bidi_overrides_and_isolates_are_removed_from_stored_titles_and_summaries() {
+        let entry = ParsedEntry {
+            id: Some("1".into()),
+            // Shown as "Official statement: fdp.exe" by a terminal or browser
+            // that honours the override.
+            title: html("Official statement: \u{202e}exe.pdf&#x202C;"),
+            summary: html(
+                "<p>\u{2067}Iran\u{2069} talks, &#x2066;Ir\u{200b}an&#x2069; \u{202a}deal\u{202c}</p>",
+            ),
+            content: plain("\u{feff}\u{202d}forced\u{202c} left-to-right"),
+            ..Default::default()
+        };
+        let article = to_article(&entry, &feed_url(), now());
+        assert_eq!(article.title, "Official statement: exe.pdf");
+        assert_eq!(
+            article.summary_text.as_deref(),
+            Some("Iran talks, Iran deal")
+        );
+        assert_eq!(
+            article.summary_html.as_deref(),
+            Some("<p>Iran talks, Iran deal</p>")
+        );
+        assert_eq!(
+            article.content_text.as_deref(),
+            Some("forced left-to-right")
+        );
+        assert_eq!(
+            article.content_html.as_deref(),
+            Some("forced left-to-right")
+        );
     }
 
     #[test]

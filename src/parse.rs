@@ -11,7 +11,7 @@ use feed_rs::model::{Entry, Feed, FeedType, Link, Person};
 use feed_rs::parser::{ParseErrorKind, ParseFeedError as FeedRsError};
 
 use crate::domain::entry::{ParsedEntry, ParsedFeed, Text};
-use crate::domain::text::{has_control, is_control, without_controls};
+use crate::domain::text::{has_control, is_control, stripped};
 
 /// Why a document could not be read as a feed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -806,17 +806,17 @@ fn preferred_link(links: &[Link]) -> Option<String> {
         .filter(usable)
         .find(|link| link.rel.as_deref() == Some("alternate"))
         .or_else(|| links.iter().filter(usable).find(|link| link.rel.is_none()))
-        .map(|link| without_controls(link.href.trim().to_string()))
+        .map(|link| stripped(link.href.trim().to_string()))
 }
 
 fn person_name(person: &Person) -> Option<String> {
     non_empty(person.name.clone()).or_else(|| non_empty(person.email.clone()))
 }
 
-/// Trimmed, without control characters (a JSON `\u0000` or an XML `&#1;`
-/// arrives decoded), `None` when nothing is left.
+/// Trimmed, without control or hidden format characters (a JSON `\u0000` or
+/// an XML `&#1;` arrives decoded), `None` when nothing is left.
 fn non_empty(text: Option<String>) -> Option<String> {
-    let text = without_controls(text?);
+    let text = stripped(text?);
     let trimmed = text.trim();
     if trimmed.is_empty() {
         None

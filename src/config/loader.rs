@@ -41,6 +41,12 @@ pub(super) fn load(path: &Path, env: Env<'_>) -> Result<Settings, ConfigError> {
     let api = api(&file, global.api)?;
     let alerts = alerts(&file, global.alerts)?;
     let stories = stories(&file, global.stories)?;
+    let log = LogSettings {
+        format: match global.log.format {
+            Some(format) => file.parsed(&format, LogFormat::parse)?,
+            None => LogFormat::default(),
+        },
+    };
 
     let mut collected = Collected::starting_at(path, fetch.redactor.clone());
     collected.add(&file, fragment)?;
@@ -52,6 +58,7 @@ pub(super) fn load(path: &Path, env: Env<'_>) -> Result<Settings, ConfigError> {
         api,
         alerts,
         stories,
+        log,
         feeds: collected.feeds,
         sinks: collected.sinks,
         rules,
@@ -147,6 +154,11 @@ impl FileContext<'_> {
 fn database(file: &FileContext, raw: RawDatabase) -> Result<DatabaseSettings, ConfigError> {
     let busy_timeout =
         file.duration(raw.busy_timeout.as_ref(), DEFAULT_BUSY_TIMEOUT, MIN_TIMEOUT)?;
+    let connect_timeout = file.duration(
+        raw.connect_timeout.as_ref(),
+        DEFAULT_CONNECT_TIMEOUT,
+        MIN_TIMEOUT,
+    )?;
     // The override wins outright: a file value it replaces is not even substituted, so
     // an unset `${VAR}` there cannot fail a deployment that sets the override.
     if let Some(url) = (file.env)(ENV_DATABASE_URL).filter(|url| !url.is_empty()) {
@@ -154,13 +166,21 @@ fn database(file: &FileContext, raw: RawDatabase) -> Result<DatabaseSettings, Co
             var: ENV_DATABASE_URL,
             message,
         })?;
-        return Ok(DatabaseSettings { url, busy_timeout });
+        return Ok(DatabaseSettings {
+            url,
+            busy_timeout,
+            connect_timeout,
+        });
     }
     let url = match raw.url {
         Some(url) => file.parsed(&url, DatabaseUrl::parse)?,
         None => DatabaseUrl::default(),
     };
-    Ok(DatabaseSettings { url, busy_timeout })
+    Ok(DatabaseSettings {
+        url,
+        busy_timeout,
+        connect_timeout,
+    })
 }
 
 fn fetch(file: &FileContext, raw: RawFetch) -> Result<FetchSettings, ConfigError> {

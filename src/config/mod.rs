@@ -44,6 +44,9 @@ pub const ENV_CONFIG: &str = "HERALD_CONFIG";
 /// Environment variable that overrides `database.url`.
 pub const ENV_DATABASE_URL: &str = "HERALD_DATABASE_URL";
 
+/// Environment variable for the log format, between `--log-format` and `[log] format`.
+pub const ENV_LOG_FORMAT: &str = "HERALD_LOG_FORMAT";
+
 /// Config file looked up in the working directory.
 pub const LOCAL_CONFIG_PATH: &str = "herald.toml";
 /// Config file looked up last, where packages install it.
@@ -54,6 +57,11 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://herald.db";
 /// How long a SQLite write waits for another process's write (`herald poll`
 /// beside `herald run`, a migration) before it fails.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// How long connecting to PostgreSQL may take before herald gives up and says
+/// why: a server that is down answers at once; one that does not answer at all
+/// (a wrong address, a firewall dropping packets) would otherwise hold every
+/// command for the operating system's TCP timeout, minutes.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a feed is polled unless it says otherwise.
 pub const DEFAULT_FETCH_INTERVAL: Duration = Duration::from_secs(15 * 60);
 /// Whole-request timeout for one feed fetch.
@@ -153,6 +161,7 @@ pub struct Settings {
     pub api: Option<ApiSettings>,
     pub alerts: AlertSettings,
     pub stories: StorySettings,
+    pub log: LogSettings,
     /// In file order: the main file's, then each include's.
     pub feeds: Vec<FeedSettings>,
     pub sinks: BTreeMap<String, SinkSettings>,
@@ -164,6 +173,8 @@ pub struct DatabaseSettings {
     pub url: DatabaseUrl,
     /// SQLite only: how long a write waits for another process's.
     pub busy_timeout: Duration,
+    /// PostgreSQL only: how long opening the first connection may take.
+    pub connect_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,6 +275,37 @@ impl Default for StorySettings {
         Self {
             window: DEFAULT_STORY_WINDOW,
             threshold: DEFAULT_STORY_THRESHOLD,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogSettings {
+    /// Read when the process starts; `--log-format` and `HERALD_LOG_FORMAT`
+    /// take precedence.
+    pub format: LogFormat,
+}
+
+/// How log lines are written on stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// For people and the journal: `LEVEL target: message key=value`.
+    #[default]
+    Text,
+    /// One JSON object a line, for log shippers.
+    Json,
+}
+
+impl LogFormat {
+    /// `text` or `json`; `human`, this format's former name, still reads as `text`.
+    pub fn parse(text: &str) -> Result<LogFormat, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "text" | "human" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!(
+                "invalid log format \"{}\", expected \"text\" or \"json\"",
+                escaped_controls(text)
+            )),
         }
     }
 }

@@ -22,6 +22,7 @@ pub(super) struct RawMainFile {
     pub api: Option<RawApi>,
     pub alerts: Option<RawAlerts>,
     pub stories: Option<RawStories>,
+    pub log: Option<RawLog>,
     #[serde(default)]
     pub feeds: Vec<RawFeed>,
     #[serde(default)]
@@ -53,6 +54,7 @@ pub(super) struct RawGlobal {
     pub api: Option<RawApi>,
     pub alerts: RawAlerts,
     pub stories: RawStories,
+    pub log: RawLog,
 }
 
 impl RawMainFile {
@@ -63,6 +65,7 @@ impl RawMainFile {
             api: self.api,
             alerts: self.alerts.unwrap_or_default(),
             stories: self.stories.unwrap_or_default(),
+            log: self.log.unwrap_or_default(),
         };
         let fragment = RawFragment {
             include: self.include,
@@ -79,6 +82,7 @@ impl RawMainFile {
 pub(super) struct RawDatabase {
     pub url: Option<Text>,
     pub busy_timeout: Option<Text>,
+    pub connect_timeout: Option<Text>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -119,6 +123,12 @@ pub(super) struct RawAlerts {
 pub(super) struct RawStories {
     pub window: Option<Text>,
     pub threshold: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLog {
+    pub format: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -62,7 +62,7 @@ const LOG_SINK: &str = "[sinks.log]\ntype = \"log\"\n";
 fn unknown_keys_are_rejected_with_their_position_and_the_expected_keys() {
     check_main_rejected(
         "databse = 1\n",
-        "herald.toml:1:1: unknown field `databse`, expected one of `include`, `database`, `fetch`, `api`, `alerts`, `stories`, `feeds`, `sinks`, `rules`",
+        "herald.toml:1:1: unknown field `databse`, expected one of `include`, `database`, `fetch`, `api`, `alerts`, `stories`, `log`, `feeds`, `sinks`, `rules`",
     );
     check_main_rejected(
         "[fetch]\ninterval = \"5m\"\n  intervall = \"5m\"\n",
@@ -360,7 +360,24 @@ fn an_empty_file_gives_the_defaults_and_no_api() {
     assert_eq!(settings.api, None);
     assert_eq!(settings.alerts, AlertSettings::default());
     assert_eq!(settings.stories, StorySettings::default());
+    assert_eq!(settings.database.connect_timeout, Duration::from_secs(5));
+    assert_eq!(settings.log.format, LogFormat::Text);
     assert!(settings.feeds.is_empty() && settings.sinks.is_empty() && settings.rules.is_empty());
+}
+
+#[test]
+fn connect_timeout_and_log_format_are_read_and_checked() {
+    let settings = load_main("[database]\nconnect_timeout = \"2s\"\n\n[log]\nformat = \"json\"\n");
+    assert_eq!(settings.database.connect_timeout, Duration::from_secs(2));
+    assert_eq!(settings.log.format, LogFormat::Json);
+    check_rejected(
+        &[("herald.toml", "[log]\nformat = \"xml\"\n")],
+        "herald.toml:2:10: invalid log format \"xml\", expected \"text\" or \"json\"",
+    );
+    check_rejected(
+        &[("herald.toml", "[database]\nconnect_timeout = \"0s\"\n")],
+        "herald.toml:2:19: duration \"0s\" is too short, expected at least 1ms",
+    );
 }
 
 const FULL_CONFIG: &str = r#"[database]

@@ -15,7 +15,9 @@
 //! ```
 //!
 //! - Operators (`AND`, `OR`, `NOT`, `NEAR/N`) are upper case only; `and`, `or`,
-//!   `not` are searched as words and reported by [`RuleQuery::warnings`].
+//!   `not` are searched as words and reported by [`RuleQuery::warnings`], as is
+//!   a `*` inside quotes, which word splitting drops (`"North Korea*"` is the
+//!   phrase `north korea`; `north-korea*` is the phrase with a prefix).
 //!   Precedence, tightest first: `NOT`/`-`, AND, OR; so `a OR b c` is
 //!   `a OR (b AND c)`. `-` is NOT only at the start of a word: `al-Qaeda` is a term.
 //! - Field names are matched case-insensitively. Any `name:` prefix made of ASCII
@@ -75,7 +77,9 @@ mod text;
 
 pub use document::{Document, TokenizedDocument};
 pub use matcher::{Matcher, Rule, RuleHit};
-pub use query::{Field, MAX_NEAR_DISTANCE, MAX_NESTING, QueryError, QueryWarning, RuleQuery};
+pub use query::{
+    Field, MAX_NEAR_DISTANCE, MAX_NESTING, QueryError, QueryWarning, RuleQuery, WarningKind,
+};
 pub use text::{TokenList, normalize_terms};
 
 #[cfg(test)]

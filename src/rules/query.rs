@@ -126,21 +126,59 @@ impl QueryError {
     }
 }
 
-/// Something legal but probably unintended, for `herald check` to show.
+/// Something legal but probably unintended, for `herald check` and `herald
+/// rules test` to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryWarning {
+    pub kind: WarningKind,
+    /// The word, or the phrase without its quotes.
     pub word: String,
+    /// Of the word, or of the `*` in a phrase.
     pub column: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarningKind {
+    /// `and`, `or`, `not`, `near/N`: searched as words.
+    LowercaseOperator,
+    /// A `*` inside quotes: word splitting drops it, so `"North Korea*"` is
+    /// the phrase `north korea`, never a prefix.
+    StarInPhrase,
 }
 
 impl fmt::Display for QueryWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let operator = self.word.to_ascii_uppercase();
-        write!(
-            f,
-            "\"{}\" at column {} is searched as a word; write {} if you meant the operator",
-            self.word, self.column, operator
-        )
+        match self.kind {
+            WarningKind::LowercaseOperator => write!(
+                f,
+                "\"{}\" at column {} is searched as a word; write {} if you meant the operator",
+                self.word,
+                self.column,
+                self.word.to_ascii_uppercase()
+            ),
+            WarningKind::StarInPhrase => {
+                let words: Vec<&str> = self
+                    .word
+                    .split(|c: char| c.is_whitespace() || c == '*')
+                    .filter(|word| !word.is_empty())
+                    .collect();
+                write!(
+                    f,
+                    "\"*\" at column {} inside the phrase \"{}\" is ignored: it searches \"{}\"",
+                    self.column,
+                    self.word,
+                    words.join(" ")
+                )?;
+                if self.word.trim_end().ends_with('*') && !words.is_empty() {
+                    write!(
+                        f,
+                        "; write {}* (words joined by \"-\") for a phrase whose last word is a prefix",
+                        words.join("-")
+                    )?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -401,6 +439,13 @@ fn lex(source: &str) -> Result<Lexed, QueryError> {
                     .position(|&c| c == '"')
                     .ok_or(QueryError::UnclosedQuote { column })?;
                 let phrase: String = chars[index..index + length].iter().collect();
+                if let Some(star) = phrase.chars().position(|c| c == '*') {
+                    lexed.warnings.push(QueryWarning {
+                        kind: WarningKind::StarInPhrase,
+                        word: phrase.clone(),
+                        column: column + 1 + star,
+                    });
+                }
                 index += length + 1;
                 TokenKind::Phrase(phrase)
             }
@@ -510,6 +555,7 @@ fn warn_on_lowercase_operator(bare: &str, column: usize, warnings: &mut Vec<Quer
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
     if looks_like_operator {
         warnings.push(QueryWarning {
+            kind: WarningKind::LowercaseOperator,
             word: bare.to_owned(),
             column,
         });

@@ -207,6 +207,109 @@ fn lowercase_operators_are_words_with_a_warning() {
     );
 }
 
+#[test]
+fn a_star_inside_quotes_is_reported_not_silently_dropped() {
+    let query = RuleQuery::parse("\"North Korea*\" Iran").unwrap();
+    let warnings: Vec<String> = query.warnings().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "\"*\" at column 13 inside the phrase \"North Korea*\" is ignored: it searches \"North Korea\"; \
+             write North-Korea* (words joined by \"-\") for a phrase whose last word is a prefix"
+        ]
+    );
+    // What it says: the star is dropped, a prefix is not searched.
+    let korean = article("North Korean envoy in Iran", "");
+    let korea = article("North Korea envoy in Iran", "");
+    assert!(!fires("\"North Korea*\" Iran", &korean));
+    assert!(fires("\"North Korea*\" Iran", &korea));
+    assert!(fires("North-Korea* Iran", &korean));
+
+    let middle = RuleQuery::parse("\"North* Korea\"").unwrap();
+    assert_eq!(
+        middle.warnings()[0].to_string(),
+        "\"*\" at column 7 inside the phrase \"North* Korea\" is ignored: it searches \"North Korea\""
+    );
+    assert!(
+        RuleQuery::parse("\"North Korea\" Kor*")
+            .unwrap()
+            .warnings()
+            .is_empty()
+    );
+}
+
+/// The table of docs/rules.md, "What matches and what does not".
+#[test]
+fn documented_matches_hold() {
+    let cases: &[(&str, &[&str], &[&str])] = &[
+        (
+            "Iran",
+            &[
+                "IRAN",
+                "iran",
+                "Iran's",
+                "Iran\u{2019}s",
+                "(Iran)",
+                "Iran.",
+                "Iran-Iraq",
+            ],
+            &["Iranian", "Iranians"],
+        ),
+        ("Iran*", &["Iran", "Iranian", "Iran's"], &["Irak"]),
+        (
+            "\"North Korea\"",
+            &[
+                "North Korea",
+                "north korea's",
+                "North  Korea",
+                "North-Korea",
+            ],
+            &["North and South Korea", "Korea, North"],
+        ),
+        (
+            "North-Korea*",
+            &["North Korean", "North Koreans", "North Korea"],
+            &["South Korean"],
+        ),
+        ("Sao Paulo", &["S\u{e3}o Paulo", "SAO PAULO"], &[]),
+        ("\"S\u{e3}o Paulo\"", &["Sao Paulo"], &[]),
+        ("Tehran", &["Tehran", "Teh\u{ad}ran"], &["Teheran"]),
+        ("Zurich", &["Z\u{fc}rich"], &["Zuerich"]),
+        ("strasse", &["STRASSE"], &["Stra\u{df}e"]),
+        ("U.S.", &["U.S.", "u.s."], &["US", "U.S.A."]),
+        ("1,000", &["1,000"], &["1000"]),
+        (
+            "\u{5317}\u{671d}\u{9bae}",
+            &[
+                "\u{5317}\u{671d}\u{9bae}",
+                "\u{5317}\u{671d}\u{9bae}\u{306e}",
+            ],
+            &["\u{671d}\u{9bae}", "\u{5357}\u{671d}\u{9bae}"],
+        ),
+        (
+            "\u{645}\u{62d}\u{645}\u{62f}",
+            &["\u{645}\u{64f}\u{62d}\u{64e}\u{645}\u{651}\u{64e}\u{62f}"],
+            &[],
+        ),
+        ("Iran", &["\u{ff29}\u{ff52}\u{ff41}\u{ff4e}"], &[]),
+        ("e-mail", &["e mail"], &[]),
+    ];
+    for (query, matching, other) in cases {
+        for title in *matching {
+            assert!(
+                fires(query, &article(title, "")),
+                "{query} should match {title:?}"
+            );
+        }
+        for title in *other {
+            assert!(
+                !fires(query, &article(title, "")),
+                "{query} should not match {title:?}"
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------- semantics
 
 fn article<'a>(title: &'a str, content: &'a str) -> Document<'a> {

@@ -12,6 +12,9 @@ pub enum StoreError {
     // server's C source ("at line 948"), read as a line of the configuration.
     #[error("cannot open the database: {}", plain(.0))]
     Connect(sqlx::Error),
+    /// A connection that failed in a way an operator can fix, with how.
+    #[error("cannot connect: {cause}; {hint}")]
+    CannotConnect { cause: String, hint: String },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {}", plain(.0))]

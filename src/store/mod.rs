@@ -28,7 +28,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
-use crate::config::DEFAULT_BUSY_TIMEOUT;
+use crate::config::{DEFAULT_BUSY_TIMEOUT, DEFAULT_CONNECT_TIMEOUT};
 use crate::domain::alert::{RuleMatch, Suppression};
 use crate::domain::article::{Article, ArticleSource, ArticleText, NewArticle, SaveSummary};
 use crate::domain::delivery::{AlertRecord, AttemptRecord, DeliveryRecord, DeliveryStatus};
@@ -109,10 +109,20 @@ impl Store {
     /// As [`Store::connect`]; on SQLite a write waits up to `busy_timeout` for
     /// another process's write before it fails.
     pub async fn connect_waiting(url: &str, busy_timeout: Duration) -> Result<Store, StoreError> {
+        Store::connect_within(url, busy_timeout, DEFAULT_CONNECT_TIMEOUT).await
+    }
+
+    /// As [`Store::connect_waiting`]; connecting to PostgreSQL gives up after
+    /// `connect_timeout`.
+    pub async fn connect_within(
+        url: &str,
+        busy_timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Result<Store, StoreError> {
         let backend: Arc<dyn Backend> = if url.starts_with("sqlite:") {
             Arc::new(SqliteStore::connect(url, busy_timeout).await?)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Arc::new(PgStore::connect(url).await?)
+            Arc::new(PgStore::connect(url, connect_timeout).await?)
         } else {
             return Err(StoreError::UnsupportedUrl);
         };

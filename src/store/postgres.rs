@@ -30,6 +30,114 @@ const DEADLOCK_ATTEMPTS: u32 = 3;
 /// How long each of [`PgStore::reachable`]'s two looks at the server may take.
 const REACH_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Where the server is, for messages: host and port hold no secret.
+fn server(options: &PgConnectOptions) -> String {
+    format!("{}:{}", options.get_host(), options.get_port())
+}
+
+/// Why connecting failed, as a cause and what to do about it, for the failures
+/// an operator meets when setting herald up; any other error as sqlx says it.
+fn cannot_connect(error: sqlx::Error, options: &PgConnectOptions) -> StoreError {
+    let server = server(options);
+    let (cause, hint) = match &error {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => (
+            format!("connection refused by {server}"),
+            "is PostgreSQL running and listening there? Check the host and port in \
+             [database] url"
+                .to_owned(),
+        ),
+        sqlx::Error::Io(io) if io.to_string().contains("lookup address") => (
+            format!("cannot resolve the host name {:?}", options.get_host()),
+            "check the host in [database] url".to_owned(),
+        ),
+        // rustls reports a certificate it cannot verify as an I/O error.
+        sqlx::Error::Io(io) if io.to_string().contains("certificate") => (
+            format!("TLS with {server} failed: {io}"),
+            "check sslmode and sslrootcert in [database] url against the server's certificate"
+                .to_owned(),
+        ),
+        sqlx::Error::Io(io) => (
+            format!("cannot reach {server}: {io}"),
+            "check the host and port in [database] url, and any firewall between".to_owned(),
+        ),
+        sqlx::Error::Tls(tls) if tls.to_string().contains("does not support TLS") => (
+            format!(
+                "{server} does not offer TLS, and sslmode={} in [database] url requires it",
+                ssl_mode(options)
+            ),
+            "turn on ssl in the server's postgresql.conf, or, on a trusted network only, \
+             set sslmode=prefer in [database] url"
+                .to_owned(),
+        ),
+        sqlx::Error::Tls(tls) => (
+            format!("TLS with {server} failed: {tls}"),
+            "check sslmode and sslrootcert in [database] url against the server's certificate"
+                .to_owned(),
+        ),
+        sqlx::Error::Database(database) => {
+            let code = database
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .map(|error| error.code());
+            let message = database.message();
+            let hint = match code {
+                Some("28P01") => {
+                    "check the user and password in [database] url (or HERALD_DATABASE_URL)"
+                        .to_owned()
+                }
+                // pg_hba.conf has only `hostssl` lines for this client.
+                Some("28000") if message.contains("no encryption") => {
+                    "the server accepts this connection only over TLS: add sslmode=require \
+                     to [database] url"
+                        .to_owned()
+                }
+                Some("28000") if message.contains("role") && message.contains("does not exist") => {
+                    format!(
+                        "create the role with `createuser -h {} -p {} {}`, or check the user in \
+                         [database] url",
+                        options.get_host(),
+                        options.get_port(),
+                        options.get_username()
+                    )
+                }
+                Some("28000") => format!(
+                    "the server's pg_hba.conf does not let user {:?} in from here: check the \
+                     user in [database] url, or have the server allow it",
+                    options.get_username()
+                ),
+                Some("3D000") => format!(
+                    "create it with `createdb -h {} -p {} -U {} {}`; herald creates its tables",
+                    options.get_host(),
+                    options.get_port(),
+                    options.get_username(),
+                    options.get_database().unwrap_or(options.get_username())
+                ),
+                Some("53300") => "the server has reached max_connections: stop other clients \
+                                  or raise it"
+                    .to_owned(),
+                Some("57P03") => {
+                    "the server is starting up or shutting down: try again shortly".to_owned()
+                }
+                _ => return StoreError::Connect(error),
+            };
+            (message.to_owned(), hint)
+        }
+        _ => return StoreError::Connect(error),
+    };
+    StoreError::CannotConnect { cause, hint }
+}
+
+fn ssl_mode(options: &PgConnectOptions) -> &'static str {
+    use sqlx::postgres::PgSslMode;
+    match options.get_ssl_mode() {
+        PgSslMode::Disable => "disable",
+        PgSslMode::Allow => "allow",
+        PgSslMode::Prefer => "prefer",
+        PgSslMode::Require => "require",
+        PgSslMode::VerifyCa => "verify-ca",
+        PgSslMode::VerifyFull => "verify-full",
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
@@ -45,7 +153,8 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+    /// Gives up after `timeout`; every failure says what to do about it.
+    pub async fn connect(url: &str, timeout: Duration) -> Result<PgStore, StoreError> {
         let options: PgConnectOptions = url.parse().map_err(StoreError::Connect)?;
         // herald's statements are short (a feed row, a batch of rows by key);
         // a group write's UNNEST of thousands of rows and the feed list's
@@ -70,16 +179,33 @@ impl PgStore {
         // and then says only that it timed out; a connection of its own, opened
         // beside it, says at once why the server cannot be reached.
         let probe = sqlx::PgConnection::connect_with(&options);
-        tokio::pin!(pool);
-        let pool = tokio::select! {
-            opened = &mut pool => opened.map_err(StoreError::Connect)?,
-            probed = probe => match probed {
-                Err(error) => return Err(StoreError::Connect(error)),
-                Ok(connection) => {
-                    let _ = connection.close().await;
-                    pool.await.map_err(StoreError::Connect)?
-                }
-            },
+        let opened = async {
+            tokio::pin!(pool);
+            tokio::select! {
+                opened = &mut pool => opened,
+                probed = probe => match probed {
+                    Err(error) => Err(error),
+                    Ok(connection) => {
+                        let _ = connection.close().await;
+                        pool.await
+                    }
+                },
+            }
+        };
+        let pool = match tokio::time::timeout(timeout, opened).await {
+            Ok(opened) => opened.map_err(|error| cannot_connect(error, &options))?,
+            Err(_) => {
+                return Err(StoreError::CannotConnect {
+                    cause: format!(
+                        "no answer from {} within {}",
+                        server(&options),
+                        humantime::format_duration(timeout)
+                    ),
+                    hint: "check the host and port in [database] url, and any firewall \
+                           between; [database] connect_timeout sets how long to wait"
+                        .to_owned(),
+                });
+            }
         };
         Ok(PgStore {
             pool,

@@ -13,6 +13,7 @@ mod faults;
 mod fetch;
 mod fetch_policy;
 mod ingest;
+mod logs;
 mod properties;
 mod redaction;
 mod rules;
