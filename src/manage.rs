@@ -68,6 +68,8 @@ pub async fn add(
         )));
     }
     let mut file = ManagedFile::open(&settings.path).map_err(config_error)?;
+    // A stale entry would switch the feed off as soon as it is added.
+    file.set_disabled(&found.url, false);
     file.add_feed(&NewFeed {
         url: found.url.clone(),
         name: request.name,
@@ -354,6 +356,7 @@ pub fn import(
             skipped.push(format!("{shown}: listed twice"));
             continue;
         }
+        file.set_disabled(&url, false);
         file.add_feed(&NewFeed {
             url: url.clone(),
             name: feed.title.filter(|title| *title != feed.url),
