@@ -101,7 +101,7 @@ async fn find_feed(
 ) -> Result<Found, Failure> {
     let redactor = &settings.fetch.redactor;
     let shown = redactor.show(url.as_str()).to_string();
-    let document = fetch(fetcher, url)
+    let document = fetch(fetcher, url, url)
         .await
         .map_err(|error| anyhow!("{shown}: {error}"))?;
     let error = match parse::parse_feed(&document.body, document.content_type.as_deref()) {
@@ -129,7 +129,9 @@ async fn find_feed(
         "{shown} is a web page; its {} feed: {chosen_shown}",
         chosen.kind.as_str()
     );
-    let document = fetch(fetcher, &chosen.url)
+    // The page, not the operator, named this address: the private-network policy
+    // treats it as a redirect from the page.
+    let document = fetch(fetcher, url, &chosen.url)
         .await
         .map_err(|error| anyhow!("{chosen_shown}: {error}"))?;
     let feed = parse::parse_feed(&document.body, document.content_type.as_deref())
@@ -147,8 +149,11 @@ struct Document {
     final_url: Url,
 }
 
-async fn fetch(fetcher: &Fetcher, url: &Url) -> anyhow::Result<Document> {
-    match fetcher.fetch(url, &Validators::default()).await? {
+async fn fetch(fetcher: &Fetcher, configured: &Url, url: &Url) -> anyhow::Result<Document> {
+    match fetcher
+        .fetch_moved(configured, url, &Validators::default())
+        .await?
+    {
         FetchOutcome::Fetched(document) => Ok(Document {
             body: document.body,
             content_type: document.content_type,

@@ -673,3 +673,47 @@ async fn sinks_test_reports_a_receiver_that_is_down() {
     assert!(err.contains("refused"), "{err}");
     assert!(!err.contains("T0KEN"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_cannot_lead_add_to_a_private_address_the_policy_forbids() {
+    let page_server = FeedServer::start().await;
+    let other = FeedServer::start_on("127.0.0.2").await;
+    other.set(
+        "/internal.xml",
+        Route::rss("Internal", &[Item::numbered(1)]),
+    );
+    let html = format!(
+        "<html><head><link rel=\"alternate\" type=\"application/rss+xml\" href=\"{}\"></head></html>",
+        other.url("/internal.xml")
+    );
+    page_server.set("/", Route::document("text/html", html));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("herald.toml"), "").unwrap();
+
+    let output = cli(
+        dir.path(),
+        UNUSED_DB,
+        &["feeds", "add", &page_server.url("/")],
+        &[],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(stderr(&output).contains("private_networks"), "{output:?}");
+    assert_eq!(other.hits("/internal.xml"), 0);
+    assert!(!managed(dir.path()).exists());
+
+    std::fs::write(
+        dir.path().join("herald.toml"),
+        "[fetch]\nprivate_networks = \"allow\"\n",
+    )
+    .unwrap();
+    let output = cli(
+        dir.path(),
+        UNUSED_DB,
+        &["feeds", "add", &page_server.url("/")],
+        &[],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(managed_text(dir.path()).contains(&other.url("/internal.xml")));
+}
