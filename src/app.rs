@@ -54,29 +54,32 @@ pub struct App {
     pub metrics: Arc<Metrics>,
 }
 
-/// The sinks of the configuration as the sender takes them; the only place secret
-/// URLs are exposed, to be handed to the HTTP client.
+/// The sinks of the configuration as the sender takes them.
 fn sinks(settings: &Settings) -> HashMap<String, Sink> {
     settings
         .sinks
         .iter()
-        .map(|(name, sink)| {
-            let target = match &sink.kind {
-                SinkKind::Slack { url } => SinkTarget::Slack {
-                    url: url.expose().clone(),
-                },
-                SinkKind::Discord { url } => SinkTarget::Discord {
-                    url: url.expose().clone(),
-                },
-                SinkKind::Webhook { url, secret } => SinkTarget::Webhook {
-                    url: url.expose().clone(),
-                    secret: secret.as_ref().map(|s| s.expose().to_owned()),
-                },
-                SinkKind::Log => SinkTarget::Log,
-            };
-            (name.clone(), Sink::new(name.clone(), target))
-        })
+        .map(|(name, sink)| (name.clone(), sink_of(name, &sink.kind)))
         .collect()
+}
+
+/// One configured sink as the sender takes it; the only place secret URLs are
+/// exposed, to be handed to the HTTP client.
+pub fn sink_of(name: &str, kind: &SinkKind) -> Sink {
+    let target = match kind {
+        SinkKind::Slack { url } => SinkTarget::Slack {
+            url: url.expose().clone(),
+        },
+        SinkKind::Discord { url } => SinkTarget::Discord {
+            url: url.expose().clone(),
+        },
+        SinkKind::Webhook { url, secret } => SinkTarget::Webhook {
+            url: url.expose().clone(),
+            secret: secret.as_ref().map(|s| s.expose().to_owned()),
+        },
+        SinkKind::Log => SinkTarget::Log,
+    };
+    Sink::new(name, target)
 }
 
 /// Names this process's claims: host and pid, plus randomness so that a restarted
@@ -397,7 +400,8 @@ fn open_file_limit() -> Option<usize> {
     usize::try_from(limit.rlim_cur).ok()
 }
 
-fn fetch_settings(settings: &Settings) -> fetch::FetchSettings {
+/// The fetcher's settings from the configuration's `[fetch]`.
+pub fn fetch_settings(settings: &Settings) -> fetch::FetchSettings {
     let f = &settings.fetch;
     fetch::FetchSettings {
         timeout: f.timeout,

@@ -17,6 +17,7 @@ use crate::domain::article::Article;
 use crate::domain::delivery::DeliveryStatus;
 use crate::domain::text::for_terminal as shown;
 use crate::ingest::{PollReport, PollStatus};
+use crate::manage;
 use crate::rules::{Rule, RuleQuery};
 use crate::search::{self, Scan};
 use crate::store::Store;
@@ -43,6 +44,10 @@ pub struct Cli {
         hide_env = true
     )]
     pub log_format: Option<LogFormat>,
+    /// PID file: `herald run` writes its process id there; `herald feeds add`,
+    /// `remove`, `disable`, `enable` and `import` send that process SIGHUP to reload
+    #[arg(long, global = true, value_name = "PATH", env = "HERALD_PID_FILE")]
+    pub pid_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -68,11 +73,19 @@ pub enum Command {
     },
     /// Apply database migrations and exit
     Migrate,
-    /// Feed health: last fetch, status, error, articles, next fetch
+    /// Feed health: last fetch, status, error, articles, next fetch; or add, remove,
+    /// disable, enable, import and export feeds
     Feeds {
+        #[command(subcommand)]
+        command: Option<FeedsCommand>,
         /// One JSON object per line instead of a table
         #[arg(long)]
         json: bool,
+    },
+    /// Alert sinks
+    Sinks {
+        #[command(subcommand)]
+        command: SinksCommand,
     },
     /// Stored articles matching a rule query, newest first
     Search {
@@ -125,6 +138,58 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum FeedsCommand {
+    /// Add a feed to feeds.d/managed.toml; a web page's URL finds the feeds it links to
+    Add {
+        /// A feed's URL, or a web page's
+        url: String,
+        /// The feed's name in herald's output and alerts (else the feed's own title)
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// A tag for rules' `tags` (repeat for several)
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+        /// How often to poll it, e.g. 30m (else `[fetch] interval`)
+        #[arg(long, value_name = "DURATION", value_parser = interval_text)]
+        interval: Option<String>,
+        /// When a page names several feeds, take the first instead of asking
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Remove a feed that `herald feeds add` or `import` added
+    Remove {
+        /// The feed's URL, as `herald feeds` shows it
+        url: String,
+    },
+    /// Stop polling a feed, wherever it is configured; its articles are kept
+    Disable {
+        /// The feed's URL, as `herald feeds` shows it
+        url: String,
+    },
+    /// Poll a disabled feed again
+    Enable {
+        /// The feed's URL, as `herald feeds` shows it
+        url: String,
+    },
+    /// Add every feed of an OPML file (from Miniflux, FreshRSS, …) to feeds.d/managed.toml
+    Import {
+        /// The OPML file
+        file: PathBuf,
+    },
+    /// Print every configured feed as OPML 2.0, for other feed readers to import
+    Export,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SinksCommand {
+    /// Send a sample alert, clearly marked as a test, through a sink; exit 1 if it failed
+    Test {
+        /// The sink's name, as in `[sinks.NAME]`
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum AlertsCommand {
     /// Queue a failed or dead delivery again (or every dead one)
     Retry {
@@ -158,6 +223,14 @@ pub enum RulesCommand {
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (expected e.g. 90s, 15m, 7d)"))
+}
+
+/// A feed interval as the config file will hold it: checked, kept as typed.
+fn interval_text(text: &str) -> Result<String, String> {
+    if parse_duration(text)? < std::time::Duration::from_secs(1) {
+        return Err("an interval must be at least 1s".to_owned());
+    }
+    Ok(text.to_owned())
 }
 
 /// A command's failure, and the exit code it maps to.
@@ -228,6 +301,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     if !matches!(cli.command, Command::Check { .. }) {
         ensure_rules_parse(&settings)?;
     }
+    let pid_file = cli.pid_file.as_deref();
     match cli.command {
         Command::Check { offline } => check(&settings, offline).await,
         Command::Migrate => {
@@ -241,8 +315,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Poll { feed, json } => poll(settings, feed.as_deref(), json).await,
-        Command::Feeds { json } => feeds(settings, json).await,
-        Command::Run => run_daemon(settings).await,
+        Command::Feeds {
+            command: None,
+            json,
+        } => feeds(settings, json).await,
+        Command::Feeds {
+            command: Some(command),
+            ..
+        } => manage_feeds(&settings, command, pid_file).await,
+        Command::Sinks {
+            command: SinksCommand::Test { name },
+        } => manage::test_sink(&settings, &name).await,
+        Command::Run => run_daemon(settings, pid_file).await,
         Command::Search {
             query,
             since,
@@ -333,8 +417,12 @@ async fn check(settings: &Settings, offline: bool) -> Result<ExitCode, Failure> 
         eprintln!("warning: {}", shown(&warning.to_string()));
     }
     watch.map_err(|e| Failure::Config(e.into()))?;
+    let disabled = match settings.disabled_feeds.len() {
+        0 => String::new(),
+        count => format!(" ({count} more disabled)"),
+    };
     println!(
-        "{}: ok: {} feeds, {} rules, {} sinks",
+        "{}: ok: {} feeds{disabled}, {} rules, {} sinks",
         settings.path.display(),
         settings.feeds.len(),
         settings.rules.len(),
@@ -573,7 +661,59 @@ async fn feeds(settings: Settings, json: bool) -> Result<ExitCode, Failure> {
             writeln!(out, "{:>12} error: {}", "", shown(error)).context("stdout")?;
         }
     }
+    if app.settings.disabled_feeds.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let records = app.store.feeds().await.context("reading feeds")?;
+    for feed in &app.settings.disabled_feeds {
+        let view = disabled_view(feed, &records, app.redactor());
+        if json {
+            print_json(&mut out, &view)?;
+            continue;
+        }
+        writeln!(
+            out,
+            "{:<12} {:>8} {:>8}  {:<20} {:<20} {}",
+            view.status,
+            view.articles,
+            view.failures,
+            short_time(view.last_fetch_at),
+            "-",
+            view.url
+        )
+        .context("stdout")?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A feed `herald feeds disable` switched off: what the store last knew of it,
+/// never due.
+fn disabled_view(
+    feed: &config::FeedSettings,
+    records: &[crate::domain::feed::FeedRecord],
+    redactor: &config::Redactor,
+) -> FeedView {
+    let url = redactor.url(feed.url.as_str()).into_owned();
+    let record = records
+        .iter()
+        .find(|record| record.url == feed.url.as_str());
+    let mut view = match record {
+        Some(record) => FeedView::new(record.clone(), redactor),
+        None => FeedView {
+            url: url.clone(),
+            name: feed.name.clone(),
+            status: "disabled",
+            last_fetch_at: None,
+            next_fetch_at: None,
+            error: None,
+            failures: 0,
+            articles: 0,
+            fetch_url: url,
+        },
+    };
+    view.status = "disabled";
+    view.next_fetch_at = None;
+    view
 }
 
 fn ad_hoc_rule(query: &str) -> Result<Rule, Failure> {
@@ -743,8 +883,47 @@ fn print_json(out: &mut impl Write, value: &impl Serialize) -> anyhow::Result<()
     Ok(())
 }
 
-async fn run_daemon(settings: Settings) -> Result<ExitCode, Failure> {
-    daemon::run(settings).await?;
+async fn manage_feeds(
+    settings: &Settings,
+    command: FeedsCommand,
+    pid_file: Option<&std::path::Path>,
+) -> Result<ExitCode, Failure> {
+    match command {
+        FeedsCommand::Add {
+            url,
+            name,
+            tags,
+            interval,
+            yes,
+        } => {
+            let request = manage::AddRequest {
+                url,
+                name,
+                tags,
+                interval,
+                yes,
+            };
+            manage::add(settings, request, pid_file).await
+        }
+        FeedsCommand::Remove { url } => {
+            manage::change(settings, &url, manage::Change::Remove, pid_file)
+        }
+        FeedsCommand::Disable { url } => {
+            manage::change(settings, &url, manage::Change::Disable, pid_file)
+        }
+        FeedsCommand::Enable { url } => {
+            manage::change(settings, &url, manage::Change::Enable, pid_file)
+        }
+        FeedsCommand::Import { file } => manage::import(settings, &file, pid_file),
+        FeedsCommand::Export => manage::export(settings).await,
+    }
+}
+
+async fn run_daemon(
+    settings: Settings,
+    pid_file: Option<&std::path::Path>,
+) -> Result<ExitCode, Failure> {
+    daemon::run(settings, pid_file).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

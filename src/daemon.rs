@@ -7,6 +7,7 @@
 //! WATCHDOG=1 at half of `WatchdogSec` while the runtime is responsive. Without
 //! `NOTIFY_SOCKET` the notifications are no-ops.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,7 @@ use tokio::task::JoinSet;
 use crate::api;
 use crate::app::App;
 use crate::config::{self, Settings};
+use crate::manage::PidFile;
 use crate::scheduler;
 use crate::store::Store;
 
@@ -39,12 +41,15 @@ pub const MIN_RECHECK: Duration = Duration::from_millis(100);
 const DATABASE_CHECK: Duration = Duration::from_secs(2);
 
 /// Runs herald until SIGTERM or SIGINT, reloading the configuration on SIGHUP.
-pub async fn run(settings: Settings) -> anyhow::Result<()> {
+/// With `pid_file`, its process id is written there once it owns the database
+/// (and removed when it stops), for `herald feeds` commands to signal it.
+pub async fn run(settings: Settings, pid_file: Option<&Path>) -> anyhow::Result<()> {
     let mut stop_signal = signal(SignalKind::terminate())?;
     let mut reload_signal = signal(SignalKind::hangup())?;
     let database = settings.database.url.clone();
     let app = Arc::new(App::open(settings).await?);
     let _only_instance = app.store.lock_single_instance()?;
+    let _pid_file = pid_file.map(PidFile::write).transpose()?;
     app.store
         .check_integrity_at_start()
         .await

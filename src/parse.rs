@@ -18,7 +18,10 @@ use crate::domain::text::{has_control, is_control, stripped};
 pub enum ParseFeedError {
     #[error("empty document: the response has no body")]
     Empty,
-    #[error("not a feed: expected RSS, Atom or JSON Feed, found {found}")]
+    #[error(
+        "not a feed: expected RSS, Atom or JSON Feed, found {found}{}",
+        page_hint(found)
+    )]
     NotAFeed { found: String },
     #[error("invalid XML at line {line}: {message}")]
     InvalidXml { line: usize, message: String },
@@ -32,6 +35,18 @@ pub enum ParseFeedError {
     InvalidFeed { line: usize, message: String },
     #[error("feed parser failed on this document (internal error in feed-rs)")]
     ParserPanicked,
+}
+
+/// What [`describe_document`] calls a web page.
+const HTML_PAGE: &str = "an HTML page";
+
+/// A web page configured as a feed is a common mistake with a command to fix it.
+fn page_hint(found: &str) -> &'static str {
+    if found == HTML_PAGE {
+        "; this is a web page; `herald feeds add URL` finds its feeds"
+    } else {
+        ""
+    }
 }
 
 /// Parses an RSS 0.9x/1.0/2.0, Atom or JSON Feed document.
@@ -674,7 +689,7 @@ fn describe_document(document: &[u8]) -> String {
                 .to_ascii_lowercase()
                 .contains("html")
             {
-                return "an HTML page".to_string();
+                return HTML_PAGE.to_string();
             }
             rest = skip_past(after, ">");
         } else if after.starts_with("!--") {
@@ -688,7 +703,7 @@ fn describe_document(document: &[u8]) -> String {
                 .collect();
             let local = name.rsplit(':').next().unwrap_or(&name);
             return if local.eq_ignore_ascii_case("html") {
-                "an HTML page".to_string()
+                HTML_PAGE.to_string()
             } else if local == "rss" {
                 "an <rss> document without a <channel>".to_string()
             } else if is_plain_element_name(&name) {
@@ -1173,7 +1188,7 @@ mod tests {
             (b"  \n\t ", "empty document: the response has no body"),
             (
                 b"<!DOCTYPE html>\n<html><head><title>Blocked</title></head></html>",
-                "not a feed: expected RSS, Atom or JSON Feed, found an HTML page",
+                "not a feed: expected RSS, Atom or JSON Feed, found an HTML page; this is a web page; `herald feeds add URL` finds its feeds",
             ),
             (
                 b"<?xml version=\"1.0\"?>\n<catalog><book/></catalog>",

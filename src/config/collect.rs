@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::loader::{FileContext, MIN_INTERVAL};
 use super::location::{Location, SourceFile, cannot_read};
-use super::raw::{RawFeed, RawFragment, RawRule, RawSink, Text};
+use super::raw::{RawFeed, RawFragment, RawManaged, RawRule, RawSink, Text};
 use super::values::{check_name, parse_duration, parse_feed_url};
 use super::{
     ConfigError, FeedSettings, Redactor, RuleSettings, Secret, SecretUrl, SinkKind, SinkSettings,
@@ -33,11 +33,16 @@ pub(super) struct Collected {
     loaded: HashSet<PathBuf>,
     /// Feed URLs may carry credentials: errors show them redacted.
     redactor: Redactor,
+    /// The managed file, canonical, when it exists: read after every other file,
+    /// never through an `include` (a `feeds.d/*.toml` glob matches it).
+    managed: Option<PathBuf>,
+    /// URLs the managed file's `disabled` list names, with where.
+    pub(super) disabled: Vec<(String, Location)>,
 }
 
 impl Collected {
-    pub(super) fn starting_at(main: &Path, redactor: Redactor) -> Self {
-        let main = canonical_or_given(main);
+    pub(super) fn starting_at(main_given: &Path, redactor: Redactor) -> Self {
+        let main = canonical_or_given(main_given);
         Self {
             feeds: Vec::new(),
             feed_locations: HashMap::new(),
@@ -46,7 +51,50 @@ impl Collected {
             loading: vec![main.clone()],
             loaded: HashSet::from([main]),
             redactor,
+            managed: std::fs::canonicalize(super::managed_path(main_given)).ok(),
+            disabled: Vec::new(),
         }
+    }
+
+    /// Reads the managed file, if there is one: its feeds join the others (a URL
+    /// written in both is a duplicate like any other), its `disabled` list is kept
+    /// for [`Collected::split_disabled`].
+    pub(super) fn add_managed(&mut self, main: &FileContext) -> Result<(), ConfigError> {
+        let Some(path) = self.managed.clone() else {
+            return Ok(());
+        };
+        let shown = super::managed_path(main.source.path());
+        let source = SourceFile::read(&shown).map_err(|message| ConfigError::Read {
+            path: shown.clone(),
+            message,
+        })?;
+        let raw: RawManaged = source.parse()?;
+        let file = FileContext {
+            source: &source,
+            env: main.env,
+        };
+        self.loaded.insert(path);
+        for feed in raw.feeds {
+            self.add_feed(&file, feed)?;
+        }
+        for url in &raw.disabled {
+            let parsed = file.parsed(url, |text| parse_feed_url(text, &self.redactor))?;
+            self.disabled
+                .push((parsed.as_str().to_owned(), file.locate(url)));
+        }
+        Ok(())
+    }
+
+    /// The configured feeds, split into those to poll and those the managed file
+    /// disables.
+    pub(super) fn split_disabled(&mut self) -> (Vec<FeedSettings>, Vec<FeedSettings>) {
+        let feeds = std::mem::take(&mut self.feeds);
+        feeds.into_iter().partition(|feed| {
+            !self
+                .disabled
+                .iter()
+                .any(|(url, _)| url == feed.url.as_str())
+        })
     }
 
     pub(super) fn add(
@@ -169,6 +217,9 @@ impl Collected {
     ) -> Result<(), ConfigError> {
         let canonical = std::fs::canonicalize(path)
             .map_err(|error| parent.fail(pattern, cannot_read(path, &error)))?;
+        if self.managed.as_ref() == Some(&canonical) {
+            return Ok(());
+        }
         if self.loading.contains(&canonical) {
             return Err(parent.fail(
                 pattern,

@@ -50,7 +50,9 @@ pub(super) fn load(path: &Path, env: Env<'_>) -> Result<Settings, ConfigError> {
 
     let mut collected = Collected::starting_at(path, fetch.redactor.clone());
     collected.add(&file, fragment)?;
+    collected.add_managed(&file)?;
     let rules = collected.resolve_rules()?;
+    let (feeds, disabled) = collected.split_disabled();
     Ok(Settings {
         path: path.to_path_buf(),
         database,
@@ -59,7 +61,9 @@ pub(super) fn load(path: &Path, env: Env<'_>) -> Result<Settings, ConfigError> {
         alerts,
         stories,
         log,
-        feeds: collected.feeds,
+        feeds,
+        disabled_feeds: disabled,
+        disabled_urls: collected.disabled.into_iter().map(|(url, _)| url).collect(),
         sinks: collected.sinks,
         rules,
     })

@@ -15,12 +15,15 @@
 //! - Included files may hold `feeds`, `sinks`, `rules` and further `include`s. A file
 //!   reached twice is read once; a file that includes itself, directly or not, is an
 //!   error.
+//! - `feeds.d/managed.toml` beside the main file is read last, without an include
+//!   line: feeds and a `disabled` list that `herald feeds` writes ([`managed`]).
 //! - Sink and rule names are `[A-Za-z0-9_-]+`; a rule must list its `sinks` (an empty
 //!   list mutes it).
 
 mod collect;
 mod loader;
 mod location;
+pub mod managed;
 mod raw;
 mod secret;
 #[cfg(test)]
@@ -162,8 +165,15 @@ pub struct Settings {
     pub alerts: AlertSettings,
     pub stories: StorySettings,
     pub log: LogSettings,
-    /// In file order: the main file's, then each include's.
+    /// The feeds to poll, in file order: the main file's, then each include's,
+    /// then the managed file's.
     pub feeds: Vec<FeedSettings>,
+    /// Configured feeds the managed file's `disabled` list switches off: not
+    /// polled, their stored articles kept.
+    pub disabled_feeds: Vec<FeedSettings>,
+    /// The managed file's `disabled` list as written (normalised), including URLs
+    /// no file configures any more.
+    pub disabled_urls: Vec<String>,
     pub sinks: BTreeMap<String, SinkSettings>,
     pub rules: BTreeMap<String, RuleSettings>,
 }
@@ -373,6 +383,27 @@ pub struct RuleSettings {
     pub sinks: Vec<String>,
     /// Only feeds carrying one of these tags; empty means every feed.
     pub tags: Vec<String>,
+}
+
+/// The file `herald feeds add`, `import`, `disable`… write, read with the main file
+/// `main` without being included: `feeds.d/managed.toml` in the main file's
+/// directory.
+pub fn managed_path(main: &Path) -> PathBuf {
+    main.parent()
+        .unwrap_or(Path::new(""))
+        .join(MANAGED_DIR)
+        .join(MANAGED_FILE)
+}
+
+/// See [`managed_path`].
+pub const MANAGED_DIR: &str = "feeds.d";
+/// See [`managed_path`].
+pub const MANAGED_FILE: &str = "managed.toml";
+
+/// A feed URL as the config file takes it: absolute http(s), normalised the way
+/// `url` compares them, so `herald feeds` commands match what the file says.
+pub fn feed_url(text: &str, redactor: &Redactor) -> Result<Url, String> {
+    values::parse_feed_url(text, redactor)
 }
 
 /// Resolution order: explicit path (`--config`), else `$HERALD_CONFIG`, else

@@ -46,6 +46,17 @@ pub(super) struct RawFragment {
     pub rules: BTreeMap<Text, RawRule>,
 }
 
+/// The file `herald feeds` writes (see [`super::managed`]): feeds, and the URLs of
+/// feeds that are switched off wherever they are written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawManaged {
+    #[serde(default)]
+    pub disabled: Vec<Text>,
+    #[serde(default)]
+    pub feeds: Vec<RawFeed>,
+}
+
 /// The global sections of the main file, split from its fragment.
 #[derive(Debug, Default)]
 pub(super) struct RawGlobal {

@@ -838,3 +838,135 @@ fn the_example_config_loads_without_any_environment() {
     assert_eq!(settings.alerts, AlertSettings::default());
     assert_eq!(settings.stories, StorySettings::default());
 }
+
+#[test]
+fn the_managed_file_is_read_without_an_include_and_once_through_a_glob() {
+    let config = ConfigDir::new(&[
+        (
+            "herald.toml",
+            "include = [\"feeds.d/*.toml\"]\n[[feeds]]\nurl = \"https://main.example/rss\"\n",
+        ),
+        (
+            "feeds.d/a.toml",
+            "[[feeds]]\nurl = \"https://a.example/rss\"\n",
+        ),
+        (
+            "feeds.d/managed.toml",
+            "disabled = [\"https://a.example/rss\", \"https://gone.example/rss\"]\n\
+             [[feeds]]\nurl = \"https://managed.example/rss\"\nname = \"Managed\"\ntags = [\"world\"]\n",
+        ),
+    ]);
+    let settings = config.load(&[]).unwrap();
+    let urls: Vec<&str> = settings.feeds.iter().map(|f| f.url.as_str()).collect();
+    assert_eq!(
+        urls,
+        ["https://main.example/rss", "https://managed.example/rss"]
+    );
+    assert_eq!(settings.feeds[1].name.as_deref(), Some("Managed"));
+    assert_eq!(settings.feeds[1].tags, ["world"]);
+    assert!(
+        settings.feeds[1]
+            .location
+            .file
+            .ends_with("feeds.d/managed.toml")
+    );
+    let disabled: Vec<&str> = settings
+        .disabled_feeds
+        .iter()
+        .map(|f| f.url.as_str())
+        .collect();
+    assert_eq!(disabled, ["https://a.example/rss"]);
+    assert_eq!(
+        settings.disabled_urls,
+        ["https://a.example/rss", "https://gone.example/rss"]
+    );
+}
+
+#[test]
+fn the_managed_file_is_checked_like_any_other() {
+    check_rejected(
+        &[
+            (
+                "herald.toml",
+                "[[feeds]]\nurl = \"https://a.example/rss\"\n",
+            ),
+            (
+                "feeds.d/managed.toml",
+                "[[feeds]]\nurl = \"https://a.example/rss\"\n",
+            ),
+        ],
+        "feeds.d/managed.toml:2:7: duplicate feed url https://a.example/rss, first defined at herald.toml:2:7",
+    );
+    check_rejected(
+        &[
+            ("herald.toml", ""),
+            ("feeds.d/managed.toml", "[fetch]\ninterval = \"1m\"\n"),
+        ],
+        "feeds.d/managed.toml:1:2: unknown field `fetch`, expected `disabled` or `feeds`",
+    );
+    check_rejected(
+        &[
+            ("herald.toml", ""),
+            ("feeds.d/managed.toml", "disabled = [\"news.example\"]\n"),
+        ],
+        "feeds.d/managed.toml:1:13: invalid feed url \"news.example\", expected an absolute http or https URL",
+    );
+}
+
+#[test]
+fn managed_file_edits_keep_what_was_written_by_hand() {
+    let config = ConfigDir::new(&[
+        ("herald.toml", ""),
+        (
+            "feeds.d/managed.toml",
+            "# my notes\n[[feeds]]\nurl = \"https://a.example/rss\" # the wire\n",
+        ),
+    ]);
+    let mut file = managed::ManagedFile::open(&config.main()).unwrap();
+    let a = Url::parse("https://A.example/rss").unwrap();
+    assert!(file.has_feed(&a));
+    file.add_feed(&managed::NewFeed {
+        url: Url::parse("https://b.example/feed").unwrap(),
+        name: Some("B \"news\"".to_owned()),
+        tags: vec!["world".to_owned(), "tech".to_owned()],
+        interval: Some("30m".to_owned()),
+    });
+    assert!(file.set_disabled(&a, true));
+    assert!(!file.set_disabled(&a, true));
+    file.save().unwrap();
+    let text = std::fs::read_to_string(file.path()).unwrap();
+    assert!(text.contains("# my notes\n[[feeds]]"), "{text}");
+    assert!(text.contains("# the wire"), "{text}");
+    let settings = config.load(&[]).unwrap();
+    assert_eq!(settings.feeds.len(), 1);
+    assert_eq!(settings.feeds[0].name.as_deref(), Some("B \"news\""));
+    assert_eq!(settings.feeds[0].tags, ["world", "tech"]);
+    assert_eq!(settings.feeds[0].interval, Some(Duration::from_secs(1800)));
+    assert_eq!(settings.disabled_feeds.len(), 1);
+
+    let mut file = managed::ManagedFile::open(&config.main()).unwrap();
+    assert!(file.remove_feed(&a));
+    assert!(!file.is_disabled(&a));
+    file.save().unwrap();
+    let settings = config.load(&[]).unwrap();
+    assert_eq!(settings.feeds.len(), 1);
+    assert!(settings.disabled_feeds.is_empty() && settings.disabled_urls.is_empty());
+    file.restore().unwrap();
+    assert_eq!(config.load(&[]).unwrap().disabled_feeds.len(), 1);
+}
+
+#[test]
+fn a_new_managed_file_is_created_with_its_directory() {
+    let config = ConfigDir::new(&[("herald.toml", "")]);
+    let mut file = managed::ManagedFile::open(&config.main()).unwrap();
+    file.add_feed(&managed::NewFeed {
+        url: Url::parse("https://b.example/feed").unwrap(),
+        name: None,
+        tags: Vec::new(),
+        interval: None,
+    });
+    file.save().unwrap();
+    assert_eq!(config.load(&[]).unwrap().feeds.len(), 1);
+    file.restore().unwrap();
+    assert!(!managed_path(&config.main()).exists());
+}

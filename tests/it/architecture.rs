@@ -85,7 +85,15 @@ fn only_metrics_names_prometheus_client() {
 
 #[test]
 fn leaf_stages_do_not_know_each_other_or_the_store() {
-    let leaves = ["fetch", "parse", "normalize", "rules", "sinks"];
+    let leaves = [
+        "fetch",
+        "parse",
+        "normalize",
+        "rules",
+        "sinks",
+        "discover",
+        "opml",
+    ];
     let forbidden = [
         "crate::fetch",
         "crate::parse",

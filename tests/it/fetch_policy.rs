@@ -341,7 +341,7 @@ async fn a_body_that_is_not_a_feed_is_described_and_not_quoted(backend: Backend)
     );
     assert_eq!(
         error_of(&urls[1]),
-        "not a feed: expected RSS, Atom or JSON Feed, found an HTML page"
+        "not a feed: expected RSS, Atom or JSON Feed, found an HTML page; this is a web page; `herald feeds add URL` finds its feeds"
     );
 }
 

@@ -10,6 +10,7 @@ mod corpus;
 mod crash;
 mod daemon;
 mod faults;
+mod feed_management;
 mod fetch;
 mod fetch_policy;
 mod ingest;
