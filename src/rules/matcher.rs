@@ -14,7 +14,7 @@
 //! whichever of the two fewer rules name, instead of being evaluated on every
 //! article that says `sanctions`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::mem;
@@ -610,11 +610,9 @@ impl Matcher {
         // more than once.
         candidates.sort_unstable();
         candidates.dedup();
-        let mut hits = Hits {
-            matcher: self,
-            data: Vec::with_capacity(candidates.len() * 4),
-            len: 0,
-        };
+        let mut data = SPARE_HITS.try_with(Cell::take).unwrap_or_default();
+        data.clear();
+        let mut len = 0;
         for &at in candidates.iter() {
             let record = self.code.get(at as usize..).unwrap_or_default();
             let Some((&[rule, shape, positives], rest)) =
@@ -631,19 +629,23 @@ impl Matcher {
             {
                 continue;
             }
-            hits.data.push(rule);
-            let count_at = hits.data.len();
-            hits.data.push(0);
-            hits.data.extend(
+            data.push(rule);
+            let count_at = data.len();
+            data.push(0);
+            data.extend(
                 positive
                     .iter()
                     .filter(|&&leaf| leaf_true.contains(leaf)),
             );
-            hits.data[count_at] = (hits.data.len() - count_at - 1) as u32;
-            hits.len += 1;
+            data[count_at] = (data.len() - count_at - 1) as u32;
+            len += 1;
         }
         state.clear();
-        hits
+        Hits {
+            matcher: self,
+            data,
+            len,
+        }
     }
 
     fn find_true_leaves(&self, tokens: &TokenizedDocument, state: &mut MatchState) {
@@ -1315,6 +1317,21 @@ impl Builder {
 thread_local! {
     /// Per-thread working memory, so matching an article allocates only its results.
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    /// The buffer of the last [`Hits`] dropped on this thread, for the next
+    /// article's: allocating a block of whatever size each article needed missed
+    /// glibc's per-size caches and sorted its free lists, ~100 cache misses per
+    /// article at 100,000 rules (more than finding the rules cost).
+    static SPARE_HITS: Cell<Vec<u32>> = const { Cell::new(Vec::new()) };
+}
+
+impl Drop for Hits<'_> {
+    fn drop(&mut self) {
+        let data = mem::take(&mut self.data);
+        if data.capacity() > 0 {
+            // Fails only while the thread is exiting; the buffer is freed then.
+            let _ = SPARE_HITS.try_with(|spare| spare.set(data));
+        }
+    }
 }
 
 #[derive(Default)]
