@@ -632,11 +632,7 @@ impl Matcher {
             data.push(rule);
             let count_at = data.len();
             data.push(0);
-            data.extend(
-                positive
-                    .iter()
-                    .filter(|&&leaf| leaf_true.contains(leaf)),
-            );
+            data.extend(positive.iter().filter(|&&leaf| leaf_true.contains(leaf)));
             data[count_at] = (data.len() - count_at - 1) as u32;
             len += 1;
         }
