@@ -81,10 +81,9 @@ impl Watch {
             feed: source.label,
             tags: source.tags,
         };
-        let matches: Vec<RuleMatch> = self
-            .matcher
-            .match_document(&document)
-            .into_iter()
+        let hits = self.matcher.match_document(&document);
+        let matches: Vec<RuleMatch> = hits
+            .iter()
             .filter_map(|hit| {
                 let rule = self.matcher.rule_name(hit.rule)?;
                 let (rule, sinks) = match self.sinks.get_key_value(rule) {
@@ -93,7 +92,7 @@ impl Watch {
                 };
                 Some(RuleMatch {
                     rule,
-                    matched: hit.terms,
+                    matched: hit.terms().cloned().collect(),
                     sinks,
                 })
             })

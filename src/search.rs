@@ -117,7 +117,7 @@ fn match_one(
     };
     matcher
         .match_document(&document)
-        .into_iter()
+        .iter()
         .next()
-        .map(|hit| hit.terms.iter().map(|t| t.to_string()).collect())
+        .map(|hit| hit.terms().map(|t| t.to_string()).collect())
 }

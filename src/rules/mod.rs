@@ -76,7 +76,7 @@ mod query;
 mod text;
 
 pub use document::{Document, TokenizedDocument};
-pub use matcher::{Matcher, Rule, RuleHit};
+pub use matcher::{Hit, HitIter, Hits, Matcher, Rule, RuleHit};
 pub use query::{
     Field, MAX_NEAR_DISTANCE, MAX_NESTING, QueryError, QueryWarning, RuleQuery, WarningKind,
 };

@@ -462,8 +462,9 @@ fn hits_list_the_positive_terms_present() {
     });
     let matcher = Matcher::compile(rules);
     let hits = matcher.match_document(&article(NK_TITLE, NK_STORY));
+    assert_eq!(hits.len(), 3);
     assert_eq!(
-        hits,
+        hits.to_vec(),
         [
             RuleHit {
                 rule: 0,
@@ -820,7 +821,9 @@ proptest! {
                 tags: &doc.tags,
                 ..Document::default()
             };
-            prop_assert_eq!(matcher.match_document(&document), reference_hits(&rules, &document));
+            let hits = matcher.match_document(&document);
+            prop_assert_eq!(hits.len(), hits.iter().count());
+            prop_assert_eq!(hits.to_vec(), reference_hits(&rules, &document));
         }
     }
 
@@ -903,7 +906,7 @@ fn assert_rule_set_agrees(queries: &[&str], documents: &[Document<'_>]) {
     let matcher = Matcher::compile(rules.clone());
     for document in documents {
         assert_eq!(
-            matcher.match_document(document),
+            matcher.match_document(document).to_vec(),
             reference_hits(&rules, document),
             "{document:?}"
         );
