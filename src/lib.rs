@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod domain;
 pub mod fetch;
 pub mod ingest;
+pub mod manual;
 pub mod metrics;
 pub mod net_policy;
 pub mod normalize;
