@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use serde::Serialize;
 
 use crate::app::{self, App};
@@ -135,6 +135,14 @@ pub enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Print a shell completion script, e.g. into /usr/share/bash-completion/completions/herald
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `herald man | man -l -`
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -289,6 +297,17 @@ fn load_settings(cli: &Cli) -> Result<Settings, Failure> {
 
 /// Runs the command; `Ok` carries the exit code of a command that ran to completion.
 pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    // Generated from the definitions alone: packagers run these with no configuration.
+    match cli.command {
+        Command::Completions { shell } => {
+            return print_generated(&crate::manual::completions(shell, Cli::command()));
+        }
+        Command::Man => {
+            let page = crate::manual::man_page(Cli::command()).context("rendering the man page")?;
+            return print_generated(&page);
+        }
+        _ => {}
+    }
     let settings = match load_settings(&cli) {
         Ok(settings) => settings,
         Err(failure) => {
@@ -407,6 +426,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 limit: None,
             };
             backtest(settings, rule, scan, json, None).await
+        }
+        Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS), // printed above
+    }
+}
+
+fn print_generated(text: &[u8]) -> Result<ExitCode, Failure> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text).and_then(|()| out.flush()) {
+        // `herald man | head` read what it wanted.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        written => {
+            written.context("writing to stdout")?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

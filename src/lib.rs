@@ -13,6 +13,7 @@ pub mod domain;
 pub mod fetch;
 pub mod ingest;
 pub mod manage;
+pub mod manual;
 pub mod metrics;
 pub mod net_policy;
 pub mod normalize;

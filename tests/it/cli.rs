@@ -728,3 +728,53 @@ fn postgres_tls_failures_say_which_setting_to_change() {
         );
     }
 }
+
+#[test]
+fn completions_and_the_man_page_name_every_command_without_a_configuration() {
+    use clap::CommandFactory;
+
+    let commands: Vec<String> = herald::cli::Cli::command()
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_owned())
+        .collect();
+    assert!(commands.iter().any(|name| name == "poll"), "{commands:?}");
+    // An empty directory: a packager generates these with no herald.toml anywhere.
+    let dir = tempfile::tempdir().unwrap();
+    // Each with the line its shell (or man) acts on.
+    for (args, marker) in [
+        (&["completions", "bash"][..], "complete -F _herald"),
+        (&["completions", "zsh"][..], "#compdef herald"),
+        (&["completions", "fish"][..], "complete -c herald"),
+        (&["man"][..], ".TH herald 1"),
+    ] {
+        let output = run(dir.path(), "sqlite://unused.db", args);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {output:?}");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(text.contains(marker), "{args:?}: {text}");
+        for name in &commands {
+            assert!(text.contains(name.as_str()), "{args:?} lacks {name}");
+        }
+        assert!(output.stderr.is_empty(), "{args:?}: {output:?}");
+    }
+
+    let page = run(dir.path(), "sqlite://unused.db", &["man"]);
+    let page = String::from_utf8_lossy(&page.stdout);
+    // Nested commands and every argument's help, not only the first level's names.
+    assert!(page.contains("herald alerts retry"), "{page}");
+    assert!(
+        page.contains("A query in the rule language"),
+        "search's QUERY is explained: {page}"
+    );
+    for section in ["COMMANDS", "FILES", "ENVIRONMENT", "\"EXIT STATUS\""] {
+        assert!(
+            page.contains(&format!(".SH {section}")),
+            "{section}: {page}"
+        );
+    }
+    assert_eq!(
+        run(dir.path(), "sqlite://unused.db", &["completions", "tcsh"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
