@@ -28,6 +28,8 @@ use super::{
 use crate::domain::article::{Article, ArticleSource, NewArticle};
 use crate::stories::StorySettings;
 
+mod counts;
+
 /// The feed columns every feed query selects, in the order `feed_from_row` reads.
 macro_rules! select_feeds {
     ($tail:literal) => {
@@ -35,7 +37,7 @@ macro_rules! select_feeds {
             "SELECT f.id, f.url, f.fetch_url, f.name, f.title, f.etag, f.last_modified,
                 f.status, f.error, f.failures, f.last_fetch_at, f.next_fetch_at,
                 f.backfilled_at,
-                (SELECT count(*) FROM article_sources s WHERE s.feed_id = f.id) AS articles
+                f.article_count AS articles
              FROM feeds f ",
             $tail
         )
@@ -202,9 +204,9 @@ impl PgStore {
              WHERE id IN (
                 SELECT id FROM feeds
                 WHERE active AND status <> 'disabled'
-                  AND (next_fetch_at IS NULL OR next_fetch_at <= $2)
+                  AND COALESCE(next_fetch_at, '-infinity') <= $2
                   AND (lease_until IS NULL OR lease_until < $2)
-                ORDER BY next_fetch_at NULLS FIRST, id LIMIT $4
+                ORDER BY COALESCE(next_fetch_at, '-infinity'), id LIMIT $4
                 FOR UPDATE SKIP LOCKED)
              RETURNING id",
         )

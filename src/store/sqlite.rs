@@ -34,6 +34,8 @@ use super::{
 use crate::domain::article::{Article, ArticleSource};
 use crate::stories::StorySettings;
 
+mod counts;
+
 /// Puts each article this write stored first into a story (see
 /// `postgres::assign_stories`; `BEGIN IMMEDIATE` already makes writers take
 /// turns here), and stores its fingerprint. Returns article id → story id, how
@@ -358,7 +360,7 @@ macro_rules! select_feeds {
             "SELECT f.id, f.url, f.fetch_url, f.name, f.title, f.etag, f.last_modified,
                 f.status, f.error, f.failures, f.last_fetch_at, f.next_fetch_at,
                 f.backfilled_at,
-                (SELECT count(*) FROM article_sources s WHERE s.feed_id = f.id) AS articles
+                f.article_count AS articles
              FROM feeds f ",
             $tail
         )
@@ -608,9 +610,9 @@ impl SqliteStore {
              WHERE id IN (
                 SELECT id FROM feeds
                 WHERE active AND status <> 'disabled'
-                  AND (next_fetch_at IS NULL OR next_fetch_at <= ?2)
+                  AND COALESCE(next_fetch_at, '') <= ?2
                   AND (lease_until IS NULL OR lease_until < ?2)
-                ORDER BY next_fetch_at IS NOT NULL, next_fetch_at, id LIMIT ?4)
+                ORDER BY COALESCE(next_fetch_at, ''), id LIMIT ?4)
              RETURNING id",
         )
         .bind(owner)
