@@ -199,6 +199,27 @@ CREATE TRIGGER deliveries_counted_delete AFTER DELETE ON deliveries
     REFERENCING OLD TABLE AS old_deliveries
     FOR EACH STATEMENT EXECUTE FUNCTION herald_deliveries_counted();
 
+-- TRUNCATE fires no row or DELETE triggers; it empties a table, so its counts are 0.
+CREATE FUNCTION herald_counts_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'article_sources' THEN
+        UPDATE feeds SET article_count = 0 WHERE article_count <> 0;
+    ELSIF TG_TABLE_NAME = 'feeds' THEN
+        UPDATE feed_status_counts SET feeds = 0 WHERE feeds <> 0;
+    ELSE
+        UPDATE delivery_totals SET deliveries = 0 WHERE deliveries <> 0;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER article_sources_truncated AFTER TRUNCATE ON article_sources
+    FOR EACH STATEMENT EXECUTE FUNCTION herald_counts_truncated();
+CREATE TRIGGER feeds_truncated AFTER TRUNCATE ON feeds
+    FOR EACH STATEMENT EXECUTE FUNCTION herald_counts_truncated();
+CREATE TRIGGER deliveries_truncated AFTER TRUNCATE ON deliveries
+    FOR EACH STATEMENT EXECUTE FUNCTION herald_counts_truncated();
+
 -- Scheduling ---------------------------------------------------------------
 -- The claim walks due feeds in order (never fetched first) and stops at its
 -- limit or at the first feed not yet due; the next-due query reads one entry.
