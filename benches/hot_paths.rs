@@ -110,19 +110,17 @@ fn feeds_sql(postgres: bool, from: i64, to: i64, now: DateTime<Utc>) -> String {
             now = text(now)
         )
     } else {
-        let later: Vec<String> = (0..3600)
-            .map(|s| format!("'{}'", text(now + TimeDelta::seconds(1 + s))))
-            .collect();
+        // The same text form as the store writes: microseconds, `Z`.
         format!(
-            "WITH RECURSIVE g(n) AS (SELECT {from} UNION ALL SELECT n + 1 FROM g WHERE n < {to}),
-                  later(t) AS (SELECT json_array({later}))
+            "WITH RECURSIVE g(n) AS (SELECT {from} UNION ALL SELECT n + 1 FROM g WHERE n < {to})
              INSERT INTO feeds (url, fetch_url, status, next_fetch_at)
              SELECT 'https://feed.example/' || n, 'https://feed.example/' || n,
                     CASE n % 3 WHEN 0 THEN 'ok' WHEN 1 THEN 'not_modified' ELSE 'error' END,
                     CASE WHEN n <= {DUE_FEEDS} THEN '{due}'
-                         ELSE json_extract(t, '$[' || (n % 3600) || ']') END
-             FROM g, later",
-            later = later.join(", ")
+                         ELSE strftime('%Y-%m-%dT%H:%M:%f000Z', '{now}',
+                                       '+' || (1 + n % 3600) || ' seconds') END
+             FROM g",
+            now = text(now)
         )
     }
 }
