@@ -66,8 +66,8 @@ pub struct DatabaseState {
 impl DatabaseState {
     pub async fn read(store: &Store) -> Result<DatabaseState, StoreError> {
         Ok(DatabaseState {
-            feeds: store.count_feeds_by_status().await?,
-            deliveries: store.count_deliveries_by_status().await?,
+            feeds: store.feeds_by_status().await?,
+            deliveries: store.deliveries_by_status().await?,
         })
     }
 }

@@ -159,10 +159,21 @@ pub trait OutboxStore: Send + Sync {
     async fn count_deliveries_by_status(&self) -> Result<Vec<(DeliveryStatus, i64)>, StoreError>;
 }
 
+/// Counts read on hot paths (`/metrics`), kept by the database as rows change
+/// instead of recounted: their cost does not grow with the tables.
+#[async_trait]
+pub trait CountStore: Send + Sync {
+    /// How many feeds are in each state; states without feeds are left out.
+    async fn feeds_by_status(&self) -> Result<Vec<(FeedStatus, i64)>, StoreError>;
+
+    /// How many deliveries are in each state; states without deliveries are left out.
+    async fn deliveries_by_status(&self) -> Result<Vec<(DeliveryStatus, i64)>, StoreError>;
+}
+
 /// A database herald can run on: every aggregate, plus the database as a whole.
 #[async_trait]
 pub trait Backend:
-    FeedStore + ArticleStore + StoryStore + OutboxStore + std::fmt::Debug + Send + Sync
+    FeedStore + ArticleStore + StoryStore + OutboxStore + CountStore + std::fmt::Debug + Send + Sync
 {
     /// `sqlite`, `postgres`: as `/metrics` and `herald check` name the backend.
     fn name(&self) -> &'static str;

@@ -5,6 +5,7 @@
 //! writers of overlapping batches take unique-index locks in the same order.
 
 mod articles;
+mod counts;
 mod feeds;
 mod outbox;
 mod stories;

@@ -42,7 +42,7 @@ macro_rules! select_feeds {
             "SELECT f.id, f.url, f.fetch_url, f.name, f.title, f.etag, f.last_modified,
                 f.status, f.error, f.failures, f.last_fetch_at, f.next_fetch_at,
                 f.backfilled_at,
-                (SELECT count(*) FROM article_sources s WHERE s.feed_id = f.id) AS articles
+                f.article_count AS articles
              FROM feeds f ",
             $tail
         )

@@ -7,6 +7,7 @@
 //! inside one transaction SQLite's per-row cost is a few microseconds.
 
 mod articles;
+mod counts;
 mod feeds;
 mod outbox;
 mod stories;

@@ -7,6 +7,7 @@ mod api;
 mod architecture;
 mod cli;
 mod corpus;
+mod counts;
 mod crash;
 mod daemon;
 mod faults;

@@ -80,9 +80,9 @@ impl FeedStore for PgStore {
              WHERE id IN (
                 SELECT id FROM feeds
                 WHERE active AND status <> 'disabled'
-                  AND (next_fetch_at IS NULL OR next_fetch_at <= $2)
+                  AND COALESCE(next_fetch_at, '-infinity') <= $2
                   AND (lease_until IS NULL OR lease_until < $2)
-                ORDER BY next_fetch_at NULLS FIRST, id LIMIT $4
+                ORDER BY COALESCE(next_fetch_at, '-infinity'), id LIMIT $4
                 FOR UPDATE SKIP LOCKED)
              RETURNING id",
         )
