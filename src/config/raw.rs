@@ -22,6 +22,7 @@ pub(super) struct RawMainFile {
     pub api: Option<RawApi>,
     pub alerts: Option<RawAlerts>,
     pub stories: Option<RawStories>,
+    pub retention: Option<RawRetention>,
     #[serde(default)]
     pub feeds: Vec<RawFeed>,
     #[serde(default)]
@@ -53,6 +54,7 @@ pub(super) struct RawGlobal {
     pub api: Option<RawApi>,
     pub alerts: RawAlerts,
     pub stories: RawStories,
+    pub retention: RawRetention,
 }
 
 impl RawMainFile {
@@ -63,6 +65,7 @@ impl RawMainFile {
             api: self.api,
             alerts: self.alerts.unwrap_or_default(),
             stories: self.stories.unwrap_or_default(),
+            retention: self.retention.unwrap_or_default(),
         };
         let fragment = RawFragment {
             include: self.include,
@@ -119,6 +122,13 @@ pub(super) struct RawAlerts {
 pub(super) struct RawStories {
     pub window: Option<Text>,
     pub threshold: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRetention {
+    pub articles: Option<Text>,
+    pub deliveries: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]
