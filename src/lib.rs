@@ -16,6 +16,7 @@ pub mod net_policy;
 pub mod normalize;
 pub mod outbox;
 pub mod parse;
+pub mod retention;
 pub mod rules;
 pub mod scheduler;
 pub mod search;

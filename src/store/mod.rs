@@ -11,6 +11,7 @@
 mod assign;
 mod group_commit;
 mod postgres;
+mod retention;
 mod sqlite;
 mod story_index;
 mod write_health;
@@ -31,6 +32,7 @@ use crate::stories::StorySettings;
 
 pub use assign::StoryInput;
 pub use postgres::PgStore;
+pub use retention::{DEFAULT_BATCH as DEFAULT_PRUNE_BATCH, PrunePolicy, PruneReport};
 pub use sqlite::SqliteStore;
 
 /// Why a storage operation failed.
@@ -854,6 +856,19 @@ impl Store {
         &self,
     ) -> Result<Vec<(DeliveryStatus, i64)>, StoreError> {
         dispatch!(self, s => s.count_deliveries_by_status().await)
+    }
+
+    // Retention (see `retention`).
+
+    /// Removes, in batches of `policy.batch` rows with `policy.pause` between
+    /// them, what `policy` does not keep; returns what was removed.
+    pub async fn prune(&self, policy: &PrunePolicy) -> Result<PruneReport, StoreError> {
+        self.observed(retention::prune(self, policy).await)
+    }
+
+    /// What [`Store::prune`] would remove now, removing nothing.
+    pub async fn prunable(&self, policy: &PrunePolicy) -> Result<PruneReport, StoreError> {
+        dispatch!(self, s => s.prunable(policy).await)
     }
 }
 

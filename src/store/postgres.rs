@@ -28,6 +28,8 @@ use super::{
 use crate::domain::article::{Article, ArticleSource, NewArticle};
 use crate::stories::StorySettings;
 
+mod retention;
+
 /// The feed columns every feed query selects, in the order `feed_from_row` reads.
 macro_rules! select_feeds {
     ($tail:literal) => {

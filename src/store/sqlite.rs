@@ -34,6 +34,8 @@ use super::{
 use crate::domain::article::{Article, ArticleSource};
 use crate::stories::StorySettings;
 
+mod retention;
+
 /// Puts each article this write stored first into a story (see
 /// `postgres::assign_stories`; `BEGIN IMMEDIATE` already makes writers take
 /// turns here), and stores its fingerprint. Returns article id → story id, how
