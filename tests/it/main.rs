@@ -15,6 +15,7 @@ mod fetch_policy;
 mod ingest;
 mod properties;
 mod redaction;
+mod retention;
 mod rules;
 mod sinks;
 mod stories;
