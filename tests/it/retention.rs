@@ -9,7 +9,7 @@ use herald::store::{DeliveryStatus, PruneReport};
 use sqlx::{Connection, PgConnection, SqliteConnection};
 
 use crate::both_backends;
-use crate::support::db::{Backend, TestDb};
+use crate::support::db::Backend;
 use crate::support::feed_server::{FeedServer, Item, Route};
 use crate::support::herald::TestHerald;
 use crate::support::process;
@@ -117,15 +117,15 @@ fn days_ago(days: i64) -> String {
 }
 
 /// One number from the test's database, as `psql`/`sqlite3` would show it.
-async fn count(db: &TestDb, sql: &str) -> i64 {
-    if db.url.starts_with("sqlite:") {
-        let mut connection = SqliteConnection::connect(&db.url).await.unwrap();
+async fn count(url: &str, sql: &str) -> i64 {
+    if url.starts_with("sqlite:") {
+        let mut connection = SqliteConnection::connect(url).await.unwrap();
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
             .fetch_one(&mut connection)
             .await
             .unwrap()
     } else {
-        let mut connection = PgConnection::connect(&db.url).await.unwrap();
+        let mut connection = PgConnection::connect(url).await.unwrap();
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
             .fetch_one(&mut connection)
             .await
@@ -134,7 +134,7 @@ async fn count(db: &TestDb, sql: &str) -> i64 {
 }
 
 /// Rows per table, in the order `PruneReport` lists them.
-async fn table_counts(db: &TestDb) -> [i64; 7] {
+async fn table_counts(url: &str) -> [i64; 7] {
     let mut counts = [0; 7];
     let tables = [
         "articles",
@@ -146,7 +146,7 @@ async fn table_counts(db: &TestDb) -> [i64; 7] {
         "story_fingerprints",
     ];
     for (slot, table) in counts.iter_mut().zip(tables) {
-        *slot = count(db, &format!("SELECT count(*) FROM {table}")).await;
+        *slot = count(url, &format!("SELECT count(*) FROM {table}")).await;
     }
     counts
 }
@@ -167,17 +167,17 @@ fn removed(report: &PruneReport) -> [i64; 7] {
 /// `herald prune --dry-run`'s numbers, then `herald prune`'s.
 async fn dry_run_then_prune(herald: &TestHerald) -> (PruneReport, PruneReport) {
     let policy = retention::policy(&herald.app.settings, Utc::now(), std::time::Duration::ZERO);
-    let before = table_counts(&herald.db).await;
+    let before = table_counts(&herald.db.url).await;
     let dry = herald.db.store.prunable(&policy).await.unwrap();
     assert_eq!(
-        table_counts(&herald.db).await,
+        table_counts(&herald.db.url).await,
         before,
         "a dry run removes nothing"
     );
     let done = retention::prune_once(&herald.app, std::time::Duration::ZERO)
         .await
         .unwrap();
-    let after = table_counts(&herald.db).await;
+    let after = table_counts(&herald.db.url).await;
     let gone: Vec<i64> = before.iter().zip(after).map(|(b, a)| b - a).collect();
     assert_eq!(gone, removed(&done), "the report says what went");
     (dry, done)
@@ -194,6 +194,7 @@ both_backends!(
     a_story_outlives_its_first_article_and_a_later_reprint_does_not_alert_again,
     story_fingerprints_past_the_window_go_and_articles_stay_forever_by_default,
     herald_prune_reports_per_table_in_json,
+    a_database_from_before_retention_keeps_its_stories_alerts_and_deliveries,
 );
 
 async fn old_articles_go_with_finished_deliveries_and_wait_for_open_ones(backend: Backend) {
@@ -417,7 +418,7 @@ async fn a_story_outlives_its_first_article_and_a_later_reprint_does_not_alert_a
     assert_eq!(dry, done);
     assert_eq!(removed(&done)[..3], [2, 2, 1], "{done:?}");
     let gone = count(
-        &herald.db,
+        &herald.db.url,
         &format!("SELECT count(*) FROM stories WHERE id = {story}"),
     )
     .await;
@@ -450,7 +451,7 @@ async fn story_fingerprints_past_the_window_go_and_articles_stay_forever_by_defa
     // Articles are kept forever unless [retention] says otherwise.
     assert_eq!(removed(&done), [0, 0, 0, 0, 0, 0, 3], "{done:?}");
     assert_eq!(
-        count(&herald.db, "SELECT count(*) FROM story_fingerprints").await,
+        count(&herald.db.url, "SELECT count(*) FROM story_fingerprints").await,
         1
     );
     assert_eq!(feed_articles(&herald).await, 4);
@@ -524,4 +525,94 @@ async fn herald_prune_reports_per_table_in_json(backend: Backend) {
             "{stderr}"
         );
     }
+}
+
+/// A database migrated by an earlier herald, with a story, its alert and a
+/// pending delivery, upgraded: the story table's new foreign key keeps them
+/// all (SQLite rebuilds the table), and refuses to drop a story's first article.
+async fn a_database_from_before_retention_keeps_its_stories_alerts_and_deliveries(
+    backend: Backend,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, source) = match backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}", dir.path().join("herald.db").display()),
+            "migrations/sqlite",
+        ),
+        Backend::Postgres => (
+            crate::support::db::create_postgres_database().await,
+            "migrations/postgres",
+        ),
+    };
+    let mut migrator =
+        sqlx::migrate::Migrator::new(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(source))
+            .await
+            .unwrap();
+    let earlier: Vec<_> = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version < 11)
+        .cloned()
+        .collect();
+    migrator.migrations = earlier.into();
+    let t = sql_time(Utc::now());
+    let rows = format!(
+        "INSERT INTO feeds (id, url, fetch_url) VALUES (1, 'https://a.example/feed', 'https://a.example/feed');
+         INSERT INTO articles (id, dedup_key, title, published_at, first_seen_at, changed_at, story_id)
+             VALUES (1, 'https://a.example/1', 'Kept through the upgrade', {t}, {t}, {t}, 1);
+         INSERT INTO article_sources (feed_id, item_key, article_id, fingerprint, first_seen_at, changed_at)
+             VALUES (1, 'k1', 1, 'f', {t}, {t});
+         INSERT INTO stories (id, first_article_id, created_at, held_rules) VALUES (1, 1, {t}, '[\"old\"]');
+         INSERT INTO alerts (id, rule, story_id, article_id, matched, created_at)
+             VALUES (1, 'nk', 1, 1, '[]', {t});
+         INSERT INTO deliveries (id, delivery_id, alert_id, sink, status, next_attempt_at, created_at, queued_at)
+             VALUES (1, 'd1', 1, 'log', 'pending', {t}, {t}, {t});"
+    );
+    let delete_first = "DELETE FROM articles WHERE id = 1";
+    match backend {
+        Backend::Sqlite => {
+            let mut connection = SqliteConnection::connect(&format!("{url}?mode=rwc"))
+                .await
+                .unwrap();
+            migrator.run(&mut connection).await.unwrap();
+            sqlx::Executor::execute(&mut connection, sqlx::AssertSqlSafe(rows))
+                .await
+                .unwrap();
+        }
+        Backend::Postgres => {
+            let mut connection = PgConnection::connect(&url).await.unwrap();
+            migrator.run(&mut connection).await.unwrap();
+            sqlx::Executor::execute(&mut connection, sqlx::AssertSqlSafe(rows))
+                .await
+                .unwrap();
+        }
+    }
+    let store = herald::store::Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(table_counts(&url).await[..6], [1, 1, 1, 1, 1, 0]);
+    let held = count(
+        &url,
+        "SELECT count(*) FROM stories WHERE held_rules = '[\"old\"]' AND first_article_id = 1",
+    )
+    .await;
+    assert_eq!(held, 1);
+    let refused = match backend {
+        Backend::Sqlite => {
+            let mut connection = SqliteConnection::connect(&url).await.unwrap();
+            sqlx::Executor::execute(&mut connection, delete_first)
+                .await
+                .is_err()
+        }
+        Backend::Postgres => {
+            let mut connection = PgConnection::connect(&url).await.unwrap();
+            sqlx::Executor::execute(&mut connection, delete_first)
+                .await
+                .is_err()
+        }
+    };
+    assert!(
+        refused,
+        "a story's first article is not deleted from under it"
+    );
+    assert_eq!(table_counts(&url).await[..5], [1, 1, 1, 1, 1]);
 }

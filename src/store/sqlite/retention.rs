@@ -226,7 +226,7 @@ impl SqliteStore {
         let story_ids = ids_json(&stories.iter().map(|s| s.id).collect::<Vec<_>>());
         let remaining: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT story_id, id FROM articles
-             WHERE story_id IN (SELECT value FROM json_each(?1))
+             WHERE story_id IN (SELECT value FROM json_each(?1)) AND story_id IS NOT NULL
                AND id NOT IN (SELECT value FROM json_each(?2))
              ORDER BY published_at, id",
         )
