@@ -130,6 +130,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Remove what [retention] no longer keeps (old articles, finished deliveries, story fingerprints) and say what went, per table
+    Prune {
+        /// Count what would be removed; remove nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// One JSON object instead of a table
+        #[arg(long)]
+        json: bool,
+    },
     /// Watch rules
     Rules {
         #[command(subcommand)]
@@ -403,6 +412,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let status = status.as_deref().and_then(DeliveryStatus::parse);
             alerts(settings, status, limit, json).await
         }
+        Command::Prune { dry_run, json } => prune(settings, dry_run, json).await,
         Command::Rules {
             command:
                 RulesCommand::Test {
@@ -570,6 +580,67 @@ async fn stories(
             .map(|outlet| outlet.name.as_deref().unwrap_or(&outlet.url))
             .collect();
         writeln!(out, "{:>6}  {}", "", shown(&names.join(", "))).context("stdout")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `herald prune --json`: what was removed, per table.
+#[derive(Debug, Serialize)]
+struct PruneJson<'a> {
+    dry_run: bool,
+    #[serde(flatten)]
+    removed: &'a crate::store::PruneReport,
+}
+
+async fn prune(settings: Settings, dry_run: bool, json: bool) -> Result<ExitCode, Failure> {
+    let app = App::open(settings).await?;
+    let report = if dry_run {
+        let policy = crate::retention::policy(&app.settings, Utc::now(), Default::default());
+        app.store
+            .prunable(&policy)
+            .await
+            .context("counting what retention removes")?
+    } else {
+        crate::retention::prune_once(&app, crate::retention::COMMAND_PAUSE)
+            .await
+            .context("removing what retention does not keep")?
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        print_json(
+            &mut out,
+            &PruneJson {
+                dry_run,
+                removed: &report,
+            },
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows = [
+        ("articles", report.articles),
+        ("article_sources", report.article_sources),
+        ("stories", report.stories),
+        ("alerts", report.alerts),
+        ("deliveries", report.deliveries),
+        ("delivery_attempts", report.delivery_attempts),
+        ("story_fingerprints", report.story_fingerprints),
+    ];
+    for (table, count) in rows {
+        writeln!(out, "{table:<20} {count:>10}").context("stdout")?;
+    }
+    let done = if dry_run {
+        "would be removed"
+    } else {
+        "removed"
+    };
+    writeln!(out, "{} rows {done}", report.total()).context("stdout")?;
+    if report.articles_waiting > 0 {
+        writeln!(
+            out,
+            "{} old articles kept until their pending or failed deliveries finish",
+            report.articles_waiting
+        )
+        .context("stdout")?;
     }
     Ok(ExitCode::SUCCESS)
 }

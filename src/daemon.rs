@@ -137,6 +137,7 @@ pub async fn run(settings: Settings, pid_file: Option<&Path>) -> anyhow::Result<
 pub async fn work(apps: watch::Receiver<Arc<App>>, shutdown: watch::Receiver<bool>) {
     let mut tasks = JoinSet::new();
     tasks.spawn(scheduler::run(apps.clone(), shutdown.clone()));
+    tasks.spawn(crate::retention::run(apps.clone(), shutdown.clone()));
     tasks.spawn(dispatch_forever(apps, shutdown));
     while tasks.join_next().await.is_some() {}
 }

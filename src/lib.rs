@@ -20,6 +20,7 @@ pub mod normalize;
 pub mod opml;
 pub mod outbox;
 pub mod parse;
+pub mod retention;
 pub mod rules;
 pub mod scheduler;
 pub mod search;

@@ -10,7 +10,8 @@ use toml::Spanned;
 use super::collect::Collected;
 use super::location::SourceFile;
 use super::raw::{
-    RawAlerts, RawApi, RawDatabase, RawFetch, RawListen, RawMainFile, RawSize, RawStories, Text,
+    RawAlerts, RawApi, RawDatabase, RawFetch, RawListen, RawMainFile, RawRetention, RawSize,
+    RawStories, Text,
 };
 use super::values::{
     expand_vars, parse_duration, parse_private_networks, parse_secret_param, parse_size,
@@ -47,6 +48,7 @@ pub(super) fn load(path: &Path, env: Env<'_>) -> Result<Settings, ConfigError> {
             None => LogFormat::default(),
         },
     };
+    let retention = retention(&file, global.retention, &alerts, &stories)?;
 
     let mut collected = Collected::starting_at(path, fetch.redactor.clone());
     collected.add(&file, fragment)?;
@@ -61,6 +63,7 @@ pub(super) fn load(path: &Path, env: Env<'_>) -> Result<Settings, ConfigError> {
         alerts,
         stories,
         log,
+        retention,
         feeds,
         disabled_feeds: disabled,
         disabled_urls: collected.disabled.into_iter().map(|(url, _)| url).collect(),
@@ -342,4 +345,57 @@ fn stories(file: &FileContext, raw: RawStories) -> Result<StorySettings, ConfigE
         None => DEFAULT_STORY_THRESHOLD,
     };
     Ok(StorySettings { window, threshold })
+}
+
+/// `"forever"`, or a duration: how long rows are kept.
+fn kept_for(
+    file: &FileContext,
+    value: Option<&Text>,
+    default: Option<Duration>,
+) -> Result<Option<Duration>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    file.parsed(value, |text| {
+        if text.trim() == "forever" {
+            return Ok(None);
+        }
+        parse_duration(text, MIN_WINDOW)
+            .map(Some)
+            .map_err(|message| format!("{message}, or \"forever\""))
+    })
+}
+
+fn retention(
+    file: &FileContext,
+    raw: RawRetention,
+    alerts: &AlertSettings,
+    stories: &StorySettings,
+) -> Result<RetentionSettings, ConfigError> {
+    let articles = kept_for(file, raw.articles.as_ref(), None)?;
+    // A reprint that may still alert (published within `alerts.max_age`) looks
+    // for its story `stories.window` further back: an article removed sooner
+    // would let the reprint start a story of its own and fire its rules again.
+    let needed = alerts.max_age.saturating_add(stories.window);
+    if let (Some(kept), Some(value)) = (articles, raw.articles.as_ref())
+        && kept < needed
+    {
+        return Err(file.fail(
+            value,
+            format!(
+                "`articles` must be at least alerts.max_age + stories.window ({}), \
+                 or a late reprint could alert again",
+                humantime::format_duration(needed)
+            ),
+        ));
+    }
+    let deliveries = kept_for(
+        file,
+        raw.deliveries.as_ref(),
+        Some(DEFAULT_DELIVERY_RETENTION),
+    )?;
+    Ok(RetentionSettings {
+        articles,
+        deliveries,
+    })
 }

@@ -111,6 +111,9 @@ pub const DEFAULT_STORY_WINDOW: Duration = Duration::from_secs(72 * 3600);
 /// between what reprints score (≥ 0.68 in the evaluation) and what different
 /// articles about the same names score (≤ 0.33); see docs/performance.md, "Stories".
 pub const DEFAULT_STORY_THRESHOLD: f64 = 0.5;
+/// How long finished deliveries (delivered or dead) and their attempts are kept:
+/// a quarter of history to look back on when a receiver asks what it was sent.
+pub const DEFAULT_DELIVERY_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// The User-Agent sent with every fetch: versioned, with a contact URL, so a feed's
 /// operator can tell who is polling.
@@ -167,6 +170,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// The feeds to poll, in file order: the main file's, then each include's,
     /// then the managed file's.
+    pub retention: RetentionSettings,
+    /// In file order: the main file's, then each include's.
     pub feeds: Vec<FeedSettings>,
     /// Configured feeds the managed file's `disabled` list switches off: not
     /// polled, their stored articles kept.
@@ -316,6 +321,26 @@ impl LogFormat {
                 "invalid log format \"{}\", expected \"text\" or \"json\"",
                 escaped_controls(text)
             )),
+        }
+    }
+}
+
+/// `[retention]`: how long stored rows are kept. `None` keeps them forever.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionSettings {
+    /// Articles published (else first seen) longer ago than this are removed,
+    /// with their sources; a news archive keeps them by default.
+    pub articles: Option<Duration>,
+    /// Finished deliveries (delivered, dead), and their attempts, are removed
+    /// this long after they finished.
+    pub deliveries: Option<Duration>,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            articles: None,
+            deliveries: Some(DEFAULT_DELIVERY_RETENTION),
         }
     }
 }

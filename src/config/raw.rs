@@ -23,6 +23,7 @@ pub(super) struct RawMainFile {
     pub alerts: Option<RawAlerts>,
     pub stories: Option<RawStories>,
     pub log: Option<RawLog>,
+    pub retention: Option<RawRetention>,
     #[serde(default)]
     pub feeds: Vec<RawFeed>,
     #[serde(default)]
@@ -66,6 +67,7 @@ pub(super) struct RawGlobal {
     pub alerts: RawAlerts,
     pub stories: RawStories,
     pub log: RawLog,
+    pub retention: RawRetention,
 }
 
 impl RawMainFile {
@@ -77,6 +79,7 @@ impl RawMainFile {
             alerts: self.alerts.unwrap_or_default(),
             stories: self.stories.unwrap_or_default(),
             log: self.log.unwrap_or_default(),
+            retention: self.retention.unwrap_or_default(),
         };
         let fragment = RawFragment {
             include: self.include,
@@ -140,6 +143,13 @@ pub(super) struct RawStories {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLog {
     pub format: Option<Text>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRetention {
+    pub articles: Option<Text>,
+    pub deliveries: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

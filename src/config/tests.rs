@@ -62,7 +62,7 @@ const LOG_SINK: &str = "[sinks.log]\ntype = \"log\"\n";
 fn unknown_keys_are_rejected_with_their_position_and_the_expected_keys() {
     check_main_rejected(
         "databse = 1\n",
-        "herald.toml:1:1: unknown field `databse`, expected one of `include`, `database`, `fetch`, `api`, `alerts`, `stories`, `log`, `feeds`, `sinks`, `rules`",
+        "herald.toml:1:1: unknown field `databse`, expected one of `include`, `database`, `fetch`, `api`, `alerts`, `stories`, `log`, `retention`, `feeds`, `sinks`, `rules`",
     );
     check_main_rejected(
         "[fetch]\ninterval = \"5m\"\n  intervall = \"5m\"\n",
@@ -362,6 +362,12 @@ fn an_empty_file_gives_the_defaults_and_no_api() {
     assert_eq!(settings.stories, StorySettings::default());
     assert_eq!(settings.database.connect_timeout, Duration::from_secs(5));
     assert_eq!(settings.log.format, LogFormat::Text);
+    assert_eq!(settings.retention, RetentionSettings::default());
+    assert_eq!(settings.retention.articles, None);
+    assert_eq!(
+        settings.retention.deliveries,
+        Some(Duration::from_secs(90 * 24 * 3600))
+    );
     assert!(settings.feeds.is_empty() && settings.sinks.is_empty() && settings.rules.is_empty());
 }
 
@@ -883,6 +889,24 @@ fn the_managed_file_is_read_without_an_include_and_once_through_a_glob() {
 }
 
 #[test]
+fn retention_takes_durations_or_forever() {
+    let settings = load_main("[retention]\narticles = \"365d\"\ndeliveries = \"forever\"\n");
+    assert_eq!(
+        settings.retention,
+        RetentionSettings {
+            articles: Some(Duration::from_secs(365 * 24 * 3600)),
+            deliveries: None,
+        }
+    );
+    let settings = load_main("[retention]\narticles = \"forever\"\ndeliveries = \"12h\"\n");
+    assert_eq!(settings.retention.articles, None);
+    assert_eq!(
+        settings.retention.deliveries,
+        Some(Duration::from_secs(12 * 3600))
+    );
+}
+
+#[test]
 fn the_managed_file_is_checked_like_any_other() {
     check_rejected(
         &[
@@ -969,4 +993,32 @@ fn a_new_managed_file_is_created_with_its_directory() {
     assert_eq!(config.load(&[]).unwrap().feeds.len(), 1);
     file.restore().unwrap();
     assert!(!managed_path(&config.main()).exists());
+}
+
+#[test]
+fn bad_retention_values_are_rejected_at_the_value() {
+    check_main_rejected(
+        "[retention]\narticles = \"a year\"\n",
+        "herald.toml:2:12: invalid duration \"a year\", expected a duration like \"90s\", \"15m\" or \"1h\", or \"forever\"",
+    );
+    check_main_rejected(
+        "[retention]\ndeliveries = \"0s\"\n",
+        "herald.toml:2:14: duration \"0s\" is too short, expected at least 1s, or \"forever\"",
+    );
+    check_main_rejected(
+        "[retention]\nkeep = \"1d\"\n",
+        "herald.toml:2:1: unknown field `keep`, expected `articles` or `deliveries`",
+    );
+    // Shorter than a reprint may still arrive and alert: 48h + 72h by default.
+    check_main_rejected(
+        "[retention]\narticles = \"4d\"\n",
+        "herald.toml:2:12: `articles` must be at least alerts.max_age + stories.window (5days), or a late reprint could alert again",
+    );
+    let settings = load_main(
+        "[alerts]\nmax_age = \"1h\"\n[stories]\nwindow = \"1h\"\n[retention]\narticles = \"2h\"\n",
+    );
+    assert_eq!(
+        settings.retention.articles,
+        Some(Duration::from_secs(2 * 3600))
+    );
 }

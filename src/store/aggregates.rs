@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
+use super::retention::{Batch, Cursor, PrunePolicy, PruneReport};
 use super::{Incoming, InstanceLock, StoreError};
 use crate::domain::article::{Article, ArticleSource, ArticleText, SaveSummary};
 use crate::domain::delivery::{AlertRecord, AttemptRecord, DeliveryRecord, DeliveryStatus};
@@ -170,10 +171,54 @@ pub trait CountStore: Send + Sync {
     async fn deliveries_by_status(&self) -> Result<Vec<(DeliveryStatus, i64)>, StoreError>;
 }
 
+/// Retention: removing, one short transaction at a time, what `[retention]`
+/// no longer keeps (the policy and its invariants: `store::retention`).
+#[async_trait]
+pub trait RetentionStore: Send + Sync {
+    /// One batch of finished deliveries past `before`, with their attempts.
+    async fn prune_deliveries(
+        &self,
+        before: DateTime<Utc>,
+        cursor: Option<Cursor>,
+        limit: i64,
+    ) -> Result<Batch, StoreError>;
+
+    /// One batch of story fingerprints of articles published before `before`.
+    async fn prune_fingerprints(
+        &self,
+        before: DateTime<Utc>,
+        cursor: Option<Cursor>,
+        limit: i64,
+    ) -> Result<Batch, StoreError>;
+
+    /// One batch of articles published before `before`, with their sources,
+    /// alerts and fingerprints; articles with open deliveries wait.
+    async fn prune_articles(
+        &self,
+        before: DateTime<Utc>,
+        cursor: Option<Cursor>,
+        limit: i64,
+    ) -> Result<Batch, StoreError>;
+
+    /// Articles past `before` that wait for their deliveries to finish.
+    async fn articles_waiting(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// What pruning now would remove, removing nothing.
+    async fn prunable(&self, policy: &PrunePolicy) -> Result<PruneReport, StoreError>;
+}
+
 /// A database herald can run on: every aggregate, plus the database as a whole.
 #[async_trait]
 pub trait Backend:
-    FeedStore + ArticleStore + StoryStore + OutboxStore + CountStore + std::fmt::Debug + Send + Sync
+    FeedStore
+    + ArticleStore
+    + StoryStore
+    + OutboxStore
+    + CountStore
+    + RetentionStore
+    + std::fmt::Debug
+    + Send
+    + Sync
 {
     /// `sqlite`, `postgres`: as `/metrics` and `herald check` name the backend.
     fn name(&self) -> &'static str;

@@ -15,6 +15,7 @@ mod aggregates;
 mod error;
 mod group_commit;
 mod postgres;
+mod retention;
 mod rows;
 mod sqlite;
 mod story_index;
@@ -37,9 +38,12 @@ use crate::domain::story::StoryRecord;
 use crate::stories::{StoryInput, StorySettings};
 use write_health::WriteHealth;
 
-pub use aggregates::{ArticleStore, Backend, CountStore, FeedStore, OutboxStore, StoryStore};
+pub use aggregates::{
+    ArticleStore, Backend, CountStore, FeedStore, OutboxStore, RetentionStore, StoryStore,
+};
 pub use error::StoreError;
 pub use postgres::PgStore;
+pub use retention::{DEFAULT_BATCH as DEFAULT_PRUNE_BATCH, PrunePolicy, PruneReport};
 pub use sqlite::SqliteStore;
 
 /// The tables herald's migrations create: a database holding any of them
@@ -458,5 +462,16 @@ impl Store {
     /// database, open ones (the queue) counted in an index. Exact.
     pub async fn deliveries_by_status(&self) -> Result<Vec<(DeliveryStatus, i64)>, StoreError> {
         self.backend.deliveries_by_status().await
+    }
+
+    /// Removes, in batches of `policy.batch` rows with `policy.pause` between
+    /// them, what `policy` does not keep; returns what was removed.
+    pub async fn prune(&self, policy: &PrunePolicy) -> Result<PruneReport, StoreError> {
+        self.observed(retention::prune(self, policy).await)
+    }
+
+    /// What [`Store::prune`] would remove now, removing nothing.
+    pub async fn prunable(&self, policy: &PrunePolicy) -> Result<PruneReport, StoreError> {
+        self.backend.prunable(policy).await
     }
 }

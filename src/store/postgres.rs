@@ -8,6 +8,7 @@ mod articles;
 mod counts;
 mod feeds;
 mod outbox;
+mod retention;
 mod stories;
 
 use std::sync::Arc;

@@ -10,6 +10,7 @@ mod articles;
 mod counts;
 mod feeds;
 mod outbox;
+mod retention;
 mod stories;
 
 use std::str::FromStr;

@@ -18,6 +18,7 @@ mod ingest;
 mod logs;
 mod properties;
 mod redaction;
+mod retention;
 mod rules;
 mod schema_docs;
 mod sinks;
