@@ -367,6 +367,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let scan = Scan {
                 since: since_time(since)?,
                 limit: None,
+                after: None,
             };
             backtest(settings, rule, scan, json, Some(limit)).await
         }
@@ -434,6 +435,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let scan = Scan {
                 since: since_time(since)?,
                 limit: None,
+                after: None,
             };
             backtest(settings, rule, scan, json, None).await
         }
@@ -883,12 +885,22 @@ async fn backtest(
     let with_terms = shown.is_none();
     let app = App::open(settings).await?;
     let feeds = app.feed_infos().await?;
-    let progress = progress_bar(&app, scan).await;
+    // What `herald run` has not indexed yet (all of it, without a daemon)
+    // would be read article by article; indexed, it is read once. A database
+    // this command may only read is searched as it is.
+    if let Err(error) = search::catch_up(&app.store).await {
+        tracing::debug!(%error, "cannot index the articles waiting for search");
+    }
+    let searched = app
+        .store
+        .count_articles_since(scan.since)
+        .await
+        .context("counting articles")?;
+    let progress = progress_bar(&rule, searched);
     let rule_name = rule.name.clone();
     let matches = search::matching_articles(&app.store, rule, &feeds, scan, || progress.inc(1))
         .await
         .context("reading articles")?;
-    let scanned = progress.position();
     progress.finish_and_clear();
     let mut out = std::io::stdout().lock();
     let printed = &matches[..shown.map_or(matches.len(), |limit| limit.min(matches.len()))];
@@ -915,29 +927,25 @@ async fn backtest(
         if printed.len() < matches.len() {
             writeln!(
                 out,
-                "{} of {} matching articles shown (newest first; --limit), {scanned} searched",
+                "{} of {} matching articles shown (newest first; --limit), {searched} searched",
                 printed.len(),
                 matches.len()
             )
         } else {
-            writeln!(out, "{} of {scanned} articles matched", matches.len())
+            writeln!(out, "{} of {searched} articles matched", matches.len())
         }
         .context("stdout")?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// A progress bar on stderr when it is a terminal; hidden in pipes and under systemd.
-async fn progress_bar(app: &App, scan: Scan) -> indicatif::ProgressBar {
+/// A progress bar on stderr when it is a terminal and every article is read
+/// (the index leaves few to read); hidden in pipes and under systemd.
+fn progress_bar(rule: &Rule, total: i64) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
+    if !std::io::stderr().is_terminal() || search::uses_index(rule) {
         return indicatif::ProgressBar::hidden();
     }
-    let total = app
-        .store
-        .count_articles_since(scan.since)
-        .await
-        .unwrap_or(0);
     let bar = indicatif::ProgressBar::new(u64::try_from(total).unwrap_or(0));
     if let Ok(style) =
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} articles {elapsed}")

@@ -138,6 +138,9 @@ pub async fn work(apps: watch::Receiver<Arc<App>>, shutdown: watch::Receiver<boo
     let mut tasks = JoinSet::new();
     tasks.spawn(scheduler::run(apps.clone(), shutdown.clone()));
     tasks.spawn(crate::retention::run(apps.clone(), shutdown.clone()));
+    // A reload keeps the database: the first App's store serves every App.
+    let store = apps.borrow().store.clone();
+    tasks.spawn(crate::search::index_continuously(store, shutdown.clone()));
     tasks.spawn(dispatch_forever(apps, shutdown));
     while tasks.join_next().await.is_some() {}
 }

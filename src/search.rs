@@ -1,15 +1,24 @@
-//! Rules over stored history: `herald search` and `herald rules test`.
+//! Rules over stored history: `herald search`, `herald rules test` and the
+//! API's article search, and the indexer that keeps the search index current.
 //!
-//! Articles stream from the store newest first and are matched one at a time, so
-//! memory grows with the number of matches, never with the number scanned.
+//! The store's full-text index returns the articles that hold the query's
+//! words (a superset of its matches; see [`crate::rules::IndexQuery`]), plus
+//! those not indexed yet; the matcher checks each, so results are exactly
+//! what a rule would fire on. A query no word of which the index can use
+//! (`feed:reuters`, `tag:world`) reads every article of the window. Candidates
+//! stream newest first and are matched one at a time, so memory grows with
+//! the number of matches, never with the number read.
 
 use std::collections::HashMap;
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use tokio::sync::watch;
 
 use crate::config::FeedSettings;
-use crate::domain::article::ArticleText;
+use crate::domain::article::{ArticleCursor, ArticleText};
 use crate::domain::feed::FeedRecord;
 use crate::rules::{Document, Matcher, Rule};
 use crate::store::{Store, StoreError};
@@ -51,6 +60,8 @@ pub fn feed_infos(records: Vec<FeedRecord>, configured: &[FeedSettings]) -> Hash
 pub struct Match {
     pub article_id: i64,
     pub matched: Vec<String>,
+    /// Where a page that ends with this article ends.
+    pub cursor: ArticleCursor,
 }
 
 /// Options of one scan.
@@ -59,10 +70,18 @@ pub struct Scan {
     pub since: DateTime<Utc>,
     /// Stop after this many matches.
     pub limit: Option<usize>,
+    /// Start after this article (the previous page's last).
+    pub after: Option<ArticleCursor>,
+}
+
+/// Whether the index narrows a search for `rule` (else every article of the
+/// window is read).
+pub fn uses_index(rule: &Rule) -> bool {
+    rule.query.index_query().is_some()
 }
 
 /// Matches `rule` against the articles published since `scan.since`, newest first.
-/// `on_scanned` is called once per article read (for progress display).
+/// `on_scanned` is called once per candidate read (for progress display).
 pub async fn matching_articles(
     store: &Store,
     rule: Rule,
@@ -70,12 +89,13 @@ pub async fn matching_articles(
     scan: Scan,
     mut on_scanned: impl FnMut(),
 ) -> Result<Vec<Match>, StoreError> {
+    let index = rule.query.index_query();
     let matcher = Matcher::compile([rule]);
     let mut matches = Vec::new();
     if scan.limit == Some(0) {
         return Ok(matches);
     }
-    let mut articles = store.scan_articles(scan.since);
+    let mut articles = store.search_articles(index.as_ref(), scan.since, scan.after);
     while let Some(article) = articles.next().await {
         let article = article?;
         on_scanned();
@@ -83,6 +103,7 @@ pub async fn matching_articles(
             matches.push(Match {
                 article_id: article.id,
                 matched,
+                cursor: ArticleCursor::after(&article),
             });
             if scan.limit.is_some_and(|limit| matches.len() >= limit) {
                 break;
@@ -120,4 +141,49 @@ fn match_one(
         .iter()
         .next()
         .map(|hit| hit.terms().map(|t| t.to_string()).collect())
+}
+
+/// Articles indexed per transaction: a SQLite write holds the database for the
+/// few milliseconds these take, and ingest waits no longer than that.
+const INDEX_BATCH: usize = 250;
+
+/// Pause between two rounds of `herald run`'s indexer when nothing waits.
+const INDEX_IDLE: Duration = Duration::from_secs(2);
+
+/// Indexes every article waiting for the search index; returns how many.
+pub async fn catch_up(store: &Store) -> Result<usize, StoreError> {
+    let mut indexed = 0;
+    loop {
+        let taken = store.index_backlog(INDEX_BATCH).await?;
+        if taken == 0 {
+            return Ok(indexed);
+        }
+        indexed += taken;
+    }
+}
+
+/// `herald run`'s indexer: keeps the search index in step with ingest, a
+/// batch at a time, until `shutdown` turns true (a batch in flight rolls back
+/// and waits in the backlog for the next start).
+pub async fn index_continuously(store: Store, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let round = tokio::select! {
+            round = catch_up(&store) => round,
+            _ = shutdown.changed() => return,
+        };
+        match round {
+            Ok(0) => {}
+            Ok(indexed) => tracing::debug!(indexed, "articles indexed for search"),
+            // Searches stay complete (the backlog is read as candidates); the
+            // next round tries again.
+            Err(error) => tracing::warn!(%error, "cannot index articles for search"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(INDEX_IDLE) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
 }

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::ApiState;
 use super::error::ApiError;
-use crate::domain::article::Article;
+use crate::domain::article::{Article, ArticleCursor};
 use crate::domain::delivery::DeliveryStatus;
 use crate::domain::story::StoryRecord;
 use crate::rules::{Rule, RuleQuery};
@@ -35,13 +36,18 @@ pub struct ArticlesQuery {
     q: Option<String>,
     since: Option<String>,
     limit: Option<String>,
+    cursor: Option<String>,
 }
 
-/// Stored articles matching a rule query, newest first (`herald search`).
+/// Stored articles matching a rule query, newest first (`herald search`), a
+/// page of `limit` at a time. A full page names the next in a `Link` header
+/// (`rel="next"`) and its `cursor` in `Herald-Next-Cursor`; the cursor is the
+/// page's last article, so pages neither repeat nor skip an article when
+/// others are stored between two requests.
 pub async fn articles(
     State(state): State<Arc<ApiState>>,
     query: Result<Query<ArticlesQuery>, QueryRejection>,
-) -> Result<Json<Vec<Article>>, ApiError> {
+) -> Result<(HeaderMap, Json<Vec<Article>>), ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let text = query
         .q
@@ -52,9 +58,19 @@ pub async fn articles(
         query: parsed,
         tags: Vec::new(),
     };
+    let after = match query.cursor.as_deref() {
+        None | Some("") => None,
+        Some(token) => Some(ArticleCursor::from_token(token).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "cursor: {token:?} is not a cursor this API gave (Herald-Next-Cursor)"
+            ))
+        })?),
+    };
+    let page = limit(query.limit.as_deref(), DEFAULT_ARTICLES)?;
     let scan = Scan {
         since: since(query.since.as_deref().unwrap_or(DEFAULT_SINCE))?,
-        limit: Some(limit(query.limit.as_deref(), DEFAULT_ARTICLES)?),
+        limit: Some(page),
+        after,
     };
     let records = state
         .store
@@ -66,6 +82,24 @@ pub async fn articles(
     let matches = search::matching_articles(&state.store, rule, &feeds, scan, || {})
         .await
         .map_err(|e| ApiError::database("searching articles", &e))?;
+    let mut headers = HeaderMap::new();
+    if let Some(last) = matches.last().filter(|_| matches.len() == page) {
+        let token = last.cursor.token();
+        let mut next = url::form_urlencoded::Serializer::new(String::new());
+        next.append_pair("q", &text);
+        if let Some(since) = &query.since {
+            next.append_pair("since", since);
+        }
+        next.append_pair("limit", &page.to_string());
+        next.append_pair("cursor", &token);
+        let link = format!("</api/v1/articles?{}>; rel=\"next\"", next.finish());
+        // Both are ASCII (the query is percent-encoded), so always valid.
+        if let (Ok(link), Ok(token)) = (HeaderValue::from_str(&link), HeaderValue::from_str(&token))
+        {
+            headers.insert(header::LINK, link);
+            headers.insert("herald-next-cursor", token);
+        }
+    }
     let redactor = state.redactor.borrow().clone();
     let mut articles = Vec::with_capacity(matches.len());
     for found in matches {
@@ -77,7 +111,7 @@ pub async fn articles(
         // Deleted between the match and now: gone, as `herald search` skips it.
         articles.extend(article.map(|article| article.redacted(&redactor)));
     }
-    Ok(Json(articles))
+    Ok((headers, Json(articles)))
 }
 
 /// The configured feeds' health, in configuration order (`herald feeds`).

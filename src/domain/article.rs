@@ -135,3 +135,36 @@ impl SaveSummary {
         self.rejected.extend(other.rejected);
     }
 }
+
+/// Where a page of articles in search order (newest published first, then
+/// highest id) ended: the next page starts after it. Keyed on the last article
+/// itself, not on an offset, so articles stored meanwhile neither repeat nor
+/// push others out of the next page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArticleCursor {
+    pub published_at: DateTime<Utc>,
+    pub id: i64,
+}
+
+impl ArticleCursor {
+    pub fn after(article: &ArticleText) -> ArticleCursor {
+        ArticleCursor {
+            published_at: article.published_at,
+            id: article.id,
+        }
+    }
+
+    /// The cursor as an opaque token: `<microseconds since 1970>.<id>`.
+    pub fn token(&self) -> String {
+        format!("{}.{}", self.published_at.timestamp_micros(), self.id)
+    }
+
+    pub fn from_token(token: &str) -> Option<ArticleCursor> {
+        let (micros, id) = token.split_once('.')?;
+        let published_at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+        Some(ArticleCursor {
+            published_at,
+            id: id.parse().ok()?,
+        })
+    }
+}

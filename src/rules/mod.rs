@@ -71,11 +71,13 @@
 //! start of the second.
 
 mod document;
+mod index;
 mod matcher;
 mod query;
 mod text;
 
 pub use document::{Document, TokenizedDocument};
+pub use index::{IndexQuery, MAX_INDEXED_WORDS, index_words};
 pub use matcher::{Hit, HitIter, Hits, Matcher, Rule, RuleHit};
 pub use query::{
     Field, MAX_NEAR_DISTANCE, MAX_NESTING, QueryError, QueryWarning, RuleQuery, WarningKind,

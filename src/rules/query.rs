@@ -292,6 +292,12 @@ impl RuleQuery {
         })
     }
 
+    /// What a full-text index must return for this query (a superset of its
+    /// matches), or `None` when no word of it narrows the search.
+    pub fn index_query(&self) -> Option<super::IndexQuery> {
+        super::IndexQuery::of(&self.expr)
+    }
+
     /// Lower-case `and`, `or`, `not`, `near/N` that are searched as words.
     pub fn warnings(&self) -> &[QueryWarning] {
         &self.warnings

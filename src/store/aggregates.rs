@@ -11,10 +11,11 @@ use futures::stream::BoxStream;
 
 use super::retention::{Batch, Cursor, PrunePolicy, PruneReport};
 use super::{Incoming, InstanceLock, StoreError};
-use crate::domain::article::{Article, ArticleSource, ArticleText, SaveSummary};
+use crate::domain::article::{Article, ArticleCursor, ArticleSource, ArticleText, SaveSummary};
 use crate::domain::delivery::{AlertRecord, AttemptRecord, DeliveryRecord, DeliveryStatus};
 use crate::domain::feed::{FeedRecord, FeedSpec, FeedStatus, FetchRecord};
 use crate::domain::story::StoryRecord;
+use crate::rules::IndexQuery;
 use crate::stories::StorySettings;
 
 /// Feeds: the configured rows, their claims by pollers, and fetch outcomes.
@@ -70,10 +71,6 @@ pub trait ArticleStore: Send + Sync {
         stories: &StorySettings,
         now: DateTime<Utc>,
     ) -> Result<SaveSummary, StoreError>;
-
-    /// Articles published since `since`, newest first, as a stream.
-    fn scan_articles(&self, since: DateTime<Utc>)
-    -> BoxStream<'_, Result<ArticleText, StoreError>>;
 
     /// How many articles were published since `since`.
     async fn count_articles_since(&self, since: DateTime<Utc>) -> Result<i64, StoreError>;
@@ -207,6 +204,30 @@ pub trait RetentionStore: Send + Sync {
     async fn prunable(&self, policy: &PrunePolicy) -> Result<PruneReport, StoreError>;
 }
 
+/// The full-text index of articles (what `herald search`, `rules test` and
+/// the API read) and its backlog: articles written or changed since they were
+/// last indexed, which every search reads as candidates too.
+#[async_trait]
+pub trait SearchStore: Send + Sync {
+    /// Articles published since `since` and before `after` in search order
+    /// (newest published first, then highest id) that the index returns for
+    /// `query` or that wait in the backlog; with no query, every article of the
+    /// window. A superset of the query's matches, for the matcher to check.
+    fn search_articles(
+        &self,
+        query: Option<&IndexQuery>,
+        since: DateTime<Utc>,
+        after: Option<ArticleCursor>,
+    ) -> BoxStream<'_, Result<ArticleText, StoreError>>;
+
+    /// Indexes up to `limit` articles of the backlog (their words from
+    /// [`crate::rules::index_words`]); returns how many it took from it.
+    async fn index_backlog(&self, limit: usize) -> Result<usize, StoreError>;
+
+    /// Articles waiting to be indexed (those too large to index included).
+    async fn search_backlog(&self) -> Result<i64, StoreError>;
+}
+
 /// A database herald can run on: every aggregate, plus the database as a whole.
 #[async_trait]
 pub trait Backend:
@@ -216,6 +237,7 @@ pub trait Backend:
     + OutboxStore
     + CountStore
     + RetentionStore
+    + SearchStore
     + std::fmt::Debug
     + Send
     + Sync

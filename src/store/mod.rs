@@ -17,6 +17,7 @@ mod group_commit;
 mod postgres;
 mod retention;
 mod rows;
+mod search;
 mod sqlite;
 mod story_index;
 mod write;
@@ -31,15 +32,19 @@ use futures::stream::BoxStream;
 
 use crate::config::{DEFAULT_BUSY_TIMEOUT, DEFAULT_CONNECT_TIMEOUT};
 use crate::domain::alert::{RuleMatch, Suppression};
-use crate::domain::article::{Article, ArticleSource, ArticleText, NewArticle, SaveSummary};
+use crate::domain::article::{
+    Article, ArticleCursor, ArticleSource, ArticleText, NewArticle, SaveSummary,
+};
 use crate::domain::delivery::{AlertRecord, AttemptRecord, DeliveryRecord, DeliveryStatus};
 use crate::domain::feed::{FeedRecord, FeedSpec, FeedStatus, FetchRecord};
 use crate::domain::story::StoryRecord;
+use crate::rules::IndexQuery;
 use crate::stories::{StoryInput, StorySettings};
 use write_health::WriteHealth;
 
 pub use aggregates::{
-    ArticleStore, Backend, CountStore, FeedStore, OutboxStore, RetentionStore, StoryStore,
+    ArticleStore, Backend, CountStore, FeedStore, OutboxStore, RetentionStore, SearchStore,
+    StoryStore,
 };
 pub use error::StoreError;
 pub use postgres::PgStore;
@@ -260,13 +265,26 @@ impl Store {
         )
     }
 
-    /// Articles published since `since`, newest first, as a stream: memory stays flat
-    /// however many are scanned.
-    pub fn scan_articles(
+    /// Candidates of a search, newest first, as a stream: memory stays flat
+    /// however many are read. See [`SearchStore::search_articles`].
+    pub fn search_articles(
         &self,
+        query: Option<&IndexQuery>,
         since: DateTime<Utc>,
+        after: Option<ArticleCursor>,
     ) -> BoxStream<'_, Result<ArticleText, StoreError>> {
-        self.backend.scan_articles(since)
+        self.backend.search_articles(query, since, after)
+    }
+
+    /// Indexes up to `limit` articles waiting for the search index; returns
+    /// how many it took.
+    pub async fn index_backlog(&self, limit: usize) -> Result<usize, StoreError> {
+        self.backend.index_backlog(limit).await
+    }
+
+    /// Articles waiting for the search index.
+    pub async fn search_backlog(&self) -> Result<i64, StoreError> {
+        self.backend.search_backlog().await
     }
 
     /// How many articles were published since `since` (for progress display).

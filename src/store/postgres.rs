@@ -9,6 +9,7 @@ mod counts;
 mod feeds;
 mod outbox;
 mod retention;
+mod search;
 mod stories;
 
 use std::sync::Arc;

@@ -11,6 +11,7 @@ mod counts;
 mod feeds;
 mod outbox;
 mod retention;
+mod search;
 mod stories;
 
 use std::str::FromStr;

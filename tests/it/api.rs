@@ -462,6 +462,7 @@ async fn article_search_equals_herald_search(backend: Backend) {
         let scan = Scan {
             since: Utc::now() - chrono::Duration::days(7),
             limit: Some(limit),
+            after: None,
         };
         let feeds = api.herald.app.feed_infos().await.unwrap();
         let matches = search::matching_articles(&api.herald.app.store, rule, &feeds, scan, || {})

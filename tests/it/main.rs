@@ -21,6 +21,7 @@ mod redaction;
 mod retention;
 mod rules;
 mod schema_docs;
+mod search;
 mod sinks;
 mod stories;
 mod story_alerts;

@@ -232,6 +232,7 @@ async fn search_and_backtest_read_stored_articles(backend: Backend) {
         let scan = Scan {
             since: Utc::now() - chrono::Duration::days(days),
             limit,
+            after: None,
         };
         let (store, feeds) = (herald.db.store.clone(), feeds.clone());
         async move {

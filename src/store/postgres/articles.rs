@@ -3,17 +3,15 @@
 use super::outbox::insert_stories_and_alerts;
 use super::stories::{assign_stories, index_fingerprints};
 use super::{DEADLOCK_ATTEMPTS, PgStore, STORY_LOCK, is_deadlock};
-use crate::domain::article::{Article, ArticleSource, ArticleText, NewArticle, SaveSummary};
+use crate::domain::article::{Article, ArticleSource, NewArticle, SaveSummary};
 use crate::store::group_commit::{GroupWriter, WriteJob};
-use crate::store::rows::{article_from_row, article_text_from_row};
+use crate::store::rows::article_from_row;
 use crate::store::story_index::{Indexed, StoryIndex};
 use crate::store::write::{dedup_key, partition};
 use crate::store::{ArticleStore, Incoming, StoreError};
 use crate::stories::StorySettings;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::StreamExt as _;
-use futures::stream::BoxStream;
 use sqlx::Row as _;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
@@ -83,24 +81,6 @@ impl ArticleStore for PgStore {
         Ok(sqlx::query_scalar("SELECT count(*) FROM articles")
             .fetch_one(&self.pool)
             .await?)
-    }
-
-    fn scan_articles(
-        &self,
-        since: DateTime<Utc>,
-    ) -> BoxStream<'_, Result<ArticleText, StoreError>> {
-        sqlx::query(
-            "SELECT a.id, a.title, a.summary_text, a.content_text, a.author, a.url,
-                a.published_at,
-                (SELECT string_agg(s.feed_id::text, ',') FROM article_sources s
-                 WHERE s.article_id = a.id) AS feed_ids
-             FROM articles a WHERE a.published_at >= $1
-             ORDER BY a.published_at DESC, a.id DESC",
-        )
-        .bind(since)
-        .fetch(&self.pool)
-        .map(|row| article_text_from_row(&row?))
-        .boxed()
     }
 
     async fn count_articles_since(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {

@@ -3,9 +3,9 @@
 use super::outbox::insert_alerts;
 use super::stories::{assign_stories, read_held_rules};
 use super::{ROWS_PER_STATEMENT, SqliteStore, WAL_CHECKPOINT_BYTES, to_text};
-use crate::domain::article::{Article, ArticleSource, ArticleText, SaveSummary};
+use crate::domain::article::{Article, ArticleSource, SaveSummary};
 use crate::store::group_commit::{GroupWriter, WriteJob};
-use crate::store::rows::{article_from_row, article_text_from_row};
+use crate::store::rows::article_from_row;
 use crate::store::story_index::{Indexed, StoryIndex};
 use crate::store::write::{dedup_key, partition};
 use crate::store::{ArticleStore, Incoming, StoreError};
@@ -13,8 +13,6 @@ use crate::stories::assign::NewMember;
 use crate::stories::{StorySettings, assign};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::StreamExt as _;
-use futures::stream::BoxStream;
 use sqlx::Row as _;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite, Transaction};
@@ -87,24 +85,6 @@ impl ArticleStore for SqliteStore {
         Ok(sqlx::query_scalar("SELECT count(*) FROM articles")
             .fetch_one(&self.pool)
             .await?)
-    }
-
-    fn scan_articles(
-        &self,
-        since: DateTime<Utc>,
-    ) -> BoxStream<'_, Result<ArticleText, StoreError>> {
-        sqlx::query(
-            "SELECT a.id, a.title, a.summary_text, a.content_text, a.author, a.url,
-                a.published_at,
-                (SELECT group_concat(s.feed_id, ',') FROM article_sources s
-                 WHERE s.article_id = a.id) AS feed_ids
-             FROM articles a WHERE a.published_at >= ?1
-             ORDER BY a.published_at DESC, a.id DESC",
-        )
-        .bind(to_text(since))
-        .fetch(&self.pool)
-        .map(|row| article_text_from_row(&row?))
-        .boxed()
     }
 
     async fn count_articles_since(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {
