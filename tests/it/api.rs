@@ -145,6 +145,7 @@ both_backends!(
     metrics_parse_as_prometheus_text_and_move_after_a_poll,
     token_is_required_everywhere_but_healthz,
     article_search_equals_herald_search,
+    article_search_pages_by_cursor_while_articles_arrive,
     bad_parameters_are_400_with_the_reason,
     feeds_and_alerts_equal_the_cli_json,
     no_secret_appears_in_any_response,
@@ -487,6 +488,97 @@ async fn article_search_equals_herald_search(backend: Backend) {
         titles,
         ["North Korean delegation in Tehran", "Iran talks resume"]
     );
+}
+
+/// Pages follow the `Link: <…>; rel="next"` header to the end; articles stored
+/// between two requests, newer than the page already read, neither repeat an
+/// article nor push one out of the next page; the last page has no link. A
+/// cursor that is not one the API gave is a 400.
+async fn article_search_pages_by_cursor_while_articles_arrive(backend: Backend) {
+    let server = FeedServer::start().await;
+    let first: Vec<Item> = (1..=7)
+        .map(|n| fresh(n, &format!("Iran talks, day {n}"), "Negotiators met."))
+        .collect();
+    server.set("/wire", Route::rss("Wire", &first));
+    let config = format!("[[feeds]]\nurl = \"{}\"\n", server.url("/wire"));
+    let api = TestApi::start(backend, &config, None).await;
+    api.herald.poll().await;
+    let expected = api.get_json("/api/v1/articles?q=iran&limit=100").await;
+    let expected: Vec<i64> = expected
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(expected.len(), 7);
+
+    let mut path = "/api/v1/articles?q=iran&limit=3".to_owned();
+    let mut paged = Vec::new();
+    let mut pages = 0;
+    loop {
+        let response = api
+            .client
+            .get(format!("{}{path}", api.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let link = response
+            .headers()
+            .get("link")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let cursor = response
+            .headers()
+            .get("herald-next-cursor")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let page: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+        paged.extend(
+            page.as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["id"].as_i64().unwrap()),
+        );
+        pages += 1;
+        let Some(link) = link else {
+            assert_eq!(cursor, None);
+            break;
+        };
+        let next = link
+            .strip_prefix('<')
+            .and_then(|l| l.split_once(">; rel=\"next\""))
+            .map(|(target, _)| target.to_owned())
+            .unwrap_or_else(|| panic!("not a next link: {link}"));
+        assert!(
+            next.contains(&format!("cursor={}", cursor.unwrap())),
+            "{next}"
+        );
+        path = next;
+        // A newer matching article arrives between two pages.
+        let mut items = first.clone();
+        for n in 0..pages {
+            let mut newer = fresh(50 + n, &format!("Iran update {n}"), "More talks.");
+            newer.pub_date = Some(Utc::now());
+            items.push(newer);
+        }
+        server.set("/wire", Route::rss("Wire", &items));
+        api.herald.poll().await;
+    }
+    assert_eq!(paged, expected, "every article once, in order");
+    assert_eq!(pages, 3);
+    let now_matching = api.get_json("/api/v1/articles?q=iran&limit=100").await;
+    assert_eq!(
+        now_matching.as_array().unwrap().len(),
+        9,
+        "the newer ones were stored"
+    );
+
+    let refused = api
+        .error(
+            "/api/v1/articles?q=iran&cursor=yesterday",
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(refused.contains("cursor"), "{refused}");
 }
 
 /// What the `herald search QUERY --json` binary prints, one JSON value per line.

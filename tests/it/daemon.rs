@@ -11,11 +11,13 @@ use crate::support::feed_server::{FeedServer, Item, Route};
 use crate::support::herald::feeds_toml;
 use crate::support::process::{Daemon, NotifySocket, herald};
 use crate::support::receiver::Receiver;
+use crate::support::waiting::wait_until;
 
 both_backends!(
     systemd_hears_ready_reloading_and_stopping,
     a_feed_removed_on_reload_is_no_longer_fetched,
-    publishers_are_treated_politely
+    publishers_are_treated_politely,
+    the_daemon_indexes_what_it_stores_for_search,
 );
 
 fn write_config(dir: &Path, text: &str) {
@@ -206,6 +208,35 @@ async fn publishers_are_treated_politely(backend: Backend) {
         broken["error"].as_str().unwrap().contains("500"),
         "{broken}"
     );
+}
+
+/// `herald run` indexes the articles it stores in the background: the backlog
+/// empties and the index answers for them.
+async fn the_daemon_indexes_what_it_stores_for_search(backend: Backend) {
+    let server = FeedServer::start().await;
+    let mut items: Vec<Item> = (1..=3).map(Item::numbered).collect();
+    items[1].title = "Tehran hosts talks".into();
+    server.set("/wire", Route::rss("Wire", &items));
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &feeds_toml(&[server.url("/wire")]));
+    let daemon = Daemon::start(dir.path(), &db.url, None);
+    wait_for_hits(&server, "/wire", 1, Duration::from_secs(30)).await;
+    wait_until("the backlog indexed", Duration::from_secs(30), || async {
+        let since = chrono::Utc::now() - chrono::Duration::days(3650);
+        let stored = db.store.count_articles_since(since).await.unwrap();
+        stored == 3 && db.store.search_backlog().await.unwrap() == 0
+    })
+    .await;
+    daemon.signal("TERM");
+    let output = daemon.wait().await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let found = herald(dir.path(), &db.url, &["search", "tehran", "--since", "3650d", "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&found.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.contains("Tehran hosts talks"), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

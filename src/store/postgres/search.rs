@@ -36,12 +36,18 @@ impl SearchStore for PgStore {
             None => (end_of_time(), i64::MAX),
         };
         let sql = match query {
+            // Candidates first, each article then found by its key: with
+            // the window as the outer loop (as the planner picks on stale
+            // statistics) a search reads every article of the window.
             Some(_) => format!(
-                "SELECT {ARTICLE_TEXT} FROM articles a
-                 WHERE a.id IN (SELECT article_id FROM article_search
-                                WHERE words @@ $4::tsquery
-                                UNION ALL SELECT article_id FROM search_backlog)
-                   AND a.published_at >= $1 AND (a.published_at, a.id) < ($2, $3)
+                "WITH c AS MATERIALIZED (
+                     SELECT article_id FROM article_search WHERE words @@ $4::tsquery
+                     UNION SELECT article_id FROM search_backlog)
+                 SELECT a.* FROM c CROSS JOIN LATERAL (
+                     SELECT {ARTICLE_TEXT} FROM articles a
+                     WHERE a.id = c.article_id
+                       AND a.published_at >= $1 AND (a.published_at, a.id) < ($2, $3)
+                     LIMIT 1) AS a
                  ORDER BY a.published_at DESC, a.id DESC"
             ),
             None => format!(
