@@ -48,11 +48,11 @@ const RUNS: usize = 21;
 
 fn article(n: usize, prose: &Prose, random: &mut Random, now: DateTime<Utc>) -> Incoming {
     let mut summary = prose.text(800, random);
-    if n % 2_000 == 0 {
+    if n.is_multiple_of(2_000) {
         summary.push_str(" North Korea's delegation arrived in Iran for talks.");
-    } else if n % 500 == 0 {
+    } else if n.is_multiple_of(500) {
         summary.push_str(" Iran said on Monday.");
-    } else if n % 1_000 == 0 {
+    } else if n.is_multiple_of(1_000) {
         summary.push_str(" North Korea fired a missile.");
     }
     let key = format!("item-{n}");
