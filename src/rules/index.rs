@@ -3,11 +3,13 @@
 //! matcher then checks one by one.
 //!
 //! The index keeps, per article, the set of distinct words of its title,
-//! summary and content (the fields an unfielded term searches), each written
-//! as the lower-case hex of its UTF-8 bytes. Hex is a plain ASCII word to any
-//! index's tokenizer, so the index reads back exactly the words the matcher
-//! compares, and one word's hex is a prefix of another's exactly when the word
-//! is a prefix of the other: `iran*` stays a prefix query.
+//! summary and content (the fields an unfielded term searches), as the
+//! matcher normalises them. PostgreSQL takes them as they are (lexemes built
+//! without a parser). For SQLite's FTS5 each is written as the lower-case hex
+//! of its UTF-8 bytes: a plain ASCII word to its tokenizer, which would
+//! otherwise split `u.s` or fold what the matcher keeps apart; one word's hex
+//! is a prefix of another's exactly when the word is a prefix of the other, so
+//! `iran*` stays a prefix query.
 //!
 //! A query becomes a boolean of words: a phrase needs all its words, a NEAR
 //! pair all the words of both sides, AND and OR keep their shape. What the set
@@ -26,24 +28,27 @@ use super::text::TokenList;
 /// condition.
 pub const MAX_INDEXED_WORD_BYTES: usize = 240;
 
-/// Articles with more distinct words than this are not indexed: they are
-/// candidates of every search (PostgreSQL limits a tsvector to 1 MB; a real
-/// article has a few hundred to a few thousand).
+/// Articles with more distinct words than this, or more bytes of them than
+/// [`MAX_INDEXED_BYTES`], are not indexed: they are candidates of every search
+/// (PostgreSQL limits a tsvector to 1 MB; a real article has a few hundred to
+/// a few thousand words).
 pub const MAX_INDEXED_WORDS: usize = 30_000;
+pub const MAX_INDEXED_BYTES: usize = 256 * 1024;
 
-/// The index's words of an article's searchable text, space-separated; `None`
-/// when there are too many to index.
+/// The index's words of an article's searchable text, space-separated (a word
+/// never holds a space); `None` when there are too many to index.
 pub fn index_words(title: &str, summary: &str, content: &str) -> Option<String> {
     let mut words = BTreeSet::new();
     for text in [title, summary, content] {
         let tokens = TokenList::new(text);
         for word in tokens.iter() {
-            if word.len() <= MAX_INDEXED_WORD_BYTES {
-                words.insert(hex(word));
+            if word.len() <= MAX_INDEXED_WORD_BYTES && !words.contains(word) {
+                words.insert(word.to_owned());
             }
         }
     }
-    if words.len() > MAX_INDEXED_WORDS {
+    let bytes: usize = words.iter().map(String::len).sum();
+    if words.len() > MAX_INDEXED_WORDS || bytes > MAX_INDEXED_BYTES {
         return None;
     }
     let mut joined = String::with_capacity(words.iter().map(|w| w.len() + 1).sum());
@@ -56,7 +61,8 @@ pub fn index_words(title: &str, summary: &str, content: &str) -> Option<String> 
     Some(joined)
 }
 
-fn hex(word: &str) -> String {
+/// A word as FTS5 stores it: the lower-case hex of its UTF-8 bytes.
+pub fn hex(word: &str) -> String {
     let mut out = String::with_capacity(word.len() * 2);
     for byte in word.bytes() {
         // Writing to a String cannot fail.
@@ -68,9 +74,9 @@ fn hex(word: &str) -> String {
 /// Which articles an index must return for a query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexQuery {
-    /// Articles holding the word (hex), or with `prefix` any word starting with it.
+    /// Articles holding the word, or with `prefix` any word starting with it.
     Word {
-        hex: String,
+        word: String,
         prefix: bool,
     },
     All(Vec<IndexQuery>),
@@ -105,34 +111,49 @@ impl IndexQuery {
         }
     }
 
-    /// SQLite FTS5 query syntax.
+    /// SQLite FTS5 query syntax over hex words (which need no quoting).
     pub fn to_fts5(&self) -> String {
         let mut out = String::new();
-        self.write_with(&mut out, " AND ", " OR ", "*");
+        self.write_with(&mut out, &Syntax::Fts5);
         out
     }
 
-    /// PostgreSQL `tsquery` syntax, lexemes quoted.
+    /// PostgreSQL `tsquery` syntax, every lexeme quoted (so that no word is
+    /// read as an operator, a weight or a position).
     pub fn to_tsquery(&self) -> String {
         let mut out = String::new();
-        self.write_with(&mut out, " & ", " | ", ":*");
+        self.write_with(&mut out, &Syntax::TsQuery);
         out
     }
 
-    fn write_with(&self, out: &mut String, and: &str, or: &str, prefix_mark: &str) {
+    fn write_with(&self, out: &mut String, syntax: &Syntax) {
+        let (and, or) = match syntax {
+            Syntax::Fts5 => (" AND ", " OR "),
+            Syntax::TsQuery => (" & ", " | "),
+        };
         let (parts, joiner) = match self {
-            IndexQuery::Word { hex, prefix } => {
-                // Hex digits need no quoting in FTS5; tsquery lexemes are
-                // quoted so that no digit string is read as a weight or position.
-                if prefix_mark == ":*" {
-                    out.push('\'');
-                    out.push_str(hex);
-                    out.push('\'');
-                } else {
-                    out.push_str(hex);
-                }
-                if *prefix {
-                    out.push_str(prefix_mark);
+            IndexQuery::Word { word, prefix } => {
+                match syntax {
+                    Syntax::Fts5 => {
+                        out.push_str(&hex(word));
+                        if *prefix {
+                            out.push('*');
+                        }
+                    }
+                    Syntax::TsQuery => {
+                        out.push('\'');
+                        for c in word.chars() {
+                            match c {
+                                '\'' => out.push_str("''"),
+                                '\\' => out.push_str("\\\\"),
+                                c => out.push(c),
+                            }
+                        }
+                        out.push('\'');
+                        if *prefix {
+                            out.push_str(":*");
+                        }
+                    }
                 }
                 return;
             }
@@ -144,10 +165,15 @@ impl IndexQuery {
             if n > 0 {
                 out.push_str(joiner);
             }
-            part.write_with(out, and, or, prefix_mark);
+            part.write_with(out, syntax);
         }
         out.push(')');
     }
+}
+
+enum Syntax {
+    Fts5,
+    TsQuery,
 }
 
 fn of_leaf(leaf: &Leaf) -> Option<IndexQuery> {
@@ -182,7 +208,7 @@ fn term_words(term: &Term, out: &mut Vec<IndexQuery>) {
             continue;
         }
         out.push(IndexQuery::Word {
-            hex: hex(word),
+            word: word.clone(),
             prefix,
         });
     }
@@ -198,13 +224,10 @@ mod tests {
     }
 
     #[test]
-    fn words_are_the_matchers_words_in_hex() {
-        let words = index_words("Iran's talks", "", "TALKS in Tehran").unwrap();
-        let expected: Vec<String> = ["in", "iran", "talks", "tehran"]
-            .iter()
-            .map(|w| hex(w))
-            .collect();
-        assert_eq!(words, expected.join(" "));
+    fn words_are_the_matchers_words() {
+        let words = index_words("Iran's talks", "", "TALKS in Tehran, U.S.").unwrap();
+        assert_eq!(words, "in iran talks tehran u.s");
+        assert_eq!(hex("u.s"), "752e73");
     }
 
     #[test]
@@ -220,7 +243,11 @@ mod tests {
         );
         assert_eq!(
             query("iran OR iraq").unwrap().to_tsquery(),
-            format!("('{}' | '{}')", hex("iran"), hex("iraq"))
+            "('iran' | 'iraq')"
+        );
+        assert_eq!(
+            query("\"o'neill\" u.s*").unwrap().to_tsquery(),
+            "('o''neill' & 'u.s':*)"
         );
     }
 
@@ -229,7 +256,7 @@ mod tests {
         assert_eq!(
             query("iran -sport author:smith").unwrap(),
             IndexQuery::Word {
-                hex: hex("iran"),
+                word: "iran".into(),
                 prefix: false
             }
         );

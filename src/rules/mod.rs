@@ -77,7 +77,7 @@ mod query;
 mod text;
 
 pub use document::{Document, TokenizedDocument};
-pub use index::{IndexQuery, MAX_INDEXED_WORDS, index_words};
+pub use index::{IndexQuery, MAX_INDEXED_BYTES, MAX_INDEXED_WORDS, hex as hex_word, index_words};
 pub use matcher::{Hit, HitIter, Hits, Matcher, Rule, RuleHit};
 pub use query::{
     Field, MAX_NEAR_DISTANCE, MAX_NESTING, QueryError, QueryWarning, RuleQuery, WarningKind,

@@ -42,6 +42,8 @@ const TEXT_WORDS: &[&str] = &[
     "nuclear-armed",
     "deal",
     "Pyongyang",
+    "O'Neill",
+    "C:\\temp",
     "the",
     "and",
 ];
@@ -64,6 +66,8 @@ const QUERY_TERMS: &[&str] = &[
     "pyongyang",
     "deal",
     "n*",
+    "o'neill",
+    "\"c:\\temp\"",
 ];
 
 /// Words a NEAR pair may join.

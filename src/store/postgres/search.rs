@@ -3,14 +3,13 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::StreamExt as _;
 use futures::stream::BoxStream;
 
 use super::PgStore;
 use crate::domain::article::{ArticleCursor, ArticleText};
 use crate::rules::IndexQuery;
 use crate::store::rows::article_text_from_row;
-use crate::store::search::{BacklogText, indexed_words};
+use crate::store::search::{BacklogText, indexed_words, paged};
 use crate::store::{SearchStore, StoreError};
 
 const ARTICLE_TEXT: &str = "a.id, a.title, a.summary_text, a.content_text, a.author, a.url,
@@ -31,46 +30,53 @@ impl SearchStore for PgStore {
         since: DateTime<Utc>,
         after: Option<ArticleCursor>,
     ) -> BoxStream<'_, Result<ArticleText, StoreError>> {
-        let (before_time, before_id) = match after {
-            Some(cursor) => (cursor.published_at, cursor.id),
-            None => (end_of_time(), i64::MAX),
-        };
-        let sql = match query {
-            // Candidates first, each article then found by its key: with
-            // the window as the outer loop (as the planner picks on stale
-            // statistics) a search reads every article of the window.
+        let matching = query.map(IndexQuery::to_tsquery);
+        let sql = match &matching {
+            // Candidates first, each article then found by its key (with the
+            // window as the outer loop, as the planner picks on stale
+            // statistics, a search reads every article of the window), and
+            // the page's text read only for the page.
             Some(_) => format!(
                 "WITH c AS MATERIALIZED (
-                     SELECT article_id FROM article_search WHERE words @@ $4::tsquery
+                     SELECT article_id FROM article_search WHERE words @@ $5::tsquery
                      UNION SELECT article_id FROM search_backlog)
-                 SELECT a.* FROM c CROSS JOIN LATERAL (
-                     SELECT {ARTICLE_TEXT} FROM articles a
-                     WHERE a.id = c.article_id
-                       AND a.published_at >= $1 AND (a.published_at, a.id) < ($2, $3)
-                     LIMIT 1) AS a
-                 ORDER BY a.published_at DESC, a.id DESC"
+                 SELECT t.* FROM (
+                     SELECT a.id, a.published_at FROM c CROSS JOIN LATERAL (
+                         SELECT id, published_at FROM articles a
+                         WHERE a.id = c.article_id AND a.published_at >= $1
+                           AND (a.published_at, a.id) < ($2, $3)
+                         LIMIT 1) AS a
+                     ORDER BY a.published_at DESC, a.id DESC LIMIT $4) AS k
+                 CROSS JOIN LATERAL (
+                     SELECT {ARTICLE_TEXT} FROM articles a WHERE a.id = k.id LIMIT 1) AS t
+                 ORDER BY k.published_at DESC, k.id DESC"
             ),
             None => format!(
                 "SELECT {ARTICLE_TEXT} FROM articles a
                  WHERE a.published_at >= $1 AND (a.published_at, a.id) < ($2, $3)
-                 ORDER BY a.published_at DESC, a.id DESC"
+                 ORDER BY a.published_at DESC, a.id DESC LIMIT $4"
             ),
         };
-        let matching = query.map(IndexQuery::to_tsquery);
-        futures::stream::once(async move {
-            let mut select = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(since)
-                .bind(before_time)
-                .bind(before_id);
-            if let Some(matching) = matching {
-                select = select.bind(matching);
+        let pool = self.pool.clone();
+        paged(after, move |after, rows| {
+            let (pool, sql, matching) = (pool.clone(), sql.clone(), matching.clone());
+            let (before_time, before_id) = match after {
+                Some(cursor) => (cursor.published_at, cursor.id),
+                None => (end_of_time(), i64::MAX),
+            };
+            async move {
+                let mut select = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(since)
+                    .bind(before_time)
+                    .bind(before_id)
+                    .bind(rows);
+                if let Some(matching) = matching {
+                    select = select.bind(matching);
+                }
+                let rows = select.fetch_all(&pool).await?;
+                rows.iter().map(article_text_from_row).collect()
             }
-            select
-                .fetch(&self.pool)
-                .map(|row| article_text_from_row(&row?))
         })
-        .flatten()
-        .boxed()
     }
 
     async fn index_backlog(&self, limit: usize) -> Result<usize, StoreError> {

@@ -2,15 +2,14 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::{ROWS_PER_STATEMENT, SqliteStore, to_text};
 use crate::domain::article::{ArticleCursor, ArticleText};
-use crate::rules::IndexQuery;
+use crate::rules::{IndexQuery, hex_word};
 use crate::store::rows::article_text_from_row;
-use crate::store::search::{BacklogText, indexed_words};
+use crate::store::search::{BacklogText, indexed_words, paged};
 use crate::store::{SearchStore, StoreError};
 
 /// Later than any stored time: the cursor of a first page.
@@ -29,42 +28,50 @@ impl SearchStore for SqliteStore {
         since: DateTime<Utc>,
         after: Option<ArticleCursor>,
     ) -> BoxStream<'_, Result<ArticleText, StoreError>> {
-        let (before_time, before_id) = match after {
-            Some(cursor) => (to_text(cursor.published_at), cursor.id),
-            None => (END_OF_TIME.to_owned(), i64::MAX),
-        };
-        let sql = match query {
+        let matching = query.map(IndexQuery::to_fts5);
+        let sql = match &matching {
             // CROSS JOIN keeps the candidates the outer loop: SQLite would
             // otherwise walk the whole window by time and probe each article.
+            // The page's text is read only for the page.
             Some(_) => format!(
-                "SELECT {ARTICLE_TEXT} FROM
-                     (SELECT rowid AS id FROM article_search WHERE article_search MATCH ?4
-                      UNION SELECT article_id FROM search_backlog) AS c
-                 CROSS JOIN articles a ON a.id = c.id
-                 WHERE a.published_at >= ?1 AND (a.published_at, a.id) < (?2, ?3)
+                "SELECT {ARTICLE_TEXT} FROM (
+                     SELECT a.id FROM
+                         (SELECT rowid AS id FROM article_search WHERE article_search MATCH ?5
+                          UNION SELECT article_id FROM search_backlog) AS c
+                     CROSS JOIN articles a ON a.id = c.id
+                     WHERE a.published_at >= ?1 AND (a.published_at, a.id) < (?2, ?3)
+                     ORDER BY a.published_at DESC, a.id DESC LIMIT ?4) AS k
+                 CROSS JOIN articles a ON a.id = k.id
                  ORDER BY a.published_at DESC, a.id DESC"
             ),
             None => format!(
                 "SELECT {ARTICLE_TEXT} FROM articles a
                  WHERE a.published_at >= ?1 AND (a.published_at, a.id) < (?2, ?3)
-                 ORDER BY a.published_at DESC, a.id DESC"
+                 ORDER BY a.published_at DESC, a.id DESC LIMIT ?4"
             ),
         };
-        let matching = query.map(IndexQuery::to_fts5);
-        futures::stream::once(async move {
-            let mut select = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(to_text(since))
-                .bind(before_time)
-                .bind(before_id);
-            if let Some(matching) = matching {
-                select = select.bind(matching);
+        let pool = self.pool.clone();
+        let since = to_text(since);
+        paged(after, move |after, rows| {
+            let (pool, sql, matching, since) =
+                (pool.clone(), sql.clone(), matching.clone(), since.clone());
+            let (before_time, before_id) = match after {
+                Some(cursor) => (to_text(cursor.published_at), cursor.id),
+                None => (END_OF_TIME.to_owned(), i64::MAX),
+            };
+            async move {
+                let mut select = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(since)
+                    .bind(before_time)
+                    .bind(before_id)
+                    .bind(rows);
+                if let Some(matching) = matching {
+                    select = select.bind(matching);
+                }
+                let rows = select.fetch_all(&pool).await?;
+                rows.iter().map(article_text_from_row).collect()
             }
-            select
-                .fetch(&self.pool)
-                .map(|row| article_text_from_row(&row?))
         })
-        .flatten()
-        .boxed()
     }
 
     async fn index_backlog(&self, limit: usize) -> Result<usize, StoreError> {
@@ -97,7 +104,10 @@ impl SearchStore for SqliteStore {
             let mut insert =
                 QueryBuilder::<Sqlite>::new("INSERT INTO article_search (rowid, words) ");
             insert.push_values(chunk, |mut row, (id, words)| {
-                row.push_bind(*id).push_bind(words.as_str());
+                // FTS5's tokenizer would split or fold the matcher's words;
+                // their hex it reads back exactly.
+                let hexed: Vec<String> = words.split(' ').map(hex_word).collect();
+                row.push_bind(*id).push_bind(hexed.join(" "));
             });
             insert.build().execute(&mut *tx).await?;
         }
