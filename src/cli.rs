@@ -898,6 +898,7 @@ async fn backtest(
         .context("counting articles")?;
     let progress = progress_bar(&rule, searched);
     let rule_name = rule.name.clone();
+    let indexed = search::uses_index(&rule);
     let matches = search::matching_articles(&app.store, rule, &feeds, scan, || progress.inc(1))
         .await
         .context("reading articles")?;
@@ -925,16 +926,21 @@ async fn backtest(
     }
     if !json {
         if printed.len() < matches.len() {
-            writeln!(
+            write!(
                 out,
                 "{} of {} matching articles shown (newest first; --limit), {searched} searched",
                 printed.len(),
                 matches.len()
             )
         } else {
-            writeln!(out, "{} of {searched} articles matched", matches.len())
+            write!(out, "{} of {searched} articles matched", matches.len())
         }
         .context("stdout")?;
+        if !indexed {
+            write!(out, " (each read: no word of the query is in the search index)")
+                .context("stdout")?;
+        }
+        writeln!(out).context("stdout")?;
     }
     Ok(ExitCode::SUCCESS)
 }

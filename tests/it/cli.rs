@@ -494,12 +494,24 @@ async fn search_with_a_limit_says_how_many_match_in_all() {
     )
     .unwrap();
     let (path, url) = (dir.path().to_owned(), db.url.clone());
-    let search = tokio::task::spawn_blocking(move || {
+    let (search, by_feed) = tokio::task::spawn_blocking(move || {
         assert_eq!(run(&path, &url, &["poll"]).status.code(), Some(0));
-        run(&path, &url, &["search", "Iran", "--limit", "2"])
+        (
+            run(&path, &url, &["search", "Iran", "--limit", "2"]),
+            run(&path, &url, &["search", "feed:wire", "--limit", "2"]),
+        )
     })
     .await
     .unwrap();
+    let by_feed = String::from_utf8_lossy(&by_feed.stdout);
+    assert_eq!(
+        by_feed.lines().last(),
+        Some(
+            "2 of 7 matching articles shown (newest first; --limit), 7 searched \
+             (each read: no word of the query is in the search index)"
+        ),
+        "{by_feed}"
+    );
     assert_eq!(search.status.code(), Some(0), "{search:?}");
     let stdout = String::from_utf8_lossy(&search.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
