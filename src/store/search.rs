@@ -96,3 +96,60 @@ where
     .flatten()
     .boxed()
 }
+
+/// A search through the index: `keys` lists every candidate's id in search
+/// order (ids and times only, no text), then `read_text` reads the articles a
+/// chunk of ids at a time, so a reader that stops early reads little text and
+/// the candidate set is looked up once.
+pub(super) fn candidates_then_text<K, F, Fut>(
+    keys: K,
+    read_text: F,
+) -> BoxStream<'static, Result<ArticleText, StoreError>>
+where
+    K: Future<Output = Result<Vec<i64>, StoreError>> + Send + 'static,
+    F: Fn(Vec<i64>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Vec<ArticleText>, StoreError>> + Send + 'static,
+{
+    futures::stream::once(async move {
+        let ids = match keys.await {
+            Ok(ids) => ids,
+            Err(error) => return futures::stream::iter([Err(error)]).boxed(),
+        };
+        let mut chunks = Vec::new();
+        let (mut start, mut rows) = (0, usize::try_from(FIRST_PAGE_ROWS).unwrap_or(32));
+        while start < ids.len() {
+            let end = (start + rows).min(ids.len());
+            chunks.push(ids[start..end].to_vec());
+            start = end;
+            rows = (rows * 4).min(usize::try_from(LAST_PAGE_ROWS).unwrap_or(2048));
+        }
+        let read_text = std::sync::Arc::new(read_text);
+        futures::stream::iter(chunks)
+            .then(move |chunk| {
+                let read_text = std::sync::Arc::clone(&read_text);
+                async move {
+                    let order = chunk.clone();
+                    let mut texts: std::collections::HashMap<i64, ArticleText> = read_text(chunk)
+                        .await?
+                        .into_iter()
+                        .map(|text| (text.id, text))
+                        .collect();
+                    // Removed since its id was read: left out, as a later
+                    // search would leave it out.
+                    let ordered: Vec<Result<ArticleText, StoreError>> = order
+                        .iter()
+                        .filter_map(|id| texts.remove(id))
+                        .map(Ok)
+                        .collect();
+                    Ok::<_, StoreError>(ordered)
+                }
+            })
+            .flat_map(|chunk| match chunk {
+                Ok(texts) => futures::stream::iter(texts).boxed(),
+                Err(error) => futures::stream::iter([Err(error)]).boxed(),
+            })
+            .boxed()
+    })
+    .flatten()
+    .boxed()
+}

@@ -231,9 +231,13 @@ async fn the_daemon_indexes_what_it_stores_for_search(backend: Backend) {
     daemon.signal("TERM");
     let output = daemon.wait().await;
     assert_eq!(output.status.code(), Some(0), "{output:?}");
-    let found = herald(dir.path(), &db.url, &["search", "tehran", "--since", "3650d", "--json"])
-        .output()
-        .unwrap();
+    let found = herald(
+        dir.path(),
+        &db.url,
+        &["search", "tehran", "--since", "3650d", "--json"],
+    )
+    .output()
+    .unwrap();
     let stdout = String::from_utf8_lossy(&found.stdout);
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     assert!(stdout.contains("Tehran hosts talks"), "{stdout}");

@@ -9,7 +9,7 @@ use super::PgStore;
 use crate::domain::article::{ArticleCursor, ArticleText};
 use crate::rules::IndexQuery;
 use crate::store::rows::article_text_from_row;
-use crate::store::search::{BacklogText, indexed_words, paged};
+use crate::store::search::{BacklogText, candidates_then_text, indexed_words, paged};
 use crate::store::{SearchStore, StoreError};
 
 const ARTICLE_TEXT: &str = "a.id, a.title, a.summary_text, a.content_text, a.author, a.url,
@@ -30,50 +30,72 @@ impl SearchStore for PgStore {
         since: DateTime<Utc>,
         after: Option<ArticleCursor>,
     ) -> BoxStream<'_, Result<ArticleText, StoreError>> {
-        let matching = query.map(IndexQuery::to_tsquery);
-        let sql = match &matching {
-            // Candidates first, each article then found by its key (with the
-            // window as the outer loop, as the planner picks on stale
-            // statistics, a search reads every article of the window), and
-            // the page's text read only for the page.
-            Some(_) => format!(
-                "WITH c AS MATERIALIZED (
-                     SELECT article_id FROM article_search WHERE words @@ $5::tsquery
-                     UNION SELECT article_id FROM search_backlog)
-                 SELECT t.* FROM (
-                     SELECT a.id, a.published_at FROM c CROSS JOIN LATERAL (
+        let (before_time, before_id) = match after {
+            Some(cursor) => (cursor.published_at, cursor.id),
+            None => (end_of_time(), i64::MAX),
+        };
+        let pool = self.pool.clone();
+        let Some(query) = query else {
+            return paged(after, move |after, rows| {
+                let pool = pool.clone();
+                let (before_time, before_id) = match after {
+                    Some(cursor) => (cursor.published_at, cursor.id),
+                    None => (end_of_time(), i64::MAX),
+                };
+                async move {
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        // `published_at <= cursor` on its own lets the time
+                        // index start each page at the cursor.
+                        "SELECT {ARTICLE_TEXT} FROM articles a
+                         WHERE a.published_at >= $1 AND a.published_at <= $2
+                           AND (a.published_at, a.id) < ($2, $3)
+                         ORDER BY a.published_at DESC, a.id DESC LIMIT $4"
+                    )))
+                    .bind(since)
+                    .bind(before_time)
+                    .bind(before_id)
+                    .bind(rows)
+                    .fetch_all(&pool)
+                    .await?;
+                    rows.iter().map(article_text_from_row).collect()
+                }
+            });
+        };
+        let matching = query.to_tsquery();
+        let keys = {
+            let pool = pool.clone();
+            async move {
+                // Candidates first, each article then found by its key: with
+                // the window as the outer loop (as the planner picks on stale
+                // statistics) a search reads every article of the window.
+                Ok(sqlx::query_scalar(
+                    "WITH c AS MATERIALIZED (
+                         SELECT article_id FROM article_search WHERE words @@ $4::tsquery
+                         UNION SELECT article_id FROM search_backlog)
+                     SELECT a.id FROM c CROSS JOIN LATERAL (
                          SELECT id, published_at FROM articles a
                          WHERE a.id = c.article_id AND a.published_at >= $1
                            AND (a.published_at, a.id) < ($2, $3)
                          LIMIT 1) AS a
-                     ORDER BY a.published_at DESC, a.id DESC LIMIT $4) AS k
-                 CROSS JOIN LATERAL (
-                     SELECT {ARTICLE_TEXT} FROM articles a WHERE a.id = k.id LIMIT 1) AS t
-                 ORDER BY k.published_at DESC, k.id DESC"
-            ),
-            None => format!(
-                "SELECT {ARTICLE_TEXT} FROM articles a
-                 WHERE a.published_at >= $1 AND (a.published_at, a.id) < ($2, $3)
-                 ORDER BY a.published_at DESC, a.id DESC LIMIT $4"
-            ),
+                     ORDER BY a.published_at DESC, a.id DESC",
+                )
+                .bind(since)
+                .bind(before_time)
+                .bind(before_id)
+                .bind(matching)
+                .fetch_all(&pool)
+                .await?)
+            }
         };
-        let pool = self.pool.clone();
-        paged(after, move |after, rows| {
-            let (pool, sql, matching) = (pool.clone(), sql.clone(), matching.clone());
-            let (before_time, before_id) = match after {
-                Some(cursor) => (cursor.published_at, cursor.id),
-                None => (end_of_time(), i64::MAX),
-            };
+        candidates_then_text(keys, move |ids| {
+            let pool = pool.clone();
             async move {
-                let mut select = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(since)
-                    .bind(before_time)
-                    .bind(before_id)
-                    .bind(rows);
-                if let Some(matching) = matching {
-                    select = select.bind(matching);
-                }
-                let rows = select.fetch_all(&pool).await?;
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {ARTICLE_TEXT} FROM articles a WHERE a.id = ANY($1)"
+                )))
+                .bind(ids)
+                .fetch_all(&pool)
+                .await?;
                 rows.iter().map(article_text_from_row).collect()
             }
         })

@@ -9,7 +9,7 @@ use super::{ROWS_PER_STATEMENT, SqliteStore, to_text};
 use crate::domain::article::{ArticleCursor, ArticleText};
 use crate::rules::{IndexQuery, hex_word};
 use crate::store::rows::article_text_from_row;
-use crate::store::search::{BacklogText, indexed_words, paged};
+use crate::store::search::{BacklogText, candidates_then_text, indexed_words, paged};
 use crate::store::{SearchStore, StoreError};
 
 /// Later than any stored time: the cursor of a first page.
@@ -28,47 +28,71 @@ impl SearchStore for SqliteStore {
         since: DateTime<Utc>,
         after: Option<ArticleCursor>,
     ) -> BoxStream<'_, Result<ArticleText, StoreError>> {
-        let matching = query.map(IndexQuery::to_fts5);
-        let sql = match &matching {
-            // CROSS JOIN keeps the candidates the outer loop: SQLite would
-            // otherwise walk the whole window by time and probe each article.
-            // The page's text is read only for the page.
-            Some(_) => format!(
-                "SELECT {ARTICLE_TEXT} FROM (
-                     SELECT a.id FROM
-                         (SELECT rowid AS id FROM article_search WHERE article_search MATCH ?5
-                          UNION SELECT article_id FROM search_backlog) AS c
-                     CROSS JOIN articles a ON a.id = c.id
-                     WHERE a.published_at >= ?1 AND (a.published_at, a.id) < (?2, ?3)
-                     ORDER BY a.published_at DESC, a.id DESC LIMIT ?4) AS k
-                 CROSS JOIN articles a ON a.id = k.id
-                 ORDER BY a.published_at DESC, a.id DESC"
-            ),
-            None => format!(
-                "SELECT {ARTICLE_TEXT} FROM articles a
-                 WHERE a.published_at >= ?1 AND (a.published_at, a.id) < (?2, ?3)
-                 ORDER BY a.published_at DESC, a.id DESC LIMIT ?4"
-            ),
+        let (before_time, before_id) = match after {
+            Some(cursor) => (to_text(cursor.published_at), cursor.id),
+            None => (END_OF_TIME.to_owned(), i64::MAX),
         };
         let pool = self.pool.clone();
         let since = to_text(since);
-        paged(after, move |after, rows| {
-            let (pool, sql, matching, since) =
-                (pool.clone(), sql.clone(), matching.clone(), since.clone());
-            let (before_time, before_id) = match after {
-                Some(cursor) => (to_text(cursor.published_at), cursor.id),
-                None => (END_OF_TIME.to_owned(), i64::MAX),
-            };
-            async move {
-                let mut select = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let Some(query) = query else {
+            return paged(after, move |after, rows| {
+                let (pool, since) = (pool.clone(), since.clone());
+                let (before_time, before_id) = match after {
+                    Some(cursor) => (to_text(cursor.published_at), cursor.id),
+                    None => (END_OF_TIME.to_owned(), i64::MAX),
+                };
+                async move {
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        // `published_at <= cursor` on its own lets the time
+                        // index start each page at the cursor.
+                        "SELECT {ARTICLE_TEXT} FROM articles a
+                         WHERE a.published_at >= ?1 AND a.published_at <= ?2
+                           AND (a.published_at, a.id) < (?2, ?3)
+                         ORDER BY a.published_at DESC, a.id DESC LIMIT ?4"
+                    )))
                     .bind(since)
                     .bind(before_time)
                     .bind(before_id)
-                    .bind(rows);
-                if let Some(matching) = matching {
-                    select = select.bind(matching);
+                    .bind(rows)
+                    .fetch_all(&pool)
+                    .await?;
+                    rows.iter().map(article_text_from_row).collect()
                 }
-                let rows = select.fetch_all(&pool).await?;
+            });
+        };
+        let matching = query.to_fts5();
+        let keys = {
+            let pool = pool.clone();
+            async move {
+                // CROSS JOIN keeps the candidates the outer loop: SQLite would
+                // otherwise walk the whole window by time and probe each one.
+                Ok(sqlx::query_scalar(
+                    "SELECT a.id FROM
+                         (SELECT rowid AS id FROM article_search WHERE article_search MATCH ?4
+                          UNION SELECT article_id FROM search_backlog) AS c
+                     CROSS JOIN articles a ON a.id = c.id
+                     WHERE a.published_at >= ?1 AND (a.published_at, a.id) < (?2, ?3)
+                     ORDER BY a.published_at DESC, a.id DESC",
+                )
+                .bind(since)
+                .bind(before_time)
+                .bind(before_id)
+                .bind(matching)
+                .fetch_all(&pool)
+                .await?)
+            }
+        };
+        candidates_then_text(keys, move |ids| {
+            let pool = pool.clone();
+            async move {
+                let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned());
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {ARTICLE_TEXT} FROM articles a
+                     WHERE a.id IN (SELECT value FROM json_each(?1))"
+                )))
+                .bind(ids)
+                .fetch_all(&pool)
+                .await?;
                 rows.iter().map(article_text_from_row).collect()
             }
         })
