@@ -129,6 +129,71 @@ fn cannot_connect(error: sqlx::Error, options: &PgConnectOptions) -> StoreError 
     StoreError::CannotConnect { cause, hint }
 }
 
+/// TLS to a server on this host protects nothing (the traffic never leaves
+/// the machine, and `sslmode=prefer`, the default, does not check who
+/// answers) and costs ~90 ms a connection. So when neither the URL nor
+/// `PGSSLMODE` names an sslmode and the host is a loopback address,
+/// `localhost` or a Unix socket, herald connects in plain text: these
+/// options, else `None`. A server that accepts only TLS still gets it
+/// ([`tls_only_if_required`]).
+fn plain_on_loopback(url: &str, options: &PgConnectOptions) -> Option<PgConnectOptions> {
+    let parsed = url::Url::parse(url).ok()?;
+    let named = parsed
+        .query_pairs()
+        .any(|(key, _)| key == "sslmode" || key == "ssl-mode");
+    if named || std::env::var_os("PGSSLMODE").is_some() {
+        return None;
+    }
+    let host = options.get_host();
+    let loopback = host == "localhost"
+        || host.starts_with('/')
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    loopback.then(|| options.clone().ssl_mode(sqlx::postgres::PgSslMode::Disable))
+}
+
+/// `plain`, unless the server refuses a connection without TLS (`hostssl`
+/// lines only in pg_hba.conf): then `with_tls`, as `sslmode=prefer` would
+/// have connected. A server that cannot be reached is reported as the
+/// connection proper reports it, without a second wait.
+async fn tls_only_if_required(
+    plain: PgConnectOptions,
+    with_tls: PgConnectOptions,
+    timeout: Duration,
+) -> Result<PgConnectOptions, StoreError> {
+    let attempt = tokio::time::timeout(timeout, sqlx::PgConnection::connect_with(&plain)).await;
+    match attempt {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            Ok(plain)
+        }
+        Ok(Err(sqlx::Error::Database(error)))
+            if error.code().as_deref() == Some("28000")
+                && error.message().contains("no encryption") =>
+        {
+            Ok(with_tls)
+        }
+        Ok(Err(error)) => Err(cannot_connect(error, &plain)),
+        Err(_) => Err(no_answer(&plain, timeout)),
+    }
+}
+
+fn no_answer(options: &PgConnectOptions, timeout: Duration) -> StoreError {
+    StoreError::CannotConnect {
+        cause: format!(
+            "no answer from {} within {}",
+            server(options),
+            humantime::format_duration(timeout)
+        ),
+        hint: "check the host and port in [database] url, and any firewall \
+               between; [database] connect_timeout sets how long to wait"
+            .to_owned(),
+    }
+}
+
 fn ssl_mode(options: &PgConnectOptions) -> &'static str {
     use sqlx::postgres::PgSslMode;
     match options.get_ssl_mode() {
@@ -164,13 +229,18 @@ impl PgStore {
         // per-feed counts are costed above `jit_above_cost`, and compiling
         // them took longer than running them (15 ms of JIT for a 5 ms query).
         let options = options.options([("jit", "off")]);
+        let options = match plain_on_loopback(url, &options) {
+            Some(plain) => tls_only_if_required(plain, options, timeout).await?,
+            None => options,
+        };
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(30))
-            // Only after the handshake: with TLS (`sslmode=prefer`, the default,
-            // and a server with `ssl = on`) two handshake messages still wait
-            // for delayed ACKs, ~90 ms a connection even on loopback;
-            // `sslmode=disable` for a server on the same host avoids it.
+            // Only after the handshake: with TLS (`sslmode=prefer` and a server
+            // with `ssl = on`) two handshake messages still wait for delayed
+            // ACKs, ~90 ms a connection even on loopback (which is why a
+            // server on this host is reached in plain text unless the URL
+            // asks for TLS: `plain_on_loopback`).
             .after_connect(|_, _| {
                 Box::pin(async {
                     disable_nagle_on_open_sockets();
@@ -197,18 +267,7 @@ impl PgStore {
         };
         let pool = match tokio::time::timeout(timeout, opened).await {
             Ok(opened) => opened.map_err(|error| cannot_connect(error, &options))?,
-            Err(_) => {
-                return Err(StoreError::CannotConnect {
-                    cause: format!(
-                        "no answer from {} within {}",
-                        server(&options),
-                        humantime::format_duration(timeout)
-                    ),
-                    hint: "check the host and port in [database] url, and any firewall \
-                           between; [database] connect_timeout sets how long to wait"
-                        .to_owned(),
-                });
-            }
+            Err(_) => return Err(no_answer(&options, timeout)),
         };
         Ok(PgStore {
             pool,

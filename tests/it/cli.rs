@@ -743,6 +743,69 @@ fn postgres_tls_failures_say_which_setting_to_change() {
     }
 }
 
+/// TLS to a server on the same host costs ~90 ms a connection and protects
+/// nothing: a loopback URL without `sslmode` connects in plain text, and one
+/// that names `sslmode=prefer` still gets TLS from a server that offers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_on_this_host_is_reached_without_tls_unless_the_url_asks() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let parsed = url::Url::parse(&db.url).unwrap();
+    let host = parsed.host_str().unwrap_or_default().to_owned();
+    if !(host == "localhost" || host.starts_with("127.") || host == "[::1]") {
+        crate::support::skipped(
+            "cli::a_server_on_this_host_is_reached_without_tls_unless_the_url_asks",
+            "the test server is not on this host",
+        );
+        return;
+    }
+    use sqlx::Connection as _;
+    let database = parsed.path().trim_start_matches('/').to_owned();
+    let connections = |database: String| async move {
+        let mut admin = url::Url::parse(&server_url()).unwrap();
+        admin.query_pairs_mut().append_pair("sslmode", "disable");
+        let mut admin = sqlx::PgConnection::connect(admin.as_str()).await.unwrap();
+        let offered: String = sqlx::query_scalar("SHOW ssl")
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        let (tls, all): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*)
+             FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+             WHERE a.datname = $1",
+        )
+        .bind(database)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        (tls, all, offered == "on")
+    };
+    let store = herald::store::Store::connect(&db.url).await.unwrap();
+    store.feeds().await.unwrap();
+    let (tls, all, _) = connections(database.clone()).await;
+    assert!(all > 0, "herald's connections are open");
+    assert_eq!(
+        tls, 0,
+        "no connection to this host uses TLS without sslmode"
+    );
+    drop(store);
+
+    let mut prefer = parsed.clone();
+    prefer.query_pairs_mut().append_pair("sslmode", "prefer");
+    let with_tls = herald::store::Store::connect(prefer.as_str())
+        .await
+        .unwrap();
+    with_tls.feeds().await.unwrap();
+    let (tls, _, offered) = connections(database).await;
+    if offered {
+        assert!(tls > 0, "sslmode=prefer uses the TLS the server offers");
+    } else {
+        crate::support::skipped(
+            "cli::a_server_on_this_host_is_reached_without_tls_unless_the_url_asks (sslmode=prefer)",
+            "the test server offers no TLS",
+        );
+    }
+}
+
 #[test]
 fn completions_and_the_man_page_name_every_command_without_a_configuration() {
     use clap::CommandFactory;
