@@ -36,14 +36,21 @@ pub(super) fn stored_delivery_status(text: &str) -> Result<DeliveryStatus, Store
 
 /// A feed query: the columns [`feed_from_row`] reads (`f` is `feeds`), then
 /// the given tail (`WHERE …`, `ORDER BY …`).
+/// `from` names what the rows come from when it is not `feeds f` alone (a
+/// join whose first table drives the lookups).
 macro_rules! select_feeds {
     ($tail:literal) => {
+        select_feeds!(from "feeds f", $tail)
+    };
+    (from $from:literal, $tail:literal) => {
         concat!(
             "SELECT f.id, f.url, f.fetch_url, f.name, f.title, f.etag, f.last_modified,
                 f.status, f.error, f.failures, f.last_fetch_at, f.next_fetch_at,
                 f.backfilled_at,
                 f.article_count AS articles
-             FROM feeds f ",
+             FROM ",
+            $from,
+            " ",
             $tail
         )
     };

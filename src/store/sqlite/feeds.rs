@@ -70,15 +70,19 @@ impl FeedStore for SqliteStore {
         limit: i64,
     ) -> Result<Vec<FeedRecord>, StoreError> {
         let mut tx = self.begin_write().await?;
+        // Driven from the due rows, each updated by its key. With `WHERE id
+        // IN (…)` and the statistics of an `ANALYZE`, SQLite estimated the
+        // subquery at thousands of rows and scanned the whole table instead
+        // (22 ms a claim at 100,000 feeds instead of 0.5).
         let ids: Vec<i64> = sqlx::query_scalar(
             "UPDATE feeds SET lease_owner = ?1, lease_until = ?3
-             WHERE id IN (
-                SELECT id FROM feeds
-                WHERE active AND status <> 'disabled'
-                  AND COALESCE(next_fetch_at, '') <= ?2
-                  AND (lease_until IS NULL OR lease_until < ?2)
-                ORDER BY COALESCE(next_fetch_at, ''), id LIMIT ?4)
-             RETURNING id",
+             FROM (SELECT id FROM feeds
+                   WHERE active AND status <> 'disabled'
+                     AND COALESCE(next_fetch_at, '') <= ?2
+                     AND (lease_until IS NULL OR lease_until < ?2)
+                   ORDER BY COALESCE(next_fetch_at, ''), id LIMIT ?4) AS due
+             WHERE feeds.id = due.id
+             RETURNING feeds.id",
         )
         .bind(owner)
         .bind(to_text(now))
@@ -86,8 +90,11 @@ impl FeedStore for SqliteStore {
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
+        // The claimed ids drive (CROSS JOIN keeps them the outer loop): each
+        // feed is read by its key, however many there are.
         let rows = sqlx::query(select_feeds!(
-            "WHERE f.id IN (SELECT value FROM json_each(?1)) ORDER BY f.id"
+            from "json_each(?1) AS claimed CROSS JOIN feeds f ON f.id = claimed.value",
+            "ORDER BY f.id"
         ))
         .bind(ids_json(&ids))
         .fetch_all(&mut *tx)
