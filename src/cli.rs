@@ -937,8 +937,11 @@ async fn backtest(
         }
         .context("stdout")?;
         if !indexed {
-            write!(out, " (each read: no word of the query is in the search index)")
-                .context("stdout")?;
+            write!(
+                out,
+                " (each read: no word of the query is in the search index)"
+            )
+            .context("stdout")?;
         }
         writeln!(out).context("stdout")?;
     }
