@@ -13,8 +13,8 @@ use serde::Serialize;
 use crate::app::{self, App};
 use crate::config::{self, Settings};
 use crate::daemon;
+use crate::domain::alert::parse_held_id;
 use crate::domain::article::Article;
-use crate::domain::delivery::DeliveryStatus;
 use crate::domain::text::for_terminal as shown;
 use crate::ingest::{PollReport, PollStatus};
 use crate::manage;
@@ -22,7 +22,7 @@ use crate::rules::{Rule, RuleQuery};
 use crate::search::{self, Scan};
 use crate::store::Store;
 use crate::telemetry::{self, LogFormat};
-use crate::views::{self, FeedView};
+use crate::views::{self, AlertFilter, FeedView, OutboxEntry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -116,12 +116,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The alert outbox: deliveries and their state
+    /// The alert outbox: deliveries and their state, and rule hits held back (status held, with the reason)
     Alerts {
         #[command(subcommand)]
         command: Option<AlertsCommand>,
-        /// Only deliveries in this state
-        #[arg(long, value_parser = ["pending", "delivered", "failed", "dead"])]
+        /// Only deliveries in this state, or only the hits held back (held)
+        #[arg(long, value_parser = ["pending", "delivered", "failed", "dead", "held"])]
         status: Option<String>,
         /// At most this many, newest first
         #[arg(long, default_value_t = 50)]
@@ -216,6 +216,11 @@ pub enum AlertsCommand {
         /// Every dead delivery instead of one
         #[arg(long)]
         dead: bool,
+    },
+    /// Deliver a held-back hit after all: an alert to each of its rule's sinks, sent now
+    Send {
+        /// The held hit's id, STORY:RULE, as `herald alerts --status held` shows it
+        id: String,
     },
 }
 
@@ -378,6 +383,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             json,
         } => stories(settings, since_time(since)?, min_outlets, limit, json).await,
         Command::Alerts {
+            command: Some(AlertsCommand::Send { id }),
+            ..
+        } => send_held(settings, &id).await,
+        Command::Alerts {
             command: Some(AlertsCommand::Retry { id, dead: _ }),
             ..
         } => {
@@ -410,8 +419,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             limit,
             json,
         } => {
-            let status = status.as_deref().and_then(DeliveryStatus::parse);
-            alerts(settings, status, limit, json).await
+            let filter = status
+                .as_deref()
+                .and_then(AlertFilter::parse)
+                .unwrap_or(AlertFilter::All);
+            alerts(settings, filter, limit, json).await
         }
         Command::Prune { dry_run, json } => prune(settings, dry_run, json).await,
         Command::Rules {
@@ -506,44 +518,116 @@ fn ensure_rules_parse(settings: &Settings) -> Result<(), Failure> {
 
 async fn alerts(
     settings: Settings,
-    status: Option<DeliveryStatus>,
+    filter: AlertFilter,
     limit: i64,
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let app = App::open(settings).await?;
-    let alerts = views::alerts(&app.store, status, limit, app.redactor())
+    let entries = views::alerts(&app.store, filter, limit, app.redactor())
         .await
         .context("reading the outbox")?;
     let mut out = std::io::stdout().lock();
-    for alert in &alerts {
-        if json {
-            print_json(&mut out, alert)?;
-            continue;
+    if json {
+        for entry in &entries {
+            print_json(&mut out, entry)?;
         }
-        let title = alert
-            .article
+        return Ok(ExitCode::SUCCESS);
+    }
+    if entries.is_empty() {
+        let none = match filter {
+            AlertFilter::All => "no alerts and no held-back hits".to_owned(),
+            AlertFilter::Held => "no held-back hits".to_owned(),
+            AlertFilter::Delivery(status) => format!("no {} deliveries", status.as_str()),
+        };
+        writeln!(out, "{none}").context("stdout")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "{:>6} {:<9} {:>8}  {:<16} {:<16} ARTICLE",
+        "ID", "STATUS", "TRIES", "RULE", "SINK / REASON"
+    )
+    .context("stdout")?;
+    for entry in &entries {
+        let (article, error) = match entry {
+            OutboxEntry::Delivery(alert) => {
+                write!(
+                    out,
+                    "{:>6} {:<9} {:>2} tries  {:<16} {:<16} ",
+                    alert.id, alert.status, alert.attempts, alert.rule, alert.sink,
+                )
+                .context("stdout")?;
+                let error = alert.error.as_ref().map(|error| {
+                    let http = alert
+                        .last_http_status
+                        .map(|code| format!("HTTP {code}: "))
+                        .unwrap_or_default();
+                    format!("{http}{error}")
+                });
+                (&alert.article, error)
+            }
+            OutboxEntry::Held(held) => {
+                write!(
+                    out,
+                    "{:>6} {:<9} {:>8}  {:<16} {:<16} ",
+                    held.id, held.status, "-", held.rule, held.reason,
+                )
+                .context("stdout")?;
+                (&held.article, None)
+            }
+        };
+        let title = article
             .as_ref()
             .map_or("(article deleted)", |a| a.title.as_str());
-        writeln!(
-            out,
-            "{:>6} {:<9} {:>2} tries  {:<16} {:<16} {}",
-            alert.id,
-            alert.status,
-            alert.attempts,
-            alert.rule,
-            alert.sink,
-            shown(title)
-        )
-        .context("stdout")?;
-        if let Some(error) = &alert.error {
-            let http = alert
-                .last_http_status
-                .map(|code| format!("HTTP {code}: "))
-                .unwrap_or_default();
-            writeln!(out, "{:>6} error: {http}{}", "", shown(error)).context("stdout")?;
+        writeln!(out, "{}", shown(title)).context("stdout")?;
+        if let Some(error) = error {
+            writeln!(out, "{:>6} error: {}", "", shown(&error)).context("stdout")?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `herald alerts send STORY:RULE`: the held hit becomes an alert with a
+/// delivery to each of the rule's sinks, delivered now.
+async fn send_held(settings: Settings, id: &str) -> Result<ExitCode, Failure> {
+    let not_held = || {
+        Failure::Runtime(anyhow::anyhow!(
+            "no held alert {} (see herald alerts --status held)",
+            shown(id)
+        ))
+    };
+    let (story, rule) = parse_held_id(id).ok_or_else(not_held)?;
+    let sinks = settings
+        .rules
+        .get(rule)
+        .map(|configured| configured.sinks.clone())
+        .ok_or_else(|| {
+            Failure::Config(anyhow::anyhow!(
+                "rule {} is not configured in {}: its sinks are unknown",
+                shown(rule),
+                settings.path.display()
+            ))
+        })?;
+    let app = App::open(settings).await?;
+    let queued = app
+        .store
+        .release_held(story, rule, &sinks, Utc::now())
+        .await
+        .context("queueing the alert")?
+        .ok_or_else(not_held)?;
+    let dispatched = app.dispatch_once().await.context("delivering alerts")?;
+    println!(
+        "{id}: {} deliveries queued; {} delivered, {} failed, {} dead",
+        queued.len(),
+        dispatched.delivered,
+        dispatched.failed,
+        dispatched.dead
+    );
+    Ok(if dispatched.failed + dispatched.dead > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn stories(

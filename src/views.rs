@@ -76,6 +76,9 @@ pub struct AlertView {
     pub matched: Vec<String>,
     /// `None` when the article was deleted.
     pub article: Option<Article>,
+    /// For ordering beside held hits; not part of the JSON.
+    #[serde(skip)]
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 impl AlertView {
@@ -97,23 +100,100 @@ impl AlertView {
             next_attempt_at: waiting.then_some(delivery.next_attempt_at),
             matched: delivery.matched,
             article,
+            created_at: Some(delivery.created_at),
         }
     }
 }
 
-/// The outbox, newest first, optionally of one status, each entry with its article.
+/// A rule hit held back instead of alerting, as `herald alerts --json`
+/// prints it: `status` is `held`, `reason` says why (`back_catalogue`,
+/// `too_old`; `unknown` for hits held before reasons were kept), and `id`
+/// (`STORY:RULE`) is what `herald alerts send` takes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HeldView {
+    pub id: String,
+    pub story_id: i64,
+    pub rule: String,
+    pub status: &'static str,
+    pub reason: String,
+    /// When the story began.
+    pub held_at: DateTime<Utc>,
+    /// The story's first article; `None` when it was deleted.
+    pub article: Option<Article>,
+}
+
+/// One line of `herald alerts`: a delivery, or a hit held back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum OutboxEntry {
+    Delivery(AlertView),
+    Held(HeldView),
+}
+
+impl OutboxEntry {
+    fn at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            OutboxEntry::Delivery(delivery) => delivery.created_at,
+            OutboxEntry::Held(held) => Some(held.held_at),
+        }
+    }
+}
+
+/// Which entries `herald alerts` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertFilter {
+    All,
+    Delivery(DeliveryStatus),
+    Held,
+}
+
+impl AlertFilter {
+    /// `pending`, `delivered`, `failed`, `dead` or `held`; `None` for anything else.
+    pub fn parse(text: &str) -> Option<AlertFilter> {
+        match text {
+            "held" => Some(AlertFilter::Held),
+            other => DeliveryStatus::parse(other).map(AlertFilter::Delivery),
+        }
+    }
+}
+
+/// The outbox and the hits held back, newest first (deliveries by when they
+/// were created, held hits by when their story began), at most `limit`,
+/// each with its article.
 pub async fn alerts(
     store: &Store,
-    status: Option<DeliveryStatus>,
+    filter: AlertFilter,
     limit: i64,
     redactor: &Redactor,
-) -> Result<Vec<AlertView>, StoreError> {
-    let deliveries = store.deliveries(status, limit).await?;
-    let mut alerts = Vec::with_capacity(deliveries.len());
-    for delivery in deliveries {
-        let article = store.article(delivery.article_id).await?;
-        let article = article.map(|article| article.redacted(redactor));
-        alerts.push(AlertView::new(delivery, article));
+) -> Result<Vec<OutboxEntry>, StoreError> {
+    let mut entries = Vec::new();
+    if filter != AlertFilter::Held {
+        let status = match filter {
+            AlertFilter::Delivery(status) => Some(status),
+            _ => None,
+        };
+        for delivery in store.deliveries(status, limit).await? {
+            let article = store.article(delivery.article_id).await?;
+            let article = article.map(|article| article.redacted(redactor));
+            entries.push(OutboxEntry::Delivery(AlertView::new(delivery, article)));
+        }
     }
-    Ok(alerts)
+    if matches!(filter, AlertFilter::All | AlertFilter::Held) {
+        for hit in store.held_hits(limit).await? {
+            let article = store.article(hit.article_id).await?;
+            entries.push(OutboxEntry::Held(HeldView {
+                id: hit.id(),
+                story_id: hit.story_id,
+                rule: hit.rule,
+                status: "held",
+                reason: hit.reason,
+                held_at: hit.at,
+                article: article.map(|article| article.redacted(redactor)),
+            }));
+        }
+    }
+    // Stable: deliveries keep their order among equal times.
+    entries.sort_by_key(|entry| std::cmp::Reverse(entry.at()));
+    entries.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok(entries)
 }

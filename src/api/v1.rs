@@ -13,11 +13,10 @@ use serde::Deserialize;
 use super::ApiState;
 use super::error::ApiError;
 use crate::domain::article::{Article, ArticleCursor};
-use crate::domain::delivery::DeliveryStatus;
 use crate::domain::story::StoryRecord;
 use crate::rules::{Rule, RuleQuery};
 use crate::search::{self, Scan};
-use crate::views::{self, AlertView, FeedView};
+use crate::views::{self, AlertFilter, FeedView, OutboxEntry};
 
 /// `herald search`'s defaults.
 const DEFAULT_SINCE: &str = "7d";
@@ -139,24 +138,24 @@ pub struct AlertsQuery {
     limit: Option<String>,
 }
 
-/// The alert outbox, newest first (`herald alerts`).
+/// The alert outbox and the hits held back, newest first (`herald alerts`).
 pub async fn alerts(
     State(state): State<Arc<ApiState>>,
     query: Result<Query<AlertsQuery>, QueryRejection>,
-) -> Result<Json<Vec<AlertView>>, ApiError> {
+) -> Result<Json<Vec<OutboxEntry>>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let status = match query.status.as_deref() {
-        None | Some("") => None,
-        Some(text) => Some(DeliveryStatus::parse(text).ok_or_else(|| {
+    let filter = match query.status.as_deref() {
+        None | Some("") => AlertFilter::All,
+        Some(text) => AlertFilter::parse(text).ok_or_else(|| {
             ApiError::bad_request(format!(
-                "status: unknown status {text:?}, expected pending, delivered, failed or dead"
+                "status: unknown status {text:?}, expected pending, delivered, failed, dead or held"
             ))
-        })?),
+        })?,
     };
     let limit = limit(query.limit.as_deref(), DEFAULT_ALERTS)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let redactor = state.redactor.borrow().clone();
-    let alerts = views::alerts(&state.store, status, limit, &redactor)
+    let alerts = views::alerts(&state.store, filter, limit, &redactor)
         .await
         .map_err(|e| ApiError::database("reading the outbox", &e))?;
     Ok(Json(alerts))

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use serde::Serialize;
 
 use super::article::{Article, ArticleSource};
@@ -57,4 +59,34 @@ impl Suppression {
             Suppression::TooOld => "too_old",
         }
     }
+}
+
+/// A rule hit held back instead of alerting (see [`Suppression`]), as
+/// `herald alerts` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldHit {
+    pub story_id: i64,
+    pub rule: String,
+    /// `back_catalogue`, `too_old`, or `unknown` for hits held before
+    /// reasons were kept.
+    pub reason: String,
+    /// When the story began.
+    pub at: DateTime<Utc>,
+    /// The story's first article.
+    pub article_id: i64,
+}
+
+impl HeldHit {
+    /// `STORY:RULE`: how `herald alerts` shows a held hit and `herald alerts
+    /// send` names one.
+    pub fn id(&self) -> String {
+        format!("{}:{}", self.story_id, self.rule)
+    }
+}
+
+/// A held hit's id (`STORY:RULE`) as story id and rule.
+pub fn parse_held_id(id: &str) -> Option<(i64, &str)> {
+    let (story, rule) = id.split_once(':')?;
+    let story = story.parse().ok()?;
+    (!rule.is_empty()).then_some((story, rule))
 }

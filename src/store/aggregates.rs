@@ -11,6 +11,7 @@ use futures::stream::BoxStream;
 
 use super::retention::{Batch, Cursor, PrunePolicy, PruneReport};
 use super::{Incoming, InstanceLock, StoreError};
+use crate::domain::alert::HeldHit;
 use crate::domain::article::{Article, ArticleCursor, ArticleSource, ArticleText, SaveSummary};
 use crate::domain::delivery::{AlertRecord, AttemptRecord, DeliveryRecord, DeliveryStatus};
 use crate::domain::feed::{FeedRecord, FeedSpec, FeedStatus, FetchRecord};
@@ -108,6 +109,22 @@ pub trait StoryStore: Send + Sync {
 /// each delivery's attempts.
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
+    /// Rule hits held back instead of alerting, newest story first, at most
+    /// `limit`. Rules kept on a story because their delivered alert was
+    /// pruned are not held hits.
+    async fn held_hits(&self, limit: i64) -> Result<Vec<HeldHit>, StoreError>;
+
+    /// Turns the held hit of `rule` on `story_id` into an alert on the
+    /// story's first article with a delivery to each of `sinks`; the ids of
+    /// the new deliveries, or `None` when there is no such held hit.
+    async fn release_held(
+        &self,
+        story_id: i64,
+        rule: &str,
+        sinks: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<i64>>, StoreError>;
+
     /// Claims up to `limit` deliveries due at `now` for `owner` until
     /// `lease_until`, each sink's queue first in, first out.
     async fn claim_deliveries(

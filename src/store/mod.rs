@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
 use crate::config::{DEFAULT_BUSY_TIMEOUT, DEFAULT_CONNECT_TIMEOUT};
-use crate::domain::alert::{RuleMatch, Suppression};
+use crate::domain::alert::{HeldHit, RuleMatch, Suppression};
 use crate::domain::article::{
     Article, ArticleCursor, ArticleSource, ArticleText, NewArticle, SaveSummary,
 };
@@ -290,6 +290,22 @@ impl Store {
     /// How many articles were published since `since` (for progress display).
     pub async fn count_articles_since(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {
         self.backend.count_articles_since(since).await
+    }
+
+    /// Rule hits held back instead of alerting, newest story first.
+    pub async fn held_hits(&self, limit: i64) -> Result<Vec<HeldHit>, StoreError> {
+        self.backend.held_hits(limit).await
+    }
+
+    /// Sends a held hit after all: see [`OutboxStore::release_held`].
+    pub async fn release_held(
+        &self,
+        story_id: i64,
+        rule: &str,
+        sinks: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<i64>>, StoreError> {
+        self.observed(self.backend.release_held(story_id, rule, sinks, now).await)
     }
 
     /// Claims up to `limit` active feeds due at `now` (never fetched first, then by

@@ -26,7 +26,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::write::{matched_from_json, matched_json};
+use super::write::{FIRED, held_from_json, held_json};
 use super::{Store, StoreError};
 
 /// Rows looked at per transaction unless told otherwise: a batch of articles
@@ -155,16 +155,17 @@ pub(super) fn plan_stories(
         // A rule whose alert row goes still counts as fired on the story: held.
         let held_rules = match rules_of.get(&story.id) {
             Some(removed) if !removed.is_empty() => {
-                let mut rules: BTreeSet<String> = story
+                let mut reasons = story
                     .held_rules
                     .as_deref()
-                    .map(matched_from_json)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect();
-                rules.extend(removed.iter().map(|rule| (*rule).to_owned()));
-                let rules: Vec<String> = rules.into_iter().collect();
-                Some(matched_json(&rules))
+                    .map(held_from_json)
+                    .unwrap_or_default();
+                for rule in removed {
+                    reasons
+                        .entry((*rule).to_owned())
+                        .or_insert_with(|| FIRED.to_owned());
+                }
+                Some(held_json(&reasons))
             }
             _ => story.held_rules.clone(),
         };

@@ -1,11 +1,12 @@
 //! The backend-neutral half of a write: what is new, changed or unchanged in a
 //! batch, and the values both backends store the same way.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::Incoming;
 use super::StoreError;
+use crate::domain::alert::Suppression;
 use crate::domain::article::{ArticleSource, NewArticle};
 use crate::domain::feed::{FeedRecord, FeedSpec};
 use crate::domain::redact::redact_url;
@@ -120,10 +121,39 @@ pub(super) fn outlets_by_story(
     by_story
 }
 
+/// The reason stored for a rule whose alert was delivered and then removed
+/// by retention: it fired, and a later copy of the story stays silent.
+pub(super) const FIRED: &str = "fired";
+
+/// The reason of a rule held back before reasons were stored.
+pub(super) const UNKNOWN: &str = "unknown";
+
+/// `stories.held_rules` as stored: `{"rule": "reason", …}` (reasons
+/// `back_catalogue`, `too_old`, or [`FIRED`]). The first shape, an array of
+/// rule names, reads with reason [`UNKNOWN`].
+pub(super) fn held_from_json(text: &str) -> BTreeMap<String, String> {
+    if let Ok(reasons) = serde_json::from_str::<BTreeMap<String, String>>(text) {
+        return reasons;
+    }
+    serde_json::from_str::<Vec<String>>(text)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|rule| (rule, UNKNOWN.to_owned()))
+        .collect()
+}
+
+pub(super) fn held_json<K: AsRef<str>, V: AsRef<str>>(reasons: &BTreeMap<K, V>) -> String {
+    let reasons: BTreeMap<&str, &str> = reasons
+        .iter()
+        .map(|(rule, reason)| (rule.as_ref(), reason.as_ref()))
+        .collect();
+    serde_json::to_string(&reasons).unwrap_or_else(|_| "{}".to_owned())
+}
+
 /// The rules held back on each story of a write, as read and as they grow.
 #[derive(Debug, Default)]
 pub(super) struct HeldRules {
-    pub(super) by_story: HashMap<i64, std::collections::BTreeSet<Arc<str>>>,
+    pub(super) by_story: HashMap<i64, BTreeMap<Arc<str>, String>>,
     pub(super) grown: std::collections::BTreeSet<i64>,
     pub(super) held: usize,
 }
@@ -134,8 +164,12 @@ impl HeldRules {
         let by_story = rows
             .into_iter()
             .map(|(story, json)| {
-                let rules = json.as_deref().map(matched_from_json).unwrap_or_default();
-                (story, rules.into_iter().map(Arc::from).collect())
+                let reasons = json.as_deref().map(held_from_json).unwrap_or_default();
+                let reasons = reasons
+                    .into_iter()
+                    .map(|(rule, reason)| (Arc::from(rule), reason))
+                    .collect();
+                (story, reasons)
             })
             .collect();
         HeldRules {
@@ -145,14 +179,20 @@ impl HeldRules {
     }
 
     /// Whether a hit of `rule` on `story` becomes an alert: not if the rule was
-    /// held back on the story; a held-back hit is recorded here instead.
-    pub(super) fn alerts(&mut self, story: i64, rule: &Arc<str>, suppressed: bool) -> bool {
-        let rules = self.by_story.entry(story).or_default();
-        if rules.contains(rule) {
+    /// held back on the story (or fired on it); a hit held back now
+    /// (`suppressed`) is recorded here, with why, instead.
+    pub(super) fn alerts(
+        &mut self,
+        story: i64,
+        rule: &Arc<str>,
+        suppressed: Option<Suppression>,
+    ) -> bool {
+        let reasons = self.by_story.entry(story).or_default();
+        if reasons.contains_key(rule) {
             return false;
         }
-        if suppressed {
-            rules.insert(Arc::clone(rule));
+        if let Some(why) = suppressed {
+            reasons.insert(Arc::clone(rule), why.as_str().to_owned());
             self.grown.insert(story);
             self.held += 1;
             return false;
@@ -164,10 +204,77 @@ impl HeldRules {
     pub(super) fn changed(&self) -> Vec<(i64, String)> {
         self.grown
             .iter()
-            .filter_map(|story| {
-                let rules: Vec<&Arc<str>> = self.by_story.get(story)?.iter().collect();
-                Some((*story, matched_json(&rules)))
-            })
+            .filter_map(|story| Some((*story, held_json(self.by_story.get(story)?))))
             .collect()
+    }
+}
+
+/// The held hits of one story row (`held_rules` JSON), rule by rule; rules
+/// kept because their alert fired are not held hits.
+pub(super) fn held_hits_of(
+    story_id: i64,
+    at: chrono::DateTime<chrono::Utc>,
+    article_id: i64,
+    held_rules: &str,
+) -> Vec<crate::domain::alert::HeldHit> {
+    held_from_json(held_rules)
+        .into_iter()
+        .filter(|(_, reason)| reason != FIRED)
+        .map(|(rule, reason)| crate::domain::alert::HeldHit {
+            story_id,
+            rule,
+            reason,
+            at,
+            article_id,
+        })
+        .collect()
+}
+
+/// `held_rules` with `rule` released from it: `None` when it was not held
+/// back there (absent, or fired), else the JSON to store (`None` inside when
+/// nothing is left).
+pub(super) fn release_from(held_rules: Option<&str>, rule: &str) -> Option<Option<String>> {
+    let mut reasons = held_from_json(held_rules?);
+    match reasons.remove(rule) {
+        Some(reason) if reason != FIRED => Some((!reasons.is_empty()).then(|| held_json(&reasons))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod held_tests {
+    use super::*;
+
+    #[test]
+    fn the_first_shape_reads_as_held_for_an_unknown_reason() {
+        let reasons = held_from_json(r#"["nk-iran","sanctions"]"#);
+        assert_eq!(reasons.get("nk-iran").map(String::as_str), Some(UNKNOWN));
+        assert_eq!(reasons.len(), 2);
+        let written = held_json(&reasons);
+        assert_eq!(written, r#"{"nk-iran":"unknown","sanctions":"unknown"}"#);
+        assert_eq!(held_from_json(&written), reasons);
+    }
+
+    #[test]
+    fn fired_rules_are_not_held_hits_and_cannot_be_released() {
+        let json = r#"{"nk-iran":"back_catalogue","old":"fired"}"#;
+        let at = chrono::DateTime::UNIX_EPOCH;
+        let hits = held_hits_of(7, at, 70, json);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(
+            (hits[0].id().as_str(), hits[0].reason.as_str()),
+            ("7:nk-iran", "back_catalogue")
+        );
+        assert_eq!(release_from(Some(json), "old"), None);
+        assert_eq!(release_from(Some(json), "absent"), None);
+        assert_eq!(
+            release_from(Some(json), "nk-iran"),
+            Some(Some(r#"{"old":"fired"}"#.to_owned()))
+        );
+        assert_eq!(
+            release_from(Some(r#"{"a":"too_old"}"#), "a"),
+            Some(None),
+            "nothing left: the column goes back to NULL"
+        );
     }
 }

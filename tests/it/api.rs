@@ -643,7 +643,7 @@ async fn bad_parameters_are_400_with_the_reason(backend: Backend) {
         .error("/api/v1/alerts?status=lost", StatusCode::BAD_REQUEST)
         .await;
     assert!(
-        status.contains("pending, delivered, failed or dead"),
+        status.contains("pending, delivered, failed, dead or held"),
         "{status}"
     );
 }

@@ -14,6 +14,7 @@ mod faults;
 mod feed_management;
 mod fetch;
 mod fetch_policy;
+mod held;
 mod ingest;
 mod logs;
 mod properties;

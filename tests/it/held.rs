@@ -1,0 +1,189 @@
+//! Hits held back instead of alerting (the back catalogue of a feed's first
+//! fetch, articles older than `alerts.max_age`) are visible in `herald alerts`
+//! with why, and `herald alerts send` delivers one on purpose. Real binary,
+//! real receiver, both backends.
+
+use std::process::{Command, Output};
+
+use chrono::Utc;
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::support::db::Backend;
+use crate::support::feed_server::{FeedServer, Item, Route};
+use crate::support::herald::TestHerald;
+use crate::support::receiver::Receiver;
+
+both_backends!(
+    held_hits_are_listed_with_their_reason_and_can_be_sent,
+    an_empty_outbox_says_so,
+);
+
+fn nk_iran(n: u32, title: &str, days_old: i64) -> Item {
+    Item {
+        guid: format!("guid-{n}"),
+        link: format!("https://news.example/{n}"),
+        title: title.into(),
+        description: format!(
+            "<p>North Korea's delegation arrived in Iran for talks, number {n}, \
+             {title}.</p>"
+        ),
+        pub_date: Some(Utc::now() - chrono::Duration::days(days_old)),
+    }
+}
+
+async fn herald(test: &TestHerald, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+    command
+        .arg("--config")
+        .arg(&test.config_path)
+        .args(args)
+        .env("HERALD_DATABASE_URL", &test.db.url)
+        .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1");
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+async fn held_hits_are_listed_with_their_reason_and_can_be_sent(backend: Backend) {
+    let server = FeedServer::start().await;
+    let receiver = Receiver::start().await;
+    server.set(
+        "/world",
+        Route::rss("World", &[nk_iran(1, "Delegation lands in Tehran", 0)]),
+    );
+    let config = format!(
+        "[alerts]\nmax_age = \"2d\"\n\n\
+         [sinks.desk]\ntype = \"webhook\"\nurl = \"{}\"\n\n\
+         [rules.nk-iran]\nquery = '\"North Korea\" Iran'\nsinks = [\"desk\"]\n\n\
+         [[feeds]]\nurl = \"{}\"\n",
+        receiver.url("/hook"),
+        server.url("/world"),
+    );
+    let test = TestHerald::start(backend, &config).await;
+    // The first fetch is the feed's back catalogue: held back.
+    test.poll().await;
+    // Later, an article published a week ago: too old to alert.
+    server.set(
+        "/world",
+        Route::rss(
+            "World",
+            &[
+                nk_iran(1, "Delegation lands in Tehran", 0),
+                nk_iran(2, "Archive: envoys met last week", 7),
+            ],
+        ),
+    );
+    test.poll().await;
+    assert!(receiver.requests("/hook").is_empty(), "nothing was sent");
+
+    let table = herald(&test, &["alerts"]).await;
+    assert_eq!(table.status.code(), Some(0), "{table:?}");
+    let text = String::from_utf8_lossy(&table.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].contains("ID") && lines[0].contains("STATUS") && lines[0].contains("REASON"),
+        "a header first: {text}"
+    );
+    let row = |title: &str| {
+        lines
+            .iter()
+            .find(|line| line.contains(title))
+            .unwrap_or_else(|| panic!("{title} in {text}"))
+            .to_string()
+    };
+    let first = row("Delegation lands in Tehran");
+    assert!(
+        first.contains("held") && first.contains("back_catalogue"),
+        "{first}"
+    );
+    let archive = row("Archive: envoys met last week");
+    assert!(
+        archive.contains("held") && archive.contains("too_old"),
+        "{archive}"
+    );
+
+    let held = json_lines(&herald(&test, &["alerts", "--status", "held", "--json"]).await);
+    assert_eq!(held.len(), 2, "{held:?}");
+    for entry in &held {
+        assert_eq!(entry["status"], "held");
+        assert_eq!(entry["rule"], "nk-iran");
+        let id = entry["id"].as_str().unwrap();
+        assert_eq!(id, format!("{}:nk-iran", entry["story_id"]));
+    }
+    let reasons: Vec<&str> = held.iter().map(|e| e["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons, ["too_old", "back_catalogue"], "newest story first");
+    let back_catalogue = held[1]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        held[1]["article"]["title"], "Delegation lands in Tehran",
+        "{held:?}"
+    );
+
+    // Sent on purpose: delivered now, and no longer held.
+    let sent = herald(&test, &["alerts", "send", &back_catalogue]).await;
+    assert_eq!(sent.status.code(), Some(0), "{sent:?}");
+    let said = String::from_utf8_lossy(&sent.stdout);
+    assert!(said.contains("1 deliveries queued; 1 delivered"), "{said}");
+    let requests = receiver.requests("/hook");
+    assert_eq!(requests.len(), 1);
+    assert!(
+        String::from_utf8_lossy(&requests[0].body).contains("Delegation lands in Tehran"),
+        "{:?}",
+        requests[0]
+    );
+    let all = json_lines(&herald(&test, &["alerts", "--json"]).await);
+    let statuses: Vec<(&str, &str)> = all
+        .iter()
+        .map(|e| (e["status"].as_str().unwrap(), e["rule"].as_str().unwrap()))
+        .collect();
+    assert_eq!(statuses.len(), 2, "{all:?}");
+    assert!(statuses.contains(&("delivered", "nk-iran")), "{all:?}");
+    assert!(statuses.contains(&("held", "nk-iran")), "{all:?}");
+    let again = herald(&test, &["alerts", "send", &back_catalogue]).await;
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+
+    // An id that names no held hit.
+    let missing = herald(&test, &["alerts", "send", "999999:nk-iran"]).await;
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("no held alert 999999:nk-iran (see herald alerts --status held)"),
+        "{stderr}"
+    );
+    assert_eq!(receiver.requests("/hook").len(), 1, "nothing more was sent");
+
+    // A status filter lists only its own.
+    let deliveries =
+        json_lines(&herald(&test, &["alerts", "--status", "delivered", "--json"]).await);
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0]["status"], "delivered");
+}
+
+async fn an_empty_outbox_says_so(backend: Backend) {
+    let test = TestHerald::start(backend, "").await;
+    let table = herald(&test, &["alerts"]).await;
+    assert_eq!(table.status.code(), Some(0), "{table:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&table.stdout).trim(),
+        "no alerts and no held-back hits"
+    );
+    let held = herald(&test, &["alerts", "--status", "held"]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&held.stdout).trim(),
+        "no held-back hits"
+    );
+    let json = herald(&test, &["alerts", "--json"]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&json.stdout),
+        "",
+        "--json prints nothing"
+    );
+}
