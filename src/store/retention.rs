@@ -243,14 +243,33 @@ mod tests {
     #[test]
     fn a_story_keeps_its_earliest_remaining_article_and_the_rules_it_fired() {
         let changes = plan_stories(
-            &[story(1, 10, Some("[\"held\"]")), story(2, 20, None)],
-            &[(1, 12), (1, 11)],
-            &[(1, "oil".to_owned()), (2, "gas".to_owned())],
+            &[
+                story(1, 10, Some("{\"held\":\"back_catalogue\"}")),
+                story(2, 20, None),
+                story(3, 30, Some("[\"old-shape\"]")),
+            ],
+            &[(1, 12), (1, 11), (3, 30)],
+            &[
+                (1, "oil".to_owned()),
+                (2, "gas".to_owned()),
+                (3, "oil".to_owned()),
+            ],
         );
         assert_eq!(changes.gone, [2]);
         assert_eq!(
             changes.kept,
-            [(1, 12, Some("[\"held\",\"oil\"]".to_owned()))]
+            [
+                (
+                    1,
+                    12,
+                    Some("{\"held\":\"back_catalogue\",\"oil\":\"fired\"}".to_owned())
+                ),
+                (
+                    3,
+                    30,
+                    Some("{\"oil\":\"fired\",\"old-shape\":\"unknown\"}".to_owned())
+                )
+            ]
         );
     }
 
