@@ -342,6 +342,18 @@ fn generated(title: &str, summary: &str) -> GeneratedArticle {
     }
 }
 
+/// The feed `Wire` the single-feed tests store into.
+async fn wire_feed(store: &Store) -> i64 {
+    store
+        .sync_feeds(&[FeedSpec {
+            url: "https://wire.example/feed".into(),
+            name: Some("Wire".into()),
+        }])
+        .await
+        .unwrap()[0]
+        .id
+}
+
 fn rule(query: &str) -> Rule {
     Rule {
         name: "q".into(),
@@ -355,14 +367,7 @@ fn rule(query: &str) -> Rule {
 async fn the_index_follows_changes_and_removals(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = &db.store;
-    let feed = store
-        .sync_feeds(&[FeedSpec {
-            url: "https://wire.example/feed".into(),
-            name: None,
-        }])
-        .await
-        .unwrap()[0]
-        .id;
+    let feed = wire_feed(store).await;
     store_articles(
         store,
         feed,
@@ -454,14 +459,7 @@ async fn the_index_follows_changes_and_removals(backend: Backend) {
 async fn a_query_the_index_cannot_narrow_reads_every_article(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = &db.store;
-    let feed = store
-        .sync_feeds(&[FeedSpec {
-            url: "https://wire.example/feed".into(),
-            name: Some("Wire".into()),
-        }])
-        .await
-        .unwrap()[0]
-        .id;
+    let feed = wire_feed(store).await;
     store_articles(
         store,
         feed,
