@@ -190,11 +190,16 @@ impl Collected {
                 ),
             ));
         }
-        let sinks = raw
-            .sinks
-            .iter()
-            .map(|sink| file.text(sink))
-            .collect::<Result<Vec<_>, _>>()?;
+        // A sink named twice gets one delivery per alert, as if named once.
+        let mut sinks = Vec::with_capacity(raw.sinks.len());
+        let mut sink_references = Vec::with_capacity(raw.sinks.len());
+        for sink in &raw.sinks {
+            let text = file.text(sink)?;
+            if !sinks.contains(&text) {
+                sinks.push(text);
+                sink_references.push(file.locate(sink));
+            }
+        }
         let rule = PendingRule {
             settings: RuleSettings {
                 query: file.non_empty(&raw.query, "a rule query")?,
@@ -203,7 +208,7 @@ impl Collected {
                 tags: file.tags(raw.tags)?,
             },
             name_location: file.locate(name),
-            sink_references: raw.sinks.iter().map(|sink| file.locate(sink)).collect(),
+            sink_references,
         };
         self.rules.insert(name.get_ref().clone(), rule);
         Ok(())

@@ -1022,3 +1022,12 @@ fn bad_retention_values_are_rejected_at_the_value() {
         Some(Duration::from_secs(2 * 3600))
     );
 }
+
+#[test]
+fn a_sink_named_twice_in_a_rule_is_delivered_to_once() {
+    let settings = load_main(
+        "[sinks.desk]\ntype = \"log\"\n\n[sinks.ops]\ntype = \"log\"\n\n\
+         [rules.nk]\nquery = \"Iran\"\nsinks = [\"desk\", \"ops\", \"desk\"]\n",
+    );
+    assert_eq!(settings.rules["nk"].sinks, ["desk", "ops"]);
+}

@@ -154,28 +154,30 @@ pub(super) fn held_json<K: AsRef<str>, V: AsRef<str>>(reasons: &BTreeMap<K, V>) 
 #[derive(Debug, Default)]
 pub(super) struct HeldRules {
     pub(super) by_story: HashMap<i64, BTreeMap<Arc<str>, String>>,
+    /// `(story, rule)` of the alerts the stories already have: a later hit of
+    /// such a rule is neither a new alert nor a held-back one.
+    alerted: std::collections::HashSet<(i64, String)>,
     pub(super) grown: std::collections::BTreeSet<i64>,
     pub(super) held: usize,
 }
 
 impl HeldRules {
-    /// From `(story id, held_rules JSON)` rows.
-    pub(super) fn read(rows: impl IntoIterator<Item = (i64, Option<String>)>) -> HeldRules {
-        let by_story = rows
-            .into_iter()
-            .map(|(story, json)| {
-                let reasons = json.as_deref().map(held_from_json).unwrap_or_default();
-                let reasons = reasons
-                    .into_iter()
-                    .map(|(rule, reason)| (Arc::from(rule), reason))
-                    .collect();
-                (story, reasons)
-            })
-            .collect();
-        HeldRules {
-            by_story,
-            ..HeldRules::default()
+    /// From `(story id, held_rules JSON, rules alerted on the story)` rows.
+    pub(super) fn read(
+        rows: impl IntoIterator<Item = (i64, Option<String>, Vec<String>)>,
+    ) -> HeldRules {
+        let mut held = HeldRules::default();
+        for (story, json, alerted) in rows {
+            let reasons = json.as_deref().map(held_from_json).unwrap_or_default();
+            let reasons = reasons
+                .into_iter()
+                .map(|(rule, reason)| (Arc::from(rule), reason))
+                .collect();
+            held.by_story.insert(story, reasons);
+            held.alerted
+                .extend(alerted.into_iter().map(|rule| (story, rule)));
         }
+        held
     }
 
     /// Whether a hit of `rule` on `story` becomes an alert: not if the rule was
@@ -188,7 +190,7 @@ impl HeldRules {
         suppressed: Option<Suppression>,
     ) -> bool {
         let reasons = self.by_story.entry(story).or_default();
-        if reasons.contains_key(rule) {
+        if reasons.contains_key(rule) || self.alerted.contains(&(story, rule.to_string())) {
             return false;
         }
         if let Some(why) = suppressed {
@@ -210,16 +212,18 @@ impl HeldRules {
 }
 
 /// The held hits of one story row (`held_rules` JSON), rule by rule; rules
-/// kept because their alert fired are not held hits.
+/// that fired on the story (kept as [`FIRED`], or with an alert row: a
+/// database written before such hits were skipped) are not held hits.
 pub(super) fn held_hits_of(
     story_id: i64,
     at: chrono::DateTime<chrono::Utc>,
     article_id: i64,
     held_rules: &str,
+    alerted: &[String],
 ) -> Vec<crate::domain::alert::HeldHit> {
     held_from_json(held_rules)
         .into_iter()
-        .filter(|(_, reason)| reason != FIRED)
+        .filter(|(rule, reason)| reason != FIRED && !alerted.contains(rule))
         .map(|(rule, reason)| crate::domain::alert::HeldHit {
             story_id,
             rule,
@@ -259,8 +263,12 @@ mod held_tests {
     fn fired_rules_are_not_held_hits_and_cannot_be_released() {
         let json = r#"{"nk-iran":"back_catalogue","old":"fired"}"#;
         let at = chrono::DateTime::UNIX_EPOCH;
-        let hits = held_hits_of(7, at, 70, json);
+        let hits = held_hits_of(7, at, 70, json, &[]);
         assert_eq!(hits.len(), 1);
+        assert!(
+            held_hits_of(7, at, 70, json, &["nk-iran".to_owned()]).is_empty(),
+            "a rule with an alert on the story is not held there"
+        );
         assert_eq!(
             (hits[0].id().as_str(), hits[0].reason.as_str()),
             ("7:nk-iran", "back_catalogue")

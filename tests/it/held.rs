@@ -17,6 +17,7 @@ use crate::support::receiver::Receiver;
 both_backends!(
     held_hits_are_listed_with_their_reason_and_can_be_sent,
     an_empty_outbox_says_so,
+    a_copy_of_a_story_that_alerted_is_not_held,
 );
 
 fn nk_iran(n: u32, title: &str, days_old: i64) -> Item {
@@ -165,6 +166,39 @@ async fn held_hits_are_listed_with_their_reason_and_can_be_sent(backend: Backend
         json_lines(&herald(&test, &["alerts", "--status", "delivered", "--json"]).await);
     assert_eq!(deliveries.len(), 1);
     assert_eq!(deliveries[0]["status"], "delivered");
+
+    // Retry tells a delivery that went out from one that does not exist.
+    let delivered = deliveries[0]["id"].to_string();
+    let retried = herald(&test, &["alerts", "retry", &delivered]).await;
+    assert_eq!(retried.status.code(), Some(1), "{retried:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&retried.stderr).trim(),
+        format!(
+            "herald: delivery {delivered} is delivered: only failed or dead deliveries are \
+             queued again"
+        )
+    );
+    let missing = herald(&test, &["alerts", "retry", "999999"]).await;
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&missing.stderr).trim(),
+        "herald: there is no delivery 999999 (see herald alerts)"
+    );
+    assert_eq!(receiver.requests("/hook").len(), 1, "nothing more was sent");
+
+    // A story written before reasons were kept holds an array of rule names.
+    test.db
+        .execute_sql(&format!(
+            "UPDATE stories SET held_rules = '[\"nk-iran\"]' WHERE id = {}",
+            held[0]["story_id"]
+        ))
+        .await;
+    let old = json_lines(&herald(&test, &["alerts", "--status", "held", "--json"]).await);
+    assert_eq!(old.len(), 1, "{old:?}");
+    assert_eq!(
+        (old[0]["id"].clone(), old[0]["reason"].clone()),
+        (held[0]["id"].clone(), Value::from("unknown"))
+    );
 }
 
 async fn an_empty_outbox_says_so(backend: Backend) {
@@ -186,4 +220,51 @@ async fn an_empty_outbox_says_so(backend: Backend) {
         "",
         "--json prints nothing"
     );
+}
+
+/// A new feed's back catalogue carries a copy of a story whose alert went out:
+/// the rule already fired there, so nothing is held back.
+async fn a_copy_of_a_story_that_alerted_is_not_held(backend: Backend) {
+    let server = FeedServer::start().await;
+    let receiver = Receiver::start().await;
+    server.set("/wire", Route::rss("Wire", &[]));
+    server.set("/late", Route::status(503));
+    let config = format!(
+        "[sinks.desk]\ntype = \"webhook\"\nurl = \"{}\"\n\n\
+         [rules.nk-iran]\nquery = '\"North Korea\" Iran'\nsinks = [\"desk\"]\n\n\
+         [[feeds]]\nurl = \"{}\"\n\n[[feeds]]\nurl = \"{}\"\n",
+        receiver.url("/hook"),
+        server.url("/wire"),
+        server.url("/late"),
+    );
+    let test = TestHerald::start(backend, &config).await;
+    test.poll().await;
+    let story = nk_iran(1, "Delegation lands in Tehran", 0);
+    server.set("/wire", Route::rss("Wire", std::slice::from_ref(&story)));
+    test.poll().await;
+    test.app.dispatch_once().await.unwrap();
+    assert_eq!(receiver.requests("/hook").len(), 1, "the story alerted");
+
+    // The other feed's first fetch: its back catalogue holds a copy.
+    let copy = Item {
+        guid: "late-1".into(),
+        link: "https://late.example/1".into(),
+        ..story
+    };
+    server.set("/late", Route::rss("Late", &[copy]));
+    test.poll().await;
+    test.app.dispatch_once().await.unwrap();
+    let stories = json_lines(&herald(&test, &["stories", "--json"]).await);
+    assert_eq!(stories.len(), 1, "the copy joined the story: {stories:?}");
+
+    let held = herald(&test, &["alerts", "--status", "held"]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&held.stdout).trim(),
+        "no held-back hits",
+        "{held:?}"
+    );
+    let all = json_lines(&herald(&test, &["alerts", "--json"]).await);
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0]["status"], "delivered");
+    assert_eq!(receiver.requests("/hook").len(), 1, "sent once");
 }

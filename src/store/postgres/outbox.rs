@@ -17,18 +17,20 @@ use std::collections::HashMap;
 #[async_trait]
 impl OutboxStore for PgStore {
     async fn held_hits(&self, limit: i64) -> Result<Vec<HeldHit>, StoreError> {
-        let mut stories = sqlx::query_as::<_, (i64, DateTime<Utc>, i64, String)>(
-            "SELECT id, created_at, first_article_id, held_rules FROM stories
-             WHERE held_rules IS NOT NULL ORDER BY created_at DESC, id DESC",
+        let mut stories = sqlx::query_as::<_, (i64, DateTime<Utc>, i64, String, Vec<String>)>(
+            "SELECT s.id, s.created_at, s.first_article_id, s.held_rules,
+                ARRAY(SELECT a.rule FROM alerts a WHERE a.story_id = s.id)
+             FROM stories s
+             WHERE s.held_rules IS NOT NULL ORDER BY s.created_at DESC, s.id DESC",
         )
         .fetch(&self.pool);
         let wanted = usize::try_from(limit).unwrap_or(0);
         let mut hits = Vec::new();
         while hits.len() < wanted {
-            let Some((id, at, article, held_rules)) = stories.try_next().await? else {
+            let Some((id, at, article, held_rules, alerted)) = stories.try_next().await? else {
                 break;
             };
-            hits.extend(held_hits_of(id, at, article, &held_rules));
+            hits.extend(held_hits_of(id, at, article, &held_rules, &alerted));
         }
         hits.truncate(wanted);
         Ok(hits)
@@ -314,13 +316,17 @@ pub(super) async fn insert_stories_and_alerts(
     hit_stories.retain(|story| !new_stories.contains(story));
     hit_stories.sort_unstable();
     hit_stories.dedup();
-    let held_rows: Vec<(i64, Option<String>)> = if hit_stories.is_empty() {
+    let held_rows: Vec<(i64, Option<String>, Vec<String>)> = if hit_stories.is_empty() {
         Vec::new()
     } else {
-        sqlx::query_as("SELECT id, held_rules FROM stories WHERE id = ANY($1)")
-            .bind(&hit_stories)
-            .fetch_all(&mut **tx)
-            .await?
+        sqlx::query_as(
+            "SELECT s.id, s.held_rules,
+                ARRAY(SELECT a.rule FROM alerts a WHERE a.story_id = s.id)
+             FROM stories s WHERE s.id = ANY($1)",
+        )
+        .bind(&hit_stories)
+        .fetch_all(&mut **tx)
+        .await?
     };
     let mut held = HeldRules::read(held_rows);
     let (mut rules, mut story_ids, mut article_ids, mut matched) =

@@ -15,9 +15,11 @@ use std::collections::HashMap;
 #[async_trait]
 impl OutboxStore for SqliteStore {
     async fn held_hits(&self, limit: i64) -> Result<Vec<HeldHit>, StoreError> {
-        let mut stories = sqlx::query_as::<_, (i64, String, i64, String)>(
-            "SELECT id, created_at, first_article_id, held_rules FROM stories
-             WHERE held_rules IS NOT NULL ORDER BY created_at DESC, id DESC",
+        let mut stories = sqlx::query_as::<_, (i64, String, i64, String, String)>(
+            "SELECT s.id, s.created_at, s.first_article_id, s.held_rules,
+                (SELECT json_group_array(a.rule) FROM alerts a WHERE a.story_id = s.id)
+             FROM stories s
+             WHERE s.held_rules IS NOT NULL ORDER BY s.created_at DESC, s.id DESC",
         )
         .fetch(&self.pool);
         let wanted = usize::try_from(limit).unwrap_or(0);
@@ -26,8 +28,15 @@ impl OutboxStore for SqliteStore {
             let Some(story) = stories.try_next().await? else {
                 break;
             };
-            let (id, at, article, held_rules) = story;
-            hits.extend(held_hits_of(id, from_text(&at)?, article, &held_rules));
+            let (id, at, article, held_rules, alerted) = story;
+            let alerted = serde_json::from_str::<Vec<String>>(&alerted).unwrap_or_default();
+            hits.extend(held_hits_of(
+                id,
+                from_text(&at)?,
+                article,
+                &held_rules,
+                &alerted,
+            ));
         }
         hits.truncate(wanted);
         Ok(hits)

@@ -260,11 +260,18 @@ pub(super) async fn read_held_rules(
     }
     ids.sort_unstable();
     ids.dedup();
-    let rows: Vec<(i64, Option<String>)> = sqlx::query_as(
-        "SELECT id, held_rules FROM stories WHERE id IN (SELECT value FROM json_each(?1))",
+    let rows: Vec<(i64, Option<String>, String)> = sqlx::query_as(
+        "SELECT s.id, s.held_rules,
+            (SELECT json_group_array(a.rule) FROM alerts a WHERE a.story_id = s.id)
+         FROM stories s WHERE s.id IN (SELECT value FROM json_each(?1))",
     )
     .bind(ids_json(&ids))
     .fetch_all(&mut **tx)
     .await?;
-    Ok(HeldRules::read(rows))
+    Ok(HeldRules::read(rows.into_iter().map(
+        |(story, held, alerted)| {
+            let alerted = serde_json::from_str::<Vec<String>>(&alerted).unwrap_or_default();
+            (story, held, alerted)
+        },
+    )))
 }
