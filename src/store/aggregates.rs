@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
-use super::retention::{Batch, Cursor, PrunePolicy, PruneReport};
+use super::retention::{Cursor, Prunable, PrunePolicy, PruneReport};
 use super::{Incoming, InstanceLock, StoreError};
 use crate::domain::alert::HeldHit;
 use crate::domain::article::{Article, ArticleCursor, ArticleSource, ArticleText, SaveSummary};
@@ -189,30 +189,25 @@ pub trait CountStore: Send + Sync {
 /// no longer keeps (the policy and its invariants: `store::retention`).
 #[async_trait]
 pub trait RetentionStore: Send + Sync {
-    /// One batch of finished deliveries past `before`, with their attempts.
-    async fn prune_deliveries(
+    /// Up to `limit` rows of `kind` past `before` as `(id, time)`, in (time,
+    /// id) order after `cursor`. Read outside any write transaction.
+    async fn prune_candidates(
         &self,
+        kind: Prunable,
         before: DateTime<Utc>,
         cursor: Option<Cursor>,
         limit: i64,
-    ) -> Result<Batch, StoreError>;
+    ) -> Result<Vec<(i64, DateTime<Utc>)>, StoreError>;
 
-    /// One batch of story fingerprints of articles published before `before`.
-    async fn prune_fingerprints(
+    /// Removes, in one transaction, those of `ids` (candidates of `kind`)
+    /// that still may go: each is checked again, since `herald alerts retry`
+    /// or a new delivery may have changed it since it was read.
+    async fn remove(
         &self,
+        kind: Prunable,
+        ids: &[i64],
         before: DateTime<Utc>,
-        cursor: Option<Cursor>,
-        limit: i64,
-    ) -> Result<Batch, StoreError>;
-
-    /// One batch of articles published before `before`, with their sources,
-    /// alerts and fingerprints; articles with open deliveries wait.
-    async fn prune_articles(
-        &self,
-        before: DateTime<Utc>,
-        cursor: Option<Cursor>,
-        limit: i64,
-    ) -> Result<Batch, StoreError>;
+    ) -> Result<PruneReport, StoreError>;
 
     /// Articles past `before` that wait for their deliveries to finish.
     async fn articles_waiting(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;

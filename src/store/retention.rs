@@ -93,16 +93,240 @@ impl PruneReport {
 /// Where a scan in (time, id) order stands: the last row it looked at.
 pub type Cursor = (DateTime<Utc>, i64);
 
-/// One transaction's work.
-#[derive(Debug, Default)]
-pub struct Batch {
-    pub removed: PruneReport,
-    /// The last candidate looked at; `None` when there were none left.
-    pub cursor: Option<Cursor>,
+/// The rows retention removes in batches, each scanned in (time, id) order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prunable {
+    /// Finished deliveries (delivered, dead), by when they finished, with
+    /// their attempts.
+    Deliveries,
+    /// Story fingerprints, by their article's time.
+    Fingerprints,
+    /// Articles, by published time, with their sources, alerts and
+    /// fingerprints; articles with open deliveries wait.
+    Articles,
+}
+
+/// When a delivery finished (the `deliveries_finished` index's expression).
+pub(super) const FINISHED: &str = "coalesce(delivered_at, last_attempt_at, queued_at)";
+
+/// A delivery of the article's (`a`) alerts is still to be sent.
+pub(super) const OPEN_DELIVERIES: &str =
+    "EXISTS (SELECT 1 FROM alerts al JOIN deliveries d ON d.alert_id = al.id
+     WHERE al.article_id = a.id AND d.status IN ('pending', 'failed'))";
+
+impl Prunable {
+    /// `SELECT id, time FROM … WHERE time < $1` for this kind's candidates,
+    /// and the `time, id` order they are scanned in (both engines read `$N`).
+    pub(super) fn candidates(self) -> (String, String) {
+        match self {
+            Prunable::Deliveries => (
+                format!(
+                    "SELECT id, {FINISHED} FROM deliveries
+                     WHERE status IN ('delivered', 'dead') AND {FINISHED} < $1"
+                ),
+                format!("{FINISHED}, id"),
+            ),
+            Prunable::Fingerprints => (
+                "SELECT article_id, seen_at FROM story_fingerprints WHERE seen_at < $1".to_owned(),
+                "seen_at, article_id".to_owned(),
+            ),
+            Prunable::Articles => (
+                "SELECT id, published_at FROM articles WHERE published_at < $1".to_owned(),
+                "published_at, id".to_owned(),
+            ),
+        }
+    }
+
+    /// Up to `$2` candidates past `$1`, after (`$3`, `$4`) when `after_cursor`.
+    /// `no_cursor` is what stands for the cursor's parameters without one
+    /// (PostgreSQL wants every bound parameter used).
+    pub(super) fn candidates_sql(self, after_cursor: bool, no_cursor: &str) -> String {
+        let (select, order) = self.candidates();
+        let after = if after_cursor {
+            format!(" AND ({order}) > ($3, $4)")
+        } else {
+            no_cursor.to_owned()
+        };
+        format!("{select}{after} ORDER BY {order} LIMIT $2")
+    }
+}
+
+/// The statements of one batch of articles, each run in the batch's
+/// transaction; [`remove_articles`] says in which order and what they mean.
+#[async_trait::async_trait]
+pub(super) trait ArticleRemoval: Send {
+    /// Those of `ids` published before `before` without open deliveries.
+    async fn removable(
+        &mut self,
+        ids: &[i64],
+        before: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError>;
+    /// The stories of `articles`, and those they are the first article of.
+    async fn stories_of(&mut self, articles: &[i64]) -> Result<Vec<StoryRow>, StoreError>;
+    /// `(story, article)` of the articles of `stories` outside `removed`,
+    /// earliest (published time, then id) first.
+    async fn remaining(
+        &mut self,
+        stories: &[i64],
+        removed: &[i64],
+    ) -> Result<Vec<(i64, i64)>, StoreError>;
+    /// `(story, rule)` of the alerts of `articles`.
+    async fn alerted(&mut self, articles: &[i64]) -> Result<Vec<(i64, String)>, StoreError>;
+    /// The rows that go with `articles` and the alerts of the `gone` stories
+    /// (all but `articles`, `stories` and `articles_waiting`).
+    async fn count_with(
+        &mut self,
+        articles: &[i64],
+        gone: &[i64],
+    ) -> Result<PruneReport, StoreError>;
+    /// Sets each `(story, first article, held rules)`.
+    async fn update_stories(
+        &mut self,
+        kept: &[(i64, i64, Option<String>)],
+    ) -> Result<(), StoreError>;
+    /// Deletes the stories; how many went.
+    async fn delete_stories(&mut self, stories: &[i64]) -> Result<u64, StoreError>;
+    /// Deletes the articles (their sources, alerts, deliveries and
+    /// fingerprints go by cascade).
+    async fn delete_articles(&mut self, articles: &[i64]) -> Result<(), StoreError>;
+}
+
+/// Removes those of `ids` that may go, in the caller's transaction: each
+/// story keeps its earliest remaining article and the rules it fired (see
+/// [`plan_stories`]); a story left without articles goes.
+pub(super) async fn remove_articles(
+    tx: &mut impl ArticleRemoval,
+    ids: &[i64],
+    before: DateTime<Utc>,
+) -> Result<PruneReport, StoreError> {
+    let removed = tx.removable(ids, before).await?;
+    if removed.is_empty() {
+        return Ok(PruneReport::default());
+    }
+    let stories = tx.stories_of(&removed).await?;
+    let story_ids: Vec<i64> = stories.iter().map(|story| story.id).collect();
+    let remaining = tx.remaining(&story_ids, &removed).await?;
+    let alerted = tx.alerted(&removed).await?;
+    let changes = plan_stories(&stories, &remaining, &alerted);
+    let mut counted = tx.count_with(&removed, &changes.gone).await?;
+    counted.articles = u64::try_from(removed.len()).unwrap_or(u64::MAX);
+    if !changes.kept.is_empty() {
+        tx.update_stories(&changes.kept).await?;
+    }
+    counted.stories = tx.delete_stories(&changes.gone).await?;
+    tx.delete_articles(&removed).await?;
+    Ok(counted)
+}
+
+/// Articles published before `$1` kept for their open deliveries.
+pub(super) fn articles_waiting_sql() -> String {
+    format!("SELECT count(*) FROM articles a WHERE a.published_at < $1 AND {OPEN_DELIVERIES}")
+}
+
+/// One row of what the batches would remove with articles before `$1`,
+/// deliveries finished before `$2` and fingerprints before `$3`, in
+/// [`report_from_counts`]' order. `also_kept_article` and
+/// `also_kept_fingerprint` are conditions a backend adds to what an article
+/// (`a`) or fingerprint (`f`) batch skips.
+pub(super) fn prunable_sql(also_kept_article: &str, also_kept_fingerprint: &str) -> String {
+    format!(
+        "WITH e AS (
+             SELECT a.id, a.story_id FROM articles a
+             WHERE a.published_at < $1 AND NOT {OPEN_DELIVERIES} {also_kept_article}),
+         gone AS (
+             SELECT s.id FROM stories s WHERE s.id IN (SELECT story_id FROM e)
+             AND NOT EXISTS (SELECT 1 FROM articles a
+                             WHERE a.story_id = s.id AND a.id NOT IN (SELECT id FROM e))),
+         al AS (
+             SELECT id FROM alerts
+             WHERE article_id IN (SELECT id FROM e) OR story_id IN (SELECT id FROM gone)),
+         d AS (
+             SELECT id FROM deliveries
+             WHERE (status IN ('delivered', 'dead') AND {FINISHED} < $2)
+                OR alert_id IN (SELECT id FROM al))
+         SELECT
+             (SELECT count(*) FROM e),
+             (SELECT count(*) FROM article_sources WHERE article_id IN (SELECT id FROM e)),
+             (SELECT count(*) FROM gone),
+             (SELECT count(*) FROM al),
+             (SELECT count(*) FROM d),
+             (SELECT count(*) FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM d)),
+             (SELECT count(*) FROM story_fingerprints f
+              WHERE (f.seen_at < $3 {also_kept_fingerprint}) OR f.article_id IN (SELECT id FROM e)),
+             (SELECT count(*) FROM articles a WHERE a.published_at < $1 AND {OPEN_DELIVERIES})"
+    )
+}
+
+/// The row [`prunable_sql`] reads, as a report.
+pub(super) fn report_from_counts(counts: [i64; 8]) -> PruneReport {
+    let [
+        articles,
+        article_sources,
+        stories,
+        alerts,
+        deliveries,
+        delivery_attempts,
+        story_fingerprints,
+        articles_waiting,
+    ] = counts.map(count);
+    PruneReport {
+        articles,
+        article_sources,
+        stories,
+        alerts,
+        deliveries,
+        delivery_attempts,
+        story_fingerprints,
+        articles_waiting,
+    }
+}
+
+/// The rows that go with a batch's articles (`$1`) and the alerts of its
+/// gone stories (`$2`), in [`ArticleRemoval::count_with`]'s order; `in_set`
+/// is the backend's "`column` is in the ids bound as parameter `n`".
+pub(super) fn counts_with_sql(in_set: fn(&str, usize) -> String) -> String {
+    let of_articles = in_set("article_id", 1);
+    let alerts = format!(
+        "SELECT id FROM alerts WHERE {of_articles} OR {}",
+        in_set("story_id", 2)
+    );
+    format!(
+        "SELECT
+             (SELECT count(*) FROM article_sources WHERE {of_articles}),
+             (SELECT count(*) FROM story_fingerprints WHERE {of_articles}),
+             (SELECT count(*) FROM ({alerts}) AS al),
+             (SELECT count(*) FROM deliveries WHERE alert_id IN ({alerts})),
+             (SELECT count(*) FROM delivery_attempts WHERE delivery_id IN
+                 (SELECT id FROM deliveries WHERE alert_id IN ({alerts})))"
+    )
+}
+
+/// The row [`counts_with_sql`] reads, as a report.
+pub(super) fn report_from_counts_with(counts: [i64; 5]) -> PruneReport {
+    let [
+        article_sources,
+        story_fingerprints,
+        alerts,
+        deliveries,
+        delivery_attempts,
+    ] = counts.map(count);
+    PruneReport {
+        article_sources,
+        story_fingerprints,
+        alerts,
+        deliveries,
+        delivery_attempts,
+        ..PruneReport::default()
+    }
+}
+
+/// A count as reported.
+pub(super) fn count(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
 }
 
 /// A story touched by a batch of articles, as read in the batch's transaction.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub(super) struct StoryRow {
     pub id: i64,
     pub first_article_id: i64,
@@ -181,41 +405,30 @@ pub(super) async fn prune(store: &Store, policy: &PrunePolicy) -> Result<PruneRe
     let limit = i64::try_from(policy.batch.max(1)).unwrap_or(i64::MAX);
     let mut report = PruneReport::default();
     let mut started = false;
-    if let Some(before) = policy.deliveries_before {
+    let kinds = [
+        (Prunable::Deliveries, policy.deliveries_before),
+        (Prunable::Fingerprints, policy.fingerprints_before),
+        (Prunable::Articles, policy.articles_before),
+    ];
+    for (kind, before) in kinds {
+        let Some(before) = before else { continue };
         let mut cursor = None;
         loop {
             pause(&mut started, policy.pause).await;
-            let batch = store
+            let rows = store
                 .backend
-                .prune_deliveries(before, cursor, limit)
+                .prune_candidates(kind, before, cursor, limit)
                 .await?;
-            report.add(&batch.removed);
-            let Some(next) = batch.cursor else { break };
-            cursor = Some(next);
-        }
-    }
-    if let Some(before) = policy.fingerprints_before {
-        let mut cursor = None;
-        loop {
-            pause(&mut started, policy.pause).await;
-            let batch = store
-                .backend
-                .prune_fingerprints(before, cursor, limit)
-                .await?;
-            report.add(&batch.removed);
-            let Some(next) = batch.cursor else { break };
-            cursor = Some(next);
+            let Some((last_id, last_time)) = rows.last().copied() else {
+                break;
+            };
+            let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+            let removed = store.backend.remove(kind, &ids, before).await?;
+            report.add(&removed);
+            cursor = Some((last_time, last_id));
         }
     }
     if let Some(before) = policy.articles_before {
-        let mut cursor = None;
-        loop {
-            pause(&mut started, policy.pause).await;
-            let batch = store.backend.prune_articles(before, cursor, limit).await?;
-            report.add(&batch.removed);
-            let Some(next) = batch.cursor else { break };
-            cursor = Some(next);
-        }
         report.articles_waiting = store.backend.articles_waiting(before).await?;
     }
     Ok(report)

@@ -34,6 +34,22 @@ pub(super) fn stored_delivery_status(text: &str) -> Result<DeliveryStatus, Store
         .ok_or_else(|| StoreError::Corrupt(format!("delivery status {text:?}")))
 }
 
+/// Rows per status counted afresh (the maintained counters' check).
+pub(super) const FRESH_FEED_COUNTS: &str = "SELECT status, count(*) FROM feeds GROUP BY status";
+pub(super) const FRESH_DELIVERY_COUNTS: &str =
+    "SELECT status, count(*) FROM deliveries GROUP BY status";
+
+/// `(status, count)` rows in herald's terms; `parse` is the status's
+/// `stored_*_status`.
+pub(super) fn status_counts<S>(
+    rows: Vec<(String, i64)>,
+    parse: fn(&str) -> Result<S, StoreError>,
+) -> Result<Vec<(S, i64)>, StoreError> {
+    rows.into_iter()
+        .map(|(status, count)| Ok((parse(&status)?, count)))
+        .collect()
+}
+
 /// A feed query: the columns [`feed_from_row`] reads (`f` is `feeds`), then
 /// the given tail (`WHERE …`, `ORDER BY …`).
 /// `from` names what the rows come from when it is not `feeds f` alone (a

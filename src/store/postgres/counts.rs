@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use crate::domain::delivery::DeliveryStatus;
 use crate::domain::feed::FeedStatus;
-use crate::store::rows::{stored_delivery_status, stored_feed_status};
+use crate::store::rows::{status_counts, stored_delivery_status, stored_feed_status};
 use crate::store::{CountStore, StoreError};
 
 #[async_trait]
@@ -19,9 +19,7 @@ impl CountStore for PgStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|(status, count)| Ok((stored_feed_status(&status)?, count)))
-            .collect()
+        status_counts(rows, stored_feed_status)
     }
 
     /// Deliveries per status: open ones counted in the `deliveries_status` index
@@ -37,8 +35,6 @@ impl CountStore for PgStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|(status, count)| Ok((stored_delivery_status(&status)?, count)))
-            .collect()
+        status_counts(rows, stored_delivery_status)
     }
 }

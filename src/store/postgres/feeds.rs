@@ -2,7 +2,9 @@
 
 use super::PgStore;
 use crate::domain::feed::{FeedRecord, FeedSpec, FeedStatus, FetchRecord, FetchResult};
-use crate::store::rows::{feed_from_row, select_feeds, stored_feed_status};
+use crate::store::rows::{
+    FRESH_FEED_COUNTS, feed_from_row, select_feeds, status_counts, stored_feed_status,
+};
 use crate::store::write::in_configured_order;
 use crate::store::{FeedStore, StoreError};
 use async_trait::async_trait;
@@ -172,13 +174,10 @@ impl FeedStore for PgStore {
     }
 
     async fn count_feeds_by_status(&self) -> Result<Vec<(FeedStatus, i64)>, StoreError> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT status, count(*) FROM feeds GROUP BY status")
-                .fetch_all(&self.pool)
-                .await?;
-        rows.into_iter()
-            .map(|(status, count)| Ok((stored_feed_status(&status)?, count)))
-            .collect()
+        let rows: Vec<(String, i64)> = sqlx::query_as(FRESH_FEED_COUNTS)
+            .fetch_all(&self.pool)
+            .await?;
+        status_counts(rows, stored_feed_status)
     }
 }
 

@@ -4,7 +4,9 @@ use super::PgStore;
 use super::stories::insert_stories;
 use crate::domain::alert::HeldHit;
 use crate::domain::delivery::{AlertRecord, AttemptRecord, DeliveryRecord, DeliveryStatus};
-use crate::store::rows::{alert_from_row, delivery_from_row, stored_delivery_status};
+use crate::store::rows::{
+    FRESH_DELIVERY_COUNTS, alert_from_row, delivery_from_row, status_counts, stored_delivery_status,
+};
 use crate::store::write::{HeldRules, held_hits_of, matched_json, new_delivery_id, release_from};
 use crate::store::{Incoming, OutboxStore, StoreError};
 use async_trait::async_trait;
@@ -93,13 +95,10 @@ impl OutboxStore for PgStore {
     }
 
     async fn count_deliveries_by_status(&self) -> Result<Vec<(DeliveryStatus, i64)>, StoreError> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT status, count(*) FROM deliveries GROUP BY status")
-                .fetch_all(&self.pool)
-                .await?;
-        rows.into_iter()
-            .map(|(status, count)| Ok((stored_delivery_status(&status)?, count)))
-            .collect()
+        let rows: Vec<(String, i64)> = sqlx::query_as(FRESH_DELIVERY_COUNTS)
+            .fetch_all(&self.pool)
+            .await?;
+        status_counts(rows, stored_delivery_status)
     }
 
     async fn claim_deliveries(

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use crate::domain::delivery::DeliveryStatus;
 use crate::domain::feed::FeedStatus;
-use crate::store::rows::{stored_delivery_status, stored_feed_status};
+use crate::store::rows::{status_counts, stored_delivery_status, stored_feed_status};
 use crate::store::{CountStore, StoreError};
 
 #[async_trait]
@@ -17,9 +17,7 @@ impl CountStore for SqliteStore {
             sqlx::query_as("SELECT status, feeds FROM feed_status_counts WHERE feeds <> 0")
                 .fetch_all(&self.pool)
                 .await?;
-        rows.into_iter()
-            .map(|(status, count)| Ok((stored_feed_status(&status)?, count)))
-            .collect()
+        status_counts(rows, stored_feed_status)
     }
 
     /// Deliveries per status: open ones counted in the `deliveries_status` index
@@ -33,8 +31,6 @@ impl CountStore for SqliteStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|(status, count)| Ok((stored_delivery_status(&status)?, count)))
-            .collect()
+        status_counts(rows, stored_delivery_status)
     }
 }
