@@ -10,6 +10,13 @@ use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
 use super::retention::{Cursor, Prunable, PrunePolicy, PruneReport};
+use super::rows::{
+    FRESH_DELIVERY_COUNTS, FRESH_FEED_COUNTS, alert_from_row, article_from_row, counted,
+    delivery_from_row, feed_from_row, select_articles, select_feeds, status_counts,
+    stored_delivery_status, stored_feed_status,
+};
+use super::statements::{Row as SharedRow, Statements, Value};
+use super::write::outlets_by_story;
 use super::{Incoming, InstanceLock, StoreError};
 use crate::domain::alert::HeldHit;
 use crate::domain::article::{Article, ArticleCursor, ArticleSource, ArticleText, SaveSummary};
@@ -21,16 +28,24 @@ use crate::stories::StorySettings;
 
 /// Feeds: the configured rows, their claims by pollers, and fetch outcomes.
 #[async_trait]
-pub trait FeedStore: Send + Sync {
+pub trait FeedStore: Statements {
     /// Ensures a row exists for each configured feed and keeps names in step;
     /// returns each feed's stored state in the order given. Feeds not given are
     /// kept, with their history, but marked inactive: no longer scheduled.
     async fn sync_feeds(&self, feeds: &[FeedSpec]) -> Result<Vec<FeedRecord>, StoreError>;
 
-    async fn feed(&self, id: i64) -> Result<Option<FeedRecord>, StoreError>;
+    async fn feed(&self, id: i64) -> Result<Option<FeedRecord>, StoreError> {
+        let row = self
+            .row(select_feeds!("WHERE f.id = $1"), &[Value::Int(id)])
+            .await?;
+        row.map(|row| feed_from_row(&*row)).transpose()
+    }
 
     /// All feeds with their health, in URL order.
-    async fn feeds(&self) -> Result<Vec<FeedRecord>, StoreError>;
+    async fn feeds(&self) -> Result<Vec<FeedRecord>, StoreError> {
+        let rows = self.rows(select_feeds!("ORDER BY f.url"), &[]).await?;
+        rows.iter().map(|row| feed_from_row(&**row)).collect()
+    }
 
     /// Claims up to `limit` active feeds due at `now` (never fetched first, then
     /// by due time) for `owner` until `lease_until`.
@@ -49,13 +64,18 @@ pub trait FeedStore: Send + Sync {
     async fn record_fetch(&self, feed_id: i64, record: &FetchRecord) -> Result<(), StoreError>;
 
     /// How many feeds are in each state; states without feeds are left out.
-    async fn count_feeds_by_status(&self) -> Result<Vec<(FeedStatus, i64)>, StoreError>;
+    async fn count_feeds_by_status(&self) -> Result<Vec<(FeedStatus, i64)>, StoreError> {
+        status_counts(
+            counted(&self.rows(FRESH_FEED_COUNTS, &[]).await?)?,
+            stored_feed_status,
+        )
+    }
 }
 
 /// Articles and their sources: the write of a fetch's items and the reads of
 /// stored text.
 #[async_trait]
-pub trait ArticleStore: Send + Sync {
+pub trait ArticleStore: Statements {
     /// The fingerprints this feed last stored for the given item keys.
     async fn known_items(
         &self,
@@ -74,21 +94,75 @@ pub trait ArticleStore: Send + Sync {
     ) -> Result<SaveSummary, StoreError>;
 
     /// How many articles were published since `since`.
-    async fn count_articles_since(&self, since: DateTime<Utc>) -> Result<i64, StoreError>;
+    async fn count_articles_since(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {
+        self.count(
+            "SELECT count(*) AS n FROM articles WHERE published_at >= $1",
+            &[Value::Time(since)],
+        )
+        .await
+    }
 
-    async fn article(&self, id: i64) -> Result<Option<Article>, StoreError>;
+    async fn article(&self, id: i64) -> Result<Option<Article>, StoreError> {
+        let row = self
+            .row(
+                concat!(select_articles!(), " WHERE id = $1"),
+                &[Value::Int(id)],
+            )
+            .await?;
+        with_sources(self, row).await
+    }
 
     /// The article stored under a canonical URL.
-    async fn article_by_canonical_url(&self, url: &str) -> Result<Option<Article>, StoreError>;
+    async fn article_by_canonical_url(&self, url: &str) -> Result<Option<Article>, StoreError> {
+        let row = self
+            .row(
+                concat!(
+                    select_articles!(),
+                    " WHERE canonical_url = $1 ORDER BY id LIMIT 1"
+                ),
+                &[Value::Text(url)],
+            )
+            .await?;
+        with_sources(self, row).await
+    }
 
-    async fn count_articles(&self) -> Result<i64, StoreError>;
+    async fn count_articles(&self) -> Result<i64, StoreError> {
+        self.count("SELECT count(*) AS n FROM articles", &[]).await
+    }
+}
+
+/// The article of `row` with the feeds that carried it, in the order they did.
+async fn with_sources(
+    store: &(impl Statements + ?Sized),
+    row: Option<SharedRow>,
+) -> Result<Option<Article>, StoreError> {
+    let Some(row) = row else { return Ok(None) };
+    let mut article = article_from_row(&*row)?;
+    let sources = store
+        .rows(
+            "SELECT f.url AS url, COALESCE(f.name, f.title) AS name
+             FROM article_sources s JOIN feeds f ON f.id = s.feed_id
+             WHERE s.article_id = $1 ORDER BY s.first_seen_at, f.url",
+            &[Value::Int(article.id)],
+        )
+        .await?;
+    article.feeds = sources
+        .iter()
+        .map(|row| {
+            Ok(ArticleSource {
+                url: row.text("url")?,
+                name: row.opt_text("name")?,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok(Some(article))
 }
 
 /// Stories: the grouping of an article and its copies. Which story an article
 /// joins is decided by `crate::stories` during [`ArticleStore::save_articles`];
 /// the store persists the decision.
 #[async_trait]
-pub trait StoryStore: Send + Sync {
+pub trait StoryStore: Statements {
     /// Stories started since `since` that at least `min_outlets` feeds carried,
     /// newest first, without their outlets.
     async fn stories(
@@ -102,13 +176,29 @@ pub trait StoryStore: Send + Sync {
     async fn outlets_of(
         &self,
         story_ids: &[i64],
-    ) -> Result<HashMap<i64, Vec<ArticleSource>>, StoreError>;
+    ) -> Result<HashMap<i64, Vec<ArticleSource>>, StoreError> {
+        let sql = format!(
+            "SELECT a.story_id AS story, f.url AS url, COALESCE(f.name, f.title) AS name
+             FROM articles a JOIN article_sources src ON src.article_id = a.id
+             JOIN feeds f ON f.id = src.feed_id
+             WHERE {}
+             GROUP BY a.story_id, f.id
+             ORDER BY a.story_id, min(src.first_seen_at), f.url",
+            self.in_set("a.story_id", 1)
+        );
+        let rows = self.rows(&sql, &[Value::Ids(story_ids)]).await?;
+        let rows = rows
+            .iter()
+            .map(|row| Ok((row.int("story")?, row.text("url")?, row.opt_text("name")?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(outlets_by_story(rows))
+    }
 }
 
 /// Alerts and the outbox: recorded rule hits, their deliveries to sinks and
 /// each delivery's attempts.
 #[async_trait]
-pub trait OutboxStore: Send + Sync {
+pub trait OutboxStore: Statements {
     /// Rule hits held back instead of alerting, newest story first, at most
     /// `limit`. Rules kept on a story because their delivered alert was
     /// pruned are not held hits.
@@ -152,7 +242,21 @@ pub trait OutboxStore: Send + Sync {
         &self,
         status: Option<DeliveryStatus>,
         limit: i64,
-    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT d.*, al.rule, al.matched, al.article_id
+                 FROM deliveries d JOIN alerts al ON al.id = d.alert_id
+                 WHERE CAST($1 AS TEXT) IS NULL OR d.status = $1
+                 ORDER BY d.id DESC LIMIT $2",
+                &[
+                    Value::OptText(status.map(DeliveryStatus::as_str)),
+                    Value::Int(limit),
+                ],
+            )
+            .await?;
+        rows.iter().map(|row| delivery_from_row(&**row)).collect()
+    }
 
     /// Queues `failed` or `dead` deliveries again: one by id, or every dead one.
     async fn retry_deliveries(
@@ -162,16 +266,39 @@ pub trait OutboxStore: Send + Sync {
     ) -> Result<u64, StoreError>;
 
     /// A delivery's state; `None` when there is no delivery `id`.
-    async fn delivery_status(&self, id: i64) -> Result<Option<DeliveryStatus>, StoreError>;
+    async fn delivery_status(&self, id: i64) -> Result<Option<DeliveryStatus>, StoreError> {
+        let row = self
+            .row(
+                "SELECT status FROM deliveries WHERE id = $1",
+                &[Value::Int(id)],
+            )
+            .await?;
+        row.map(|row| stored_delivery_status(&row.text("status")?))
+            .transpose()
+    }
 
     /// When the next pending or failed delivery is due.
     async fn next_delivery_at(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 
     /// Recorded rule hits, newest first.
-    async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>, StoreError>;
+    async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT id, rule, story_id, article_id, matched, suppressed, created_at
+                 FROM alerts ORDER BY created_at DESC, id DESC LIMIT $1",
+                &[Value::Int(limit)],
+            )
+            .await?;
+        rows.iter().map(|row| alert_from_row(&**row)).collect()
+    }
 
     /// How many deliveries are in each state; states without deliveries are left out.
-    async fn count_deliveries_by_status(&self) -> Result<Vec<(DeliveryStatus, i64)>, StoreError>;
+    async fn count_deliveries_by_status(&self) -> Result<Vec<(DeliveryStatus, i64)>, StoreError> {
+        status_counts(
+            counted(&self.rows(FRESH_DELIVERY_COUNTS, &[]).await?)?,
+            stored_delivery_status,
+        )
+    }
 }
 
 /// Counts read on hot paths (`/metrics`), kept by the database as rows change

@@ -19,6 +19,7 @@ mod retention;
 mod rows;
 mod search;
 mod sqlite;
+mod statements;
 mod story_index;
 mod write;
 mod write_health;

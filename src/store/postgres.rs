@@ -22,6 +22,7 @@ use sqlx::{Connection, Row};
 
 use super::group_commit::{Batcher, WriteQueue};
 use super::rows::StoredRow;
+use super::statements::{Row as SharedRow, Statements, Value};
 use super::story_index::StoryIndex;
 use super::{Backend, StoreError};
 
@@ -432,5 +433,44 @@ impl StoredRow for PgRow {
 
     fn opt_time(&self, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         Ok(self.try_get(column)?)
+    }
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+fn bind_values<'q>(mut query: PgQuery<'q>, values: &[Value<'q>]) -> PgQuery<'q> {
+    for value in values {
+        query = match *value {
+            Value::Int(int) => query.bind(int),
+            Value::Text(text) => query.bind(text),
+            Value::OptText(text) => query.bind(text),
+            Value::Time(time) => query.bind(time),
+            Value::Ids(ids) => query.bind(ids),
+        };
+    }
+    query
+}
+
+#[async_trait]
+impl Statements for PgStore {
+    fn in_set(&self, column: &str, n: usize) -> String {
+        format!("{column} = ANY(${n})")
+    }
+
+    async fn rows(&self, sql: &str, values: &[Value<'_>]) -> Result<Vec<SharedRow>, StoreError> {
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+        let rows = bind_values(query, values).fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Box::new(row) as SharedRow)
+            .collect())
+    }
+
+    async fn row(&self, sql: &str, values: &[Value<'_>]) -> Result<Option<SharedRow>, StoreError> {
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+        let row = bind_values(query, values)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| Box::new(row) as SharedRow))
     }
 }

@@ -13,7 +13,7 @@ use crate::domain::feed::{FeedRecord, FeedStatus};
 use crate::domain::story::StoryRecord;
 
 /// A result row as each backend decodes its columns.
-pub(super) trait StoredRow {
+pub trait StoredRow {
     fn text(&self, column: &str) -> Result<String, StoreError>;
     fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError>;
     /// Any integer column, however wide the engine stores it.
@@ -35,9 +35,10 @@ pub(super) fn stored_delivery_status(text: &str) -> Result<DeliveryStatus, Store
 }
 
 /// Rows per status counted afresh (the maintained counters' check).
-pub(super) const FRESH_FEED_COUNTS: &str = "SELECT status, count(*) FROM feeds GROUP BY status";
+pub(super) const FRESH_FEED_COUNTS: &str =
+    "SELECT status, count(*) AS n FROM feeds GROUP BY status";
 pub(super) const FRESH_DELIVERY_COUNTS: &str =
-    "SELECT status, count(*) FROM deliveries GROUP BY status";
+    "SELECT status, count(*) AS n FROM deliveries GROUP BY status";
 
 /// `(status, count)` rows in herald's terms; `parse` is the status's
 /// `stored_*_status`.
@@ -49,6 +50,25 @@ pub(super) fn status_counts<S>(
         .map(|(status, count)| Ok((parse(&status)?, count)))
         .collect()
 }
+
+/// The `(status, n)` columns of counted rows.
+pub(super) fn counted(
+    rows: &[Box<dyn StoredRow + Send>],
+) -> Result<Vec<(String, i64)>, StoreError> {
+    rows.iter()
+        .map(|row| Ok((row.text("status")?, row.int("n")?)))
+        .collect()
+}
+
+/// An article query's columns, as [`article_from_row`] reads them.
+macro_rules! select_articles {
+    () => {
+        "SELECT id, url, canonical_url, title, summary_text, author, language,
+            published_at, updated_at, first_seen_at, story_id
+         FROM articles"
+    };
+}
+pub(super) use select_articles;
 
 /// A feed query: the columns [`feed_from_row`] reads (`f` is `feeds`), then
 /// the given tail (`WHERE …`, `ORDER BY …`).
@@ -73,7 +93,7 @@ macro_rules! select_feeds {
 }
 pub(super) use select_feeds;
 
-pub(super) fn feed_from_row(row: &impl StoredRow) -> Result<FeedRecord, StoreError> {
+pub(super) fn feed_from_row(row: &(impl StoredRow + ?Sized)) -> Result<FeedRecord, StoreError> {
     Ok(FeedRecord {
         id: row.int("id")?,
         url: row.text("url")?,
@@ -94,7 +114,7 @@ pub(super) fn feed_from_row(row: &impl StoredRow) -> Result<FeedRecord, StoreErr
 
 /// An article's columns (`id, url, canonical_url, title, summary_text, author,
 /// language, published_at, updated_at, first_seen_at, story_id`), without its feeds.
-pub(super) fn article_from_row(row: &impl StoredRow) -> Result<Article, StoreError> {
+pub(super) fn article_from_row(row: &(impl StoredRow + ?Sized)) -> Result<Article, StoreError> {
     Ok(Article {
         id: row.int("id")?,
         url: row.opt_text("url")?,
@@ -113,7 +133,9 @@ pub(super) fn article_from_row(row: &impl StoredRow) -> Result<Article, StoreErr
 
 /// An article's words as a scan reads them, with its feeds as a
 /// comma-separated `feed_ids` list.
-pub(super) fn article_text_from_row(row: &impl StoredRow) -> Result<ArticleText, StoreError> {
+pub(super) fn article_text_from_row(
+    row: &(impl StoredRow + ?Sized),
+) -> Result<ArticleText, StoreError> {
     Ok(ArticleText {
         id: row.int("id")?,
         title: row.text("title")?,
@@ -127,7 +149,9 @@ pub(super) fn article_text_from_row(row: &impl StoredRow) -> Result<ArticleText,
 }
 
 /// A delivery joined with its alert (`rule`, `matched`, `article_id`).
-pub(super) fn delivery_from_row(row: &impl StoredRow) -> Result<DeliveryRecord, StoreError> {
+pub(super) fn delivery_from_row(
+    row: &(impl StoredRow + ?Sized),
+) -> Result<DeliveryRecord, StoreError> {
     Ok(DeliveryRecord {
         id: row.int("id")?,
         delivery_id: row.text("delivery_id")?,
@@ -150,7 +174,7 @@ pub(super) fn delivery_from_row(row: &impl StoredRow) -> Result<DeliveryRecord, 
     })
 }
 
-pub(super) fn alert_from_row(row: &impl StoredRow) -> Result<AlertRecord, StoreError> {
+pub(super) fn alert_from_row(row: &(impl StoredRow + ?Sized)) -> Result<AlertRecord, StoreError> {
     Ok(AlertRecord {
         id: row.int("id")?,
         rule: row.text("rule")?,
@@ -164,7 +188,7 @@ pub(super) fn alert_from_row(row: &impl StoredRow) -> Result<AlertRecord, StoreE
 
 /// A story of a stories page (`id, created_at, title, url, articles`), its
 /// outlets read separately.
-pub(super) fn story_from_row(row: &impl StoredRow) -> Result<StoryRecord, StoreError> {
+pub(super) fn story_from_row(row: &(impl StoredRow + ?Sized)) -> Result<StoryRecord, StoreError> {
     Ok(StoryRecord {
         id: row.int("id")?,
         first_seen_at: row.time("created_at")?,

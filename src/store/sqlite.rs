@@ -28,6 +28,7 @@ use sqlx::{Connection, Row, Sqlite, Transaction};
 
 use super::group_commit::{Batcher, WriteQueue};
 use super::rows::StoredRow;
+use super::statements::{Row as SharedRow, Statements, Value};
 use super::story_index::StoryIndex;
 use super::{Backend, InstanceLock, StoreError};
 
@@ -249,5 +250,44 @@ impl StoredRow for SqliteRow {
 
     fn opt_time(&self, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.opt_text(column)?.as_deref().map(from_text).transpose()
+    }
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>;
+
+fn bind_values<'q>(mut query: SqliteQuery<'q>, values: &[Value<'q>]) -> SqliteQuery<'q> {
+    for value in values {
+        query = match *value {
+            Value::Int(int) => query.bind(int),
+            Value::Text(text) => query.bind(text),
+            Value::OptText(text) => query.bind(text),
+            Value::Time(time) => query.bind(to_text(time)),
+            Value::Ids(ids) => query.bind(articles::ids_json(ids)),
+        };
+    }
+    query
+}
+
+#[async_trait]
+impl Statements for SqliteStore {
+    fn in_set(&self, column: &str, n: usize) -> String {
+        format!("{column} IN (SELECT value FROM json_each(${n}))")
+    }
+
+    async fn rows(&self, sql: &str, values: &[Value<'_>]) -> Result<Vec<SharedRow>, StoreError> {
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+        let rows = bind_values(query, values).fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Box::new(row) as SharedRow)
+            .collect())
+    }
+
+    async fn row(&self, sql: &str, values: &[Value<'_>]) -> Result<Option<SharedRow>, StoreError> {
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+        let row = bind_values(query, values)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| Box::new(row) as SharedRow))
     }
 }

@@ -1,10 +1,8 @@
 //! Feeds: configured rows, claims, fetch outcomes.
 
 use super::PgStore;
-use crate::domain::feed::{FeedRecord, FeedSpec, FeedStatus, FetchRecord, FetchResult};
-use crate::store::rows::{
-    FRESH_FEED_COUNTS, feed_from_row, select_feeds, status_counts, stored_feed_status,
-};
+use crate::domain::feed::{FeedRecord, FeedSpec, FetchRecord, FetchResult};
+use crate::store::rows::{feed_from_row, select_feeds};
 use crate::store::write::in_configured_order;
 use crate::store::{FeedStore, StoreError};
 use async_trait::async_trait;
@@ -52,21 +50,6 @@ impl FeedStore for PgStore {
         let synced = in_configured_order(feeds, rows).await?;
         tx.commit().await?;
         Ok(synced)
-    }
-
-    async fn feed(&self, id: i64) -> Result<Option<FeedRecord>, StoreError> {
-        let row = sqlx::query(select_feeds!("WHERE f.id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| feed_from_row(&row)).transpose()
-    }
-
-    async fn feeds(&self) -> Result<Vec<FeedRecord>, StoreError> {
-        let rows = sqlx::query(select_feeds!("ORDER BY f.url"))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(feed_from_row).collect()
     }
 
     async fn claim_due_feeds(
@@ -171,13 +154,6 @@ impl FeedStore for PgStore {
         };
         query.execute(&self.pool).await?;
         Ok(())
-    }
-
-    async fn count_feeds_by_status(&self) -> Result<Vec<(FeedStatus, i64)>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(FRESH_FEED_COUNTS)
-            .fetch_all(&self.pool)
-            .await?;
-        status_counts(rows, stored_feed_status)
     }
 }
 

@@ -3,9 +3,8 @@
 use super::outbox::insert_alerts;
 use super::stories::{assign_stories, read_held_rules};
 use super::{ROWS_PER_STATEMENT, SqliteStore, WAL_CHECKPOINT_BYTES, to_text};
-use crate::domain::article::{Article, ArticleSource, SaveSummary};
+use crate::domain::article::SaveSummary;
 use crate::store::group_commit::{GroupWriter, WriteJob};
-use crate::store::rows::article_from_row;
 use crate::store::story_index::{Indexed, StoryIndex};
 use crate::store::write::{dedup_key, partition};
 use crate::store::{ArticleStore, Incoming, StoreError};
@@ -13,8 +12,6 @@ use crate::stories::assign::NewMember;
 use crate::stories::{StorySettings, assign};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row as _;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 use std::collections::HashMap;
 use std::future::Future;
@@ -55,45 +52,6 @@ impl ArticleStore for SqliteStore {
         self.writes
             .save(&self.stories, (feed_id, articles, stories, now), self)
             .await
-    }
-
-    async fn article(&self, id: i64) -> Result<Option<Article>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, url, canonical_url, title, summary_text, author, language,
-                published_at, updated_at, first_seen_at, story_id
-             FROM articles WHERE id = ?1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        self.complete_article(row).await
-    }
-
-    async fn article_by_canonical_url(&self, url: &str) -> Result<Option<Article>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, url, canonical_url, title, summary_text, author, language,
-                published_at, updated_at, first_seen_at, story_id
-             FROM articles WHERE canonical_url = ?1 ORDER BY id LIMIT 1",
-        )
-        .bind(url)
-        .fetch_optional(&self.pool)
-        .await?;
-        self.complete_article(row).await
-    }
-
-    async fn count_articles(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM articles")
-            .fetch_one(&self.pool)
-            .await?)
-    }
-
-    async fn count_articles_since(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT count(*) FROM articles WHERE published_at >= ?1")
-                .bind(to_text(since))
-                .fetch_one(&self.pool)
-                .await?,
-        )
     }
 }
 
@@ -156,32 +114,6 @@ impl SqliteStore {
             ),
             Err(error) => tracing::warn!(%error, "cannot checkpoint the write-ahead log"),
         }
-    }
-
-    pub(super) async fn complete_article(
-        &self,
-        row: Option<SqliteRow>,
-    ) -> Result<Option<Article>, StoreError> {
-        let Some(row) = row else { return Ok(None) };
-        let mut article = article_from_row(&row)?;
-        let sources = sqlx::query(
-            "SELECT f.url, COALESCE(f.name, f.title) FROM article_sources s
-             JOIN feeds f ON f.id = s.feed_id
-             WHERE s.article_id = ?1 ORDER BY s.first_seen_at, f.url",
-        )
-        .bind(article.id)
-        .fetch_all(&self.pool)
-        .await?;
-        article.feeds = sources
-            .iter()
-            .map(|row| {
-                Ok(ArticleSource {
-                    url: row.try_get(0)?,
-                    name: row.try_get(1)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()?;
-        Ok(Some(article))
     }
 }
 

@@ -2,10 +2,8 @@
 
 use super::{ROWS_PER_STATEMENT, SqliteStore, from_text, to_text};
 use crate::domain::alert::HeldHit;
-use crate::domain::delivery::{AlertRecord, AttemptRecord, DeliveryRecord, DeliveryStatus};
-use crate::store::rows::{
-    FRESH_DELIVERY_COUNTS, alert_from_row, delivery_from_row, status_counts, stored_delivery_status,
-};
+use crate::domain::delivery::{AttemptRecord, DeliveryRecord};
+use crate::store::rows::delivery_from_row;
 use crate::store::write::{HeldRules, held_hits_of, matched_json, new_delivery_id, release_from};
 use crate::store::{Incoming, OutboxStore, StoreError};
 use async_trait::async_trait;
@@ -100,13 +98,6 @@ impl OutboxStore for SqliteStore {
         }
         tx.commit().await?;
         Ok(Some(deliveries))
-    }
-
-    async fn count_deliveries_by_status(&self) -> Result<Vec<(DeliveryStatus, i64)>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(FRESH_DELIVERY_COUNTS)
-            .fetch_all(&self.pool)
-            .await?;
-        status_counts(rows, stored_delivery_status)
     }
 
     async fn claim_deliveries(
@@ -205,24 +196,6 @@ impl OutboxStore for SqliteStore {
         Ok(true)
     }
 
-    async fn deliveries(
-        &self,
-        status: Option<DeliveryStatus>,
-        limit: i64,
-    ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT d.*, al.rule, al.matched, al.article_id
-             FROM deliveries d JOIN alerts al ON al.id = d.alert_id
-             WHERE ?1 IS NULL OR d.status = ?1
-             ORDER BY d.id DESC LIMIT ?2",
-        )
-        .bind(status.map(DeliveryStatus::as_str))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(delivery_from_row).collect()
-    }
-
     async fn retry_deliveries(
         &self,
         id: Option<i64>,
@@ -247,15 +220,6 @@ impl OutboxStore for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected())
-    }
-
-    async fn delivery_status(&self, id: i64) -> Result<Option<DeliveryStatus>, StoreError> {
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM deliveries WHERE id = ?1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        status.as_deref().map(stored_delivery_status).transpose()
     }
 
     async fn release_deliveries(&self, ids: &[i64], owner: &str) -> Result<(), StoreError> {
@@ -284,17 +248,6 @@ impl OutboxStore for SqliteStore {
         .fetch_one(&self.pool)
         .await?;
         next.as_deref().map(from_text).transpose()
-    }
-
-    async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, rule, story_id, article_id, matched, suppressed, created_at
-             FROM alerts ORDER BY created_at DESC, id DESC LIMIT ?1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(alert_from_row).collect()
     }
 }
 

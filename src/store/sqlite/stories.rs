@@ -2,11 +2,10 @@
 
 use super::articles::ids_json;
 use super::{ROWS_PER_STATEMENT, SqliteStore, from_text, to_text};
-use crate::domain::article::ArticleSource;
 use crate::domain::story::StoryRecord;
 use crate::store::rows::story_from_row;
 use crate::store::story_index::{IndexRow, Indexed, StoryIndex};
-use crate::store::write::{HeldRules, outlets_by_story};
+use crate::store::write::HeldRules;
 use crate::store::{Incoming, StoreError, StoryStore};
 use crate::stories::assign::{Candidate, NewMember, StoryChoice};
 use crate::stories::{StoryInput, StorySettings, assign};
@@ -47,26 +46,6 @@ impl StoryStore for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(story_from_row).collect()
-    }
-
-    /// Each story's outlets, in the order they first carried it: one statement
-    /// for a page of stories.
-    async fn outlets_of(
-        &self,
-        story_ids: &[i64],
-    ) -> Result<HashMap<i64, Vec<ArticleSource>>, StoreError> {
-        let rows = sqlx::query_as::<_, (i64, String, Option<String>)>(
-            "SELECT a.story_id, f.url, COALESCE(f.name, f.title)
-             FROM articles a JOIN article_sources src ON src.article_id = a.id
-             JOIN feeds f ON f.id = src.feed_id
-             WHERE a.story_id IN (SELECT value FROM json_each(?1))
-             GROUP BY a.story_id, f.id
-             ORDER BY a.story_id, min(src.first_seen_at), f.url",
-        )
-        .bind(ids_json(story_ids))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(outlets_by_story(rows))
     }
 }
 
