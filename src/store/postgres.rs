@@ -22,7 +22,7 @@ use sqlx::{Connection, Row};
 
 use super::group_commit::{Batcher, WriteQueue};
 use super::rows::StoredRow;
-use super::statements::{Row as SharedRow, Statements, Value};
+use super::statements::{Row as SharedRow, Statements, TxStatements, Value};
 use super::story_index::StoryIndex;
 use super::{Backend, StoreError};
 
@@ -454,7 +454,7 @@ fn bind_values<'q>(mut query: PgQuery<'q>, values: &[Value<'q>]) -> PgQuery<'q> 
 #[async_trait]
 impl Statements for PgStore {
     fn in_set(&self, column: &str, n: usize) -> String {
-        format!("{column} = ANY(${n})")
+        in_set(column, n)
     }
 
     async fn rows(&self, sql: &str, values: &[Value<'_>]) -> Result<Vec<SharedRow>, StoreError> {
@@ -472,5 +472,38 @@ impl Statements for PgStore {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(|row| Box::new(row) as SharedRow))
+    }
+}
+
+/// SQL saying `column` is one of the ids bound as `$n`.
+fn in_set(column: &str, n: usize) -> String {
+    format!("{column} = ANY(${n})")
+}
+
+#[async_trait]
+impl TxStatements for sqlx::Transaction<'static, sqlx::Postgres> {
+    fn in_set(&self, column: &str, n: usize) -> String {
+        in_set(column, n)
+    }
+
+    async fn rows(
+        &mut self,
+        sql: &str,
+        values: &[Value<'_>],
+    ) -> Result<Vec<SharedRow>, StoreError> {
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+        let rows = bind_values(query, values).fetch_all(&mut **self).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Box::new(row) as SharedRow)
+            .collect())
+    }
+
+    async fn execute(&mut self, sql: &str, values: &[Value<'_>]) -> Result<u64, StoreError> {
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+        Ok(bind_values(query, values)
+            .execute(&mut **self)
+            .await?
+            .rows_affected())
     }
 }

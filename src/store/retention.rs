@@ -26,6 +26,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::statements::{Row as SharedRow, TxStatements, Value};
 use super::write::{FIRED, held_from_json, held_json};
 use super::{Store, StoreError};
 
@@ -151,71 +152,130 @@ impl Prunable {
     }
 }
 
-/// The statements of one batch of articles, each run in the batch's
-/// transaction; [`remove_articles`] says in which order and what they mean.
-#[async_trait::async_trait]
-pub(super) trait ArticleRemoval: Send {
-    /// Those of `ids` published before `before` without open deliveries.
-    async fn removable(
-        &mut self,
-        ids: &[i64],
-        before: DateTime<Utc>,
-    ) -> Result<Vec<i64>, StoreError>;
-    /// The stories of `articles`, and those they are the first article of.
-    async fn stories_of(&mut self, articles: &[i64]) -> Result<Vec<StoryRow>, StoreError>;
-    /// `(story, article)` of the articles of `stories` outside `removed`,
-    /// earliest (published time, then id) first.
-    async fn remaining(
-        &mut self,
-        stories: &[i64],
-        removed: &[i64],
-    ) -> Result<Vec<(i64, i64)>, StoreError>;
-    /// `(story, rule)` of the alerts of `articles`.
-    async fn alerted(&mut self, articles: &[i64]) -> Result<Vec<(i64, String)>, StoreError>;
-    /// The rows that go with `articles` and the alerts of the `gone` stories
-    /// (all but `articles`, `stories` and `articles_waiting`).
-    async fn count_with(
-        &mut self,
-        articles: &[i64],
-        gone: &[i64],
-    ) -> Result<PruneReport, StoreError>;
-    /// Sets each `(story, first article, held rules)`.
-    async fn update_stories(
-        &mut self,
-        kept: &[(i64, i64, Option<String>)],
-    ) -> Result<(), StoreError>;
-    /// Deletes the stories; how many went.
-    async fn delete_stories(&mut self, stories: &[i64]) -> Result<u64, StoreError>;
-    /// Deletes the articles (their sources, alerts, deliveries and
-    /// fingerprints go by cascade).
-    async fn delete_articles(&mut self, articles: &[i64]) -> Result<(), StoreError>;
-}
-
-/// Removes those of `ids` that may go, in the caller's transaction: each
-/// story keeps its earliest remaining article and the rules it fired (see
-/// [`plan_stories`]); a story left without articles goes.
+/// Removes those of `ids` published before `before` that may go, in the
+/// caller's transaction: not those with open deliveries, nor those
+/// `also_kept` (SQL on the article `a`) names. Each story keeps its earliest
+/// remaining article and the rules it fired (see [`plan_stories`]); a story
+/// left without articles goes; sources, alerts, their deliveries and
+/// fingerprints go with their article by cascade.
 pub(super) async fn remove_articles(
-    tx: &mut impl ArticleRemoval,
+    tx: &mut impl TxStatements,
     ids: &[i64],
     before: DateTime<Utc>,
+    also_kept: &str,
 ) -> Result<PruneReport, StoreError> {
-    let removed = tx.removable(ids, before).await?;
+    let sql = format!(
+        "SELECT a.id AS id FROM articles a
+         WHERE {} AND a.published_at < $2 AND NOT {OPEN_DELIVERIES} {also_kept}",
+        tx.in_set("a.id", 1)
+    );
+    let removed = ints(
+        &tx.rows(&sql, &[Value::Ids(ids), Value::Time(before)])
+            .await?,
+        "id",
+    )?;
     if removed.is_empty() {
         return Ok(PruneReport::default());
     }
-    let stories = tx.stories_of(&removed).await?;
+    let of_removed = [Value::Ids(&removed)];
+    let sql = format!(
+        "SELECT id, first_article_id, held_rules FROM stories
+         WHERE id IN (SELECT story_id FROM articles WHERE {}) OR {}",
+        tx.in_set("id", 1),
+        tx.in_set("first_article_id", 1)
+    );
+    let stories = tx
+        .rows(&sql, &of_removed)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(StoryRow {
+                id: row.int("id")?,
+                first_article_id: row.int("first_article_id")?,
+                held_rules: row.opt_text("held_rules")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
     let story_ids: Vec<i64> = stories.iter().map(|story| story.id).collect();
-    let remaining = tx.remaining(&story_ids, &removed).await?;
-    let alerted = tx.alerted(&removed).await?;
+    let sql = format!(
+        "SELECT story_id, id FROM articles WHERE {} AND NOT {} ORDER BY published_at, id",
+        tx.in_set("story_id", 1),
+        tx.in_set("id", 2)
+    );
+    let remaining = tx
+        .rows(&sql, &[Value::Ids(&story_ids), Value::Ids(&removed)])
+        .await?
+        .iter()
+        .map(|row| Ok((row.int("story_id")?, row.int("id")?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let sql = format!(
+        "SELECT story_id, rule FROM alerts WHERE {}",
+        tx.in_set("article_id", 1)
+    );
+    let alerted = tx
+        .rows(&sql, &of_removed)
+        .await?
+        .iter()
+        .map(|row| Ok((row.int("story_id")?, row.text("rule")?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
     let changes = plan_stories(&stories, &remaining, &alerted);
-    let mut counted = tx.count_with(&removed, &changes.gone).await?;
-    counted.articles = u64::try_from(removed.len()).unwrap_or(u64::MAX);
-    if !changes.kept.is_empty() {
-        tx.update_stories(&changes.kept).await?;
+
+    let sql = counts_with_sql(|column, n| tx.in_set(column, n));
+    let with_gone = [Value::Ids(&removed), Value::Ids(&changes.gone)];
+    let counts = tx.rows(&sql, &with_gone).await?;
+    let row = counts
+        .first()
+        .ok_or_else(|| StoreError::Corrupt("no row of retention counts".to_owned()))?;
+    let mut counted = PruneReport {
+        articles: u64::try_from(removed.len()).unwrap_or(u64::MAX),
+        article_sources: count(row.int("article_sources")?),
+        story_fingerprints: count(row.int("story_fingerprints")?),
+        alerts: count(row.int("alerts")?),
+        deliveries: count(row.int("deliveries")?),
+        delivery_attempts: count(row.int("delivery_attempts")?),
+        ..PruneReport::default()
+    };
+    for (story, first, held_rules) in &changes.kept {
+        tx.execute(
+            "UPDATE stories SET first_article_id = $2, held_rules = $3 WHERE id = $1",
+            &[
+                Value::Int(*story),
+                Value::Int(*first),
+                Value::OptText(held_rules.as_deref()),
+            ],
+        )
+        .await?;
     }
-    counted.stories = tx.delete_stories(&changes.gone).await?;
-    tx.delete_articles(&removed).await?;
+    let sql = format!("DELETE FROM stories WHERE {}", tx.in_set("id", 1));
+    counted.stories = tx.execute(&sql, &[Value::Ids(&changes.gone)]).await?;
+    let sql = format!("DELETE FROM articles WHERE {}", tx.in_set("id", 1));
+    tx.execute(&sql, &of_removed).await?;
     Ok(counted)
+}
+
+/// Column `column` of each row.
+fn ints(rows: &[SharedRow], column: &str) -> Result<Vec<i64>, StoreError> {
+    rows.iter().map(|row| row.int(column)).collect()
+}
+
+/// The rows that go with a batch's articles (`$1`) and the alerts of its
+/// gone stories (`$2`), in columns named as [`PruneReport`]'s fields;
+/// `in_set` is the backend's "`column` is in the ids bound as parameter `n`".
+fn counts_with_sql(in_set: impl Fn(&str, usize) -> String) -> String {
+    let of_articles = in_set("article_id", 1);
+    let alerts = format!(
+        "SELECT id FROM alerts WHERE {of_articles} OR {}",
+        in_set("story_id", 2)
+    );
+    format!(
+        "SELECT
+             (SELECT count(*) FROM article_sources WHERE {of_articles}) AS article_sources,
+             (SELECT count(*) FROM story_fingerprints WHERE {of_articles}) AS story_fingerprints,
+             (SELECT count(*) FROM ({alerts}) AS al) AS alerts,
+             (SELECT count(*) FROM deliveries WHERE alert_id IN ({alerts})) AS deliveries,
+             (SELECT count(*) FROM delivery_attempts WHERE delivery_id IN
+                 (SELECT id FROM deliveries WHERE alert_id IN ({alerts}))) AS delivery_attempts"
+    )
 }
 
 /// Articles published before `$1` kept for their open deliveries.
@@ -281,52 +341,13 @@ pub(super) fn report_from_counts(counts: [i64; 8]) -> PruneReport {
     }
 }
 
-/// The rows that go with a batch's articles (`$1`) and the alerts of its
-/// gone stories (`$2`), in [`ArticleRemoval::count_with`]'s order; `in_set`
-/// is the backend's "`column` is in the ids bound as parameter `n`".
-pub(super) fn counts_with_sql(in_set: fn(&str, usize) -> String) -> String {
-    let of_articles = in_set("article_id", 1);
-    let alerts = format!(
-        "SELECT id FROM alerts WHERE {of_articles} OR {}",
-        in_set("story_id", 2)
-    );
-    format!(
-        "SELECT
-             (SELECT count(*) FROM article_sources WHERE {of_articles}),
-             (SELECT count(*) FROM story_fingerprints WHERE {of_articles}),
-             (SELECT count(*) FROM ({alerts}) AS al),
-             (SELECT count(*) FROM deliveries WHERE alert_id IN ({alerts})),
-             (SELECT count(*) FROM delivery_attempts WHERE delivery_id IN
-                 (SELECT id FROM deliveries WHERE alert_id IN ({alerts})))"
-    )
-}
-
-/// The row [`counts_with_sql`] reads, as a report.
-pub(super) fn report_from_counts_with(counts: [i64; 5]) -> PruneReport {
-    let [
-        article_sources,
-        story_fingerprints,
-        alerts,
-        deliveries,
-        delivery_attempts,
-    ] = counts.map(count);
-    PruneReport {
-        article_sources,
-        story_fingerprints,
-        alerts,
-        deliveries,
-        delivery_attempts,
-        ..PruneReport::default()
-    }
-}
-
 /// A count as reported.
 pub(super) fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
 /// A story touched by a batch of articles, as read in the batch's transaction.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub(super) struct StoryRow {
     pub id: i64,
     pub first_article_id: i64,

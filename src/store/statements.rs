@@ -47,3 +47,16 @@ pub trait Statements: Send + Sync {
         row.int("n")
     }
 }
+
+/// Running a statement inside a backend's transaction.
+#[async_trait]
+pub trait TxStatements: Send {
+    /// SQL saying `column` is one of the ids bound as `$n` ([`Value::Ids`]).
+    fn in_set(&self, column: &str, n: usize) -> String;
+
+    /// Every row of the statement.
+    async fn rows(&mut self, sql: &str, values: &[Value<'_>]) -> Result<Vec<Row>, StoreError>;
+
+    /// Runs the statement; the rows it changed.
+    async fn execute(&mut self, sql: &str, values: &[Value<'_>]) -> Result<u64, StoreError>;
+}

@@ -14,9 +14,8 @@ use super::{PgStore, STORY_LOCK, is_deadlock};
 use async_trait::async_trait;
 
 use crate::store::retention::{
-    ArticleRemoval, Cursor, FINISHED, OPEN_DELIVERIES, Prunable, PrunePolicy, PruneReport,
-    StoryRow, articles_waiting_sql, count, counts_with_sql, prunable_sql, remove_articles,
-    report_from_counts, report_from_counts_with,
+    Cursor, FINISHED, Prunable, PrunePolicy, PruneReport, articles_waiting_sql, count,
+    prunable_sql, remove_articles, report_from_counts,
 };
 use crate::store::{RetentionStore, StoreError};
 
@@ -92,120 +91,6 @@ async fn remove_fingerprints(
         story_fingerprints,
         ..PruneReport::default()
     })
-}
-
-/// `column` is in the ids bound as parameter `n`.
-fn in_set(column: &str, n: usize) -> String {
-    format!("{column} = ANY(${n})")
-}
-
-#[async_trait]
-impl ArticleRemoval for Transaction<'static, Postgres> {
-    async fn removable(
-        &mut self,
-        ids: &[i64],
-        before: DateTime<Utc>,
-    ) -> Result<Vec<i64>, StoreError> {
-        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT a.id FROM articles a
-             WHERE a.id = ANY($1) AND a.published_at < $2 AND NOT {OPEN_DELIVERIES}"
-        )))
-        .bind(ids)
-        .bind(before)
-        .fetch_all(&mut **self)
-        .await?)
-    }
-
-    async fn stories_of(&mut self, articles: &[i64]) -> Result<Vec<StoryRow>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, first_article_id, held_rules FROM stories
-             WHERE id IN (SELECT story_id FROM articles WHERE id = ANY($1))
-                OR first_article_id = ANY($1)",
-        )
-        .bind(articles)
-        .fetch_all(&mut **self)
-        .await?)
-    }
-
-    async fn remaining(
-        &mut self,
-        stories: &[i64],
-        removed: &[i64],
-    ) -> Result<Vec<(i64, i64)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT story_id, id FROM articles
-             WHERE story_id = ANY($1) AND NOT id = ANY($2)
-             ORDER BY published_at, id",
-        )
-        .bind(stories)
-        .bind(removed)
-        .fetch_all(&mut **self)
-        .await?)
-    }
-
-    async fn alerted(&mut self, articles: &[i64]) -> Result<Vec<(i64, String)>, StoreError> {
-        Ok(
-            sqlx::query_as("SELECT story_id, rule FROM alerts WHERE article_id = ANY($1)")
-                .bind(articles)
-                .fetch_all(&mut **self)
-                .await?,
-        )
-    }
-
-    async fn count_with(
-        &mut self,
-        articles: &[i64],
-        gone: &[i64],
-    ) -> Result<PruneReport, StoreError> {
-        let counts: (i64, i64, i64, i64, i64) =
-            sqlx::query_as(sqlx::AssertSqlSafe(counts_with_sql(in_set)))
-                .bind(articles)
-                .bind(gone)
-                .fetch_one(&mut **self)
-                .await?;
-        Ok(report_from_counts_with(counts.into()))
-    }
-
-    async fn update_stories(
-        &mut self,
-        kept: &[(i64, i64, Option<String>)],
-    ) -> Result<(), StoreError> {
-        let mut ids = Vec::with_capacity(kept.len());
-        let mut firsts = Vec::with_capacity(kept.len());
-        let mut held = Vec::with_capacity(kept.len());
-        for (story, first, held_rules) in kept {
-            ids.push(*story);
-            firsts.push(*first);
-            held.push(held_rules.as_deref());
-        }
-        sqlx::query(
-            "UPDATE stories AS s SET first_article_id = u.f, held_rules = u.h
-             FROM UNNEST($1::int8[], $2::int8[], $3::text[]) AS u(id, f, h)
-             WHERE s.id = u.id",
-        )
-        .bind(&ids)
-        .bind(&firsts)
-        .bind(&held)
-        .execute(&mut **self)
-        .await?;
-        Ok(())
-    }
-
-    async fn delete_stories(&mut self, stories: &[i64]) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM stories WHERE id = ANY($1)")
-            .bind(stories)
-            .execute(&mut **self)
-            .await?
-            .rows_affected())
-    }
-
-    async fn delete_articles(&mut self, articles: &[i64]) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM articles WHERE id = ANY($1)")
-            .bind(articles)
-            .execute(&mut **self)
-            .await?;
-        Ok(())
-    }
 }
 
 #[async_trait]
@@ -298,7 +183,7 @@ impl PgStore {
                 .bind(ids)
                 .execute(&mut *tx)
                 .await?;
-                remove_articles(&mut tx, ids, before).await?
+                remove_articles(&mut tx, ids, before, "").await?
             }
         };
         tx.commit().await?;

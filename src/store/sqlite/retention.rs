@@ -16,9 +16,8 @@ use super::{SqliteStore, from_text, to_text};
 use async_trait::async_trait;
 
 use crate::store::retention::{
-    ArticleRemoval, Cursor, FINISHED, OPEN_DELIVERIES, Prunable, PrunePolicy, PruneReport,
-    StoryRow, articles_waiting_sql, count, counts_with_sql, prunable_sql, remove_articles,
-    report_from_counts, report_from_counts_with,
+    Cursor, FINISHED, Prunable, PrunePolicy, PruneReport, articles_waiting_sql, count,
+    prunable_sql, remove_articles, report_from_counts,
 };
 use crate::store::{RetentionStore, StoreError};
 
@@ -98,116 +97,6 @@ async fn remove_fingerprints(
     })
 }
 
-/// `column` is in the ids bound (as a JSON array) as parameter `n`.
-fn in_set(column: &str, n: usize) -> String {
-    format!("{column} IN (SELECT value FROM json_each(${n}))")
-}
-
-#[async_trait]
-impl ArticleRemoval for Transaction<'static, Sqlite> {
-    async fn removable(
-        &mut self,
-        ids: &[i64],
-        before: DateTime<Utc>,
-    ) -> Result<Vec<i64>, StoreError> {
-        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT a.id FROM articles a
-             WHERE a.id IN {} AND a.published_at < $2
-               AND NOT {OPEN_DELIVERIES} AND a.id IS NOT {LAST_FINGERPRINTED}",
-            id_set(1)
-        )))
-        .bind(ids_json(ids))
-        .bind(to_text(before))
-        .fetch_all(&mut **self)
-        .await?)
-    }
-
-    async fn stories_of(&mut self, articles: &[i64]) -> Result<Vec<StoryRow>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, first_article_id, held_rules FROM stories
-             WHERE id IN (SELECT story_id FROM articles
-                          WHERE id IN (SELECT value FROM json_each($1)))
-                OR first_article_id IN (SELECT value FROM json_each($1))",
-        )
-        .bind(ids_json(articles))
-        .fetch_all(&mut **self)
-        .await?)
-    }
-
-    async fn remaining(
-        &mut self,
-        stories: &[i64],
-        removed: &[i64],
-    ) -> Result<Vec<(i64, i64)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT story_id, id FROM articles
-             WHERE story_id IN (SELECT value FROM json_each($1)) AND story_id IS NOT NULL
-               AND id NOT IN (SELECT value FROM json_each($2))
-             ORDER BY published_at, id",
-        )
-        .bind(ids_json(stories))
-        .bind(ids_json(removed))
-        .fetch_all(&mut **self)
-        .await?)
-    }
-
-    async fn alerted(&mut self, articles: &[i64]) -> Result<Vec<(i64, String)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT story_id, rule FROM alerts WHERE article_id IN (SELECT value FROM json_each($1))",
-        )
-        .bind(ids_json(articles))
-        .fetch_all(&mut **self)
-        .await?)
-    }
-
-    async fn count_with(
-        &mut self,
-        articles: &[i64],
-        gone: &[i64],
-    ) -> Result<PruneReport, StoreError> {
-        let counts: (i64, i64, i64, i64, i64) =
-            sqlx::query_as(sqlx::AssertSqlSafe(counts_with_sql(in_set)))
-                .bind(ids_json(articles))
-                .bind(ids_json(gone))
-                .fetch_one(&mut **self)
-                .await?;
-        Ok(report_from_counts_with(counts.into()))
-    }
-
-    async fn update_stories(
-        &mut self,
-        kept: &[(i64, i64, Option<String>)],
-    ) -> Result<(), StoreError> {
-        for (story, first, held_rules) in kept {
-            sqlx::query("UPDATE stories SET first_article_id = $2, held_rules = $3 WHERE id = $1")
-                .bind(story)
-                .bind(first)
-                .bind(held_rules)
-                .execute(&mut **self)
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn delete_stories(&mut self, stories: &[i64]) -> Result<u64, StoreError> {
-        Ok(
-            sqlx::query("DELETE FROM stories WHERE id IN (SELECT value FROM json_each($1))")
-                .bind(ids_json(stories))
-                .execute(&mut **self)
-                .await?
-                .rows_affected(),
-        )
-    }
-
-    async fn delete_articles(&mut self, articles: &[i64]) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM articles WHERE id IN (SELECT value FROM json_each($1))")
-            .bind(ids_json(articles))
-            .execute(&mut **self)
-            .await?;
-        Ok(())
-    }
-}
-
 #[async_trait]
 impl RetentionStore for SqliteStore {
     async fn prune_candidates(
@@ -241,7 +130,15 @@ impl RetentionStore for SqliteStore {
         let removed = match kind {
             Prunable::Deliveries => remove_deliveries(&mut tx, ids, before).await?,
             Prunable::Fingerprints => remove_fingerprints(&mut tx, ids, before).await?,
-            Prunable::Articles => remove_articles(&mut tx, ids, before).await?,
+            Prunable::Articles => {
+                remove_articles(
+                    &mut tx,
+                    ids,
+                    before,
+                    &format!("AND a.id IS NOT {LAST_FINGERPRINTED}"),
+                )
+                .await?
+            }
         };
         tx.commit().await?;
         Ok(removed)
