@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
-use super::retention::{Cursor, Prunable, PrunePolicy, PruneReport};
+use super::retention::{
+    AlsoKept, Cursor, Prunable, PrunePolicy, PruneReport, candidates_of, prunable_of, waiting_of,
+};
 use super::rows::{
     FRESH_DELIVERY_COUNTS, FRESH_FEED_COUNTS, alert_from_row, article_from_row, counted,
     delivery_from_row, feed_from_row, select_articles, select_feeds, status_counts,
@@ -315,7 +317,12 @@ pub trait CountStore: Send + Sync {
 /// Retention: removing, one short transaction at a time, what `[retention]`
 /// no longer keeps (the policy and its invariants: `store::retention`).
 #[async_trait]
-pub trait RetentionStore: Send + Sync {
+pub trait RetentionStore: Statements {
+    /// What the engine keeps whatever its age (none unless it says).
+    fn also_kept(&self) -> AlsoKept {
+        AlsoKept::default()
+    }
+
     /// Up to `limit` rows of `kind` past `before` as `(id, time)`, in (time,
     /// id) order after `cursor`. Read outside any write transaction.
     async fn prune_candidates(
@@ -324,7 +331,9 @@ pub trait RetentionStore: Send + Sync {
         before: DateTime<Utc>,
         cursor: Option<Cursor>,
         limit: i64,
-    ) -> Result<Vec<(i64, DateTime<Utc>)>, StoreError>;
+    ) -> Result<Vec<(i64, DateTime<Utc>)>, StoreError> {
+        candidates_of(self, kind, before, cursor, limit).await
+    }
 
     /// Removes, in one transaction, those of `ids` (candidates of `kind`)
     /// that still may go: each is checked again, since `herald alerts retry`
@@ -337,10 +346,14 @@ pub trait RetentionStore: Send + Sync {
     ) -> Result<PruneReport, StoreError>;
 
     /// Articles past `before` that wait for their deliveries to finish.
-    async fn articles_waiting(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    async fn articles_waiting(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        waiting_of(self, before).await
+    }
 
     /// What pruning now would remove, removing nothing.
-    async fn prunable(&self, policy: &PrunePolicy) -> Result<PruneReport, StoreError>;
+    async fn prunable(&self, policy: &PrunePolicy) -> Result<PruneReport, StoreError> {
+        prunable_of(self, policy, self.also_kept()).await
+    }
 }
 
 /// The full-text index of articles (what `herald search`, `rules test` and

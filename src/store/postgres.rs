@@ -22,7 +22,7 @@ use sqlx::{Connection, Row};
 
 use super::group_commit::{Batcher, WriteQueue};
 use super::rows::StoredRow;
-use super::statements::{Row as SharedRow, Statements, TxStatements, Value};
+use super::statements::{Bound, Engine, OnPool, Value};
 use super::story_index::StoryIndex;
 use super::{Backend, StoreError};
 
@@ -436,74 +436,31 @@ impl StoredRow for PgRow {
     }
 }
 
-type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+impl Engine for sqlx::Postgres {
+    fn in_set(column: &str, n: usize) -> String {
+        format!("{column} = ANY(${n})")
+    }
 
-fn bind_values<'q>(mut query: PgQuery<'q>, values: &[Value<'q>]) -> PgQuery<'q> {
-    for value in values {
-        query = match *value {
+    fn bind<'q>(query: Bound<'q, Self>, value: Value<'q>) -> Bound<'q, Self> {
+        match value {
             Value::Int(int) => query.bind(int),
             Value::Text(text) => query.bind(text),
             Value::OptText(text) => query.bind(text),
             Value::Time(time) => query.bind(time),
+            Value::OptTime(time) => query.bind(time),
             Value::Ids(ids) => query.bind(ids),
-        };
-    }
-    query
-}
-
-#[async_trait]
-impl Statements for PgStore {
-    fn in_set(&self, column: &str, n: usize) -> String {
-        in_set(column, n)
+        }
     }
 
-    async fn rows(&self, sql: &str, values: &[Value<'_>]) -> Result<Vec<SharedRow>, StoreError> {
-        let query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
-        let rows = bind_values(query, values).fetch_all(&self.pool).await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| Box::new(row) as SharedRow)
-            .collect())
-    }
-
-    async fn row(&self, sql: &str, values: &[Value<'_>]) -> Result<Option<SharedRow>, StoreError> {
-        let query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
-        let row = bind_values(query, values)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|row| Box::new(row) as SharedRow))
+    fn rows_affected(result: &Self::QueryResult) -> u64 {
+        result.rows_affected()
     }
 }
 
-/// SQL saying `column` is one of the ids bound as `$n`.
-fn in_set(column: &str, n: usize) -> String {
-    format!("{column} = ANY(${n})")
-}
+impl OnPool for PgStore {
+    type Engine = sqlx::Postgres;
 
-#[async_trait]
-impl TxStatements for sqlx::Transaction<'static, sqlx::Postgres> {
-    fn in_set(&self, column: &str, n: usize) -> String {
-        in_set(column, n)
-    }
-
-    async fn rows(
-        &mut self,
-        sql: &str,
-        values: &[Value<'_>],
-    ) -> Result<Vec<SharedRow>, StoreError> {
-        let query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
-        let rows = bind_values(query, values).fetch_all(&mut **self).await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| Box::new(row) as SharedRow)
-            .collect())
-    }
-
-    async fn execute(&mut self, sql: &str, values: &[Value<'_>]) -> Result<u64, StoreError> {
-        let query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
-        Ok(bind_values(query, values)
-            .execute(&mut **self)
-            .await?
-            .rows_affected())
+    fn pool(&self) -> &sqlx::Pool<sqlx::Postgres> {
+        &self.pool
     }
 }

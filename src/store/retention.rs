@@ -26,7 +26,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::statements::{Row as SharedRow, TxStatements, Value};
+use super::rows::StoredRow;
+use super::statements::{Row as SharedRow, Statements, TxStatements, Value};
 use super::write::{FIRED, held_from_json, held_json};
 use super::{Store, StoreError};
 
@@ -122,31 +123,31 @@ impl Prunable {
         match self {
             Prunable::Deliveries => (
                 format!(
-                    "SELECT id, {FINISHED} FROM deliveries
+                    "SELECT id, {FINISHED} AS at FROM deliveries
                      WHERE status IN ('delivered', 'dead') AND {FINISHED} < $1"
                 ),
                 format!("{FINISHED}, id"),
             ),
             Prunable::Fingerprints => (
-                "SELECT article_id, seen_at FROM story_fingerprints WHERE seen_at < $1".to_owned(),
+                "SELECT article_id AS id, seen_at AS at FROM story_fingerprints WHERE seen_at < $1"
+                    .to_owned(),
                 "seen_at, article_id".to_owned(),
             ),
             Prunable::Articles => (
-                "SELECT id, published_at FROM articles WHERE published_at < $1".to_owned(),
+                "SELECT id, published_at AS at FROM articles WHERE published_at < $1".to_owned(),
                 "published_at, id".to_owned(),
             ),
         }
     }
 
-    /// Up to `$2` candidates past `$1`, after (`$3`, `$4`) when `after_cursor`.
-    /// `no_cursor` is what stands for the cursor's parameters without one
-    /// (PostgreSQL wants every bound parameter used).
-    pub(super) fn candidates_sql(self, after_cursor: bool, no_cursor: &str) -> String {
+    /// Up to `$2` candidates (`id`, `at`) past `$1`, after (`$3`, `$4`) when
+    /// `after_cursor`.
+    pub(super) fn candidates_sql(self, after_cursor: bool) -> String {
         let (select, order) = self.candidates();
         let after = if after_cursor {
             format!(" AND ({order}) > ($3, $4)")
         } else {
-            no_cursor.to_owned()
+            String::new()
         };
         format!("{select}{after} ORDER BY {order} LIMIT $2")
     }
@@ -279,8 +280,8 @@ fn counts_with_sql(in_set: impl Fn(&str, usize) -> String) -> String {
 }
 
 /// Articles published before `$1` kept for their open deliveries.
-pub(super) fn articles_waiting_sql() -> String {
-    format!("SELECT count(*) FROM articles a WHERE a.published_at < $1 AND {OPEN_DELIVERIES}")
+fn articles_waiting_sql() -> String {
+    format!("SELECT count(*) AS n FROM articles a WHERE a.published_at < $1 AND {OPEN_DELIVERIES}")
 }
 
 /// One row of what the batches would remove with articles before `$1`,
@@ -288,7 +289,7 @@ pub(super) fn articles_waiting_sql() -> String {
 /// [`report_from_counts`]' order. `also_kept_article` and
 /// `also_kept_fingerprint` are conditions a backend adds to what an article
 /// (`a`) or fingerprint (`f`) batch skips.
-pub(super) fn prunable_sql(also_kept_article: &str, also_kept_fingerprint: &str) -> String {
+fn prunable_sql(also_kept_article: &str, also_kept_fingerprint: &str) -> String {
     format!(
         "WITH e AS (
              SELECT a.id, a.story_id FROM articles a
@@ -305,40 +306,35 @@ pub(super) fn prunable_sql(also_kept_article: &str, also_kept_fingerprint: &str)
              WHERE (status IN ('delivered', 'dead') AND {FINISHED} < $2)
                 OR alert_id IN (SELECT id FROM al))
          SELECT
-             (SELECT count(*) FROM e),
-             (SELECT count(*) FROM article_sources WHERE article_id IN (SELECT id FROM e)),
-             (SELECT count(*) FROM gone),
-             (SELECT count(*) FROM al),
-             (SELECT count(*) FROM d),
-             (SELECT count(*) FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM d)),
+             (SELECT count(*) FROM e) AS articles,
+             (SELECT count(*) FROM article_sources WHERE article_id IN (SELECT id FROM e))
+                 AS article_sources,
+             (SELECT count(*) FROM gone) AS stories,
+             (SELECT count(*) FROM al) AS alerts,
+             (SELECT count(*) FROM d) AS deliveries,
+             (SELECT count(*) FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM d))
+                 AS delivery_attempts,
              (SELECT count(*) FROM story_fingerprints f
-              WHERE (f.seen_at < $3 {also_kept_fingerprint}) OR f.article_id IN (SELECT id FROM e)),
-             (SELECT count(*) FROM articles a WHERE a.published_at < $1 AND {OPEN_DELIVERIES})"
+              WHERE (f.seen_at < $3 {also_kept_fingerprint}) OR f.article_id IN (SELECT id FROM e))
+                 AS story_fingerprints,
+             (SELECT count(*) FROM articles a WHERE a.published_at < $1 AND {OPEN_DELIVERIES})
+                 AS articles_waiting"
     )
 }
 
 /// The row [`prunable_sql`] reads, as a report.
-pub(super) fn report_from_counts(counts: [i64; 8]) -> PruneReport {
-    let [
-        articles,
-        article_sources,
-        stories,
-        alerts,
-        deliveries,
-        delivery_attempts,
-        story_fingerprints,
-        articles_waiting,
-    ] = counts.map(count);
-    PruneReport {
-        articles,
-        article_sources,
-        stories,
-        alerts,
-        deliveries,
-        delivery_attempts,
-        story_fingerprints,
-        articles_waiting,
-    }
+fn report_from_row(row: &(impl StoredRow + ?Sized)) -> Result<PruneReport, StoreError> {
+    let of = |column: &str| row.int(column).map(count);
+    Ok(PruneReport {
+        articles: of("articles")?,
+        article_sources: of("article_sources")?,
+        stories: of("stories")?,
+        alerts: of("alerts")?,
+        deliveries: of("deliveries")?,
+        delivery_attempts: of("delivery_attempts")?,
+        story_fingerprints: of("story_fingerprints")?,
+        articles_waiting: of("articles_waiting")?,
+    })
 }
 
 /// A count as reported.
@@ -513,4 +509,63 @@ mod tests {
         let changes = plan_stories(&[story(1, 10, None)], &[(1, 9), (1, 10)], &[]);
         assert_eq!(changes, StoryChanges::default());
     }
+}
+
+/// [`RetentionStore::prune_candidates`] for a backend that runs statements.
+pub(super) async fn candidates_of(
+    store: &(impl Statements + ?Sized),
+    kind: Prunable,
+    before: DateTime<Utc>,
+    cursor: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<(i64, DateTime<Utc>)>, StoreError> {
+    let mut values = vec![Value::Time(before), Value::Int(limit)];
+    if let Some((time, id)) = cursor {
+        values.extend([Value::Time(time), Value::Int(id)]);
+    }
+    let rows = store
+        .rows(&kind.candidates_sql(cursor.is_some()), &values)
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.int("id")?, row.time("at")?)))
+        .collect()
+}
+
+/// [`RetentionStore::articles_waiting`] for a backend that runs statements.
+pub(super) async fn waiting_of(
+    store: &(impl Statements + ?Sized),
+    before: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let waiting = store
+        .count(&articles_waiting_sql(), &[Value::Time(before)])
+        .await?;
+    Ok(count(waiting))
+}
+
+/// [`RetentionStore::prunable`] for a backend that runs statements and
+/// keeps, besides the policy, what `also_kept` names.
+pub(super) async fn prunable_of(
+    store: &(impl Statements + ?Sized),
+    policy: &PrunePolicy,
+    also_kept: AlsoKept,
+) -> Result<PruneReport, StoreError> {
+    let sql = prunable_sql(also_kept.article, also_kept.fingerprint);
+    let values = [
+        Value::OptTime(policy.articles_before),
+        Value::OptTime(policy.deliveries_before),
+        Value::OptTime(policy.fingerprints_before),
+    ];
+    let row = store
+        .row(&sql, &values)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("no row of retention counts".to_owned()))?;
+    report_from_row(&*row)
+}
+
+/// What a backend keeps whatever its age, as SQL conditions added to what a
+/// batch may remove: on the article `a`, on the fingerprint `f`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AlsoKept {
+    pub article: &'static str,
+    pub fingerprint: &'static str,
 }

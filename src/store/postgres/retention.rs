@@ -13,10 +13,7 @@ use sqlx::{Postgres, Transaction};
 use super::{PgStore, STORY_LOCK, is_deadlock};
 use async_trait::async_trait;
 
-use crate::store::retention::{
-    Cursor, FINISHED, Prunable, PrunePolicy, PruneReport, articles_waiting_sql, count,
-    prunable_sql, remove_articles, report_from_counts,
-};
+use crate::store::retention::{FINISHED, Prunable, PruneReport, count, remove_articles};
 use crate::store::{RetentionStore, StoreError};
 
 /// Attempts at a batch that PostgreSQL aborted as a deadlock victim.
@@ -95,28 +92,6 @@ async fn remove_fingerprints(
 
 #[async_trait]
 impl RetentionStore for PgStore {
-    async fn prune_candidates(
-        &self,
-        kind: Prunable,
-        before: DateTime<Utc>,
-        cursor: Option<Cursor>,
-        limit: i64,
-    ) -> Result<Vec<(i64, DateTime<Utc>)>, StoreError> {
-        let sql = kind.candidates_sql(
-            cursor.is_some(),
-            " AND $3::timestamptz IS NULL AND $4::int8 IS NULL",
-        );
-        Ok(
-            sqlx::query_as::<_, (i64, DateTime<Utc>)>(sqlx::AssertSqlSafe(sql))
-                .bind(before)
-                .bind(limit)
-                .bind(cursor.map(|(time, _)| time))
-                .bind(cursor.map(|(_, id)| id))
-                .fetch_all(&self.pool)
-                .await?,
-        )
-    }
-
     async fn remove(
         &self,
         kind: Prunable,
@@ -138,25 +113,6 @@ impl RetentionStore for PgStore {
                 result => return result,
             }
         }
-    }
-
-    async fn articles_waiting(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let waiting: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(articles_waiting_sql()))
-            .bind(before)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(count(waiting))
-    }
-
-    async fn prunable(&self, policy: &PrunePolicy) -> Result<PruneReport, StoreError> {
-        let counts: (i64, i64, i64, i64, i64, i64, i64, i64) =
-            sqlx::query_as(sqlx::AssertSqlSafe(prunable_sql("", "")))
-                .bind(policy.articles_before)
-                .bind(policy.deliveries_before)
-                .bind(policy.fingerprints_before)
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(report_from_counts(counts.into()))
     }
 }
 

@@ -12,18 +12,16 @@ use chrono::{DateTime, Utc};
 use sqlx::{Sqlite, Transaction};
 
 use super::articles::ids_json;
-use super::{SqliteStore, from_text, to_text};
+use super::{SqliteStore, to_text};
 use async_trait::async_trait;
 
-use crate::store::retention::{
-    Cursor, FINISHED, Prunable, PrunePolicy, PruneReport, articles_waiting_sql, count,
-    prunable_sql, remove_articles, report_from_counts,
-};
+use crate::store::retention::{AlsoKept, FINISHED, Prunable, PruneReport, count, remove_articles};
 use crate::store::{RetentionStore, StoreError};
 
-/// The article whose fingerprint has the highest `seq` (see the module's note).
-const LAST_FINGERPRINTED: &str =
-    "(SELECT article_id FROM story_fingerprints ORDER BY seq DESC LIMIT 1)";
+/// Not the article whose fingerprint has the highest `seq` (see the
+/// module's note).
+const KEPT_ARTICLE: &str =
+    "AND a.id IS NOT (SELECT article_id FROM story_fingerprints ORDER BY seq DESC LIMIT 1)";
 
 /// A set of ids bound as one JSON array parameter.
 fn id_set(parameter: usize) -> String {
@@ -99,25 +97,11 @@ async fn remove_fingerprints(
 
 #[async_trait]
 impl RetentionStore for SqliteStore {
-    async fn prune_candidates(
-        &self,
-        kind: Prunable,
-        before: DateTime<Utc>,
-        cursor: Option<Cursor>,
-        limit: i64,
-    ) -> Result<Vec<(i64, DateTime<Utc>)>, StoreError> {
-        let sql = kind.candidates_sql(cursor.is_some(), "");
-        let (time, id) = cursor.map_or((String::new(), 0), |(time, id)| (to_text(time), id));
-        let rows = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql))
-            .bind(to_text(before))
-            .bind(limit)
-            .bind(time)
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.into_iter()
-            .map(|(id, time)| Ok((id, from_text(&time)?)))
-            .collect()
+    fn also_kept(&self) -> AlsoKept {
+        AlsoKept {
+            article: KEPT_ARTICLE,
+            fingerprint: "AND f.seq < (SELECT max(seq) FROM story_fingerprints)",
+        }
     }
 
     async fn remove(
@@ -130,40 +114,9 @@ impl RetentionStore for SqliteStore {
         let removed = match kind {
             Prunable::Deliveries => remove_deliveries(&mut tx, ids, before).await?,
             Prunable::Fingerprints => remove_fingerprints(&mut tx, ids, before).await?,
-            Prunable::Articles => {
-                remove_articles(
-                    &mut tx,
-                    ids,
-                    before,
-                    &format!("AND a.id IS NOT {LAST_FINGERPRINTED}"),
-                )
-                .await?
-            }
+            Prunable::Articles => remove_articles(&mut tx, ids, before, KEPT_ARTICLE).await?,
         };
         tx.commit().await?;
         Ok(removed)
-    }
-
-    async fn articles_waiting(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let waiting: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(articles_waiting_sql()))
-            .bind(to_text(before))
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(count(waiting))
-    }
-
-    async fn prunable(&self, policy: &PrunePolicy) -> Result<PruneReport, StoreError> {
-        let sql = prunable_sql(
-            &format!("AND a.id IS NOT {LAST_FINGERPRINTED}"),
-            "AND f.seq < (SELECT max(seq) FROM story_fingerprints)",
-        );
-        let counts: (i64, i64, i64, i64, i64, i64, i64, i64) =
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(policy.articles_before.map(to_text))
-                .bind(policy.deliveries_before.map(to_text))
-                .bind(policy.fingerprints_before.map(to_text))
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(report_from_counts(counts.into()))
     }
 }
