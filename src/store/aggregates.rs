@@ -204,7 +204,9 @@ pub trait OutboxStore: Statements {
     /// Rule hits held back instead of alerting, newest story first, at most
     /// `limit`. Rules kept on a story because their delivered alert was
     /// pruned are not held hits.
-    async fn held_hits(&self, limit: i64) -> Result<Vec<HeldHit>, StoreError>;
+    async fn held_hits(&self, limit: i64) -> Result<Vec<HeldHit>, StoreError> {
+        super::held::held_hits(self, limit).await
+    }
 
     /// Turns the held hit of `rule` on `story_id` into an alert on the
     /// story's first article with a delivery to each of `sinks`; the ids of

@@ -14,6 +14,7 @@
 mod aggregates;
 mod error;
 mod group_commit;
+mod held;
 mod postgres;
 mod retention;
 mod rows;

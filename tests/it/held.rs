@@ -18,6 +18,7 @@ both_backends!(
     held_hits_are_listed_with_their_reason_and_can_be_sent,
     an_empty_outbox_says_so,
     a_copy_of_a_story_that_alerted_is_not_held,
+    many_held_stories_are_listed_newest_first_each_once,
 );
 
 fn nk_iran(n: u32, title: &str, days_old: i64) -> Item {
@@ -267,4 +268,40 @@ async fn a_copy_of_a_story_that_alerted_is_not_held(backend: Backend) {
     assert_eq!(all.len(), 1, "{all:?}");
     assert_eq!(all[0]["status"], "delivered");
     assert_eq!(receiver.requests("/hook").len(), 1, "sent once");
+}
+
+/// More held stories than one read of the listing takes.
+async fn many_held_stories_are_listed_newest_first_each_once(backend: Backend) {
+    let server = FeedServer::start().await;
+    let items: Vec<Item> = (0..450)
+        .map(|n| Item {
+            guid: format!("guid-{n}"),
+            link: format!("https://news.example/{n}"),
+            title: format!("q{n}a q{n}b q{n}c q{n}d"),
+            description: format!("<p>North Korea and Iran, item q{n}e.</p>"),
+            pub_date: Some(Utc::now()),
+        })
+        .collect();
+    server.set("/world", Route::rss("World", &items));
+    let config = format!(
+        "[sinks.log]\ntype = \"log\"\n\n\
+         [rules.nk-iran]\nquery = '\"North Korea\" Iran'\nsinks = [\"log\"]\n\n\
+         [[feeds]]\nurl = \"{}\"\n",
+        server.url("/world"),
+    );
+    let test = TestHerald::start(backend, &config).await;
+    test.poll().await;
+
+    let all = test.db.store.held_hits(1000).await.unwrap();
+    assert_eq!(all.len(), 450, "one held hit per story");
+    let stories: std::collections::BTreeSet<i64> = all.iter().map(|hit| hit.story_id).collect();
+    assert_eq!(stories.len(), 450, "each story once");
+    assert!(
+        all.windows(2)
+            .all(|pair| (pair[0].at, pair[0].story_id) > (pair[1].at, pair[1].story_id)),
+        "newest story first"
+    );
+    assert!(all.iter().all(|hit| hit.reason == "back_catalogue"));
+    let first = test.db.store.held_hits(230).await.unwrap();
+    assert_eq!(first, all[..230]);
 }

@@ -2,40 +2,19 @@
 
 use super::PgStore;
 use super::stories::insert_stories;
-use crate::domain::alert::HeldHit;
 use crate::domain::delivery::{AttemptRecord, DeliveryRecord};
+use crate::store::held;
 use crate::store::rows::delivery_from_row;
-use crate::store::write::{HeldRules, held_hits_of, matched_json, new_delivery_id, release_from};
+use crate::store::write::{HeldRules, matched_json, new_delivery_id};
 use crate::store::{Incoming, OutboxStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt as _;
 use sqlx::Row as _;
 use sqlx::{Postgres, Transaction};
 use std::collections::HashMap;
 
 #[async_trait]
 impl OutboxStore for PgStore {
-    async fn held_hits(&self, limit: i64) -> Result<Vec<HeldHit>, StoreError> {
-        let mut stories = sqlx::query_as::<_, (i64, DateTime<Utc>, i64, String, Vec<String>)>(
-            "SELECT s.id, s.created_at, s.first_article_id, s.held_rules,
-                ARRAY(SELECT a.rule FROM alerts a WHERE a.story_id = s.id)
-             FROM stories s
-             WHERE s.held_rules IS NOT NULL ORDER BY s.created_at DESC, s.id DESC",
-        )
-        .fetch(&self.pool);
-        let wanted = usize::try_from(limit).unwrap_or(0);
-        let mut hits = Vec::new();
-        while hits.len() < wanted {
-            let Some((id, at, article, held_rules, alerted)) = stories.try_next().await? else {
-                break;
-            };
-            hits.extend(held_hits_of(id, at, article, &held_rules, &alerted));
-        }
-        hits.truncate(wanted);
-        Ok(hits)
-    }
-
     async fn release_held(
         &self,
         story_id: i64,
@@ -44,52 +23,11 @@ impl OutboxStore for PgStore {
         now: DateTime<Utc>,
     ) -> Result<Option<Vec<i64>>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let story: Option<(i64, Option<String>)> = sqlx::query_as(
-            "SELECT first_article_id, held_rules FROM stories WHERE id = $1 FOR UPDATE",
-        )
-        .bind(story_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((article_id, held_rules)) = story else {
-            return Ok(None);
-        };
-        let Some(left) = release_from(held_rules.as_deref(), rule) else {
-            return Ok(None);
-        };
-        sqlx::query("UPDATE stories SET held_rules = $2 WHERE id = $1")
-            .bind(story_id)
-            .bind(left)
-            .execute(&mut *tx)
-            .await?;
-        let alert: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO alerts (rule, story_id, article_id, matched, created_at)
-             VALUES ($1, $2, $3, '[]', $4)
-             ON CONFLICT (rule, story_id) DO NOTHING RETURNING id",
-        )
-        .bind(rule)
-        .bind(story_id)
-        .bind(article_id)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(alert) = alert else {
-            return Ok(None);
-        };
-        let ids: Vec<String> = sinks.iter().map(|_| new_delivery_id()).collect();
-        let deliveries: Vec<i64> = sqlx::query_scalar(
-            "INSERT INTO deliveries (delivery_id, alert_id, sink, next_attempt_at, created_at,
-                queued_at)
-             SELECT d, $2, s, $4, $4, $4 FROM UNNEST($1::text[], $3::text[]) AS u(d, s)
-             RETURNING id",
-        )
-        .bind(&ids)
-        .bind(alert)
-        .bind(sinks)
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(deliveries))
+        let released = held::release(&mut tx, story_id, rule, sinks, now, "FOR UPDATE").await?;
+        if released.is_some() {
+            tx.commit().await?;
+        }
+        Ok(released)
     }
 
     async fn claim_deliveries(

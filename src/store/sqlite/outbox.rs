@@ -1,47 +1,18 @@
 //! Alerts and the outbox: rule hits, deliveries, attempts.
 
 use super::{ROWS_PER_STATEMENT, SqliteStore, from_text, to_text};
-use crate::domain::alert::HeldHit;
 use crate::domain::delivery::{AttemptRecord, DeliveryRecord};
+use crate::store::held;
 use crate::store::rows::delivery_from_row;
-use crate::store::write::{HeldRules, held_hits_of, matched_json, new_delivery_id, release_from};
+use crate::store::write::{HeldRules, matched_json, new_delivery_id};
 use crate::store::{Incoming, OutboxStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt as _;
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 use std::collections::HashMap;
 
 #[async_trait]
 impl OutboxStore for SqliteStore {
-    async fn held_hits(&self, limit: i64) -> Result<Vec<HeldHit>, StoreError> {
-        let mut stories = sqlx::query_as::<_, (i64, String, i64, String, String)>(
-            "SELECT s.id, s.created_at, s.first_article_id, s.held_rules,
-                (SELECT json_group_array(a.rule) FROM alerts a WHERE a.story_id = s.id)
-             FROM stories s
-             WHERE s.held_rules IS NOT NULL ORDER BY s.created_at DESC, s.id DESC",
-        )
-        .fetch(&self.pool);
-        let wanted = usize::try_from(limit).unwrap_or(0);
-        let mut hits = Vec::new();
-        while hits.len() < wanted {
-            let Some(story) = stories.try_next().await? else {
-                break;
-            };
-            let (id, at, article, held_rules, alerted) = story;
-            let alerted = serde_json::from_str::<Vec<String>>(&alerted).unwrap_or_default();
-            hits.extend(held_hits_of(
-                id,
-                from_text(&at)?,
-                article,
-                &held_rules,
-                &alerted,
-            ));
-        }
-        hits.truncate(wanted);
-        Ok(hits)
-    }
-
     async fn release_held(
         &self,
         story_id: i64,
@@ -49,55 +20,12 @@ impl OutboxStore for SqliteStore {
         sinks: &[String],
         now: DateTime<Utc>,
     ) -> Result<Option<Vec<i64>>, StoreError> {
-        let now = to_text(now);
         let mut tx = self.begin_write().await?;
-        let story: Option<(i64, Option<String>)> =
-            sqlx::query_as("SELECT first_article_id, held_rules FROM stories WHERE id = ?1")
-                .bind(story_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some((article_id, held_rules)) = story else {
-            return Ok(None);
-        };
-        let Some(left) = release_from(held_rules.as_deref(), rule) else {
-            return Ok(None);
-        };
-        sqlx::query("UPDATE stories SET held_rules = ?2 WHERE id = ?1")
-            .bind(story_id)
-            .bind(left)
-            .execute(&mut *tx)
-            .await?;
-        let alert: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO alerts (rule, story_id, article_id, matched, created_at)
-             VALUES (?1, ?2, ?3, '[]', ?4)
-             ON CONFLICT (rule, story_id) DO NOTHING RETURNING id",
-        )
-        .bind(rule)
-        .bind(story_id)
-        .bind(article_id)
-        .bind(&now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(alert) = alert else {
-            return Ok(None);
-        };
-        let mut deliveries = Vec::with_capacity(sinks.len());
-        for sink in sinks {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO deliveries (delivery_id, alert_id, sink, next_attempt_at,
-                    created_at, queued_at)
-                 VALUES (?1, ?2, ?3, ?4, ?4, ?4) RETURNING id",
-            )
-            .bind(new_delivery_id())
-            .bind(alert)
-            .bind(sink)
-            .bind(&now)
-            .fetch_one(&mut *tx)
-            .await?;
-            deliveries.push(id);
+        let released = held::release(&mut tx, story_id, rule, sinks, now, "").await?;
+        if released.is_some() {
+            tx.commit().await?;
         }
-        tx.commit().await?;
-        Ok(Some(deliveries))
+        Ok(released)
     }
 
     async fn claim_deliveries(
