@@ -434,6 +434,10 @@ impl StoredRow for PgRow {
     fn opt_time(&self, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         Ok(self.try_get(column)?)
     }
+
+    fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError> {
+        Ok(self.try_get(column)?)
+    }
 }
 
 impl Engine for sqlx::Postgres {

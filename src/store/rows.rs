@@ -21,6 +21,7 @@ pub trait StoredRow {
     fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError>;
     fn time(&self, column: &str) -> Result<DateTime<Utc>, StoreError>;
     fn opt_time(&self, column: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+    fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError>;
 }
 
 /// A feed status as stored: anything else means the row is corrupt.

@@ -251,6 +251,10 @@ impl StoredRow for SqliteRow {
     fn opt_time(&self, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.opt_text(column)?.as_deref().map(from_text).transpose()
     }
+
+    fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError> {
+        Ok(self.try_get(column)?)
+    }
 }
 
 impl Engine for Sqlite {

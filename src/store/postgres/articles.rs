@@ -70,11 +70,13 @@ impl PgStore {
             // `begin_write` drops what it took into the index.
             match self.try_write_jobs(index, jobs).await {
                 Ok(summaries) => return Ok(summaries),
-                Err(error) if is_deadlock(&error) && attempt < DEADLOCK_ATTEMPTS => {
+                Err(StoreError::Database(error))
+                    if is_deadlock(&error) && attempt < DEADLOCK_ATTEMPTS =>
+                {
                     attempt += 1;
                     tracing::debug!(attempt, "batch chosen as deadlock victim; retrying");
                 }
-                Err(error) => return Err(error.into()),
+                Err(error) => return Err(error),
             }
         }
     }
@@ -83,7 +85,7 @@ impl PgStore {
         &self,
         index: &mut StoryIndex,
         jobs: &[WriteJob],
-    ) -> Result<Vec<SaveSummary>, sqlx::Error> {
+    ) -> Result<Vec<SaveSummary>, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(STORY_LOCK)
@@ -107,7 +109,7 @@ pub(super) async fn save_group<'a>(
     tx: &mut Transaction<'static, Postgres>,
     index: &mut StoryIndex,
     jobs: &'a [WriteJob],
-) -> Result<(Vec<SaveSummary>, Indexed<'a>), sqlx::Error> {
+) -> Result<(Vec<SaveSummary>, Indexed<'a>), StoreError> {
     let (mut feeds, mut keys) = (Vec::new(), Vec::new());
     for job in jobs {
         for item in &job.articles {

@@ -3,14 +3,12 @@
 use super::{PgStore, STORIES_PAGE_PG};
 use crate::domain::story::StoryRecord;
 use crate::store::rows::story_from_row;
-use crate::store::story_index::{IndexRow, Indexed, StoryIndex};
+use crate::store::story_index::{Indexed, StoryIndex, choose_stories};
 use crate::store::{Incoming, StoreError, StoryStore};
-use crate::stories::assign::{Candidate, NewMember, StoryChoice};
+use crate::stories::assign::{NewMember, StoryChoice};
 use crate::stories::{StorySettings, assign};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row as _;
-use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Transaction};
 use std::collections::HashMap;
 
@@ -50,7 +48,7 @@ pub(super) async fn assign_stories<'a>(
     story_ids: &[i64],
     settings: &StorySettings,
     now: DateTime<Utc>,
-) -> Result<(HashMap<i64, i64>, Vec<(i64, i64)>), sqlx::Error> {
+) -> Result<(HashMap<i64, i64>, Vec<(i64, i64)>), StoreError> {
     let mut members: Vec<NewMember<'a>> = inserted
         .iter()
         .zip(fresh)
@@ -67,21 +65,7 @@ pub(super) async fn assign_stories<'a>(
         .map(|((article_id, _), story)| (*article_id, *story))
         .collect();
     assign::sort_members(&mut members);
-    let (found, stored) = if members.iter().any(|m| m.input.is_some()) {
-        refresh_index(tx, index, &members, settings, now).await?;
-        let found: Vec<Vec<i64>> = members
-            .iter()
-            .map(|m| {
-                m.input
-                    .map_or_else(Vec::new, |input| index.candidates(input, settings))
-            })
-            .collect();
-        let stored = candidate_rows(tx, &found).await?;
-        (found, stored)
-    } else {
-        (Vec::new(), HashMap::new())
-    };
-    let choices = assign::plan(&members, &found, &stored, settings);
+    let choices = choose_stories(tx, index, &members, settings, now).await?;
     let started: HashMap<i64, i64> = members
         .iter()
         .zip(&choices)
@@ -135,93 +119,6 @@ pub(super) async fn insert_stories(
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-/// Brings the story index in step with the database for `members` (under the
-/// story lock): the rows other writers committed since, and the part of the
-/// members' windows not held yet.
-pub(super) async fn refresh_index(
-    tx: &mut Transaction<'static, Postgres>,
-    index: &mut StoryIndex,
-    members: &[NewMember<'_>],
-    settings: &StorySettings,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    let refresh = index.refresh_for(
-        members.iter().filter_map(|m| Some(m.input?.seen_at)),
-        settings,
-        now,
-    );
-    let mut rows = Vec::new();
-    if let Some(after) = refresh.after_seq {
-        rows.extend(index_rows(
-            sqlx::query(
-                "SELECT article_id, seen_at, seq, fingerprint FROM story_fingerprints
-                 WHERE seq > $1",
-            )
-            .bind(after)
-            .fetch_all(&mut **tx)
-            .await?,
-        )?);
-    }
-    if let Some((from, until)) = refresh.range {
-        rows.extend(index_rows(
-            sqlx::query(
-                "SELECT article_id, seen_at, seq, fingerprint FROM story_fingerprints
-                 WHERE seen_at >= $1 AND ($2::timestamptz IS NULL OR seen_at < $2)",
-            )
-            .bind(from)
-            .bind(until)
-            .fetch_all(&mut **tx)
-            .await?,
-        )?);
-    }
-    index.apply(&refresh, &rows);
-    Ok(())
-}
-
-pub(super) fn index_rows(rows: Vec<PgRow>) -> Result<Vec<IndexRow>, sqlx::Error> {
-    rows.iter()
-        .map(|row| {
-            Ok(IndexRow {
-                article_id: row.try_get(0)?,
-                seen_at: row.try_get(1)?,
-                seq: row.try_get(2)?,
-                fingerprint: row.try_get(3)?,
-            })
-        })
-        .collect()
-}
-
-/// The fingerprints and stories of the candidates the index found, each read once.
-pub(super) async fn candidate_rows(
-    tx: &mut Transaction<'static, Postgres>,
-    found: &[Vec<i64>],
-) -> Result<HashMap<i64, Candidate>, sqlx::Error> {
-    let mut ids: Vec<i64> = found.iter().flatten().copied().collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut stored = HashMap::with_capacity(ids.len());
-    if ids.is_empty() {
-        return Ok(stored);
-    }
-    let rows = sqlx::query(
-        "SELECT f.article_id, a.story_id, f.feed_id, f.seen_at, f.fingerprint
-         FROM story_fingerprints f JOIN articles a ON a.id = f.article_id
-         WHERE f.article_id = ANY($1) AND a.story_id IS NOT NULL",
-    )
-    .bind(&ids)
-    .fetch_all(&mut **tx)
-    .await?;
-    for row in &rows {
-        let bytes: Vec<u8> = row.try_get(4)?;
-        if let Some(candidate) =
-            Candidate::from_row(row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, &bytes)
-        {
-            stored.insert(row.try_get(0)?, candidate);
-        }
-    }
-    Ok(stored)
 }
 
 /// Stores the new articles' fingerprints, so later articles find them, and

@@ -1,18 +1,16 @@
 //! Stories: which story a new article joins, and the outlets of each.
 
 use super::articles::ids_json;
-use super::{ROWS_PER_STATEMENT, SqliteStore, from_text, to_text};
+use super::{ROWS_PER_STATEMENT, SqliteStore, to_text};
 use crate::domain::story::StoryRecord;
 use crate::store::rows::story_from_row;
-use crate::store::story_index::{IndexRow, Indexed, StoryIndex};
+use crate::store::story_index::{Indexed, StoryIndex, choose_stories};
 use crate::store::write::HeldRules;
 use crate::store::{Incoming, StoreError, StoryStore};
-use crate::stories::assign::{Candidate, NewMember, StoryChoice};
+use crate::stories::assign::{NewMember, StoryChoice};
 use crate::stories::{StoryInput, StorySettings, assign};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row as _;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 use std::collections::HashMap;
 
@@ -63,21 +61,7 @@ pub(super) async fn assign_stories<'a>(
     now_text: &str,
 ) -> Result<(HashMap<i64, i64>, usize, Indexed<'a>), StoreError> {
     let mut indexed = Indexed::default();
-    let (found, stored) = if members.iter().any(|m| m.input.is_some()) {
-        refresh_index(tx, index, members, settings, now).await?;
-        let found: Vec<Vec<i64>> = members
-            .iter()
-            .map(|m| {
-                m.input
-                    .map_or_else(Vec::new, |input| index.candidates(input, settings))
-            })
-            .collect();
-        let stored = candidate_rows(tx, &found).await?;
-        (found, stored)
-    } else {
-        (Vec::new(), HashMap::new())
-    };
-    let choices = assign::plan(members, &found, &stored, settings);
+    let choices = choose_stories(tx, index, members, settings, now).await?;
     let starters: Vec<i64> = members
         .iter()
         .zip(&choices)
@@ -136,91 +120,6 @@ pub(super) async fn assign_stories<'a>(
     }
     let joined = members.len() - started.len();
     Ok((stories, joined, indexed))
-}
-
-/// Brings the story index in step with the database for `members` (see
-/// `postgres::refresh_index`).
-pub(super) async fn refresh_index(
-    tx: &mut Transaction<'static, Sqlite>,
-    index: &mut StoryIndex,
-    members: &[NewMember<'_>],
-    settings: &StorySettings,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let refresh = index.refresh_for(
-        members.iter().filter_map(|m| Some(m.input?.seen_at)),
-        settings,
-        now,
-    );
-    let mut rows = Vec::new();
-    if let Some(after) = refresh.after_seq {
-        let found = sqlx::query(
-            "SELECT article_id, seen_at, seq, fingerprint FROM story_fingerprints
-             WHERE seq > ?1",
-        )
-        .bind(after)
-        .fetch_all(&mut **tx)
-        .await?;
-        rows.extend(index_rows(&found)?);
-    }
-    if let Some((from, until)) = refresh.range {
-        let found = sqlx::query(
-            "SELECT article_id, seen_at, seq, fingerprint FROM story_fingerprints
-             WHERE seen_at >= ?1 AND (?2 IS NULL OR seen_at < ?2)",
-        )
-        .bind(to_text(from))
-        .bind(until.map(to_text))
-        .fetch_all(&mut **tx)
-        .await?;
-        rows.extend(index_rows(&found)?);
-    }
-    index.apply(&refresh, &rows);
-    Ok(())
-}
-
-pub(super) fn index_rows(rows: &[SqliteRow]) -> Result<Vec<IndexRow>, StoreError> {
-    rows.iter()
-        .map(|row| {
-            Ok(IndexRow {
-                article_id: row.try_get(0)?,
-                seen_at: from_text(&row.try_get::<String, _>(1)?)?,
-                seq: row.try_get(2)?,
-                fingerprint: row.try_get(3)?,
-            })
-        })
-        .collect()
-}
-
-/// The fingerprints and stories of the candidates the index found, each read once.
-pub(super) async fn candidate_rows(
-    tx: &mut Transaction<'static, Sqlite>,
-    found: &[Vec<i64>],
-) -> Result<HashMap<i64, Candidate>, StoreError> {
-    let mut ids: Vec<i64> = found.iter().flatten().copied().collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut stored = HashMap::with_capacity(ids.len());
-    if ids.is_empty() {
-        return Ok(stored);
-    }
-    let rows = sqlx::query(
-        "SELECT f.article_id, a.story_id, f.feed_id, f.seen_at, f.fingerprint
-         FROM story_fingerprints f JOIN articles a ON a.id = f.article_id
-         WHERE f.article_id IN (SELECT value FROM json_each(?1)) AND a.story_id IS NOT NULL",
-    )
-    .bind(ids_json(&ids))
-    .fetch_all(&mut **tx)
-    .await?;
-    for row in &rows {
-        let seen_at = from_text(&row.try_get::<String, _>(3)?)?;
-        let bytes: Vec<u8> = row.try_get(4)?;
-        if let Some(candidate) =
-            Candidate::from_row(row.try_get(1)?, row.try_get(2)?, seen_at, &bytes)
-        {
-            stored.insert(row.try_get(0)?, candidate);
-        }
-    }
-    Ok(stored)
 }
 
 /// The rules held back on the stories the write's hits go to.
