@@ -352,6 +352,104 @@ impl<'a> Indexed<'a> {
     }
 }
 
+/// Which story each of a write's new articles joins, decided under the
+/// write's lock: the index brought up to what other writers committed, the
+/// candidates it finds read with their stories, then `assign::plan`.
+pub(super) async fn choose_stories(
+    tx: &mut impl TxStatements,
+    index: &mut StoryIndex,
+    members: &[NewMember<'_>],
+    settings: &StorySettings,
+    now: DateTime<Utc>,
+) -> Result<Vec<StoryChoice>, StoreError> {
+    if !members.iter().any(|m| m.input.is_some()) {
+        return Ok(assign::plan(members, &[], &HashMap::new(), settings));
+    }
+    let refresh = index.refresh_for(
+        members.iter().filter_map(|m| Some(m.input?.seen_at)),
+        settings,
+        now,
+    );
+    let mut rows = Vec::new();
+    if let Some(after) = refresh.after_seq {
+        let found = tx
+            .rows(
+                "SELECT article_id, seen_at, seq, fingerprint FROM story_fingerprints
+                 WHERE seq > $1",
+                &[Value::Int(after)],
+            )
+            .await?;
+        rows.extend(index_rows(&found)?);
+    }
+    if let Some((from, until)) = refresh.range {
+        let mut sql = "SELECT article_id, seen_at, seq, fingerprint FROM story_fingerprints
+                       WHERE seen_at >= $1"
+            .to_owned();
+        let mut values = vec![Value::Time(from)];
+        if let Some(until) = until {
+            sql.push_str(" AND seen_at < $2");
+            values.push(Value::Time(until));
+        }
+        rows.extend(index_rows(&tx.rows(&sql, &values).await?)?);
+    }
+    index.apply(&refresh, &rows);
+    let found: Vec<Vec<i64>> = members
+        .iter()
+        .map(|m| {
+            m.input
+                .map_or_else(Vec::new, |input| index.candidates(input, settings))
+        })
+        .collect();
+    let stored = candidate_rows(tx, &found).await?;
+    Ok(assign::plan(members, &found, &stored, settings))
+}
+
+fn index_rows(rows: &[Row]) -> Result<Vec<IndexRow>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            Ok(IndexRow {
+                article_id: row.int("article_id")?,
+                seen_at: row.time("seen_at")?,
+                seq: row.int("seq")?,
+                fingerprint: row.bytes("fingerprint")?,
+            })
+        })
+        .collect()
+}
+
+/// The fingerprints and stories of the candidates the index found, each read once.
+async fn candidate_rows(
+    tx: &mut impl TxStatements,
+    found: &[Vec<i64>],
+) -> Result<HashMap<i64, Candidate>, StoreError> {
+    let mut ids: Vec<i64> = found.iter().flatten().copied().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut stored = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(stored);
+    }
+    let sql = format!(
+        "SELECT f.article_id AS article_id, a.story_id AS story_id, f.feed_id AS feed_id,
+            f.seen_at AS seen_at, f.fingerprint AS fingerprint
+         FROM story_fingerprints f JOIN articles a ON a.id = f.article_id
+         WHERE {} AND a.story_id IS NOT NULL",
+        tx.in_set("f.article_id", 1)
+    );
+    for row in &tx.rows(&sql, &[Value::Ids(&ids)]).await? {
+        let bytes = row.bytes("fingerprint")?;
+        if let Some(candidate) = Candidate::from_row(
+            row.int("story_id")?,
+            row.int("feed_id")?,
+            row.time("seen_at")?,
+            &bytes,
+        ) {
+            stored.insert(row.int("article_id")?, candidate);
+        }
+    }
+    Ok(stored)
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -479,102 +577,4 @@ mod tests {
         let old = index.refresh_for([at(0)].into_iter(), &settings, at(1000));
         assert!(old.range.is_some());
     }
-}
-
-/// Which story each of a write's new articles joins, decided under the
-/// write's lock: the index brought up to what other writers committed, the
-/// candidates it finds read with their stories, then `assign::plan`.
-pub(super) async fn choose_stories(
-    tx: &mut impl TxStatements,
-    index: &mut StoryIndex,
-    members: &[NewMember<'_>],
-    settings: &StorySettings,
-    now: DateTime<Utc>,
-) -> Result<Vec<StoryChoice>, StoreError> {
-    if !members.iter().any(|m| m.input.is_some()) {
-        return Ok(assign::plan(members, &[], &HashMap::new(), settings));
-    }
-    let refresh = index.refresh_for(
-        members.iter().filter_map(|m| Some(m.input?.seen_at)),
-        settings,
-        now,
-    );
-    let mut rows = Vec::new();
-    if let Some(after) = refresh.after_seq {
-        let found = tx
-            .rows(
-                "SELECT article_id, seen_at, seq, fingerprint FROM story_fingerprints
-                 WHERE seq > $1",
-                &[Value::Int(after)],
-            )
-            .await?;
-        rows.extend(index_rows(&found)?);
-    }
-    if let Some((from, until)) = refresh.range {
-        let mut sql = "SELECT article_id, seen_at, seq, fingerprint FROM story_fingerprints
-                       WHERE seen_at >= $1"
-            .to_owned();
-        let mut values = vec![Value::Time(from)];
-        if let Some(until) = until {
-            sql.push_str(" AND seen_at < $2");
-            values.push(Value::Time(until));
-        }
-        rows.extend(index_rows(&tx.rows(&sql, &values).await?)?);
-    }
-    index.apply(&refresh, &rows);
-    let found: Vec<Vec<i64>> = members
-        .iter()
-        .map(|m| {
-            m.input
-                .map_or_else(Vec::new, |input| index.candidates(input, settings))
-        })
-        .collect();
-    let stored = candidate_rows(tx, &found).await?;
-    Ok(assign::plan(members, &found, &stored, settings))
-}
-
-fn index_rows(rows: &[Row]) -> Result<Vec<IndexRow>, StoreError> {
-    rows.iter()
-        .map(|row| {
-            Ok(IndexRow {
-                article_id: row.int("article_id")?,
-                seen_at: row.time("seen_at")?,
-                seq: row.int("seq")?,
-                fingerprint: row.bytes("fingerprint")?,
-            })
-        })
-        .collect()
-}
-
-/// The fingerprints and stories of the candidates the index found, each read once.
-async fn candidate_rows(
-    tx: &mut impl TxStatements,
-    found: &[Vec<i64>],
-) -> Result<HashMap<i64, Candidate>, StoreError> {
-    let mut ids: Vec<i64> = found.iter().flatten().copied().collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut stored = HashMap::with_capacity(ids.len());
-    if ids.is_empty() {
-        return Ok(stored);
-    }
-    let sql = format!(
-        "SELECT f.article_id AS article_id, a.story_id AS story_id, f.feed_id AS feed_id,
-            f.seen_at AS seen_at, f.fingerprint AS fingerprint
-         FROM story_fingerprints f JOIN articles a ON a.id = f.article_id
-         WHERE {} AND a.story_id IS NOT NULL",
-        tx.in_set("f.article_id", 1)
-    );
-    for row in &tx.rows(&sql, &[Value::Ids(&ids)]).await? {
-        let bytes = row.bytes("fingerprint")?;
-        if let Some(candidate) = Candidate::from_row(
-            row.int("story_id")?,
-            row.int("feed_id")?,
-            row.time("seen_at")?,
-            &bytes,
-        ) {
-            stored.insert(row.int("article_id")?, candidate);
-        }
-    }
-    Ok(stored)
 }
