@@ -55,7 +55,9 @@ pub(super) async fn indexed_words(
         (indexed, oversized)
     })
     .await
-    .map_err(|error| StoreError::Corrupt(format!("indexing articles: {error}")))
+    // The blocking task ended without a result (the runtime is shutting
+    // down): this batch is not indexed and stays in the backlog.
+    .map_err(|_| StoreError::Abandoned)
 }
 
 /// Rows of a search's first page; each next page is four times larger, up to
