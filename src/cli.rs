@@ -675,7 +675,7 @@ async fn stories(
 struct PruneJson<'a> {
     dry_run: bool,
     #[serde(flatten)]
-    removed: &'a crate::store::PruneReport,
+    removed: &'a crate::domain::retention::PruneReport,
 }
 
 async fn prune(settings: Settings, dry_run: bool, json: bool) -> Result<ExitCode, Failure> {

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::app::App;
 use crate::config::Settings;
-use crate::store::{DEFAULT_PRUNE_BATCH, PrunePolicy, PruneReport};
+use crate::domain::retention::{DEFAULT_BATCH as DEFAULT_PRUNE_BATCH, PrunePolicy, PruneReport};
 
 /// How often `herald run` looks for rows to remove.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(5 * 60);

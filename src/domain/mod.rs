@@ -9,6 +9,7 @@ pub mod delivery;
 pub mod entry;
 pub mod feed;
 pub mod redact;
+pub mod retention;
 pub mod retry;
 pub mod schedule;
 pub mod story;

@@ -39,6 +39,7 @@ use crate::domain::article::{
 };
 use crate::domain::delivery::{AlertRecord, AttemptRecord, DeliveryRecord, DeliveryStatus};
 use crate::domain::feed::{FeedRecord, FeedSpec, FeedStatus, FetchRecord};
+use crate::domain::retention::{PrunePolicy, PruneReport};
 use crate::domain::story::StoryRecord;
 use crate::rules::IndexQuery;
 use crate::stories::{StoryInput, StorySettings};
@@ -50,7 +51,6 @@ pub use aggregates::{
 };
 pub use error::StoreError;
 pub use postgres::PgStore;
-pub use retention::{DEFAULT_BATCH as DEFAULT_PRUNE_BATCH, PrunePolicy, PruneReport};
 pub use sqlite::SqliteStore;
 
 /// The tables herald's migrations create: a database holding any of them

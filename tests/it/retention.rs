@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use herald::domain::delivery::DeliveryStatus;
+use herald::domain::retention::PruneReport;
 use herald::retention;
-use herald::store::PruneReport;
 use sqlx::{Connection, PgConnection, SqliteConnection};
 
 use crate::both_backends;

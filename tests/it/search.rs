@@ -440,7 +440,7 @@ async fn the_index_follows_changes_and_removals(backend: Backend) {
 
     // Removed by retention: gone from the index (SQLite's index is a table of
     // its own, kept by a trigger) and from results.
-    let policy = herald::store::PrunePolicy {
+    let policy = herald::domain::retention::PrunePolicy {
         articles_before: Some(now() + Duration::hours(1)),
         deliveries_before: None,
         fingerprints_before: None,
