@@ -125,6 +125,7 @@ pub fn compile_rules(settings: &Settings) -> (Result<Watch, InvalidRules>, Vec<S
     }
     let watch = if errors.is_empty() {
         Ok(Watch {
+            mutes: Default::default(),
             matcher: Matcher::compile(rules),
             sinks: settings
                 .rules
@@ -269,6 +270,7 @@ impl App {
     /// Polls each given feed once, all at once within the fetcher's concurrency
     /// limits; reports come back in the order given.
     pub async fn poll_once(&self, feeds: &[ConfiguredFeed]) -> Vec<PollReport> {
+        self.refresh_mutes().await;
         // The fetcher holds fetches to `fetch.concurrency`; polls beyond it wait
         // there while those fetched are parsed and stored, so the network, the
         // cores and the database's writer are all kept busy. A document waiting
@@ -283,6 +285,19 @@ impl App {
             .buffered(limit)
             .collect()
             .await
+    }
+
+    /// Reads the rule mutes again when those in hand are older than
+    /// [`crate::ingest::Mutes::REFRESH`]. A database that cannot be read
+    /// keeps the mutes in hand (the poll that follows reports the database).
+    pub async fn refresh_mutes(&self) {
+        if !self.watch.mutes.stale() {
+            return;
+        }
+        match self.store.rule_mutes(Utc::now()).await {
+            Ok(mutes) => self.watch.mutes.replace(mutes),
+            Err(error) => tracing::warn!(%error, "cannot read rule mutes"),
+        }
     }
 
     /// Polls one feed and wakes the dispatcher when alerts were recorded.

@@ -241,6 +241,25 @@ pub enum RulesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Hold back a rule's alerts for a while (every instance on the database)
+    Mute {
+        /// A configured rule
+        name: String,
+        /// How long, e.g. 2h or 30m
+        #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+        duration: std::time::Duration,
+    },
+    /// End a rule's mute
+    Unmute {
+        /// A configured rule
+        name: String,
+    },
+    /// The rules muted now, and until when
+    Muted {
+        /// One JSON object per line instead of a table
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -451,6 +470,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             };
             backtest(settings, rule, scan, json, None).await
         }
+        Command::Rules {
+            command: RulesCommand::Mute { name, duration },
+        } => mute(settings, &name, duration).await,
+        Command::Rules {
+            command: RulesCommand::Unmute { name },
+        } => unmute(settings, &name).await,
+        Command::Rules {
+            command: RulesCommand::Muted { json },
+        } => muted(settings, json).await,
         Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS), // printed above
     }
 }
@@ -914,6 +942,88 @@ fn ad_hoc_rule(query: &str) -> Result<Rule, Failure> {
         query,
         tags: Vec::new(),
     })
+}
+
+/// A rule name the configuration defines, or a configuration error.
+fn known_rule(settings: &Settings, name: &str) -> Result<(), Failure> {
+    if settings.rules.contains_key(name) {
+        return Ok(());
+    }
+    Err(Failure::Config(anyhow::anyhow!(
+        "no rule named {} in {}",
+        shown(name),
+        settings.path.display()
+    )))
+}
+
+/// `herald rules mute NAME --for DURATION`.
+async fn mute(
+    settings: Settings,
+    name: &str,
+    duration: std::time::Duration,
+) -> Result<ExitCode, Failure> {
+    known_rule(&settings, name)?;
+    let now = Utc::now();
+    let until = chrono::Duration::from_std(duration)
+        .ok()
+        .and_then(|duration| now.checked_add_signed(duration))
+        .ok_or_else(|| Failure::Config(anyhow::anyhow!("--for {duration:?} is too long")))?;
+    let app = App::open(settings).await?;
+    app.store
+        .mute_rule(name, until, now)
+        .await
+        .context("muting the rule")?;
+    println!(
+        "{name} muted until {}; its hits are held back (herald alerts --status held)",
+        until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `herald rules unmute NAME`.
+async fn unmute(settings: Settings, name: &str) -> Result<ExitCode, Failure> {
+    known_rule(&settings, name)?;
+    let app = App::open(settings).await?;
+    let was_muted = app
+        .store
+        .unmute_rule(name)
+        .await
+        .context("unmuting the rule")?;
+    if was_muted {
+        println!("{name} unmuted");
+    } else {
+        println!("{name} was not muted");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `herald rules muted`.
+async fn muted(settings: Settings, json: bool) -> Result<ExitCode, Failure> {
+    let app = App::open(settings).await?;
+    let mutes = app
+        .store
+        .rule_mutes(Utc::now())
+        .await
+        .context("reading rule mutes")?;
+    let mut out = std::io::stdout().lock();
+    if mutes.is_empty() && !json {
+        writeln!(out, "no rule is muted").context("stdout")?;
+    }
+    for mute in &mutes {
+        if json {
+            print_json(&mut out, mute)?;
+        } else {
+            writeln!(
+                out,
+                "{}  until {}",
+                shown(&mute.rule),
+                mute.until
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )
+            .context("stdout")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn configured_rule(settings: &Settings, name: &str) -> Result<Rule, Failure> {

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use url::Url;
 
-use crate::domain::alert::{RuleMatch, Suppression};
+use crate::domain::alert::{RuleMatch, RuleMute, Suppression};
 use crate::domain::article::NewArticle;
 use crate::domain::article::{RejectedItem, SaveSummary};
 use crate::domain::feed::{FeedRecord, FetchRecord, FetchResult};
@@ -39,6 +39,46 @@ pub struct Watch {
     pub max_age: Duration,
     /// How new articles are grouped into stories, the unit alerts are unique on.
     pub stories: StorySettings,
+    /// Rules muted until a time, as last read from the database.
+    pub mutes: Mutes,
+}
+
+/// The rule mutes in force, as last read from the database (`herald rules
+/// mute` writes them there, for every instance).
+#[derive(Debug, Default)]
+pub struct Mutes {
+    until: std::sync::RwLock<HashMap<String, DateTime<Utc>>>,
+    read_at: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Mutes {
+    /// How long mutes read from the database are used before they are read
+    /// again: a mute or unmute reaches a running herald within this.
+    pub const REFRESH: Duration = Duration::from_secs(5);
+
+    /// Whether the mutes were last read longer than [`Mutes::REFRESH`] ago.
+    pub fn stale(&self) -> bool {
+        let read_at = self
+            .read_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        read_at.is_none_or(|at| at.elapsed() >= Mutes::REFRESH)
+    }
+
+    /// Replaces the mutes with those just read.
+    pub fn replace(&self, mutes: Vec<RuleMute>) {
+        *self
+            .until
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = mutes
+            .into_iter()
+            .map(|mute| (mute.rule, mute.until))
+            .collect();
+        *self
+            .read_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::time::Instant::now());
+    }
 }
 
 impl Default for Watch {
@@ -48,6 +88,7 @@ impl Default for Watch {
             sinks: HashMap::new(),
             max_age: DEFAULT_MAX_AGE,
             stories: StorySettings::default(),
+            mutes: Mutes::default(),
         }
     }
 }
@@ -82,6 +123,11 @@ impl Watch {
             tags: source.tags,
         };
         let hits = self.matcher.match_document(&document);
+        let mutes = self
+            .mutes
+            .until
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let matches: Vec<RuleMatch> = hits
             .iter()
             .filter_map(|hit| {
@@ -90,13 +136,16 @@ impl Watch {
                     Some((name, sinks)) => (Arc::clone(name), Arc::clone(sinks)),
                     None => (Arc::from(rule), Arc::from([])),
                 };
+                let muted = mutes.get(&*rule).is_some_and(|until| *until > now);
                 Some(RuleMatch {
                     rule,
                     matched: hit.terms().cloned().collect(),
                     sinks,
+                    muted,
                 })
             })
             .collect();
+        drop(mutes);
         let too_old = chrono::Duration::from_std(self.max_age)
             .ok()
             .and_then(|age| now.checked_sub_signed(age))

@@ -98,6 +98,7 @@ async fn claim_and_poll(loaded: &Generation, polls: &mut JoinSet<()>) -> Duratio
     if free == 0 || (free < (concurrency / 4).max(1) && !polls.is_empty()) {
         return IDLE_CHECK;
     }
+    app.refresh_mutes().await;
     let now = Utc::now();
     let lease = chrono::Duration::from_std(feed_lease(app.settings.fetch.timeout))
         .unwrap_or(chrono::TimeDelta::MAX);

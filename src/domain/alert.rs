@@ -41,6 +41,17 @@ pub struct RuleMatch {
     pub matched: Vec<Arc<str>>,
     /// Sinks to deliver the alert to: one outbox row each.
     pub sinks: Arc<[String]>,
+    /// The rule was muted when the article was matched: the hit is held
+    /// back (reason [`Suppression::Muted`]).
+    pub muted: bool,
+}
+
+impl RuleMatch {
+    /// Why this hit is held back, if it is: the article's reason (`item`),
+    /// else the rule's mute.
+    pub fn suppressed(&self, item: Option<Suppression>) -> Option<Suppression> {
+        item.or(self.muted.then_some(Suppression::Muted))
+    }
 }
 
 /// Why a rule hit is recorded but never delivered (no alert storms).
@@ -50,6 +61,9 @@ pub enum Suppression {
     BackCatalogue,
     /// The article was published before `alerts.max_age`.
     TooOld,
+    /// The rule was muted (`herald rules mute`). Unlike the others, a later
+    /// copy of the story alerts once the mute has ended.
+    Muted,
 }
 
 impl Suppression {
@@ -57,6 +71,7 @@ impl Suppression {
         match self {
             Suppression::BackCatalogue => "back_catalogue",
             Suppression::TooOld => "too_old",
+            Suppression::Muted => "muted",
         }
     }
 }
@@ -89,4 +104,11 @@ pub fn parse_held_id(id: &str) -> Option<(i64, &str)> {
     let (story, rule) = id.split_once(':')?;
     let story = story.parse().ok()?;
     (!rule.is_empty()).then_some((story, rule))
+}
+
+/// A rule muted until a time (`herald rules mute`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleMute {
+    pub rule: String,
+    pub until: DateTime<Utc>,
 }

@@ -20,7 +20,7 @@ use super::rows::{
 use super::statements::{Row as SharedRow, Statements, Value};
 use super::write::outlets_by_story;
 use super::{Incoming, InstanceLock, StoreError};
-use crate::domain::alert::HeldHit;
+use crate::domain::alert::{HeldHit, RuleMute};
 use crate::domain::article::{Article, ArticleCursor, ArticleSource, ArticleText, SaveSummary};
 use crate::domain::delivery::{AlertRecord, AttemptRecord, DeliveryRecord, DeliveryStatus};
 use crate::domain::feed::{FeedRecord, FeedSpec, FeedStatus, FetchRecord};
@@ -382,6 +382,56 @@ pub trait SearchStore: Send + Sync {
     async fn search_backlog(&self) -> Result<i64, StoreError>;
 }
 
+/// Rules: the state the configuration does not hold (mutes), shared by
+/// every instance on the database.
+#[async_trait]
+pub trait RuleStore: Statements {
+    /// Mutes `rule` until `until` (replacing an earlier mute).
+    async fn mute_rule(
+        &self,
+        rule: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.rows(
+            "INSERT INTO rule_mutes (rule, until, muted_at) VALUES ($1, $2, $3)
+             ON CONFLICT (rule) DO UPDATE SET until = excluded.until, muted_at = excluded.muted_at",
+            &[Value::Text(rule), Value::Time(until), Value::Time(now)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Ends a mute; whether `rule` was muted (now or in the past).
+    async fn unmute_rule(&self, rule: &str) -> Result<bool, StoreError> {
+        let removed = self
+            .rows(
+                "DELETE FROM rule_mutes WHERE rule = $1 RETURNING rule",
+                &[Value::Text(rule)],
+            )
+            .await?;
+        Ok(!removed.is_empty())
+    }
+
+    /// The mutes still in force at `now`, by rule name.
+    async fn rule_mutes(&self, now: DateTime<Utc>) -> Result<Vec<RuleMute>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT rule, until FROM rule_mutes WHERE until > $1 ORDER BY rule",
+                &[Value::Time(now)],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RuleMute {
+                    rule: row.text("rule")?,
+                    until: row.time("until")?,
+                })
+            })
+            .collect()
+    }
+}
+
 /// A database herald can run on: every aggregate, plus the database as a whole.
 #[async_trait]
 pub trait Backend:
@@ -391,6 +441,7 @@ pub trait Backend:
     + OutboxStore
     + CountStore
     + RetentionStore
+    + RuleStore
     + SearchStore
     + std::fmt::Debug
     + Send

@@ -46,8 +46,8 @@ use crate::stories::{StoryInput, StorySettings};
 use write_health::WriteHealth;
 
 pub use aggregates::{
-    ArticleStore, Backend, CountStore, FeedStore, OutboxStore, RetentionStore, SearchStore,
-    StoryStore,
+    ArticleStore, Backend, CountStore, FeedStore, OutboxStore, RetentionStore, RuleStore,
+    SearchStore, StoryStore,
 };
 pub use error::StoreError;
 pub use postgres::PgStore;
@@ -507,6 +507,29 @@ impl Store {
     }
 
     /// What [`Store::prune`] would remove now, removing nothing.
+    /// Mutes `rule` until `until` for every instance on the database.
+    pub async fn mute_rule(
+        &self,
+        rule: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.observed(self.backend.mute_rule(rule, until, now).await)
+    }
+
+    /// Ends `rule`'s mute; whether it had one.
+    pub async fn unmute_rule(&self, rule: &str) -> Result<bool, StoreError> {
+        self.observed(self.backend.unmute_rule(rule).await)
+    }
+
+    /// The mutes in force at `now`.
+    pub async fn rule_mutes(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::domain::alert::RuleMute>, StoreError> {
+        self.backend.rule_mutes(now).await
+    }
+
     pub async fn prunable(&self, policy: &PrunePolicy) -> Result<PruneReport, StoreError> {
         self.backend.prunable(policy).await
     }

@@ -468,3 +468,6 @@ impl OnPool for PgStore {
         &self.pool
     }
 }
+
+#[async_trait]
+impl super::RuleStore for PgStore {}

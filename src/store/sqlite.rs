@@ -285,3 +285,6 @@ impl OnPool for SqliteStore {
         &self.pool
     }
 }
+
+#[async_trait]
+impl super::RuleStore for SqliteStore {}

@@ -190,7 +190,14 @@ impl HeldRules {
         suppressed: Option<Suppression>,
     ) -> bool {
         let reasons = self.by_story.entry(story).or_default();
-        if reasons.contains_key(rule) || self.alerted.contains(&(story, rule.to_string())) {
+        // A hit held while its rule was muted does not silence later copies.
+        let held_before = reasons
+            .get(rule)
+            .is_some_and(|reason| reason != Suppression::Muted.as_str());
+        if held_before || self.alerted.contains(&(story, rule.to_string())) {
+            return false;
+        }
+        if suppressed.is_some() && reasons.contains_key(rule) {
             return false;
         }
         if let Some(why) = suppressed {

@@ -17,6 +17,7 @@ mod fetch_policy;
 mod held;
 mod ingest;
 mod logs;
+mod mutes;
 mod properties;
 mod redaction;
 mod retention;
