@@ -270,7 +270,7 @@ impl App {
     /// Polls each given feed once, all at once within the fetcher's concurrency
     /// limits; reports come back in the order given.
     pub async fn poll_once(&self, feeds: &[ConfiguredFeed]) -> Vec<PollReport> {
-        self.refresh_mutes().await;
+        self.read_mutes().await;
         // The fetcher holds fetches to `fetch.concurrency`; polls beyond it wait
         // there while those fetched are parsed and stored, so the network, the
         // cores and the database's writer are all kept busy. A document waiting
@@ -291,9 +291,13 @@ impl App {
     /// [`crate::ingest::Mutes::REFRESH`]. A database that cannot be read
     /// keeps the mutes in hand (the poll that follows reports the database).
     pub async fn refresh_mutes(&self) {
-        if !self.watch.mutes.stale() {
-            return;
+        if self.watch.mutes.stale() {
+            self.read_mutes().await;
         }
+    }
+
+    /// Reads the rule mutes in force now.
+    pub async fn read_mutes(&self) {
         match self.store.rule_mutes(Utc::now()).await {
             Ok(mutes) => self.watch.mutes.replace(mutes),
             Err(error) => tracing::warn!(%error, "cannot read rule mutes"),
@@ -322,6 +326,11 @@ impl App {
         report
     }
 
+    /// The configured rules' names.
+    pub fn rule_names(&self) -> Arc<std::collections::BTreeSet<String>> {
+        Arc::new(self.settings.rules.keys().cloned().collect())
+    }
+
     /// How URLs are shown: credentials hidden (`[fetch] secret_params`).
     pub fn redactor(&self) -> &Redactor {
         &self.settings.fetch.redactor
@@ -343,6 +352,7 @@ impl App {
         &self,
         feeds: watch::Receiver<Arc<Vec<FeedSettings>>>,
         redactor: watch::Receiver<Redactor>,
+        rules: watch::Receiver<Arc<std::collections::BTreeSet<String>>>,
     ) -> anyhow::Result<Option<(TcpListener, ApiState, ApiLimits)>> {
         let Some(settings) = &self.settings.api else {
             return Ok(None);
@@ -357,6 +367,7 @@ impl App {
             token: settings.token.clone(),
             feeds,
             redactor,
+            rules,
         };
         let configured = settings.limits.max_connections;
         let max_connections = api_connection_limit(

@@ -964,9 +964,7 @@ async fn mute(
 ) -> Result<ExitCode, Failure> {
     known_rule(&settings, name)?;
     let now = Utc::now();
-    let until = chrono::Duration::from_std(duration)
-        .ok()
-        .and_then(|duration| now.checked_add_signed(duration))
+    let until = crate::domain::alert::RuleMute::end(now, duration)
         .ok_or_else(|| Failure::Config(anyhow::anyhow!("--for {duration:?} is too long")))?;
     let app = App::open(settings).await?;
     app.store

@@ -1,5 +1,5 @@
-//! The HTTP API: health, readiness, Prometheus metrics, and read-only views
-//! of articles, feeds and the alert outbox, as JSON.
+//! The HTTP API: health, readiness, Prometheus metrics, views of articles,
+//! feeds, stories and the alert outbox, and rule mutes, as JSON.
 //!
 //! The only module that names axum or hyper; `server` holds the connections to the
 //! limits `[api]` sets. It reads through the `store`, `search` and `views`
@@ -13,12 +13,13 @@ mod health;
 mod server;
 mod v1;
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::config::{ApiLimits, FeedSettings, Redactor, Secret};
@@ -39,6 +40,9 @@ pub struct ApiState {
     pub feeds: tokio::sync::watch::Receiver<Arc<Vec<FeedSettings>>>,
     /// How URLs are shown (`[fetch] secret_params`); follows configuration reloads.
     pub redactor: tokio::sync::watch::Receiver<Redactor>,
+    /// The configured rules' names: those `/api/v1/rules/NAME/mute` accepts.
+    /// Follows configuration reloads.
+    pub rules: tokio::sync::watch::Receiver<Arc<BTreeSet<String>>>,
 }
 
 /// Serves the API on `listener`, within `limits`, until `shutdown` resolves, then
@@ -62,6 +66,11 @@ fn router(state: Arc<ApiState>, request_timeout: Duration) -> Router {
         .route("/api/v1/feeds", get(v1::feeds))
         .route("/api/v1/alerts", get(v1::alerts))
         .route("/api/v1/stories", get(v1::stories))
+        .route("/api/v1/rules/muted", get(v1::muted))
+        .route(
+            "/api/v1/rules/{name}/mute",
+            post(v1::mute).delete(v1::unmute),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

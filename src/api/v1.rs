@@ -4,14 +4,15 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::ApiState;
 use super::error::ApiError;
+use crate::domain::alert::RuleMute;
 use crate::domain::article::{Article, ArticleCursor};
 use crate::domain::story::StoryRecord;
 use crate::rules::{Rule, RuleQuery};
@@ -221,4 +222,88 @@ fn limit(text: Option<&str>, default: usize) -> Result<usize, ApiError> {
                 "limit: expected a whole number from 0 to {MAX_LIMIT}"
             ))
         })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MuteRequest {
+    /// How long, e.g. `2h`.
+    #[serde(rename = "for")]
+    duration: String,
+}
+
+/// What a mute request did.
+#[derive(Debug, Serialize)]
+pub struct MuteAnswer {
+    rule: String,
+    /// The mute's end; `null` once unmuted.
+    until: Option<DateTime<Utc>>,
+    /// For an unmute: whether the rule was muted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    was_muted: Option<bool>,
+}
+
+/// A change to rules needs the token: an API without one is read-only.
+fn may_change_rules(state: &ApiState, name: &str) -> Result<(), ApiError> {
+    if state.token.is_none() {
+        return Err(ApiError::forbidden(
+            "the API is read-only without a token: set [api] token to mute rules through it",
+        ));
+    }
+    if !state.rules.borrow().contains(name) {
+        return Err(ApiError::not_found(format!("no rule named {name:?}")));
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/rules/NAME/mute` with `{"for": "2h"}`: `herald rules mute`.
+pub async fn mute(
+    State(state): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    body: Result<Json<MuteRequest>, JsonRejection>,
+) -> Result<Json<MuteAnswer>, ApiError> {
+    may_change_rules(&state, &name)?;
+    let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let duration = humantime::parse_duration(&body.duration)
+        .map_err(|e| ApiError::bad_request(format!("for: {e} (expected e.g. 30m, 2h)")))?;
+    let now = Utc::now();
+    let until =
+        RuleMute::end(now, duration).ok_or_else(|| ApiError::bad_request("for: too long"))?;
+    state
+        .store
+        .mute_rule(&name, until, now)
+        .await
+        .map_err(|e| ApiError::database("muting a rule", &e))?;
+    Ok(Json(MuteAnswer {
+        rule: name,
+        until: Some(until),
+        was_muted: None,
+    }))
+}
+
+/// `DELETE /api/v1/rules/NAME/mute`: `herald rules unmute`.
+pub async fn unmute(
+    State(state): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+) -> Result<Json<MuteAnswer>, ApiError> {
+    may_change_rules(&state, &name)?;
+    let was_muted = state
+        .store
+        .unmute_rule(&name)
+        .await
+        .map_err(|e| ApiError::database("unmuting a rule", &e))?;
+    Ok(Json(MuteAnswer {
+        rule: name,
+        until: None,
+        was_muted: Some(was_muted),
+    }))
+}
+
+/// `GET /api/v1/rules/muted`: `herald rules muted --json`.
+pub async fn muted(State(state): State<Arc<ApiState>>) -> Result<Json<Vec<RuleMute>>, ApiError> {
+    let mutes = state
+        .store
+        .rule_mutes(Utc::now())
+        .await
+        .map_err(|e| ApiError::database("reading rule mutes", &e))?;
+    Ok(Json(mutes))
 }

@@ -112,3 +112,13 @@ pub struct RuleMute {
     pub rule: String,
     pub until: DateTime<Utc>,
 }
+
+impl RuleMute {
+    /// When a mute for `duration` from `now` ends, to the second (as it is
+    /// shown); `None` when that is past the last representable time.
+    pub fn end(now: DateTime<Utc>, duration: std::time::Duration) -> Option<DateTime<Utc>> {
+        use chrono::SubsecRound as _;
+        let duration = chrono::Duration::from_std(duration).ok()?;
+        Some(now.checked_add_signed(duration)?.trunc_subsecs(0))
+    }
+}

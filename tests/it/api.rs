@@ -60,6 +60,7 @@ impl TestApi {
             ))
             .1,
             redactor: tokio::sync::watch::channel(herald.app.redactor().clone()).1,
+            rules: tokio::sync::watch::channel(herald.app.rule_names()).1,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -150,6 +151,7 @@ both_backends!(
     feeds_and_alerts_equal_the_cli_json,
     no_secret_appears_in_any_response,
     idle_clients_beyond_the_connection_limit_neither_starve_healthz_nor_stop_polling,
+    rules_are_muted_and_unmuted_with_the_token,
 );
 
 async fn health_readiness_and_json_errors_for_unknown_routes(backend: Backend) {
@@ -915,4 +917,103 @@ async fn wait_for_hits(server: &FeedServer, path: &str, count: usize) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+async fn rules_are_muted_and_unmuted_with_the_token(backend: Backend) {
+    let server = FeedServer::start().await;
+    server.set("/world", Route::rss("World", &[]));
+    let config = format!(
+        "[sinks.log]\ntype = \"log\"\n\n\
+         [rules.nk-iran]\nquery = '\"North Korea\" Iran'\nsinks = [\"log\"]\n\n\
+         [[feeds]]\nurl = \"{}\"\n",
+        server.url("/world"),
+    );
+    let api = TestApi::start(backend, &config, Some(TOKEN)).await;
+    api.herald.poll().await;
+    let mute_url = format!("{}/api/v1/rules/nk-iran/mute", api.base);
+    let body = serde_json::json!({"for": "2h"});
+
+    let anonymous = api
+        .client
+        .post(&mute_url)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    assert_eq!(api.send(anonymous).await.0, StatusCode::UNAUTHORIZED);
+    let unknown = api
+        .client
+        .post(format!("{}/api/v1/rules/nope/mute", api.base))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    assert_eq!(api.send(unknown).await.0, StatusCode::NOT_FOUND);
+    let vague = api
+        .client
+        .post(&mute_url)
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"for": "soon"}).to_string());
+    let (status, answer) = api.send(vague).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(answer.contains("for: "), "{answer}");
+
+    let muted = api
+        .client
+        .post(&mute_url)
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    let (status, answer) = api.send(muted).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["rule"], "nk-iran");
+    let (status, listed) = api.get_with_token("/api/v1/rules/muted", TOKEN).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["until"], answer["until"]);
+
+    // News while muted is held back as muted.
+    server.set("/world", Route::rss("World", &[nk_iran_story(1)]));
+    api.herald.poll().await;
+    let held = api.herald.db.store.held_hits(10).await.unwrap();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(
+        (held[0].rule.as_str(), held[0].reason.as_str()),
+        ("nk-iran", "muted")
+    );
+
+    let unmute = || api.client.delete(&mute_url).bearer_auth(TOKEN);
+    let (status, answer) = api.send(unmute()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(
+        (answer["was_muted"].clone(), answer["until"].clone()),
+        (Value::Bool(true), Value::Null)
+    );
+    let (_, again) = api.send(unmute()).await;
+    assert!(again.contains("\"was_muted\":false"), "{again}");
+}
+
+#[tokio::test]
+async fn an_api_without_a_token_does_not_mute() {
+    let config = "[sinks.log]\ntype = \"log\"\n\n\
+                  [rules.nk-iran]\nquery = 'Iran'\nsinks = [\"log\"]\n";
+    let api = TestApi::start(Backend::Sqlite, config, None).await;
+    let request = api
+        .client
+        .post(format!("{}/api/v1/rules/nk-iran/mute", api.base))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"for": "1h"}).to_string());
+    let (status, answer) = api.send(request).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert!(answer.contains("set [api] token"), "{answer}");
+    assert!(
+        api.herald
+            .db
+            .store
+            .rule_mutes(Utc::now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
