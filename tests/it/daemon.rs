@@ -18,6 +18,7 @@ both_backends!(
     a_feed_removed_on_reload_is_no_longer_fetched,
     publishers_are_treated_politely,
     the_daemon_indexes_what_it_stores_for_search,
+    a_running_daemon_follows_a_mute_set_from_the_command_line,
 );
 
 fn write_config(dir: &Path, text: &str) {
@@ -241,6 +242,56 @@ async fn the_daemon_indexes_what_it_stores_for_search(backend: Backend) {
     let stdout = String::from_utf8_lossy(&found.stdout);
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     assert!(stdout.contains("Tehran hosts talks"), "{stdout}");
+}
+
+async fn a_running_daemon_follows_a_mute_set_from_the_command_line(backend: Backend) {
+    let server = FeedServer::start().await;
+    let receiver = Receiver::start().await;
+    server.set("/wire", Route::rss("Wire", &[]));
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        &format!(
+            "[fetch]\ninterval = \"1s\"\n\n\
+             [sinks.desk]\ntype = \"webhook\"\nurl = \"{}\"\n\n\
+             [rules.nk-iran]\nquery = '\"North Korea\" Iran'\nsinks = [\"desk\"]\n\n{}",
+            receiver.url("/hook"),
+            feeds_toml(&[server.url("/wire")])
+        ),
+    );
+    let daemon = Daemon::start(dir.path(), &db.url, None);
+    wait_for_hits(&server, "/wire", 1, Duration::from_secs(30)).await;
+    let muted = herald(
+        dir.path(),
+        &db.url,
+        &["rules", "mute", "nk-iran", "--for", "1h"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(muted.status.code(), Some(0), "{muted:?}");
+    // A running herald reads mutes again within 5 s.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let mut story = Item::numbered(1);
+    story.title = "North Korea sends envoys to Iran".into();
+    story.pub_date = Some(chrono::Utc::now());
+    server.set("/wire", Route::rss("Wire", &[story]));
+    wait_until(
+        "the story held back as muted",
+        Duration::from_secs(30),
+        || async {
+            let held = db.store.held_hits(10).await.unwrap();
+            held.iter().any(|hit| hit.reason == "muted")
+        },
+    )
+    .await;
+    assert!(
+        receiver.requests("/hook").is_empty(),
+        "nothing sent while muted"
+    );
+    daemon.signal("TERM");
+    let output = daemon.wait().await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
