@@ -65,6 +65,22 @@ impl Mutes {
         read_at.is_none_or(|at| at.elapsed() >= Mutes::REFRESH)
     }
 
+    /// The rules of `matches` muted at `now`.
+    fn among(&self, matches: &[RuleMatch], now: DateTime<Utc>) -> Vec<Arc<str>> {
+        let until = self
+            .until
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if until.is_empty() {
+            return Vec::new();
+        }
+        matches
+            .iter()
+            .filter(|hit| until.get(&*hit.rule).is_some_and(|end| *end > now))
+            .map(|hit| Arc::clone(&hit.rule))
+            .collect()
+    }
+
     /// Replaces the mutes with those just read.
     pub fn replace(&self, mutes: Vec<RuleMute>) {
         *self
@@ -123,11 +139,6 @@ impl Watch {
             tags: source.tags,
         };
         let hits = self.matcher.match_document(&document);
-        let mutes = self
-            .mutes
-            .until
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let matches: Vec<RuleMatch> = hits
             .iter()
             .filter_map(|hit| {
@@ -136,16 +147,14 @@ impl Watch {
                     Some((name, sinks)) => (Arc::clone(name), Arc::clone(sinks)),
                     None => (Arc::from(rule), Arc::from([])),
                 };
-                let muted = mutes.get(&*rule).is_some_and(|until| *until > now);
                 Some(RuleMatch {
                     rule,
                     matched: hit.terms().cloned().collect(),
                     sinks,
-                    muted,
                 })
             })
             .collect();
-        drop(mutes);
+        let muted = self.mutes.among(&matches, now);
         let too_old = chrono::Duration::from_std(self.max_age)
             .ok()
             .and_then(|age| now.checked_sub_signed(age))
@@ -161,6 +170,7 @@ impl Watch {
             article,
             matches,
             suppressed,
+            muted,
             story: None,
         }
     }

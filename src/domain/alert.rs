@@ -41,17 +41,6 @@ pub struct RuleMatch {
     pub matched: Vec<Arc<str>>,
     /// Sinks to deliver the alert to: one outbox row each.
     pub sinks: Arc<[String]>,
-    /// The rule was muted when the article was matched: the hit is held
-    /// back (reason [`Suppression::Muted`]).
-    pub muted: bool,
-}
-
-impl RuleMatch {
-    /// Why this hit is held back, if it is: the article's reason (`item`),
-    /// else the rule's mute.
-    pub fn suppressed(&self, item: Option<Suppression>) -> Option<Suppression> {
-        item.or(self.muted.then_some(Suppression::Muted))
-    }
 }
 
 /// Why a rule hit is recorded but never delivered (no alert storms).

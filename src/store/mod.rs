@@ -86,6 +86,10 @@ pub struct Incoming {
     pub article: NewArticle,
     pub matches: Vec<RuleMatch>,
     pub suppressed: Option<Suppression>,
+    /// The rules among `matches` that were muted when the article was
+    /// matched (usually none): their hits are held back as
+    /// [`Suppression::Muted`].
+    pub muted: Vec<Arc<str>>,
     /// The article's text fingerprint: with it a new article joins the story of
     /// a near-duplicate stored within the window; without it, it starts its own.
     pub story: Option<StoryInput>,
@@ -97,8 +101,22 @@ impl From<NewArticle> for Incoming {
             article,
             matches: Vec::new(),
             suppressed: None,
+            muted: Vec::new(),
             story: None,
         }
+    }
+}
+
+impl Incoming {
+    /// Why the hit of `rule` is held back, if it is: the article's reason,
+    /// else the rule's mute.
+    pub fn suppressed_for(&self, rule: &Arc<str>) -> Option<Suppression> {
+        self.suppressed.or_else(|| {
+            self.muted
+                .iter()
+                .any(|muted| muted == rule)
+                .then_some(Suppression::Muted)
+        })
     }
 }
 

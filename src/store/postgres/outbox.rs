@@ -228,7 +228,7 @@ pub(super) async fn insert_stories_and_alerts(
         };
         for hit in &item.matches {
             let before = held.held;
-            if !held.alerts(*story_id, &hit.rule, hit.suppressed(item.suppressed)) {
+            if !held.alerts(*story_id, &hit.rule, item.suppressed_for(&hit.rule)) {
                 if held.held > before {
                     *recorded.held.entry(*article_id).or_default() += 1;
                 }

@@ -196,7 +196,7 @@ pub(super) async fn insert_alerts(
             continue;
         };
         for hit in &item.matches {
-            if held.alerts(*story_id, &hit.rule, hit.suppressed(item.suppressed)) {
+            if held.alerts(*story_id, &hit.rule, item.suppressed_for(&hit.rule)) {
                 hits.push((
                     &*hit.rule,
                     *story_id,
