@@ -211,6 +211,11 @@ impl App {
             store: store.clone(),
             sender,
             sinks: sinks(&settings),
+            in_flight: settings
+                .sinks
+                .iter()
+                .map(|(name, sink)| (name.clone(), sink.max_in_flight))
+                .collect(),
             queries: settings
                 .rules
                 .iter()

@@ -46,6 +46,9 @@ pub struct Dispatcher {
     pub sender: Sender,
     /// Configured sinks by name.
     pub sinks: HashMap<String, Sink>,
+    /// Deliveries a sink may have in flight at once, by name (1 unless
+    /// configured: strict order).
+    pub in_flight: HashMap<String, usize>,
     /// Each rule's query, by name, for payloads.
     pub queries: HashMap<String, String>,
     /// Identifies this process's claims.
@@ -94,41 +97,63 @@ impl Dispatcher {
     }
 
     /// Sends one sink's claimed deliveries oldest first, one at a time, so the sink
-    /// receives them in order. A retryable failure stalls the queue: the rest are
-    /// released unattempted and wait behind the failed one. So are those the lease
-    /// would not cover, lest another dispatcher take them while they are being sent.
+    /// receives them in order, or up to its `max_in_flight` at once, started in
+    /// order. A retryable failure stalls the queue: the rest are released
+    /// unattempted and wait behind the failed one (those already in flight
+    /// finish). So are those the lease would not cover, lest another
+    /// dispatcher take them while they are being sent.
     async fn drain(
         &self,
         queue: Vec<DeliveryRecord>,
         lease_until: DateTime<Utc>,
     ) -> Result<DispatchReport, StoreError> {
         let mut report = DispatchReport::default();
+        let in_flight = queue
+            .first()
+            .and_then(|delivery| self.in_flight.get(&delivery.sink))
+            .copied()
+            .unwrap_or(1)
+            .max(1);
         let mut queue = queue.into_iter();
         let longest_send = chrono::Duration::from_std(self.sender.longest_send())
             .unwrap_or(chrono::TimeDelta::MAX);
+        let mut sending = futures::stream::FuturesOrdered::new();
         let mut first = true;
-        while let Some(delivery) = queue.next() {
-            // The first is always sent: the lease is configured to outlast one send.
-            let covered = first
-                || Utc::now()
-                    .checked_add_signed(longest_send)
-                    .is_some_and(|done_by| done_by < lease_until);
-            first = false;
-            if !covered {
-                let rest: Vec<i64> = std::iter::once(delivery.id)
-                    .chain(queue.map(|d| d.id))
-                    .collect();
-                self.store.release_deliveries(&rest, &self.owner).await?;
-                break;
+        let mut stalled = false;
+        loop {
+            while !stalled && sending.len() < in_flight {
+                let Some(delivery) = queue.next() else { break };
+                // The first is always sent: the lease is configured to outlast one send.
+                let covered = first
+                    || Utc::now()
+                        .checked_add_signed(longest_send)
+                        .is_some_and(|done_by| done_by < lease_until);
+                first = false;
+                if !covered {
+                    let rest: Vec<i64> = std::iter::once(delivery.id)
+                        .chain(queue.by_ref().map(|d| d.id))
+                        .collect();
+                    self.store.release_deliveries(&rest, &self.owner).await?;
+                    stalled = true;
+                    break;
+                }
+                sending.push_back(self.deliver(delivery));
             }
-            match self.deliver(delivery).await? {
+            let Some(sent) = sending.next().await else {
+                break;
+            };
+            match sent? {
                 DeliveryStatus::Delivered => report.delivered += 1,
                 DeliveryStatus::Dead => report.dead += 1,
                 DeliveryStatus::Failed | DeliveryStatus::Pending => {
                     report.failed += 1;
-                    let rest: Vec<i64> = queue.map(|d| d.id).collect();
-                    self.store.release_deliveries(&rest, &self.owner).await?;
-                    break;
+                    if !stalled {
+                        stalled = true;
+                        let rest: Vec<i64> = queue.by_ref().map(|d| d.id).collect();
+                        if !rest.is_empty() {
+                            self.store.release_deliveries(&rest, &self.owner).await?;
+                        }
+                    }
                 }
             }
         }

@@ -165,8 +165,11 @@ impl Collected {
                 ),
             ));
         }
+        let max_in_flight = raw.get_ref().max_in_flight.clone();
+        let kind = sink_kind(file, name.get_ref(), raw)?;
         let sink = SinkSettings {
-            kind: sink_kind(file, name.get_ref(), raw)?,
+            max_in_flight: sink_in_flight(file, &kind, max_in_flight)?,
+            kind,
             location: file.locate(name),
         };
         self.sinks.insert(name.get_ref().clone(), sink);
@@ -277,6 +280,35 @@ impl Collected {
         let names: Vec<String> = self.sinks.keys().map(|name| format!("`{name}`")).collect();
         format!("expected one of {}", names.join(", "))
     }
+}
+
+/// The most deliveries one sink may have in flight.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// `max_in_flight`: webhooks only (Slack and Discord pace each webhook to
+/// about one message a second), 1 to [`MAX_IN_FLIGHT`], default 1.
+fn sink_in_flight(
+    file: &FileContext,
+    kind: &SinkKind,
+    value: Option<Spanned<usize>>,
+) -> Result<usize, ConfigError> {
+    let Some(value) = value else { return Ok(1) };
+    if !matches!(kind, SinkKind::Webhook { .. }) {
+        return Err(file.fail(
+            &value,
+            "`max_in_flight` is only allowed for a sink of type `webhook`",
+        ));
+    }
+    if *value.get_ref() > MAX_IN_FLIGHT {
+        return Err(file.fail(
+            &value,
+            format!(
+                "`max_in_flight` must be at most {MAX_IN_FLIGHT}, got {}",
+                value.get_ref()
+            ),
+        ));
+    }
+    file.at_least_one(Some(value), "max_in_flight", 1)
 }
 
 fn sink_kind(

@@ -128,7 +128,7 @@ impl FileContext<'_> {
         }
     }
 
-    fn at_least_one(
+    pub(super) fn at_least_one(
         &self,
         value: Option<Spanned<usize>>,
         key: &str,

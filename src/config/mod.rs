@@ -365,6 +365,9 @@ impl FeedSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SinkSettings {
     pub kind: SinkKind,
+    /// Deliveries sent at once (`max_in_flight`, webhooks only): 1 keeps the
+    /// receiver's order strict.
+    pub max_in_flight: usize,
     /// Where the sink is named (the `NAME` in its `[sinks.NAME]` header).
     pub location: Location,
 }

@@ -168,6 +168,7 @@ pub(super) struct RawSink {
     pub kind: Text,
     pub url: Option<Text>,
     pub secret: Option<Text>,
+    pub max_in_flight: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -212,6 +212,18 @@ fn bad_sinks_and_rules_are_rejected_where_they_are_written() {
             "herald.toml:4:10: `secret` is only allowed for a sink of type `webhook`".to_owned(),
         ),
         (
+            "[sinks.chat]\ntype = \"slack\"\nurl = \"https://hooks.example/x\"\nmax_in_flight = 4\n".to_owned(),
+            "herald.toml:4:17: `max_in_flight` is only allowed for a sink of type `webhook`".to_owned(),
+        ),
+        (
+            "[sinks.hook]\ntype = \"webhook\"\nurl = \"https://hooks.example/x\"\nmax_in_flight = 0\n".to_owned(),
+            "herald.toml:4:17: `max_in_flight` must be at least 1, got 0".to_owned(),
+        ),
+        (
+            "[sinks.hook]\ntype = \"webhook\"\nurl = \"https://hooks.example/x\"\nmax_in_flight = 65\n".to_owned(),
+            "herald.toml:4:17: `max_in_flight` must be at most 64, got 65".to_owned(),
+        ),
+        (
             "[sinks.chat]\ntype = \"discord\"\nurl = \"discord.example/api/webhooks/123/abc\"\n".to_owned(),
             "herald.toml:3:7: invalid url (not shown, it is a secret), expected an absolute http or https URL".to_owned(),
         ),

@@ -76,6 +76,7 @@ both_backends!(
     a_claim_whose_dispatcher_died_is_sent_after_its_lease_expires,
     feed_text_cannot_ping_or_link_from_slack,
     a_sink_down_for_an_hour_gets_every_alert_afterwards_in_order,
+    a_webhook_may_have_several_alerts_in_flight_and_the_default_is_one,
 );
 
 async fn one_story_in_two_feeds_posts_one_slack_message(backend: Backend) {
@@ -374,4 +375,73 @@ async fn a_sink_down_for_an_hour_gets_every_alert_afterwards_in_order(backend: B
     for (text, title) in slack_texts.iter().zip(&expected) {
         assert!(text.contains(title.as_str()), "{title} expected in {text}");
     }
+}
+
+/// The most requests any window of `answer` (each request's own answering
+/// time) saw arrive: how many were in flight at once.
+fn most_in_flight(
+    requests: &[crate::support::receiver::ReceivedRequest],
+    answer: Duration,
+) -> usize {
+    requests
+        .iter()
+        .map(|first| {
+            requests
+                .iter()
+                .filter(|other| {
+                    other.arrived >= first.arrived && other.arrived < first.arrived + answer
+                })
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+async fn a_webhook_may_have_several_alerts_in_flight_and_the_default_is_one(backend: Backend) {
+    let (server, receiver) = (FeedServer::start().await, Receiver::start().await);
+    let answer = Duration::from_millis(300);
+    for path in ["/strict", "/fast"] {
+        receiver.script(path, vec![Reply::ok().delayed(answer)]);
+    }
+    server.set("/wire", Route::rss("Wire", &[]));
+    let config = format!(
+        "[sinks.strict]\ntype = \"webhook\"\nurl = \"{}\"\n\n\
+         [sinks.fast]\ntype = \"webhook\"\nurl = \"{}\"\nmax_in_flight = 4\n\n\
+         [rules.iran]\nquery = 'Iran'\nsinks = [\"strict\", \"fast\"]\n\n\
+         [[feeds]]\nurl = \"{}\"\n",
+        receiver.url("/strict"),
+        receiver.url("/fast"),
+        server.url("/wire"),
+    );
+    let herald = TestHerald::start(backend, &config).await;
+    herald.poll().await;
+    let topics = [
+        "oil", "grain", "copper", "rail", "wheat", "ships", "drones", "cotton",
+    ];
+    let items: Vec<Item> = topics
+        .iter()
+        .enumerate()
+        .map(|(n, topic)| Item {
+            guid: format!("g{n}"),
+            link: format!("https://news.example/{topic}"),
+            title: format!("Iran {topic} report {n}"),
+            description: format!("<p>Iran and its {topic} trade, figures {n}.</p>"),
+            pub_date: Some(Utc::now()),
+        })
+        .collect();
+    server.set("/wire", Route::rss("Wire", &items));
+    herald.poll().await;
+    let report = herald.app.dispatch_once().await.unwrap();
+    assert_eq!(report.delivered, 16, "{report:?}");
+
+    let strict = receiver.requests("/strict");
+    let fast = receiver.requests("/fast");
+    assert_eq!((strict.len(), fast.len()), (8, 8));
+    assert_eq!(
+        most_in_flight(&strict, answer),
+        1,
+        "the default keeps one in flight"
+    );
+    let most = most_in_flight(&fast, answer);
+    assert!((2..=4).contains(&most), "{most} in flight at once");
 }
