@@ -156,7 +156,7 @@ pub(super) struct HeldRules {
     pub(super) by_story: HashMap<i64, BTreeMap<Arc<str>, String>>,
     /// `(story, rule)` of the alerts the stories already have: a later hit of
     /// such a rule is neither a new alert nor a held-back one.
-    alerted: std::collections::HashSet<(i64, String)>,
+    alerted: HashMap<i64, std::collections::HashSet<String>>,
     pub(super) grown: std::collections::BTreeSet<i64>,
     pub(super) held: usize,
 }
@@ -174,8 +174,9 @@ impl HeldRules {
                 .map(|(rule, reason)| (Arc::from(rule), reason))
                 .collect();
             held.by_story.insert(story, reasons);
-            held.alerted
-                .extend(alerted.into_iter().map(|rule| (story, rule)));
+            if !alerted.is_empty() {
+                held.alerted.insert(story, alerted.into_iter().collect());
+            }
         }
         held
     }
@@ -189,21 +190,24 @@ impl HeldRules {
         rule: &Arc<str>,
         suppressed: Option<Suppression>,
     ) -> bool {
+        let fired = self
+            .alerted
+            .get(&story)
+            .is_some_and(|rules| rules.contains(&**rule));
         let reasons = self.by_story.entry(story).or_default();
         // A hit held while its rule was muted does not silence later copies.
         let held_before = reasons
             .get(rule)
             .is_some_and(|reason| reason != Suppression::Muted.as_str());
-        if held_before || self.alerted.contains(&(story, rule.to_string())) {
-            return false;
-        }
-        if suppressed.is_some() && reasons.contains_key(rule) {
+        if fired || held_before {
             return false;
         }
         if let Some(why) = suppressed {
-            reasons.insert(Arc::clone(rule), why.as_str().to_owned());
-            self.grown.insert(story);
-            self.held += 1;
+            if !reasons.contains_key(rule) {
+                reasons.insert(Arc::clone(rule), why.as_str().to_owned());
+                self.grown.insert(story);
+                self.held += 1;
+            }
             return false;
         }
         true

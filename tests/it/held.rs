@@ -3,15 +3,13 @@
 //! with why, and `herald alerts send` delivers one on purpose. Real binary,
 //! real receiver, both backends.
 
-use std::process::{Command, Output};
-
 use chrono::Utc;
 use serde_json::Value;
 
 use crate::both_backends;
 use crate::support::db::Backend;
 use crate::support::feed_server::{FeedServer, Item, Route};
-use crate::support::herald::TestHerald;
+use crate::support::herald::{TestHerald, json_lines};
 use crate::support::receiver::Receiver;
 
 both_backends!(
@@ -32,27 +30,6 @@ fn nk_iran(n: u32, title: &str, days_old: i64) -> Item {
         ),
         pub_date: Some(Utc::now() - chrono::Duration::days(days_old)),
     }
-}
-
-async fn herald(test: &TestHerald, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
-    command
-        .arg("--config")
-        .arg(&test.config_path)
-        .args(args)
-        .env("HERALD_DATABASE_URL", &test.db.url)
-        .env("RUST_LOG", "warn")
-        .env("NO_COLOR", "1");
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn json_lines(output: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
 }
 
 async fn held_hits_are_listed_with_their_reason_and_can_be_sent(backend: Backend) {
@@ -87,7 +64,7 @@ async fn held_hits_are_listed_with_their_reason_and_can_be_sent(backend: Backend
     test.poll().await;
     assert!(receiver.requests("/hook").is_empty(), "nothing was sent");
 
-    let table = herald(&test, &["alerts"]).await;
+    let table = test.cli(&["alerts"]).await;
     assert_eq!(table.status.code(), Some(0), "{table:?}");
     let text = String::from_utf8_lossy(&table.stdout);
     let lines: Vec<&str> = text.lines().collect();
@@ -113,7 +90,7 @@ async fn held_hits_are_listed_with_their_reason_and_can_be_sent(backend: Backend
         "{archive}"
     );
 
-    let held = json_lines(&herald(&test, &["alerts", "--status", "held", "--json"]).await);
+    let held = json_lines(&test.cli(&["alerts", "--status", "held", "--json"]).await);
     assert_eq!(held.len(), 2, "{held:?}");
     for entry in &held {
         assert_eq!(entry["status"], "held");
@@ -130,7 +107,7 @@ async fn held_hits_are_listed_with_their_reason_and_can_be_sent(backend: Backend
     );
 
     // Sent on purpose: delivered now, and no longer held.
-    let sent = herald(&test, &["alerts", "send", &back_catalogue]).await;
+    let sent = test.cli(&["alerts", "send", &back_catalogue]).await;
     assert_eq!(sent.status.code(), Some(0), "{sent:?}");
     let said = String::from_utf8_lossy(&sent.stdout);
     assert!(said.contains("1 deliveries queued; 1 delivered"), "{said}");
@@ -141,7 +118,7 @@ async fn held_hits_are_listed_with_their_reason_and_can_be_sent(backend: Backend
         "{:?}",
         requests[0]
     );
-    let all = json_lines(&herald(&test, &["alerts", "--json"]).await);
+    let all = json_lines(&test.cli(&["alerts", "--json"]).await);
     let statuses: Vec<(&str, &str)> = all
         .iter()
         .map(|e| (e["status"].as_str().unwrap(), e["rule"].as_str().unwrap()))
@@ -149,11 +126,11 @@ async fn held_hits_are_listed_with_their_reason_and_can_be_sent(backend: Backend
     assert_eq!(statuses.len(), 2, "{all:?}");
     assert!(statuses.contains(&("delivered", "nk-iran")), "{all:?}");
     assert!(statuses.contains(&("held", "nk-iran")), "{all:?}");
-    let again = herald(&test, &["alerts", "send", &back_catalogue]).await;
+    let again = test.cli(&["alerts", "send", &back_catalogue]).await;
     assert_eq!(again.status.code(), Some(1), "{again:?}");
 
     // An id that names no held hit.
-    let missing = herald(&test, &["alerts", "send", "999999:nk-iran"]).await;
+    let missing = test.cli(&["alerts", "send", "999999:nk-iran"]).await;
     assert_eq!(missing.status.code(), Some(1), "{missing:?}");
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(
@@ -163,14 +140,17 @@ async fn held_hits_are_listed_with_their_reason_and_can_be_sent(backend: Backend
     assert_eq!(receiver.requests("/hook").len(), 1, "nothing more was sent");
 
     // A status filter lists only its own.
-    let deliveries =
-        json_lines(&herald(&test, &["alerts", "--status", "delivered", "--json"]).await);
+    let deliveries = json_lines(
+        &test
+            .cli(&["alerts", "--status", "delivered", "--json"])
+            .await,
+    );
     assert_eq!(deliveries.len(), 1);
     assert_eq!(deliveries[0]["status"], "delivered");
 
     // Retry tells a delivery that went out from one that does not exist.
     let delivered = deliveries[0]["id"].to_string();
-    let retried = herald(&test, &["alerts", "retry", &delivered]).await;
+    let retried = test.cli(&["alerts", "retry", &delivered]).await;
     assert_eq!(retried.status.code(), Some(1), "{retried:?}");
     assert_eq!(
         String::from_utf8_lossy(&retried.stderr).trim(),
@@ -179,7 +159,7 @@ async fn held_hits_are_listed_with_their_reason_and_can_be_sent(backend: Backend
              queued again"
         )
     );
-    let missing = herald(&test, &["alerts", "retry", "999999"]).await;
+    let missing = test.cli(&["alerts", "retry", "999999"]).await;
     assert_eq!(missing.status.code(), Some(1), "{missing:?}");
     assert_eq!(
         String::from_utf8_lossy(&missing.stderr).trim(),
@@ -194,7 +174,7 @@ async fn held_hits_are_listed_with_their_reason_and_can_be_sent(backend: Backend
             held[0]["story_id"]
         ))
         .await;
-    let old = json_lines(&herald(&test, &["alerts", "--status", "held", "--json"]).await);
+    let old = json_lines(&test.cli(&["alerts", "--status", "held", "--json"]).await);
     assert_eq!(old.len(), 1, "{old:?}");
     assert_eq!(
         (old[0]["id"].clone(), old[0]["reason"].clone()),
@@ -204,18 +184,18 @@ async fn held_hits_are_listed_with_their_reason_and_can_be_sent(backend: Backend
 
 async fn an_empty_outbox_says_so(backend: Backend) {
     let test = TestHerald::start(backend, "").await;
-    let table = herald(&test, &["alerts"]).await;
+    let table = test.cli(&["alerts"]).await;
     assert_eq!(table.status.code(), Some(0), "{table:?}");
     assert_eq!(
         String::from_utf8_lossy(&table.stdout).trim(),
         "no alerts and no held-back hits"
     );
-    let held = herald(&test, &["alerts", "--status", "held"]).await;
+    let held = test.cli(&["alerts", "--status", "held"]).await;
     assert_eq!(
         String::from_utf8_lossy(&held.stdout).trim(),
         "no held-back hits"
     );
-    let json = herald(&test, &["alerts", "--json"]).await;
+    let json = test.cli(&["alerts", "--json"]).await;
     assert_eq!(
         String::from_utf8_lossy(&json.stdout),
         "",
@@ -255,16 +235,16 @@ async fn a_copy_of_a_story_that_alerted_is_not_held(backend: Backend) {
     server.set("/late", Route::rss("Late", &[copy]));
     test.poll().await;
     test.app.dispatch_once().await.unwrap();
-    let stories = json_lines(&herald(&test, &["stories", "--json"]).await);
+    let stories = json_lines(&test.cli(&["stories", "--json"]).await);
     assert_eq!(stories.len(), 1, "the copy joined the story: {stories:?}");
 
-    let held = herald(&test, &["alerts", "--status", "held"]).await;
+    let held = test.cli(&["alerts", "--status", "held"]).await;
     assert_eq!(
         String::from_utf8_lossy(&held.stdout).trim(),
         "no held-back hits",
         "{held:?}"
     );
-    let all = json_lines(&herald(&test, &["alerts", "--json"]).await);
+    let all = json_lines(&test.cli(&["alerts", "--json"]).await);
     assert_eq!(all.len(), 1, "{all:?}");
     assert_eq!(all[0]["status"], "delivered");
     assert_eq!(receiver.requests("/hook").len(), 1, "sent once");

@@ -2,42 +2,20 @@
 //! visible in `herald alerts`; once unmuted, the next copy of such a story
 //! alerts. Real binary, real feed server and receiver, both backends.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use chrono::Utc;
-use serde_json::Value;
 
 use crate::both_backends;
 use crate::support::db::Backend;
 use crate::support::feed_server::{FeedServer, Item, Route};
-use crate::support::herald::TestHerald;
+use crate::support::herald::{TestHerald, json_lines};
 use crate::support::receiver::Receiver;
 
 both_backends!(a_muted_rule_holds_its_hits_until_unmuted);
 
-async fn herald(test: &TestHerald, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
-    command
-        .arg("--config")
-        .arg(&test.config_path)
-        .args(args)
-        .env("HERALD_DATABASE_URL", &test.db.url)
-        .env("RUST_LOG", "warn")
-        .env("NO_COLOR", "1");
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
-}
-
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn json_lines(output: &Output) -> Vec<Value> {
-    stdout(output)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
 }
 
 fn story(n: u32, link: &str) -> Item {
@@ -66,22 +44,24 @@ async fn a_muted_rule_holds_its_hits_until_unmuted(backend: Backend) {
     );
     let test = TestHerald::start(backend, &config).await;
     // The back catalogue (empty) first, so what follows is news.
-    assert_eq!(herald(&test, &["poll"]).await.status.code(), Some(0));
+    assert_eq!(test.cli(&["poll"]).await.status.code(), Some(0));
 
-    let unknown = herald(&test, &["rules", "mute", "no-such-rule", "--for", "1h"]).await;
+    let unknown = test
+        .cli(&["rules", "mute", "no-such-rule", "--for", "1h"])
+        .await;
     assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");
     assert!(
         String::from_utf8_lossy(&unknown.stderr).contains("no rule named no-such-rule in "),
         "{unknown:?}"
     );
 
-    let muted = herald(&test, &["rules", "mute", "nk-iran", "--for", "2h"]).await;
+    let muted = test.cli(&["rules", "mute", "nk-iran", "--for", "2h"]).await;
     assert_eq!(muted.status.code(), Some(0), "{muted:?}");
     assert!(
         stdout(&muted).starts_with("nk-iran muted until "),
         "{muted:?}"
     );
-    let listed = json_lines(&herald(&test, &["rules", "muted", "--json"]).await);
+    let listed = json_lines(&test.cli(&["rules", "muted", "--json"]).await);
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["rule"], "nk-iran");
     let until = chrono::DateTime::parse_from_rfc3339(listed[0]["until"].as_str().unwrap())
@@ -95,25 +75,25 @@ async fn a_muted_rule_holds_its_hits_until_unmuted(backend: Backend) {
 
     // News while muted: stored, held back with why, not sent.
     server.set("/wire", Route::rss("Wire", &[story(1, "wire")]));
-    let poll = herald(&test, &["poll"]).await;
+    let poll = test.cli(&["poll"]).await;
     assert_eq!(poll.status.code(), Some(0), "{poll:?}");
     assert!(
         receiver.requests("/hook").is_empty(),
         "nothing sent while muted: {poll:?}"
     );
-    let held = json_lines(&herald(&test, &["alerts", "--status", "held", "--json"]).await);
+    let held = json_lines(&test.cli(&["alerts", "--status", "held", "--json"]).await);
     assert_eq!(held.len(), 1, "{held:?} {poll:?}");
     assert_eq!(
         (held[0]["rule"].as_str(), held[0]["reason"].as_str()),
         (Some("nk-iran"), Some("muted"))
     );
 
-    let unmuted = herald(&test, &["rules", "unmute", "nk-iran"]).await;
+    let unmuted = test.cli(&["rules", "unmute", "nk-iran"]).await;
     assert_eq!(stdout(&unmuted).trim(), "nk-iran unmuted", "{unmuted:?}");
-    let again = herald(&test, &["rules", "unmute", "nk-iran"]).await;
+    let again = test.cli(&["rules", "unmute", "nk-iran"]).await;
     assert_eq!(stdout(&again).trim(), "nk-iran was not muted", "{again:?}");
     assert_eq!(
-        stdout(&herald(&test, &["rules", "muted"]).await).trim(),
+        stdout(&test.cli(&["rules", "muted"]).await).trim(),
         "no rule is muted"
     );
 
@@ -122,18 +102,18 @@ async fn a_muted_rule_holds_its_hits_until_unmuted(backend: Backend) {
         "/wire",
         Route::rss("Wire", &[story(1, "wire"), story(2, "copy")]),
     );
-    let poll = herald(&test, &["poll"]).await;
+    let poll = test.cli(&["poll"]).await;
     assert_eq!(poll.status.code(), Some(0), "{poll:?}");
     let requests = receiver.requests("/hook");
     assert_eq!(requests.len(), 1, "the story alerts once it is unmuted");
-    let stories = json_lines(&herald(&test, &["stories", "--json"]).await);
+    let stories = json_lines(&test.cli(&["stories", "--json"]).await);
     assert_eq!(
         stories.len(),
         1,
         "the copy joined the muted story: {stories:?}"
     );
     assert_eq!(
-        stdout(&herald(&test, &["alerts", "--status", "held"]).await).trim(),
+        stdout(&test.cli(&["alerts", "--status", "held"]).await).trim(),
         "no held-back hits"
     );
 }

@@ -2,6 +2,7 @@
 //! the way `herald` loads it, on a fresh database of either backend.
 
 use std::path::PathBuf;
+use std::process::{Command, Output};
 
 use herald::app::{App, ConfiguredFeed};
 use herald::config;
@@ -69,4 +70,30 @@ impl TestHerald {
         );
         reports.remove(0)
     }
+}
+
+impl TestHerald {
+    /// The `herald` binary run on this configuration and database, as an
+    /// operator would: plain logs, no colour.
+    pub async fn cli(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+        command
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .env("HERALD_DATABASE_URL", &self.db.url)
+            .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1");
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+/// A command's stdout, one JSON value per line.
+pub fn json_lines(output: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
 }
