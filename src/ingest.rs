@@ -242,9 +242,24 @@ impl OwnedSource {
 /// Runs CPU-bound work on the blocking pool, so documents fetched at the same
 /// time are parsed, sanitised, matched and fingerprinted on every core instead
 /// of one after another on the runtime thread that polls them.
+///
+/// At most one piece of work per core runs at once. A hundred documents
+/// parsed on a hundred blocking threads would share the cores with the
+/// runtime threads evenly, starving the one task that matters most while
+/// they run: the writer, whose group write every parsed document waits for.
 async fn on_worker<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, IngestError> {
+    static CORES: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let cores = CORES.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        tokio::sync::Semaphore::new(cores)
+    });
+    // The semaphore is never closed, so acquiring cannot fail.
+    let _core = cores
+        .acquire()
+        .await
+        .map_err(|error| IngestError::Worker(error.to_string()))?;
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|error| IngestError::Worker(error.to_string()))
