@@ -128,10 +128,12 @@ async fn feed_article_counts_follow_inserts_merges_and_deletes(backend: Backend)
     let counts = assert_article_counts(db, "a second poll").await;
     assert_eq!(counts, by_id(vec![(wire, 4), (paper, 2)]));
 
-    // Deleting the shared article takes a source from both feeds (by cascade);
-    // its story goes first, as retention removes a story with no article left.
+    // Deleting the shared article takes a source from both feeds, removed as
+    // retention removes them: its sources and its story, then the article.
     db.execute_sql(
-        "DELETE FROM stories WHERE first_article_id IN
+        "DELETE FROM article_sources WHERE article_id IN
+             (SELECT id FROM articles WHERE canonical_url = 'https://example.com/articles/2');
+         DELETE FROM stories WHERE first_article_id IN
              (SELECT id FROM articles WHERE canonical_url = 'https://example.com/articles/2');
          DELETE FROM articles WHERE canonical_url = 'https://example.com/articles/2'",
     )
