@@ -22,12 +22,11 @@
 //! old article (a back catalogue) needs them.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::stories::StoryInput;
 use crate::stories::assign::{Candidate, NewMember, StoryChoice};
+use crate::stories::{BandKeyHashing, StoryInput};
 
 use super::StoreError;
 use super::statements::{Row, TxStatements, Value};
@@ -73,29 +72,10 @@ struct Link {
     next: u32,
 }
 
-/// Band keys are hashes already; this only spreads their low 32 bits over the
-/// table's control bits.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0 << 8) | u64::from(*byte);
-        }
-    }
-    fn write_u32(&mut self, value: u32) {
-        self.0 = u64::from(value);
-    }
-}
-
 /// Band key → its chain of articles, newest stored first.
 #[derive(Default)]
 pub(super) struct StoryIndex {
-    heads: HashMap<u32, u32, BuildHasherDefault<KeyHasher>>,
+    heads: HashMap<u32, u32, BandKeyHashing>,
     links: Vec<Link>,
     slots: Vec<Slot>,
     /// Every fingerprint stored for a time at or after this is here; `None`

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{ArticleMeta, Fingerprint, StorySettings, band_keys, best_candidate};
+use super::{ArticleMeta, BandKeyHashing, Fingerprint, StorySettings, band_keys, best_candidate};
 
 /// Candidates taken per band key, the most recently stored first: a text
 /// repeated a thousand times in the window (a feed's template, a syndicated
@@ -104,7 +104,7 @@ pub fn plan(
     settings: &StorySettings,
 ) -> Vec<StoryChoice> {
     let mut choices: Vec<StoryChoice> = Vec::with_capacity(members.len());
-    let mut members_by_key: HashMap<i64, Vec<usize>> = HashMap::new();
+    let mut members_by_key = MembersByKey::default();
     for (index, member) in members.iter().enumerate() {
         let Some(input) = member.input else {
             choices.push(StoryChoice::Start);
@@ -122,9 +122,7 @@ pub fn plan(
         let mut earlier_rows: Vec<usize> = input
             .band_keys
             .iter()
-            .filter_map(|key| members_by_key.get(key))
-            .flat_map(|list| list.iter().rev().take(MAX_EARLIER_MEMBERS))
-            .copied()
+            .flat_map(|key| members_by_key.newest(*key).take(MAX_EARLIER_MEMBERS))
             .collect();
         earlier_rows.sort_unstable();
         earlier_rows.dedup();
@@ -163,10 +161,36 @@ pub fn plan(
             None => StoryChoice::Start,
         });
         for key in &input.band_keys {
-            members_by_key.entry(*key).or_default().push(index);
+            members_by_key.push(*key, index);
         }
     }
     choices
+}
+
+/// The members of a write seen so far under each band key, newest first: a
+/// key's newest entry, and each entry's member and the entry before it under
+/// the same key. One growing list for the whole write, not one per key (a
+/// write of 5,000 articles has 165,000 key entries).
+#[derive(Default)]
+struct MembersByKey {
+    newest: HashMap<i64, usize, BandKeyHashing>,
+    entries: Vec<(usize, Option<usize>)>,
+}
+
+impl MembersByKey {
+    fn push(&mut self, key: i64, member: usize) {
+        let before = self.newest.insert(key, self.entries.len());
+        self.entries.push((member, before));
+    }
+
+    fn newest(&self, key: i64) -> impl Iterator<Item = usize> + '_ {
+        let mut next = self.newest.get(&key).copied();
+        std::iter::from_fn(move || {
+            let (member, before) = *self.entries.get(next?)?;
+            next = before;
+            Some(member)
+        })
+    }
 }
 
 /// Each new article's story id, once the stories of `Start` members exist.

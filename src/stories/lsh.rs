@@ -56,6 +56,32 @@ fn key(band: usize, hash: u64) -> i64 {
     ((band as u64) << KEY_BITS | (hash & KEY_MASK)) as i64
 }
 
+/// Hashes band keys for hash maps. Band keys are hashes already: this only
+/// spreads their low bits over the table's control bits, where SipHash would
+/// hash each of the ~33 keys per article again.
+#[derive(Default)]
+pub struct BandKeyHasher(u64);
+
+/// Builds [`BandKeyHasher`]s.
+pub type BandKeyHashing = std::hash::BuildHasherDefault<BandKeyHasher>;
+
+impl std::hash::Hasher for BandKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 << 8) | u64::from(*byte);
+        }
+    }
+    fn write_u32(&mut self, value: u32) {
+        self.0 = u64::from(value);
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -101,5 +101,5 @@ pub use fingerprint::{
     FORMAT_VERSION, Fingerprint, FingerprintBytesError, MAX_TITLE_WORDS, MIN_BODY_SHINGLES,
     MIN_TITLE_WORDS, SHINGLE_WORDS, SHORT_BODY_SHINGLES, SIGNATURE_LEN,
 };
-pub use lsh::{BANDS, ROWS, TITLE_BAND, band_keys};
+pub use lsh::{BANDS, BandKeyHasher, BandKeyHashing, ROWS, TITLE_BAND, band_keys};
 pub use settings::{DEFAULT_THRESHOLD, DEFAULT_WINDOW, StorySettings, StorySettingsError};
