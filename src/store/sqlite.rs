@@ -41,6 +41,14 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// pages are used, so a small database stays small.
 const PAGE_CACHE_KIB: &str = "-32768";
 
+/// The page size of a database herald creates. Articles are rows of 2-4 KB
+/// (text and its markup): in SQLite's default 4 KiB pages most took a page of
+/// their own, half empty, and every page written went through the log as a
+/// frame. 8 KiB pages made a first poll's database 29 % smaller and the poll
+/// 18 % faster. A database made with other pages keeps them (SQLite changes
+/// the size only by `VACUUM`, and never in WAL mode).
+const PAGE_BYTES: u32 = 8192;
+
 /// Rows per multi-row statement: each statement is a hand-off to sqlx's worker
 /// thread (~100 µs), a row a few µs; 14 columns × 500 rows stays far below
 /// SQLite's 32,766 bound parameters.
@@ -98,6 +106,7 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(StoreError::Connect)?
             .create_if_missing(true)
+            .page_size(PAGE_BYTES)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)

@@ -646,3 +646,56 @@ async fn many_feeds_with_many_hits_at_once_all_succeed_and_store_everything_once
         .unwrap();
     assert_eq!(deliveries.len(), FEEDS * ITEMS * RULES);
 }
+
+/// A database herald creates has 8 KiB pages (articles are 2-4 KB rows); one
+/// created with SQLite's default 4 KiB pages keeps them, and herald stores into
+/// it all the same.
+#[tokio::test]
+async fn a_new_sqlite_database_has_8_kib_pages_and_an_older_one_keeps_its_own() {
+    use sqlx::{Connection, SqliteConnection};
+
+    async fn page_size(path: &std::path::Path) -> i64 {
+        let mut connection = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::query_scalar("PRAGMA page_size")
+            .fetch_one(&mut connection)
+            .await
+            .unwrap()
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("fresh.db");
+    let store = herald::store::Store::connect(&format!("sqlite://{}", fresh.display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(page_size(&fresh).await, 8192);
+
+    let older = dir.path().join("older.db");
+    {
+        let url = format!("sqlite://{}?mode=rwc", older.display());
+        let mut connection = SqliteConnection::connect(&url).await.unwrap();
+        sqlx::Executor::execute(
+            &mut connection,
+            "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x); DROP TABLE t;",
+        )
+        .await
+        .unwrap();
+    }
+    let store = herald::store::Store::connect(&format!("sqlite://{}", older.display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let feed = store
+        .sync_feeds(&[FeedSpec {
+            url: "https://wire.example/feed".to_owned(),
+            name: None,
+        }])
+        .await
+        .unwrap()[0]
+        .id;
+    assert!(feed > 0);
+    assert_eq!(store.feeds().await.unwrap().len(), 1);
+    assert_eq!(page_size(&older).await, 4096);
+}
