@@ -15,7 +15,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 use crate::api::ApiState;
-use crate::config::{ApiLimits, FeedSettings, Redactor, Settings, SinkKind};
+use crate::config::{ApiLimits, FeedSettings, Redactor, RuleSettings, Settings, SinkKind};
+use crate::domain::alert::AlertTarget;
+use crate::domain::digest::DigestSchedule;
 use crate::domain::feed::{FeedRecord, FeedSpec, FeedStatus};
 use crate::fetch::{self, Fetcher};
 use crate::ingest::{self, PollReport, PollStatus, Watch};
@@ -130,7 +132,7 @@ pub fn compile_rules(settings: &Settings) -> (Result<Watch, InvalidRules>, Vec<S
             sinks: settings
                 .rules
                 .iter()
-                .map(|(name, rule)| (Arc::from(name.as_str()), Arc::from(rule.sinks.as_slice())))
+                .map(|(name, rule)| (Arc::from(name.as_str()), alert_targets(settings, rule)))
                 .collect(),
             max_age: settings.alerts.max_age,
             // The loader has checked both values against the same bounds.
@@ -225,6 +227,7 @@ impl App {
             lease: settings.alerts.lease,
             give_up: settings.alerts.give_up,
             redactor: settings.fetch.redactor.clone(),
+            digests: digest_schedules(&settings),
         };
         Ok(App {
             settings,
@@ -492,6 +495,35 @@ fn log_report(report: &PollReport) {
             "fetched"
         ),
     }
+}
+
+/// Where a rule's alerts go, each sink with the digest they wait for there.
+fn alert_targets(settings: &Settings, rule: &RuleSettings) -> Arc<[AlertTarget]> {
+    rule.sinks
+        .iter()
+        .map(|sink| AlertTarget {
+            sink: sink.clone(),
+            digest: rule
+                .digest_for(settings.sinks.get(sink))
+                .map(DigestSchedule::key),
+        })
+        .collect()
+}
+
+/// Every digest schedule the configuration names, by key.
+fn digest_schedules(settings: &Settings) -> HashMap<String, DigestSchedule> {
+    let of_sinks = settings
+        .sinks
+        .values()
+        .filter_map(|sink| sink.digest.as_ref());
+    let of_rules = settings
+        .rules
+        .values()
+        .filter_map(|rule| rule.digest.as_ref());
+    of_sinks
+        .chain(of_rules)
+        .map(|schedule| (schedule.key(), schedule.clone()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use url::Url;
 
-use crate::domain::alert::{RuleMatch, RuleMute, Suppression};
+use crate::domain::alert::{AlertTarget, RuleMatch, RuleMute, Suppression};
 use crate::domain::article::NewArticle;
 use crate::domain::article::{RejectedItem, SaveSummary};
 use crate::domain::feed::{FeedRecord, FetchRecord, FetchResult};
@@ -34,7 +34,7 @@ pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(48 * 3600);
 pub struct Watch {
     pub matcher: Matcher,
     /// Each rule's sinks, by rule name.
-    pub sinks: HashMap<Arc<str>, Arc<[String]>>,
+    pub sinks: HashMap<Arc<str>, Arc<[AlertTarget]>>,
     /// Items published earlier than this before now are stored but never alert.
     pub max_age: Duration,
     /// How new articles are grouped into stories, the unit alerts are unique on.

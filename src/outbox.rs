@@ -14,13 +14,18 @@ use futures::StreamExt;
 
 use crate::domain::alert::{AlertMessage, FiredRule};
 use crate::domain::delivery::{AttemptRecord, DeliveryRecord, DeliveryStatus};
+use crate::domain::digest::DigestSchedule;
 use crate::domain::redact::Redactor;
 use crate::domain::retry;
-use crate::sinks::{Sender, Sink, Verdict};
+use crate::sinks::{Digest, Sender, Sink, Verdict, digest_capacity};
 use crate::store::{Store, StoreError};
 
 /// Deliveries claimed at once.
 const CLAIM_BATCH: i64 = 32;
+
+/// Alerts per digest message to a sink no longer configured (its deliveries
+/// die as any other's do).
+const DIGEST_FALLBACK_CAPACITY: usize = 100;
 
 /// Sends in flight at once per dispatcher; Slack pacing applies on top, per URL.
 const SEND_CONCURRENCY: usize = 16;
@@ -58,6 +63,9 @@ pub struct Dispatcher {
     pub give_up: Duration,
     /// Payloads carry feed and article URLs with their credentials hidden.
     pub redactor: Redactor,
+    /// The configured digest schedules, by key (what waiting deliveries are
+    /// marked with).
+    pub digests: HashMap<String, DigestSchedule>,
 }
 
 impl Dispatcher {
@@ -66,6 +74,7 @@ impl Dispatcher {
     pub async fn run_once(&self, now: DateTime<Utc>) -> Result<DispatchReport, StoreError> {
         let mut report = DispatchReport::default();
         let started = Utc::now();
+        self.form_due_digests(now).await?;
         loop {
             // From the clock, not `now`: a long pass must not claim with a lease
             // that has already run out.
@@ -208,16 +217,36 @@ impl Dispatcher {
         sink: &Sink,
         delivery: &DeliveryRecord,
     ) -> Result<AttemptRecord, StoreError> {
+        let outcome = if delivery.carries_digest() {
+            let Some(digest) = self.digest(delivery).await? else {
+                return Ok(gone("the digest's articles were deleted"));
+            };
+            self.sender.send_digest(sink, &digest).await
+        } else {
+            let Some(message) = self.message(delivery).await? else {
+                return Ok(gone("the article was deleted"));
+            };
+            self.sender.send(sink, &message).await
+        };
+        let at = Utc::now();
+        let latency = outcome.latency;
+        let (status, next_attempt_at) = self.next_step(&outcome.verdict, delivery, at);
+        Ok(AttemptRecord {
+            at,
+            http_status: outcome.http_status,
+            error: outcome.error,
+            response_excerpt: outcome.response_excerpt,
+            latency_ms: i64::try_from(latency.as_millis()).unwrap_or(i64::MAX),
+            status,
+            next_attempt_at,
+        })
+    }
+
+    /// The alert a delivery sends, as its sink is shown it; none once its
+    /// article has been deleted.
+    async fn message(&self, delivery: &DeliveryRecord) -> Result<Option<AlertMessage>, StoreError> {
         let Some(article) = self.store.article(delivery.article_id).await? else {
-            return Ok(AttemptRecord {
-                at: Utc::now(),
-                http_status: None,
-                error: Some("the article was deleted".to_owned()),
-                response_excerpt: None,
-                latency_ms: 0,
-                status: DeliveryStatus::Dead,
-                next_attempt_at: Utc::now(),
-            });
+            return Ok(None);
         };
         let credited = article.feeds.first().map(|feed| feed.url.clone());
         let also_reported_by = match article.story_id {
@@ -232,8 +261,7 @@ impl Dispatcher {
                 .collect(),
             None => Vec::new(),
         };
-        let article = article.redacted(&self.redactor);
-        let message = AlertMessage {
+        Ok(Some(AlertMessage {
             delivery_id: delivery.delivery_id.clone(),
             alert_id: delivery.alert_id,
             rule: FiredRule {
@@ -244,23 +272,78 @@ impl Dispatcher {
                     .cloned()
                     .unwrap_or_default(),
             },
-            article,
+            article: article.redacted(&self.redactor),
             matched: delivery.matched.clone(),
             also_reported_by,
-        };
-        let outcome = self.sender.send(sink, &message).await;
-        let at = Utc::now();
-        let latency = outcome.latency;
-        let (status, next_attempt_at) = self.next_step(&outcome.verdict, delivery, at);
-        Ok(AttemptRecord {
-            at,
-            http_status: outcome.http_status,
-            error: outcome.error,
-            response_excerpt: outcome.response_excerpt,
-            latency_ms: i64::try_from(latency.as_millis()).unwrap_or(i64::MAX),
-            status,
-            next_attempt_at,
-        })
+        }))
+    }
+
+    /// The digest a carrier sends: the alerts of the deliveries it carries,
+    /// the stories most outlets carried first, then the newest. None when
+    /// every article is gone.
+    async fn digest(&self, carrier: &DeliveryRecord) -> Result<Option<Digest>, StoreError> {
+        let mut items = Vec::new();
+        for delivery in self.store.carried(carrier.id).await? {
+            if let Some(message) = self.message(&delivery).await? {
+                items.push(message);
+            }
+        }
+        if items.is_empty() {
+            return Ok(None);
+        }
+        items.sort_by(|a, b| {
+            b.also_reported_by
+                .len()
+                .cmp(&a.also_reported_by.len())
+                .then_with(|| b.article.published_at.cmp(&a.article.published_at))
+        });
+        let schedule = carrier
+            .digest
+            .as_deref()
+            .and_then(|key| self.digests.get(key))
+            .map_or_else(|| "digest".to_owned(), ToString::to_string);
+        Ok(Some(Digest {
+            delivery_id: carrier.delivery_id.clone(),
+            schedule,
+            part: 1,
+            parts: 1,
+            items,
+        }))
+    }
+
+    /// Forms the digests whose period has ended: each sink's deliveries
+    /// waiting for a schedule, from the oldest's period, split into messages
+    /// of what the sink takes. Deliveries waiting for a schedule no longer
+    /// configured (a reload removed it) go out now, as one digest.
+    async fn form_due_digests(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        for waiting in self.store.waiting_digests().await? {
+            let due = match self.digests.get(&waiting.digest) {
+                Some(schedule) => schedule.next_after(waiting.oldest),
+                None => now,
+            };
+            if due > now {
+                continue;
+            }
+            // Rows queued up to now belong to the period when it was not
+            // configured any more; else those of the period that ended.
+            let until = if self.digests.contains_key(&waiting.digest) {
+                due
+            } else {
+                now + chrono::TimeDelta::seconds(1)
+            };
+            let capacity = self
+                .sinks
+                .get(&waiting.sink)
+                .map_or(DIGEST_FALLBACK_CAPACITY, |sink| {
+                    digest_capacity(sink.target())
+                });
+            let carriers = self
+                .store
+                .form_digest(&waiting, until, capacity, now)
+                .await?;
+            tracing::debug!(sink = %waiting.sink, parts = carriers.len(), "digest formed");
+        }
+        Ok(())
     }
 
     /// Retry policy: delivered, retried after a backoff, or dead (permanent failure,
@@ -295,6 +378,19 @@ impl Dispatcher {
                 }
             }
         }
+    }
+}
+
+/// What a delivery that cannot be sent any more records: dead, with why.
+fn gone(why: &str) -> AttemptRecord {
+    AttemptRecord {
+        at: Utc::now(),
+        http_status: None,
+        error: Some(why.to_owned()),
+        response_excerpt: None,
+        latency_ms: 0,
+        status: DeliveryStatus::Dead,
+        next_attempt_at: Utc::now(),
     }
 }
 

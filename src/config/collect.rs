@@ -10,6 +10,8 @@ use super::loader::{FileContext, MIN_INTERVAL};
 use super::location::{Location, SourceFile, cannot_read};
 use super::raw::{RawFeed, RawFragment, RawManaged, RawRule, RawSink, Text};
 use super::values::{check_name, parse_duration, parse_feed_url};
+use crate::domain::digest::DigestSchedule;
+
 use super::{
     ConfigError, FeedSettings, Redactor, RuleSettings, Secret, SecretUrl, SinkKind, SinkSettings,
 };
@@ -166,9 +168,19 @@ impl Collected {
             ));
         }
         let max_in_flight = raw.get_ref().max_in_flight.clone();
+        let digest = {
+            let raw = raw.get_ref();
+            digest(
+                file,
+                raw.digest.as_ref(),
+                raw.digest_at.as_ref(),
+                raw.timezone.as_ref(),
+            )?
+        };
         let kind = sink_kind(file, name.get_ref(), raw)?;
         let sink = SinkSettings {
             max_in_flight: sink_in_flight(file, &kind, max_in_flight)?,
+            digest,
             kind,
             location: file.locate(name),
         };
@@ -209,6 +221,12 @@ impl Collected {
                 query_location: file.locate(&raw.query),
                 sinks,
                 tags: file.tags(raw.tags)?,
+                digest: digest(
+                    file,
+                    raw.digest.as_ref(),
+                    raw.digest_at.as_ref(),
+                    raw.timezone.as_ref(),
+                )?,
             },
             name_location: file.locate(name),
             sink_references,
@@ -389,3 +407,53 @@ fn include_paths(file: &FileContext, pattern: &Text) -> Result<Vec<PathBuf>, Con
 fn canonical_or_given(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
+
+/// A sink's or rule's digest: `digest = "1h"` (every hour, on the hour), or
+/// `digest_at = ["08:00", "17:00"]` with an optional `timezone` (UTC).
+fn digest(
+    file: &FileContext,
+    interval: Option<&Text>,
+    times: Option<&Spanned<Vec<Text>>>,
+    timezone: Option<&Text>,
+) -> Result<Option<DigestSchedule>, ConfigError> {
+    match (interval, times) {
+        (Some(_), Some(times)) => Err(file.fail(
+            times,
+            "`digest` and `digest_at` exclude each other: give one",
+        )),
+        (Some(interval), None) => {
+            file.forbid(timezone, "`timezone` only applies to `digest_at`")?;
+            let schedule = file.parsed(interval, |text| {
+                let interval = parse_duration(text, MIN_DIGEST_INTERVAL)?;
+                DigestSchedule::every(interval).map_err(|error| error.to_string())
+            })?;
+            Ok(Some(schedule))
+        }
+        (None, Some(times)) => {
+            let texts: Vec<String> = times
+                .get_ref()
+                .iter()
+                .map(|time| file.text(time))
+                .collect::<Result<_, _>>()?;
+            let zone = match timezone {
+                Some(zone) => Some(file.parsed(zone, |name| {
+                    name.parse::<chrono_tz::Tz>()
+                        .map(|_| name.to_owned())
+                        .map_err(|_| format!("unknown time zone \"{name}\" (an IANA name such as \"Europe/Berlin\")"))
+                })?),
+                None => None,
+            };
+            let schedule = DigestSchedule::at(&texts, zone.as_deref())
+                .map_err(|error| file.fail(times, error.to_string()))?;
+            Ok(Some(schedule))
+        }
+        (None, None) => {
+            file.forbid(timezone, "`timezone` only applies to `digest_at`")?;
+            Ok(None)
+        }
+    }
+}
+
+/// Shortest `digest` interval: the dispatcher looks for due digests about
+/// this often.
+const MIN_DIGEST_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);

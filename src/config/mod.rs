@@ -37,6 +37,8 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::domain::digest::DigestSchedule;
+
 pub use crate::domain::address::PrivateNetworks;
 pub use crate::domain::redact::Redactor;
 pub use location::Location;
@@ -368,6 +370,9 @@ pub struct SinkSettings {
     /// Deliveries sent at once (`max_in_flight`, webhooks only): 1 keeps the
     /// receiver's order strict.
     pub max_in_flight: usize,
+    /// Alerts to this sink wait for the digest of their period, unless their
+    /// rule has a digest of its own.
+    pub digest: Option<DigestSchedule>,
     /// Where the sink is named (the `NAME` in its `[sinks.NAME]` header).
     pub location: Location,
 }
@@ -411,6 +416,17 @@ pub struct RuleSettings {
     pub sinks: Vec<String>,
     /// Only feeds carrying one of these tags; empty means every feed.
     pub tags: Vec<String>,
+    /// The rule's alerts wait for the digest of their period, on every sink
+    /// it names (over the sink's own digest).
+    pub digest: Option<DigestSchedule>,
+}
+
+impl RuleSettings {
+    /// The digest an alert of this rule to `sink` waits for, if any: the
+    /// rule's own, else the sink's.
+    pub fn digest_for<'a>(&'a self, sink: Option<&'a SinkSettings>) -> Option<&'a DigestSchedule> {
+        self.digest.as_ref().or_else(|| sink?.digest.as_ref())
+    }
 }
 
 /// The file `herald feeds add`, `import`, `disable`… write, read with the main file

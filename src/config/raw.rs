@@ -169,6 +169,9 @@ pub(super) struct RawSink {
     pub url: Option<Text>,
     pub secret: Option<Text>,
     pub max_in_flight: Option<Spanned<usize>>,
+    pub digest: Option<Text>,
+    pub digest_at: Option<Spanned<Vec<Text>>>,
+    pub timezone: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,6 +180,9 @@ pub(super) struct RawRule {
     pub query: Text,
     pub sinks: Vec<Text>,
     pub tags: Option<Vec<Text>>,
+    pub digest: Option<Text>,
+    pub digest_at: Option<Spanned<Vec<Text>>>,
+    pub timezone: Option<Text>,
 }
 
 /// `max_body`: a string such as `"10MB"` or a plain number of bytes.

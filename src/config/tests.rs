@@ -224,6 +224,22 @@ fn bad_sinks_and_rules_are_rejected_where_they_are_written() {
             "herald.toml:4:17: `max_in_flight` must be at most 64, got 65".to_owned(),
         ),
         (
+            "[sinks.log]\ntype = \"log\"\ndigest = \"1h\"\ndigest_at = [\"08:00\"]\n".to_owned(),
+            "herald.toml:4:13: `digest` and `digest_at` exclude each other: give one".to_owned(),
+        ),
+        (
+            "[sinks.log]\ntype = \"log\"\ndigest = \"1h\"\ntimezone = \"UTC\"\n".to_owned(),
+            "herald.toml:4:12: `timezone` only applies to `digest_at`".to_owned(),
+        ),
+        (
+            "[sinks.log]\ntype = \"log\"\ndigest_at = [\"08:00\"]\ntimezone = \"Europe/Berln\"\n".to_owned(),
+            "herald.toml:4:12: unknown time zone \"Europe/Berln\" (an IANA name such as \"Europe/Berlin\")".to_owned(),
+        ),
+        (
+            format!("{LOG_SINK}[rules.oil]\nquery = 'oil'\nsinks = [\"log\"]\ndigest = \"soon\"\n"),
+            "herald.toml:6:10: invalid duration \"soon\", expected a duration like \"90s\", \"15m\" or \"1h\"".to_owned(),
+        ),
+        (
             "[sinks.chat]\ntype = \"discord\"\nurl = \"discord.example/api/webhooks/123/abc\"\n".to_owned(),
             "herald.toml:3:7: invalid url (not shown, it is a secret), expected an absolute http or https URL".to_owned(),
         ),
@@ -1042,4 +1058,25 @@ fn a_sink_named_twice_in_a_rule_is_delivered_to_once() {
          [rules.nk]\nquery = \"Iran\"\nsinks = [\"desk\", \"ops\", \"desk\"]\n",
     );
     assert_eq!(settings.rules["nk"].sinks, ["desk", "ops"]);
+}
+
+#[test]
+fn a_rule_digest_wins_over_its_sink_digest_and_times_have_a_zone() {
+    let settings = load_main(
+        "[sinks.mail]\ntype = \"log\"\ndigest_at = [\"17:00\", \"08:00\"]\ntimezone = \"Europe/Berlin\"\n\n\
+         [sinks.chat]\ntype = \"log\"\n\n\
+         [rules.nk-iran]\nquery = 'Iran'\nsinks = [\"mail\", \"chat\"]\n\n\
+         [rules.oil]\nquery = 'oil'\nsinks = [\"mail\"]\ndigest = \"1h\"\n",
+    );
+    let mail = settings.sinks.get("mail");
+    let chat = settings.sinks.get("chat");
+    let nk = &settings.rules["nk-iran"];
+    let oil = &settings.rules["oil"];
+    let at = nk.digest_for(mail).unwrap();
+    assert_eq!(at.key(), "at 08:00,17:00 Europe/Berlin");
+    assert!(
+        nk.digest_for(chat).is_none(),
+        "an instant sink stays instant"
+    );
+    assert_eq!(oil.digest_for(mail).unwrap().key(), "every 3600s");
 }

@@ -40,7 +40,16 @@ pub struct RuleMatch {
     /// The rule's terms found in the article.
     pub matched: Vec<Arc<str>>,
     /// Sinks to deliver the alert to: one outbox row each.
-    pub sinks: Arc<[String]>,
+    pub sinks: Arc<[AlertTarget]>,
+}
+
+/// A sink a rule's alerts go to, and the digest they wait for there, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertTarget {
+    pub sink: String,
+    /// The digest schedule's key ([`crate::domain::digest::DigestSchedule::key`]):
+    /// the delivery waits, marked with it, for the end of its period.
+    pub digest: Option<String>,
 }
 
 /// Why a rule hit is recorded but never delivered (no alert storms).

@@ -77,6 +77,20 @@ pub struct DeliveryRecord {
     pub rule: String,
     pub matched: Vec<String>,
     pub article_id: i64,
+    /// The digest schedule's key this delivery waits for, if it is part of a
+    /// digest (see [`DeliveryRecord::carries_digest`]).
+    pub digest: Option<String>,
+    /// The delivery whose message carries this one: itself for a digest's
+    /// carrier, none while it waits for its period to end.
+    pub digest_of: Option<i64>,
+}
+
+impl DeliveryRecord {
+    /// Whether sending this delivery sends a digest: the alerts of the rows
+    /// it carries, its own among them.
+    pub fn carries_digest(&self) -> bool {
+        self.digest.is_some() && self.digest_of == Some(self.id)
+    }
 }
 
 /// What one delivery attempt came to.

@@ -6,6 +6,7 @@ pub mod address;
 pub mod alert;
 pub mod article;
 pub mod delivery;
+pub mod digest;
 pub mod entry;
 pub mod feed;
 pub mod redact;

@@ -9,18 +9,29 @@
 //! are backslash-escaped: the one link is the embed's `url`, built by herald.
 
 use serde_json::{Map, Value, json};
+use url::Url;
 
 use super::text::{fit, one_line};
-use super::{also_reported, article_link, feed_label};
+use super::{Digest, also_reported, article_link, display_title, feed_label, outlets};
 use crate::domain::alert::AlertMessage;
+use crate::domain::article::Article;
 
 /// Discord's limits (<https://discord.com/developers/docs/resources/message#embed-object-embed-limits>).
 pub const MAX_CONTENT: usize = 2000;
 pub const MAX_EMBED_TITLE: usize = 256;
 pub const MAX_EMBED_DESCRIPTION: usize = 4096;
 pub const MAX_EMBED_FOOTER: usize = 2048;
-/// Title, description, footer, author and fields together.
+/// Title, description, footer, author and fields together, across all of a
+/// message's embeds.
 pub const MAX_EMBED_TOTAL: usize = 6000;
+pub const MAX_EMBEDS: usize = 10;
+/// Stories per digest message: one embed each.
+pub const DIGEST_CAPACITY: usize = MAX_EMBEDS;
+/// A full digest's embeds share [`MAX_EMBED_TOTAL`] equally, so no story's text
+/// can crowd out another's and the sum never exceeds it.
+const DIGEST_EMBED_SHARE: usize = MAX_EMBED_TOTAL / DIGEST_CAPACITY;
+/// What is left of an embed's share once its title took all it may.
+const DIGEST_DESCRIPTION: usize = DIGEST_EMBED_SHARE - MAX_EMBED_TITLE;
 /// The message line above the embed: a notification, the embed carries the rest.
 const MAX_CONTENT_USED: usize = 500;
 /// A "short summary", well inside the description limit.
@@ -35,13 +46,10 @@ const ZERO_WIDTH_SPACE: &str = "\u{200B}";
 pub fn payload(message: &AlertMessage) -> Value {
     let article = &message.article;
     let rule = inert(&one_line(&message.rule.name));
-    let title = match one_line(&article.title) {
-        title if title.is_empty() => "(untitled)".to_owned(),
-        title => title,
-    };
+    let title = display_title(article);
     let mut embed = Map::new();
     embed.insert("title".into(), fit(&inert(&title), MAX_EMBED_TITLE).into());
-    if let Some(url) = article_link(article).filter(|url| url.as_str().len() <= MAX_URL) {
+    if let Some(url) = embed_url(article) {
         embed.insert("url".into(), url.as_str().into());
     }
     if let Some(summary) = article.summary.as_deref().map(one_line)
@@ -76,6 +84,49 @@ pub fn payload(message: &AlertMessage) -> Value {
     })
 }
 
+/// The JSON body posted to a Discord webhook for a digest: the heading as the
+/// message, one embed per story. Stories past [`DIGEST_CAPACITY`] are left out
+/// (the heading says how many are shown) rather than have Discord refuse the
+/// whole message.
+pub fn digest_payload(digest: &Digest) -> Value {
+    let shown = &digest.items[..digest.items.len().min(DIGEST_CAPACITY)];
+    let heading = without_masked_links(&inert(&digest.heading(shown.len())));
+    let embeds: Vec<Value> = shown.iter().map(digest_embed).collect();
+    json!({
+        "content": format!("**{}**", fit(&heading, MAX_CONTENT_USED - 4)),
+        "embeds": embeds,
+        "allowed_mentions": {"parse": []},
+    })
+}
+
+/// One story of a digest, held to its share of the message's embed text.
+fn digest_embed(message: &AlertMessage) -> Value {
+    let article = &message.article;
+    let mut embed = Map::new();
+    let title = fit(&inert(&display_title(article)), MAX_EMBED_TITLE);
+    embed.insert("title".into(), title.into());
+    if let Some(url) = embed_url(article) {
+        embed.insert("url".into(), url.as_str().into());
+    }
+    let rule = without_masked_links(&inert(&one_line(&message.rule.name)));
+    let description = format!(
+        "Rule **{}** · {}",
+        fit(&rule, MAX_NAME),
+        without_masked_links(&inert(&outlets(message)))
+    );
+    embed.insert(
+        "description".into(),
+        fit(&description, DIGEST_DESCRIPTION).into(),
+    );
+    embed.insert("timestamp".into(), article.published_at.to_rfc3339().into());
+    Value::Object(embed)
+}
+
+/// The article's link if Discord will take it; a cut URL would point elsewhere.
+fn embed_url(article: &Article) -> Option<Url> {
+    article_link(article).filter(|url| url.as_str().len() <= MAX_URL)
+}
+
 /// Mention tokens broken by a zero-width space after their `@`.
 fn inert(text: &str) -> String {
     text.replace("@everyone", &format!("@{ZERO_WIDTH_SPACE}everyone"))
@@ -91,7 +142,7 @@ fn without_masked_links(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::domain::article::ArticleSource;
-    use crate::sinks::tests::message;
+    use crate::sinks::tests::{HOSTILE, digest, long_digest, message};
     use crate::sinks::text::length;
 
     fn embed(payload: &Value) -> &Map<String, Value> {
@@ -197,5 +248,147 @@ mod tests {
         assert!(length(embed["footer"]["text"].as_str().unwrap()) <= MAX_EMBED_FOOTER);
         assert!(embed_length(&payload) <= MAX_EMBED_TOTAL);
         assert!(embed["title"].as_str().unwrap().ends_with('…'));
+    }
+
+    fn embeds(payload: &Value) -> &Vec<Value> {
+        payload["embeds"].as_array().unwrap()
+    }
+
+    /// Whether every `[` and `]` is backslash-escaped, so no masked link renders.
+    fn brackets_escaped(text: &str) -> bool {
+        let mut previous = None;
+        for c in text.chars() {
+            if matches!(c, '[' | ']') && previous != Some('\\') {
+                return false;
+            }
+            previous = Some(c);
+        }
+        true
+    }
+
+    #[test]
+    fn digest_shape() {
+        let mut digest = digest(3);
+        digest.items[1].also_reported_by = vec![ArticleSource {
+            url: "https://wire.example/rss".to_owned(),
+            name: Some("Wire".to_owned()),
+        }];
+        digest.items[2].article.url = Some("javascript:alert(1)".to_owned());
+        digest.items[2].article.canonical_url = None;
+        let payload = digest_payload(&digest);
+        let keys: Vec<&String> = payload.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["allowed_mentions", "content", "embeds"]);
+        assert_eq!(payload["allowed_mentions"], json!({"parse": []}));
+        assert_eq!(payload["content"], "**3 stories — every 1h**");
+        assert_eq!(
+            payload["embeds"],
+            json!([
+                {
+                    "title": "Story 1",
+                    "url": "https://www.miamiherald.com/news/article1.html?a=1&b=2",
+                    "description": "Rule **nk-iran** · Miami Herald",
+                    "timestamp": "2026-03-01T12:30:00+00:00",
+                },
+                {
+                    "title": "Story 2",
+                    "url": "https://www.miamiherald.com/news/article1.html?a=1&b=2",
+                    "description": "Rule **nk-iran** · Miami Herald · also reported by 1 other outlet: Wire",
+                    "timestamp": "2026-03-01T12:30:00+00:00",
+                },
+                {
+                    "title": "Story 3",
+                    "description": "Rule **nk-iran** · Miami Herald",
+                    "timestamp": "2026-03-01T12:30:00+00:00",
+                },
+            ])
+        );
+    }
+
+    #[test]
+    fn digest_heading_numbers_its_part() {
+        let mut digest = digest(1);
+        digest.part = 2;
+        digest.parts = 3;
+        assert_eq!(
+            digest_payload(&digest)["content"],
+            "**1 story — every 1h (part 2 of 3)**"
+        );
+    }
+
+    #[test]
+    fn digest_feed_text_cannot_ping_or_link() {
+        let mut digest = digest(3);
+        for item in &mut digest.items {
+            item.article.title = format!("{HOSTILE} @everyone");
+            item.article.feeds[0].name = Some(HOSTILE.to_owned());
+            item.also_reported_by = vec![ArticleSource {
+                url: "https://wire.example/rss".to_owned(),
+                name: Some(format!("{HOSTILE} <@123> @everyone")),
+            }];
+            item.rule.name = "[r](http://evil)".to_owned();
+        }
+        digest.schedule = HOSTILE.to_owned();
+        let payload = digest_payload(&digest);
+        assert_eq!(payload["allowed_mentions"], json!({"parse": []}));
+        let text = payload.to_string();
+        for token in ["@everyone", "@here", "<@1", "<@h"] {
+            assert!(!text.contains(token), "{token} survived in {text}");
+        }
+        let content = payload["content"].as_str().unwrap();
+        assert!(brackets_escaped(content), "{content}");
+        for embed in embeds(&payload) {
+            // The title is not rendered as markdown links; the link is `url`.
+            assert_eq!(
+                embed["title"],
+                "<@\u{200B}\u{200B}here> *bold* [x](http://evil) & co @\u{200B}everyone"
+            );
+            let description = embed["description"].as_str().unwrap();
+            assert!(brackets_escaped(description), "{description}");
+            assert_eq!(
+                description,
+                "Rule **\\[r\\](http://evil)** · \
+                 <@\u{200B}\u{200B}here> *bold* \\[x\\](http://evil) & co · \
+                 also reported by 1 other outlet: \
+                 <@\u{200B}\u{200B}here> *bold* \\[x\\](http://evil) & co <@\u{200B}123> @\u{200B}everyone"
+            );
+        }
+    }
+
+    #[test]
+    fn full_digest_of_long_text_stays_within_discord_limits() {
+        let payload = digest_payload(&long_digest(DIGEST_CAPACITY));
+        let reparsed: Value = serde_json::from_str(&payload.to_string()).unwrap();
+        assert_eq!(reparsed, payload);
+        let content = payload["content"].as_str().unwrap();
+        assert!(length(content) <= MAX_CONTENT);
+        assert!(content.ends_with("… (part 3 of 9)**"), "{content}");
+        let embeds = embeds(&payload);
+        assert_eq!(embeds.len(), MAX_EMBEDS);
+        let mut total = 0;
+        for embed in embeds {
+            let title = embed["title"].as_str().unwrap();
+            let description = embed["description"].as_str().unwrap();
+            assert!(length(title) <= MAX_EMBED_TITLE);
+            assert!(length(description) <= MAX_EMBED_DESCRIPTION);
+            assert!(title.ends_with('…') && description.ends_with('…'));
+            assert!(description.contains("also reported by 200 other outlets: "));
+            assert!(brackets_escaped(description), "{description}");
+            assert!(
+                embed["url"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("https://example.com/")
+            );
+            total += length(title) + length(description);
+        }
+        assert!(total <= MAX_EMBED_TOTAL, "{total}");
+        assert!(!payload.to_string().contains("@everyone"));
+    }
+
+    #[test]
+    fn digest_past_capacity_shows_what_fits_and_says_so() {
+        let payload = digest_payload(&digest(25));
+        assert_eq!(embeds(&payload).len(), MAX_EMBEDS);
+        assert_eq!(payload["content"], "**25 stories — every 1h (10 shown)**");
     }
 }

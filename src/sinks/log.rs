@@ -2,6 +2,8 @@
 //! a fresh install shows matches without any external service, and `RUST_LOG` or
 //! `--log-format json` route them like any other log.
 
+use super::Digest;
+use super::text::one_line;
 use crate::domain::alert::AlertMessage;
 
 /// Where alert lines go; filter with `RUST_LOG=herald::alert=info`.
@@ -23,13 +25,35 @@ pub fn emit(sink_name: &str, message: &AlertMessage) {
     );
 }
 
+/// Writes the digest as one line, so a period's alerts read as the one message
+/// a chat sink would have got; cannot fail, like [`emit`].
+pub fn emit_digest(sink_name: &str, digest: &Digest) {
+    // One line each: a title's own line breaks would split the log line.
+    let titles: Vec<String> = digest
+        .items
+        .iter()
+        .map(|message| one_line(&message.article.title))
+        .collect();
+    tracing::info!(
+        target: TARGET,
+        sink = sink_name,
+        schedule = %digest.schedule,
+        part = digest.part,
+        parts = digest.parts,
+        count = digest.items.len(),
+        titles = %titles.join(" | "),
+        delivery_id = %digest.delivery_id,
+        "digest"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::sinks::tests::message;
+    use crate::sinks::tests::{digest, message};
 
     #[derive(Clone, Default)]
     struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -44,19 +68,27 @@ mod tests {
         }
     }
 
-    #[test]
-    fn alert_is_one_json_log_line_with_its_fields() {
+    /// The JSON log lines `write` produces.
+    fn log_lines(write: impl FnOnce()) -> Vec<serde_json::Value> {
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
             .json()
             .with_writer(move || writer.clone())
             .finish();
-        tracing::subscriber::with_default(subscriber, || emit("audit", &message()));
+        tracing::subscriber::with_default(subscriber, write);
         let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        let lines: Vec<&str> = output.lines().collect();
-        assert_eq!(lines.len(), 1, "{output}");
-        let line: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        output
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn alert_is_one_json_log_line_with_its_fields() {
+        let lines = log_lines(|| emit("audit", &message()));
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line = &lines[0];
         assert_eq!(line["target"], TARGET);
         assert_eq!(line["level"], "INFO");
         let fields = &line["fields"];
@@ -70,5 +102,27 @@ mod tests {
             "https://www.miamiherald.com/news/article1.html?a=1&b=2"
         );
         assert_eq!(fields["delivery_id"], "d-0001");
+    }
+
+    #[test]
+    fn digest_is_one_json_log_line_with_its_fields() {
+        let mut digest = digest(3);
+        digest.part = 2;
+        digest.parts = 3;
+        digest.items[1].article.title = "Story\n 2".to_owned();
+        let lines = log_lines(|| emit_digest("audit", &digest));
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line = &lines[0];
+        assert_eq!(line["target"], TARGET);
+        assert_eq!(line["level"], "INFO");
+        let fields = &line["fields"];
+        assert_eq!(fields["message"], "digest");
+        assert_eq!(fields["sink"], "audit");
+        assert_eq!(fields["schedule"], "every 1h");
+        assert_eq!(fields["part"], 2);
+        assert_eq!(fields["parts"], 3);
+        assert_eq!(fields["count"], 3);
+        assert_eq!(fields["titles"], "Story 1 | Story 2 | Story 3");
+        assert_eq!(fields["delivery_id"], "g-0001");
     }
 }

@@ -3,9 +3,9 @@
 //!
 //! Owns the HTTP client used for alerts and Slack's pacing (at most one
 //! message per second per webhook). Knows nothing of the outbox, the store, rules or
-//! config: it never retries or schedules — the outbox calls [`Sender::send`] once per
-//! attempt, records the [`AttemptOutcome`] and decides when to try again
-//! (`domain::retry`). Webhook URLs and secrets are credentials: they never appear in
+//! config: it never retries or schedules — the outbox calls [`Sender::send`] (or
+//! [`Sender::send_digest`] for a [`Digest`]) once per attempt, records the
+//! [`AttemptOutcome`] and decides when to try again (`domain::retry`). Webhook URLs and secrets are credentials: they never appear in
 //! `Debug`, in an outcome's error or in a log line written here.
 
 pub mod discord;
@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::domain::alert::AlertMessage;
-use crate::domain::article::Article;
+use crate::domain::article::{Article, ArticleSource};
 use crate::domain::retry::parse_retry_after;
 
 /// Longest one delivery attempt may take, connect to last byte.
@@ -45,6 +45,63 @@ const MAX_EXCERPT_BYTES: usize = 4 * MAX_EXCERPT_CHARS;
 
 /// Sent with every request: the delivery's stable id, so a receiver can drop repeats.
 pub const DELIVERY_HEADER: &str = "x-herald-delivery";
+
+/// Digest stories per message for webhooks and the log: they have no message
+/// limits of their own, but a receiver should not have to take an unbounded body.
+pub const GENEROUS_DIGEST_CAPACITY: usize = 100;
+
+/// Several alerts in one message: a digest period's stories, or the part of them that fits one message.
+#[derive(Debug, Clone)]
+pub struct Digest {
+    /// Stable across retries (`X-Herald-Delivery`): the carrying delivery's id.
+    pub delivery_id: String,
+    /// What the digest covers, for its heading, e.g. "every 1h" or "at 08:00 (Europe/Berlin)".
+    pub schedule: String,
+    /// 1-based part number and the number of parts when a period's stories did not fit one message.
+    pub part: usize,
+    pub parts: usize,
+    /// The alerts, in the order to show them (the caller orders them: most-covered, then newest first).
+    pub items: Vec<AlertMessage>,
+}
+
+/// The schedule in a digest's heading: cut on its own so that an absurdly long
+/// one cannot push the part number out of a heading the sink cuts to its limit.
+const MAX_SCHEDULE: usize = 120;
+
+impl Digest {
+    /// "3 stories — every 1h (part 1 of 2)", shared so that every chat sink
+    /// words it alike. `shown` is how many items the sink could fit: when a
+    /// caller passed more than [`digest_capacity`], the reader learns that
+    /// stories are missing rather than silently losing them.
+    fn heading(&self, shown: usize) -> String {
+        let count = self.items.len();
+        let noun = if count == 1 { "story" } else { "stories" };
+        let schedule = text::fit(&text::one_line(&self.schedule), MAX_SCHEDULE);
+        let mut heading = format!("{count} {noun} — {schedule}");
+        let mut notes = Vec::new();
+        if self.parts > 1 {
+            notes.push(format!("part {} of {}", self.part, self.parts));
+        }
+        if shown < count {
+            notes.push(format!("{shown} shown"));
+        }
+        if !notes.is_empty() {
+            heading.push_str(&format!(" ({})", notes.join("; ")));
+        }
+        heading
+    }
+}
+
+/// Alerts per digest message for a sink type, so that each message stays within the
+/// service's limits (Slack: 50 blocks per message; Discord: 10 embeds, 6,000 characters in all;
+/// webhooks and the log: a generous 100).
+pub fn digest_capacity(target: &SinkTarget) -> usize {
+    match target {
+        SinkTarget::Slack { .. } => slack::DIGEST_CAPACITY,
+        SinkTarget::Discord { .. } => discord::DIGEST_CAPACITY,
+        SinkTarget::Webhook { .. } | SinkTarget::Log => GENEROUS_DIGEST_CAPACITY,
+    }
+}
 
 /// Where a sink delivers. Plain values: the caller has validated and exposed them.
 #[derive(Clone, PartialEq, Eq)]
@@ -238,10 +295,21 @@ impl Sender {
     /// Makes one attempt to deliver `message` to `sink`. Never fails: every problem
     /// is an outcome for the outbox to record.
     pub async fn send(&self, sink: &Sink, message: &AlertMessage) -> AttemptOutcome {
+        self.deliver(sink, Content::Alert(message)).await
+    }
+
+    /// One attempt to send a digest; classified exactly like `send`.
+    pub async fn send_digest(&self, sink: &Sink, digest: &Digest) -> AttemptOutcome {
+        self.deliver(sink, Content::Digest(digest)).await
+    }
+
+    /// The one path both kinds of message take, so that pacing, signing and
+    /// classification cannot drift apart between them.
+    async fn deliver(&self, sink: &Sink, content: Content<'_>) -> AttemptOutcome {
         let outgoing = match &sink.target {
             SinkTarget::Log => {
                 let started = Instant::now();
-                log::emit(&sink.name, message);
+                content.log(&sink.name);
                 return AttemptOutcome {
                     verdict: Verdict::Delivered,
                     http_status: None,
@@ -252,14 +320,15 @@ impl Sender {
             }
             SinkTarget::Slack { url } => {
                 self.slack_pacer.wait_turn(url.as_str()).await;
-                Outgoing::json(url, &slack::payload(message))
+                Outgoing::json(url, &content.slack())
             }
-            SinkTarget::Discord { url } => Outgoing::json(url, &discord::payload(message)),
+            SinkTarget::Discord { url } => Outgoing::json(url, &content.discord()),
             SinkTarget::Webhook { url, secret } => {
-                Outgoing::webhook(url, message, secret.as_deref())
+                let (payload, event) = content.webhook();
+                Outgoing::webhook(url, &payload, event, secret.as_deref())
             }
         };
-        self.post(outgoing, &message.delivery_id).await
+        self.post(outgoing, content.delivery_id()).await
     }
 
     async fn post(&self, outgoing: Outgoing<'_>, delivery_id: &str) -> AttemptOutcome {
@@ -347,11 +416,18 @@ impl<'a> Outgoing<'a> {
         }
     }
 
-    fn webhook(url: &'a Url, message: &AlertMessage, secret: Option<&str>) -> Outgoing<'a> {
-        let mut outgoing = Outgoing::json(url, &webhook::payload(message));
+    /// A webhook body with its event named and, given a secret, signed over the
+    /// exact bytes sent, so a receiver can verify before parsing.
+    fn webhook(
+        url: &'a Url,
+        payload: &serde_json::Value,
+        event: &'static str,
+        secret: Option<&str>,
+    ) -> Outgoing<'a> {
+        let mut outgoing = Outgoing::json(url, payload);
         outgoing.headers.insert(
             HeaderName::from_static(webhook::EVENT_HEADER),
-            HeaderValue::from_static(webhook::EVENT),
+            HeaderValue::from_static(event),
         );
         if let Some(secret) = secret
             && let Ok(value) = HeaderValue::from_str(&webhook::signature(secret, &outgoing.body))
@@ -361,6 +437,51 @@ impl<'a> Outgoing<'a> {
                 .insert(HeaderName::from_static(webhook::SIGNATURE_HEADER), value);
         }
         outgoing
+    }
+}
+
+/// What one attempt carries: a single alert or a digest of several.
+#[derive(Clone, Copy)]
+enum Content<'a> {
+    Alert(&'a AlertMessage),
+    Digest(&'a Digest),
+}
+
+impl Content<'_> {
+    fn delivery_id(&self) -> &str {
+        match self {
+            Content::Alert(message) => &message.delivery_id,
+            Content::Digest(digest) => &digest.delivery_id,
+        }
+    }
+
+    fn log(&self, sink_name: &str) {
+        match self {
+            Content::Alert(message) => log::emit(sink_name, message),
+            Content::Digest(digest) => log::emit_digest(sink_name, digest),
+        }
+    }
+
+    fn slack(&self) -> serde_json::Value {
+        match self {
+            Content::Alert(message) => slack::payload(message),
+            Content::Digest(digest) => slack::digest_payload(digest),
+        }
+    }
+
+    fn discord(&self) -> serde_json::Value {
+        match self {
+            Content::Alert(message) => discord::payload(message),
+            Content::Digest(digest) => discord::digest_payload(digest),
+        }
+    }
+
+    /// The body and the event header naming it, which receivers switch on.
+    fn webhook(&self) -> (serde_json::Value, &'static str) {
+        match self {
+            Content::Alert(message) => (webhook::payload(message), webhook::EVENT),
+            Content::Digest(digest) => (webhook::digest_payload(digest), webhook::DIGEST_EVENT),
+        }
     }
 }
 
@@ -506,9 +627,14 @@ fn also_reported(message: &AlertMessage) -> Option<String> {
 
 /// The feed to credit: the first source's name, else its host.
 fn feed_label(article: &Article) -> String {
-    let Some(source) = article.feeds.first() else {
-        return "unknown feed".to_owned();
-    };
+    match article.feeds.first() {
+        Some(source) => source_label(source),
+        None => "unknown feed".to_owned(),
+    }
+}
+
+/// A feed as a reader knows it: its name, else its host.
+fn source_label(source: &ArticleSource) -> String {
     let name = source
         .name
         .as_deref()
@@ -520,6 +646,38 @@ fn feed_label(article: &Article) -> String {
             .and_then(|url| url.host_str().map(str::to_owned))
     })
     .unwrap_or_else(|| source.url.clone())
+}
+
+/// The headline as chat shows it: one line, and never blank (a bare link or
+/// an empty embed title says nothing about the story).
+fn display_title(article: &Article) -> String {
+    match text::one_line(&article.title) {
+        title if title.is_empty() => "(untitled)".to_owned(),
+        title => title,
+    }
+}
+
+/// A feed name in a digest's outlet list: each is cut on its own, so one
+/// absurdly long name cannot push the others, or the count, out of the line.
+const MAX_OUTLET_NAME: usize = 60;
+
+/// "Miami Herald · also reported by 2 other outlets: Wire, paper.example":
+/// the credited feed and the count come first, so a sink cutting the line to
+/// its limit only loses names from the end. Unescaped: each sink escapes it.
+fn outlets(message: &AlertMessage) -> String {
+    let mut line = text::fit(&feed_label(&message.article), MAX_OUTLET_NAME);
+    if let Some(spread) = also_reported(message) {
+        let others: Vec<String> = message
+            .also_reported_by
+            .iter()
+            .map(|source| text::fit(&source_label(source), MAX_OUTLET_NAME))
+            .collect();
+        line.push_str(" · ");
+        line.push_str(&spread);
+        line.push_str(": ");
+        line.push_str(&others.join(", "));
+    }
+    line
 }
 
 #[cfg(test)]
@@ -559,6 +717,54 @@ pub(crate) mod tests {
             matched: vec!["north korea".to_owned(), "iran".to_owned()],
             also_reported_by: Vec::new(),
         }
+    }
+
+    /// Feed text trying what chat services act on: a mention, emphasis, a masked
+    /// link and an HTML entity's start.
+    pub(crate) const HOSTILE: &str = "<@here> *bold* [x](http://evil) & co";
+
+    /// A digest of `count` alerts on distinct stories titled "Story 1", "Story 2", ….
+    pub(crate) fn digest(count: usize) -> Digest {
+        let items = (0..count)
+            .map(|index| {
+                let mut item = message();
+                item.delivery_id = format!("d-{index:04}");
+                item.alert_id = 100 + i64::try_from(index).unwrap();
+                item.article.id = 1000 + i64::try_from(index).unwrap();
+                item.article.title = format!("Story {}", index + 1);
+                item
+            })
+            .collect();
+        Digest {
+            delivery_id: "g-0001".to_owned(),
+            schedule: "every 1h".to_owned(),
+            part: 1,
+            parts: 1,
+            items,
+        }
+    }
+
+    /// A digest of `count` alerts whose every feed-derived string (and the
+    /// schedule) is far past any service's limit, in multi-byte and escaped text.
+    pub(crate) fn long_digest(count: usize) -> Digest {
+        let mut digest = digest(count);
+        for item in &mut digest.items {
+            item.article.title = format!("Пхеньян 😀 {HOSTILE} @everyone ").repeat(300);
+            // As long as a link may be once escaped (`&` becomes `&amp;` for Slack).
+            item.article.url = Some(format!("https://example.com/{}?a=1&b=2", "p".repeat(1950)));
+            item.article.feeds[0].name = Some("ü&".repeat(5000));
+            item.rule.name = "r&[".repeat(1000);
+            item.also_reported_by = (0..200)
+                .map(|n| ArticleSource {
+                    url: format!("https://outlet{n}.example/rss"),
+                    name: Some(format!("Outlet {n} {HOSTILE} @everyone")),
+                })
+                .collect();
+        }
+        digest.schedule = "at 08:00 & <!channel> [x](y) @everyone ".repeat(200);
+        digest.part = 3;
+        digest.parts = 9;
+        digest
     }
 
     #[test]
@@ -640,6 +846,209 @@ pub(crate) mod tests {
         // A key idle for longer than the interval goes at once.
         let later = now + Duration::from_secs(10);
         assert_eq!(pacer.reserve("a", later), later);
+    }
+
+    #[test]
+    fn digest_heading_counts_stories_parts_and_what_is_shown() {
+        let mut digest = digest(3);
+        assert_eq!(digest.heading(3), "3 stories — every 1h");
+        digest.part = 2;
+        digest.parts = 4;
+        assert_eq!(digest.heading(3), "3 stories — every 1h (part 2 of 4)");
+        assert_eq!(
+            digest.heading(2),
+            "3 stories — every 1h (part 2 of 4; 2 shown)"
+        );
+        digest.items.truncate(1);
+        digest.parts = 1;
+        digest.schedule = "at 08:00\n(Europe/Berlin)".to_owned();
+        assert_eq!(digest.heading(1), "1 story — at 08:00 (Europe/Berlin)");
+    }
+
+    #[test]
+    fn a_long_schedule_cannot_push_the_part_out_of_the_heading() {
+        let heading = long_digest(2).heading(2);
+        assert!(heading.ends_with("… (part 3 of 9)"), "{heading}");
+        assert!(text::length(&heading) < 2 * MAX_SCHEDULE);
+    }
+
+    #[test]
+    fn outlets_lead_with_the_credited_feed_and_the_count() {
+        let mut message = message();
+        assert_eq!(outlets(&message), "Miami Herald");
+        message.also_reported_by = vec![
+            ArticleSource {
+                url: "https://wire.example/rss".to_owned(),
+                name: Some("Wire".to_owned()),
+            },
+            ArticleSource {
+                url: "https://paper.example/rss".to_owned(),
+                name: None,
+            },
+        ];
+        assert_eq!(
+            outlets(&message),
+            "Miami Herald · also reported by 2 other outlets: Wire, paper.example"
+        );
+        message.article.feeds[0].name = Some("x".repeat(1000));
+        let line = outlets(&message);
+        assert!(
+            line.ends_with("… · also reported by 2 other outlets: Wire, paper.example"),
+            "{line}"
+        );
+        assert!(text::length(&line) < 2 * MAX_OUTLET_NAME + 40);
+    }
+
+    #[test]
+    fn digest_capacity_per_sink_type() {
+        let url = Url::parse("https://hooks.example/x").unwrap();
+        let capacity = |target: SinkTarget| digest_capacity(&target);
+        assert_eq!(capacity(SinkTarget::Slack { url: url.clone() }), 49);
+        assert_eq!(capacity(SinkTarget::Discord { url: url.clone() }), 10);
+        assert_eq!(capacity(SinkTarget::Webhook { url, secret: None }), 100);
+        assert_eq!(capacity(SinkTarget::Log), 100);
+    }
+
+    #[test]
+    fn each_content_names_its_own_webhook_event() {
+        let message = message();
+        let digest = digest(2);
+        let (payload, event) = Content::Alert(&message).webhook();
+        assert_eq!(
+            (payload["event"].as_str(), event),
+            (Some("rule.matched"), "rule.matched")
+        );
+        let (payload, event) = Content::Digest(&digest).webhook();
+        assert_eq!(
+            (payload["event"].as_str(), event),
+            (Some("digest"), "digest")
+        );
+        assert_eq!(Content::Digest(&digest).delivery_id(), "g-0001");
+    }
+
+    /// Independent of [`webhook::signature`]: what a receiver would compute.
+    fn hmac_hex(secret: &str, body: &[u8]) -> String {
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body);
+        let digest = mac.finalize().into_bytes();
+        let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+        format!("sha256={hex}")
+    }
+
+    #[test]
+    fn webhook_digest_is_signed_over_its_exact_body() {
+        let url = Url::parse("https://hooks.example/in").unwrap();
+        let digest = digest(3);
+        let payload = webhook::digest_payload(&digest);
+        let signed = Outgoing::webhook(&url, &payload, webhook::DIGEST_EVENT, Some("s3cret"));
+        let header = |name: &str| signed.headers.get(name).and_then(|v| v.to_str().ok());
+        assert_eq!(header("x-herald-event"), Some("digest"));
+        assert_eq!(header("content-type"), Some("application/json"));
+        let expected = hmac_hex("s3cret", &signed.body);
+        assert_eq!(header("x-herald-signature"), Some(expected.as_str()));
+        assert_ne!(
+            header("x-herald-signature"),
+            Some(hmac_hex("other", &signed.body).as_str())
+        );
+        let sent: serde_json::Value = serde_json::from_slice(&signed.body).unwrap();
+        assert_eq!(sent, payload);
+
+        let unsigned = Outgoing::webhook(&url, &payload, webhook::DIGEST_EVENT, None);
+        assert_eq!(unsigned.body, signed.body);
+        assert!(!unsigned.headers.contains_key("x-herald-signature"));
+        assert_eq!(unsigned.headers["x-herald-event"], "digest");
+    }
+
+    /// Accepts one HTTP request on a local port, answers 204 and hands back the
+    /// request's headers (names lowercased) and body.
+    async fn receive_one() -> (
+        Url,
+        tokio::task::JoinHandle<(HashMap<String, String>, Vec<u8>)>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/hook", listener.local_addr().unwrap())).unwrap();
+        let handle = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 16 * 1024];
+            let (head_end, headers) = loop {
+                let read = stream.read(&mut buffer).await.unwrap();
+                assert!(read > 0, "connection closed mid-request");
+                request.extend_from_slice(&buffer[..read]);
+                if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8(request[..end].to_vec()).unwrap();
+                    let headers: HashMap<String, String> = head
+                        .lines()
+                        .skip(1)
+                        .filter_map(|line| line.split_once(':'))
+                        .map(|(name, value)| (name.to_lowercase(), value.trim().to_owned()))
+                        .collect();
+                    break (end + 4, headers);
+                }
+            };
+            let length: usize = headers["content-length"].parse().unwrap();
+            while request.len() < head_end + length {
+                let read = stream.read(&mut buffer).await.unwrap();
+                assert!(read > 0, "connection closed mid-body");
+                request.extend_from_slice(&buffer[..read]);
+            }
+            stream
+                .write_all(
+                    b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                )
+                .await
+                .unwrap();
+            (headers, request[head_end..].to_vec())
+        });
+        (url, handle)
+    }
+
+    #[tokio::test]
+    async fn send_digest_posts_the_signed_digest_with_its_delivery_id() {
+        let (url, received) = receive_one().await;
+        let sender = Sender::new(
+            Duration::from_secs(5),
+            "herald-test/1",
+            PrivateNetworks::default(),
+        )
+        .unwrap();
+        let sink = Sink::new(
+            "audit",
+            SinkTarget::Webhook {
+                url,
+                secret: Some("s3cret".to_owned()),
+            },
+        );
+        let digest = digest(3);
+        let outcome = sender.send_digest(&sink, &digest).await;
+        assert_eq!(outcome.verdict, Verdict::Delivered, "{outcome:?}");
+        assert_eq!(outcome.http_status, Some(204));
+        let (headers, body) = received.await.unwrap();
+        assert_eq!(headers["x-herald-event"], "digest");
+        assert_eq!(headers["x-herald-delivery"], "g-0001");
+        assert_eq!(headers["x-herald-signature"], hmac_hex("s3cret", &body));
+        assert_eq!(
+            body,
+            webhook::digest_payload(&digest).to_string().into_bytes()
+        );
+    }
+
+    #[tokio::test]
+    async fn send_digest_to_the_log_is_delivered_at_once() {
+        let sender = Sender::new(
+            Duration::from_secs(5),
+            "herald-test/1",
+            PrivateNetworks::default(),
+        )
+        .unwrap();
+        let outcome = sender
+            .send_digest(&Sink::new("audit", SinkTarget::Log), &digest(3))
+            .await;
+        assert_eq!(outcome.verdict, Verdict::Delivered);
+        assert_eq!(outcome.http_status, None);
+        assert_eq!(outcome.error, None);
     }
 
     #[test]

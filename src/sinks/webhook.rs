@@ -7,10 +7,13 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+use super::Digest;
 use crate::domain::alert::AlertMessage;
 
-/// The one event herald sends today; receivers switch on it.
+/// The event of a single alert; receivers switch on it.
 pub const EVENT: &str = "rule.matched";
+/// The event of a digest, so a receiver can tell a list of alerts from one.
+pub const DIGEST_EVENT: &str = "digest";
 pub const EVENT_HEADER: &str = "x-herald-event";
 pub const SIGNATURE_HEADER: &str = "x-herald-signature";
 
@@ -20,10 +23,41 @@ pub fn payload(message: &AlertMessage) -> Value {
         "event": EVENT,
         "delivery_id": message.delivery_id,
         "alert_id": message.alert_id,
-        "rule": {"name": message.rule.name, "query": message.rule.query},
+        "rule": rule(message),
         "article": message.article,
         "matched": message.matched,
     })
+}
+
+/// The JSON document posted to a generic webhook for a digest. Each item is
+/// what a single alert's payload says about it, plus the other outlets, so a
+/// receiver ranking stories need not ask herald again.
+pub fn digest_payload(digest: &Digest) -> Value {
+    let items: Vec<Value> = digest
+        .items
+        .iter()
+        .map(|message| {
+            json!({
+                "alert_id": message.alert_id,
+                "rule": rule(message),
+                "article": message.article,
+                "matched": message.matched,
+                "also_reported_by": message.also_reported_by,
+            })
+        })
+        .collect();
+    json!({
+        "event": DIGEST_EVENT,
+        "delivery_id": digest.delivery_id,
+        "schedule": digest.schedule,
+        "part": digest.part,
+        "parts": digest.parts,
+        "items": items,
+    })
+}
+
+fn rule(message: &AlertMessage) -> Value {
+    json!({"name": message.rule.name, "query": message.rule.query})
 }
 
 /// The `X-Herald-Signature` value for `body` signed with `secret`.
@@ -51,7 +85,9 @@ fn hex_digit(nibble: u8) -> char {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sinks::tests::message;
+    use crate::domain::article::ArticleSource;
+    use crate::sinks::GENEROUS_DIGEST_CAPACITY;
+    use crate::sinks::tests::{HOSTILE, digest, long_digest, message};
 
     #[test]
     fn payload_shape() {
@@ -111,5 +147,75 @@ mod tests {
             signature("s3cret", br#"{"event":"rule.matched"}"#),
             "sha256=cb1891b7ad91dfee213e9bfefc5c9eecef87da6da4c692d7ac843b18937063f7"
         );
+    }
+
+    #[test]
+    fn digest_payload_shape() {
+        let mut digest = digest(3);
+        digest.part = 2;
+        digest.parts = 3;
+        let wire = ArticleSource {
+            url: "https://wire.example/rss".to_owned(),
+            name: Some("Wire".to_owned()),
+        };
+        digest.items[0].also_reported_by = vec![wire];
+        let payload = digest_payload(&digest);
+        let keys: Vec<&String> = payload.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["delivery_id", "event", "items", "part", "parts", "schedule"]
+        );
+        assert_eq!(payload["event"], "digest");
+        assert_eq!(payload["delivery_id"], "g-0001");
+        assert_eq!(payload["schedule"], "every 1h");
+        assert_eq!(
+            (payload["part"].as_u64(), payload["parts"].as_u64()),
+            (Some(2), Some(3))
+        );
+        let items = payload["items"].as_array().unwrap();
+        assert_eq!(items.len(), 3);
+        for (item, message) in items.iter().zip(&digest.items) {
+            let keys: Vec<&String> = item.as_object().unwrap().keys().collect();
+            assert_eq!(
+                keys,
+                ["alert_id", "also_reported_by", "article", "matched", "rule"]
+            );
+            // Each item says what the single alert's payload would.
+            let single = super::payload(message);
+            for key in ["alert_id", "rule", "article", "matched"] {
+                assert_eq!(item[key], single[key], "{key}");
+            }
+        }
+        assert_eq!(items[1]["article"]["title"], "Story 2");
+        assert_eq!(
+            items[0]["also_reported_by"],
+            json!([{"url": "https://wire.example/rss", "name": "Wire"}])
+        );
+        assert_eq!(items[1]["also_reported_by"], json!([]));
+    }
+
+    #[test]
+    fn digest_feed_text_arrives_verbatim_as_json_data() {
+        let mut digest = digest(3);
+        digest.items[0].article.title = HOSTILE.to_owned();
+        let payload = digest_payload(&digest);
+        let body = payload.to_string();
+        let reparsed: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(reparsed["items"][0]["article"]["title"], HOSTILE);
+    }
+
+    #[test]
+    fn full_digest_of_long_text_is_sent_whole() {
+        // Programs get every item and every character: there is no service
+        // limit to meet, and a cut title would be a corrupted record.
+        let digest = long_digest(GENEROUS_DIGEST_CAPACITY);
+        let payload = digest_payload(&digest);
+        let items = payload["items"].as_array().unwrap();
+        assert_eq!(items.len(), GENEROUS_DIGEST_CAPACITY);
+        assert_eq!(
+            items[99]["article"]["title"],
+            digest.items[99].article.title.as_str()
+        );
+        assert_eq!(items[99]["also_reported_by"].as_array().unwrap().len(), 200);
     }
 }

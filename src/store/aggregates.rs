@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
+use super::digests::{self, WaitingDigest};
 use super::retention::{
     AlsoKept, Cursor, Prunable, PrunePolicy, PruneReport, candidates_of, prunable_of, waiting_of,
 };
@@ -302,6 +303,40 @@ pub trait OutboxStore: Statements {
             counted(&self.rows(FRESH_DELIVERY_COUNTS, &[]).await?)?,
             stored_delivery_status,
         )
+    }
+
+    /// Deliveries waiting for a digest, by sink and schedule.
+    async fn waiting_digests(&self) -> Result<Vec<WaitingDigest>, StoreError> {
+        self.rows(digests::WAITING_SQL, &[])
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(WaitingDigest {
+                    sink: row.text("sink")?,
+                    digest: row.text("digest")?,
+                    oldest: row.time("oldest")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Turns the deliveries of a digest period that ended at `until` into
+    /// messages of at most `capacity` alerts (`store::digests`); their
+    /// carriers, due at `now`.
+    async fn form_digest(
+        &self,
+        waiting: &WaitingDigest,
+        until: DateTime<Utc>,
+        capacity: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError>;
+
+    /// The deliveries whose alerts a carrier's message holds, its own first.
+    async fn carried(&self, carrier: i64) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = self
+            .rows(digests::CARRIED_SQL, &[Value::Int(carrier)])
+            .await?;
+        digests::carried_from_rows(&rows)
     }
 }
 

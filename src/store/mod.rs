@@ -12,6 +12,7 @@
 //! one feed (several instances, or a retry after a crash) store each item once.
 
 mod aggregates;
+mod digests;
 mod error;
 mod group_commit;
 mod held;
@@ -49,6 +50,7 @@ pub use aggregates::{
     ArticleStore, Backend, CountStore, FeedStore, OutboxStore, RetentionStore, RuleStore,
     SearchStore, StoryStore,
 };
+pub use digests::WaitingDigest;
 pub use error::StoreError;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -315,6 +317,31 @@ impl Store {
     /// Rule hits held back instead of alerting, newest story first.
     pub async fn held_hits(&self, limit: i64) -> Result<Vec<HeldHit>, StoreError> {
         self.backend.held_hits(limit).await
+    }
+
+    /// Deliveries waiting for a digest, by sink and schedule.
+    pub async fn waiting_digests(&self) -> Result<Vec<WaitingDigest>, StoreError> {
+        self.observed(self.backend.waiting_digests().await)
+    }
+
+    /// Forms a digest whose period ended at `until`: see [`OutboxStore::form_digest`].
+    pub async fn form_digest(
+        &self,
+        waiting: &WaitingDigest,
+        until: DateTime<Utc>,
+        capacity: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.observed(
+            self.backend
+                .form_digest(waiting, until, capacity, now)
+                .await,
+        )
+    }
+
+    /// The deliveries a digest's carrier holds, its own first.
+    pub async fn carried(&self, carrier: i64) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.observed(self.backend.carried(carrier).await)
     }
 
     /// Sends a held hit after all: see [`OutboxStore::release_held`].

@@ -172,6 +172,8 @@ pub(super) fn delivery_from_row(
         rule: row.text("rule")?,
         matched: matched_from_json(&row.text("matched")?),
         article_id: row.int("article_id")?,
+        digest: row.opt_text("digest")?,
+        digest_of: row.opt_int("digest_of")?,
     })
 }
 

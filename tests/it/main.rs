@@ -10,6 +10,7 @@ mod corpus;
 mod counts;
 mod crash;
 mod daemon;
+mod digests;
 mod faults;
 mod feed_management;
 mod fetch;

@@ -3,6 +3,7 @@
 use super::PgStore;
 use super::stories::insert_stories;
 use crate::domain::delivery::{AttemptRecord, DeliveryRecord};
+use crate::store::digests::{self, WaitingDigest};
 use crate::store::held;
 use crate::store::rows::delivery_from_row;
 use crate::store::write::{HeldRules, matched_json, new_delivery_id};
@@ -15,6 +16,19 @@ use std::collections::HashMap;
 
 #[async_trait]
 impl OutboxStore for PgStore {
+    async fn form_digest(
+        &self,
+        waiting: &WaitingDigest,
+        until: DateTime<Utc>,
+        capacity: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let carriers = digests::form(&mut tx, waiting, until, capacity, now, "FOR UPDATE").await?;
+        tx.commit().await?;
+        Ok(carriers)
+    }
+
     async fn release_held(
         &self,
         story_id: i64,
@@ -45,12 +59,13 @@ impl OutboxStore for PgStore {
                 WHERE id IN (
                     SELECT d.id FROM deliveries d
                     WHERE d.status IN ('pending', 'failed') AND d.next_attempt_at <= $2
+                      AND (d.digest IS NULL OR d.digest_of = d.id)
                       AND (d.lease_until IS NULL OR d.lease_until < $2)
                       AND (d.last_attempt_at IS NULL OR d.last_attempt_at < $5)
                       AND NOT EXISTS (
                         SELECT 1 FROM deliveries o
                         WHERE o.sink = d.sink AND o.status IN ('pending', 'failed')
-                          AND o.id < d.id
+                          AND (o.digest IS NULL OR o.digest_of = o.id) AND o.id < d.id
                           AND (o.next_attempt_at > $2 OR o.lease_until >= $2
                                OR o.last_attempt_at >= $5))
                     ORDER BY d.id LIMIT $4
@@ -99,6 +114,18 @@ impl OutboxStore for PgStore {
             return Ok(false);
         };
         let number: i32 = row.try_get(0)?;
+        // A digest's carrier settles the rows it carries: they were sent in
+        // its message, or given up with it.
+        sqlx::query(
+            "UPDATE deliveries SET status = $2, last_attempt_at = $3,
+                delivered_at = CASE WHEN $2 = 'delivered' THEN $3 ELSE delivered_at END
+             WHERE digest_of = $1 AND id <> $1 AND $2 IN ('delivered', 'dead')",
+        )
+        .bind(id)
+        .bind(attempt.status.as_str())
+        .bind(attempt.at)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO delivery_attempts (delivery_id, attempt, at, http_status, error,
                 response_excerpt, latency_ms)
@@ -158,8 +185,10 @@ impl OutboxStore for PgStore {
         Ok(sqlx::query_scalar(
             "SELECT min(GREATEST(next_attempt_at, COALESCE(lease_until, next_attempt_at)))
              FROM deliveries d WHERE status IN ('pending', 'failed')
+               AND (digest IS NULL OR digest_of = id)
                AND id = (SELECT min(id) FROM deliveries o
-                         WHERE o.sink = d.sink AND o.status IN ('pending', 'failed'))",
+                         WHERE o.sink = d.sink AND o.status IN ('pending', 'failed')
+                           AND (o.digest IS NULL OR o.digest_of = o.id))",
         )
         .fetch_one(&self.pool)
         .await?)
@@ -301,14 +330,16 @@ pub(super) async fn insert_deliveries(
         .filter_map(|(id, key)| Some((*id, *by_key.get(key.as_str())?)))
         .collect();
     let (mut alert_ids, mut sinks, mut delivery_ids) = (Vec::new(), Vec::new(), Vec::new());
+    let mut digests: Vec<Option<&str>> = Vec::new();
     for (alert_id, rule, article_id) in created {
         let Some(item) = by_article.get(article_id) else {
             continue;
         };
         for hit in item.matches.iter().filter(|hit| *hit.rule == **rule) {
-            for sink in hit.sinks.iter() {
+            for target in hit.sinks.iter() {
                 alert_ids.push(*alert_id);
-                sinks.push(sink.as_str());
+                sinks.push(target.sink.as_str());
+                digests.push(target.digest.as_deref());
                 delivery_ids.push(new_delivery_id());
             }
         }
@@ -318,14 +349,16 @@ pub(super) async fn insert_deliveries(
     }
     sqlx::query(
         "INSERT INTO deliveries (delivery_id, alert_id, sink, next_attempt_at, created_at,
-            queued_at)
-         SELECT d, a, s, $4, $4, $4 FROM UNNEST($1::text[], $2::int8[], $3::text[]) AS u(d, a, s)
+            queued_at, digest)
+         SELECT d, a, s, $4, $4, $4, g
+         FROM UNNEST($1::text[], $2::int8[], $3::text[], $5::text[]) AS u(d, a, s, g)
          ON CONFLICT (alert_id, sink) DO NOTHING",
     )
     .bind(&delivery_ids)
     .bind(&alert_ids)
     .bind(&sinks)
     .bind(now)
+    .bind(&digests)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -1,7 +1,9 @@
 //! Alerts and the outbox: rule hits, deliveries, attempts.
 
 use super::{ROWS_PER_STATEMENT, SqliteStore, from_text, to_text};
+use crate::domain::alert::AlertTarget;
 use crate::domain::delivery::{AttemptRecord, DeliveryRecord};
+use crate::store::digests::{self, WaitingDigest};
 use crate::store::held;
 use crate::store::rows::delivery_from_row;
 use crate::store::write::{HeldRules, matched_json, new_delivery_id};
@@ -13,6 +15,19 @@ use std::collections::HashMap;
 
 #[async_trait]
 impl OutboxStore for SqliteStore {
+    async fn form_digest(
+        &self,
+        waiting: &WaitingDigest,
+        until: DateTime<Utc>,
+        capacity: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let carriers = digests::form(&mut tx, waiting, until, capacity, now, "").await?;
+        tx.commit().await?;
+        Ok(carriers)
+    }
+
     async fn release_held(
         &self,
         story_id: i64,
@@ -43,12 +58,13 @@ impl OutboxStore for SqliteStore {
              WHERE id IN (
                 SELECT d.id FROM deliveries d
                 WHERE d.status IN ('pending', 'failed') AND d.next_attempt_at <= ?2
+                  AND (d.digest IS NULL OR d.digest_of = d.id)
                   AND (d.lease_until IS NULL OR d.lease_until < ?2)
                   AND (d.last_attempt_at IS NULL OR d.last_attempt_at < ?5)
                   AND NOT EXISTS (
                     SELECT 1 FROM deliveries o
                     WHERE o.sink = d.sink AND o.status IN ('pending', 'failed')
-                      AND o.id < d.id
+                      AND (o.digest IS NULL OR o.digest_of = o.id) AND o.id < d.id
                       AND (o.next_attempt_at > ?2 OR o.lease_until >= ?2
                            OR o.last_attempt_at >= ?5))
                 ORDER BY d.id LIMIT ?4)
@@ -106,6 +122,18 @@ impl OutboxStore for SqliteStore {
         let Some(number) = number else {
             return Ok(false);
         };
+        // A digest's carrier settles the rows it carries: they were sent in
+        // its message, or given up with it.
+        sqlx::query(
+            "UPDATE deliveries SET status = ?2, last_attempt_at = ?3,
+                delivered_at = CASE WHEN ?2 = 'delivered' THEN ?3 ELSE delivered_at END
+             WHERE digest_of = ?1 AND id <> ?1 AND ?2 IN ('delivered', 'dead')",
+        )
+        .bind(id)
+        .bind(attempt.status.as_str())
+        .bind(&at)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO delivery_attempts (delivery_id, attempt, at, http_status, error,
                 response_excerpt, latency_ms)
@@ -170,8 +198,10 @@ impl OutboxStore for SqliteStore {
         let next: Option<String> = sqlx::query_scalar(
             "SELECT min(max(next_attempt_at, COALESCE(lease_until, next_attempt_at)))
              FROM deliveries d WHERE status IN ('pending', 'failed')
+               AND (digest IS NULL OR digest_of = id)
                AND id = (SELECT min(id) FROM deliveries o
-                         WHERE o.sink = d.sink AND o.status IN ('pending', 'failed'))",
+                         WHERE o.sink = d.sink AND o.status IN ('pending', 'failed')
+                           AND (o.digest IS NULL OR o.digest_of = o.id))",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -190,7 +220,7 @@ pub(super) async fn insert_alerts(
     now_text: &str,
 ) -> Result<Vec<i64>, StoreError> {
     // (rule, story, article, matched, sinks) of the hits that may alert.
-    let mut hits: Vec<(&str, i64, i64, String, &[String])> = Vec::new();
+    let mut hits: Vec<(&str, i64, i64, String, &[AlertTarget])> = Vec::new();
     for (article_id, item) in stored_first {
         let Some(story_id) = stories.get(article_id) else {
             continue;
@@ -222,34 +252,35 @@ pub(super) async fn insert_alerts(
         insert.push(" ON CONFLICT (rule, story_id) DO NOTHING RETURNING id, rule, story_id");
         let created: Vec<(i64, String, i64)> = insert.build_query_as().fetch_all(&mut **tx).await?;
         // A (rule, story) is in a chunk once at most that alerts: the first.
-        let sinks_of: HashMap<(&str, i64), &[String]> = chunk
+        let sinks_of: HashMap<(&str, i64), &[AlertTarget]> = chunk
             .iter()
             .rev()
             .map(|(rule, story, _, _, sinks)| ((*rule, *story), *sinks))
             .collect();
-        let mut deliveries: Vec<(String, i64, &str)> = Vec::new();
+        let mut deliveries: Vec<(String, i64, &AlertTarget)> = Vec::new();
         for (alert_id, rule, story) in &created {
             alerts.push(*alert_id);
-            for sink in sinks_of
+            for target in sinks_of
                 .get(&(rule.as_str(), *story))
                 .copied()
                 .unwrap_or_default()
             {
-                deliveries.push((new_delivery_id(), *alert_id, sink));
+                deliveries.push((new_delivery_id(), *alert_id, target));
             }
         }
         for rows in deliveries.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO deliveries (delivery_id, alert_id, sink, next_attempt_at, created_at,
-                    queued_at) ",
+                    queued_at, digest) ",
             );
-            insert.push_values(rows, |mut row, (delivery_id, alert_id, sink)| {
+            insert.push_values(rows, |mut row, (delivery_id, alert_id, target)| {
                 row.push_bind(delivery_id.as_str())
                     .push_bind(*alert_id)
-                    .push_bind(*sink)
+                    .push_bind(target.sink.as_str())
                     .push_bind(now_text)
                     .push_bind(now_text)
-                    .push_bind(now_text);
+                    .push_bind(now_text)
+                    .push_bind(target.digest.as_deref());
             });
             insert.push(" ON CONFLICT (alert_id, sink) DO NOTHING");
             insert.build().execute(&mut **tx).await?;
