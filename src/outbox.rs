@@ -317,20 +317,17 @@ impl Dispatcher {
     /// configured (a reload removed it) go out now, as one digest.
     async fn form_due_digests(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
         for waiting in self.store.waiting_digests().await? {
-            let due = match self.digests.get(&waiting.digest) {
-                Some(schedule) => schedule.next_after(waiting.oldest),
-                None => now,
+            let (due, until) = match self.digests.get(&waiting.digest) {
+                Some(schedule) => {
+                    let end = schedule.next_after(waiting.oldest);
+                    (end, end)
+                }
+                // No longer configured: everything waiting for it goes now.
+                None => (now, now + chrono::TimeDelta::seconds(1)),
             };
             if due > now {
                 continue;
             }
-            // Rows queued up to now belong to the period when it was not
-            // configured any more; else those of the period that ended.
-            let until = if self.digests.contains_key(&waiting.digest) {
-                due
-            } else {
-                now + chrono::TimeDelta::seconds(1)
-            };
             let capacity = self
                 .sinks
                 .get(&waiting.sink)

@@ -689,6 +689,21 @@ pub(crate) mod tests {
     use crate::domain::article::ArticleSource;
 
     /// The alert every payload test starts from.
+    /// Two feeds besides the credited one that carried the story, one
+    /// without a name.
+    pub(crate) fn two_other_outlets() -> Vec<ArticleSource> {
+        vec![
+            ArticleSource {
+                url: "https://wire.example/rss".to_owned(),
+                name: Some("Wire".to_owned()),
+            },
+            ArticleSource {
+                url: "https://paper.example/rss".to_owned(),
+                name: None,
+            },
+        ]
+    }
+
     pub(crate) fn message() -> AlertMessage {
         AlertMessage {
             delivery_id: "d-0001".to_owned(),
@@ -876,16 +891,7 @@ pub(crate) mod tests {
     fn outlets_lead_with_the_credited_feed_and_the_count() {
         let mut message = message();
         assert_eq!(outlets(&message), "Miami Herald");
-        message.also_reported_by = vec![
-            ArticleSource {
-                url: "https://wire.example/rss".to_owned(),
-                name: Some("Wire".to_owned()),
-            },
-            ArticleSource {
-                url: "https://paper.example/rss".to_owned(),
-                name: None,
-            },
-        ];
+        message.also_reported_by = two_other_outlets();
         assert_eq!(
             outlets(&message),
             "Miami Herald · also reported by 2 other outlets: Wire, paper.example"

@@ -154,7 +154,7 @@ fn link_target(url: &Url) -> Option<String> {
 mod tests {
     use super::*;
     use crate::domain::article::ArticleSource;
-    use crate::sinks::tests::{HOSTILE, digest, long_digest, message};
+    use crate::sinks::tests::{HOSTILE, digest, long_digest, message, two_other_outlets};
     use crate::sinks::text::length;
 
     fn headline(payload: &Value) -> &str {
@@ -211,16 +211,7 @@ mod tests {
     #[test]
     fn a_story_carried_elsewhere_says_how_widely() {
         let mut message = message();
-        message.also_reported_by = vec![
-            ArticleSource {
-                url: "https://wire.example/rss".to_owned(),
-                name: Some("Wire".to_owned()),
-            },
-            ArticleSource {
-                url: "https://paper.example/rss".to_owned(),
-                name: None,
-            },
-        ];
+        message.also_reported_by = two_other_outlets();
         let payload = payload(&message);
         assert_eq!(
             payload["blocks"][2]["elements"][0]["text"],
@@ -341,16 +332,7 @@ mod tests {
     #[test]
     fn digest_lists_each_story_with_its_rule_and_outlets() {
         let mut digest = digest(3);
-        digest.items[1].also_reported_by = vec![
-            ArticleSource {
-                url: "https://wire.example/rss".to_owned(),
-                name: Some("Wire".to_owned()),
-            },
-            ArticleSource {
-                url: "https://paper.example/rss".to_owned(),
-                name: None,
-            },
-        ];
+        digest.items[1].also_reported_by = two_other_outlets();
         digest.items[2].article.url = None;
         digest.items[2].article.canonical_url = None;
         let payload = digest_payload(&digest);
