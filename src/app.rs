@@ -22,7 +22,7 @@ use crate::domain::feed::{FeedRecord, FeedSpec, FeedStatus};
 use crate::fetch::{self, Fetcher};
 use crate::ingest::{self, PollReport, PollStatus, Watch};
 use crate::metrics::Metrics;
-use crate::outbox::{DispatchReport, Dispatcher};
+use crate::outbox::{self, DispatchReport, Dispatcher, Throttles};
 use crate::rules::{Matcher, Rule, RuleQuery};
 use crate::search::{self, FeedInfo};
 use crate::sinks::{Sender, Sink, SinkTarget};
@@ -228,6 +228,12 @@ impl App {
             give_up: settings.alerts.give_up,
             redactor: settings.fetch.redactor.clone(),
             digests: digest_schedules(&settings),
+            quiet_hours: settings
+                .sinks
+                .iter()
+                .filter_map(|(name, sink)| Some((name.clone(), sink.quiet_hours.clone()?)))
+                .collect(),
+            throttles: throttles(&settings),
         };
         Ok(App {
             settings,
@@ -510,20 +516,44 @@ fn alert_targets(settings: &Settings, rule: &RuleSettings) -> Arc<[AlertTarget]>
         .collect()
 }
 
-/// Every digest schedule the configuration names, by key.
+/// Every digest schedule the configuration names, by key: those of quiet
+/// hours and throttles too.
 fn digest_schedules(settings: &Settings) -> HashMap<String, DigestSchedule> {
     let of_sinks = settings
         .sinks
         .values()
-        .filter_map(|sink| sink.digest.as_ref());
+        .filter_map(|sink| sink.digest.clone());
     let of_rules = settings
         .rules
         .values()
-        .filter_map(|rule| rule.digest.as_ref());
+        .filter_map(|rule| rule.digest.clone());
+    let of_quiet_hours = settings
+        .sinks
+        .values()
+        .filter_map(|sink| Some(sink.quiet_hours.as_ref()?.digest()));
+    let of_throttles = (!throttles(settings).is_empty()).then(outbox::throttle_digest);
     of_sinks
         .chain(of_rules)
-        .map(|schedule| (schedule.key(), schedule.clone()))
+        .chain(of_quiet_hours)
+        .chain(of_throttles)
+        .map(|schedule| (schedule.key(), schedule))
         .collect()
+}
+
+/// The configured `max_per_hour` limits.
+fn throttles(settings: &Settings) -> Throttles {
+    Throttles {
+        sinks: settings
+            .sinks
+            .iter()
+            .filter_map(|(name, sink)| Some((name.clone(), sink.max_per_hour?)))
+            .collect(),
+        rules: settings
+            .rules
+            .iter()
+            .filter_map(|(name, rule)| Some((name.clone(), rule.max_per_hour?)))
+            .collect(),
+    }
 }
 
 #[cfg(test)]

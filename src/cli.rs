@@ -15,6 +15,7 @@ use crate::config::{self, Settings};
 use crate::daemon;
 use crate::domain::alert::parse_held_id;
 use crate::domain::article::Article;
+use crate::domain::delivery::Deferral;
 use crate::domain::text::for_terminal as shown;
 use crate::ingest::{PollReport, PollStatus};
 use crate::manage;
@@ -577,7 +578,7 @@ async fn alerts(
     )
     .context("stdout")?;
     for entry in &entries {
-        let (article, error) = match entry {
+        let (article, error, waiting) = match entry {
             OutboxEntry::Delivery(alert) => {
                 write!(
                     out,
@@ -592,7 +593,18 @@ async fn alerts(
                         .unwrap_or_default();
                     format!("{http}{error}")
                 });
-                (&alert.article, error)
+                let waiting = match (&alert.digest, alert.deferred) {
+                    (Some(digest), deferred) if alert.next_attempt_at.is_some() => {
+                        let why = match deferred {
+                            Some(Deferral::QuietHours) => " (quiet hours)",
+                            Some(Deferral::Throttled) => " (over max_per_hour)",
+                            None => "",
+                        };
+                        Some(format!("digest {digest}{why}"))
+                    }
+                    _ => None,
+                };
+                (&alert.article, error, waiting)
             }
             OutboxEntry::Held(held) => {
                 write!(
@@ -601,13 +613,16 @@ async fn alerts(
                     held.id, held.status, "-", held.rule, held.reason,
                 )
                 .context("stdout")?;
-                (&held.article, None)
+                (&held.article, None, None)
             }
         };
         let title = article
             .as_ref()
             .map_or("(article deleted)", |a| a.title.as_str());
         writeln!(out, "{}", shown(title)).context("stdout")?;
+        if let Some(waiting) = waiting {
+            writeln!(out, "{:>6} waits for: {}", "", shown(&waiting)).context("stdout")?;
+        }
         if let Some(error) = error {
             writeln!(out, "{:>6} error: {}", "", shown(&error)).context("stdout")?;
         }

@@ -121,7 +121,7 @@ impl Metrics {
         );
         registry.register(
             "deliveries",
-            "Delivery attempts, by outcome (failed: to be retried)",
+            "Delivery attempts, by outcome (failed: to be retried; deferred: waits for a digest)",
             deliveries.clone(),
         );
         // Every outcome is shown from the start, at zero: a series that appears only
@@ -139,7 +139,7 @@ impl Metrics {
         for change in ["new", "merged", "updated", "reprint"] {
             articles.get_or_create_owned(&ChangeLabel { change });
         }
-        for outcome in ["delivered", "failed", "dead"] {
+        for outcome in ["delivered", "failed", "dead", "deferred"] {
             deliveries.get_or_create_owned(&OutcomeLabel { outcome });
         }
         Metrics {
@@ -179,6 +179,7 @@ impl Metrics {
             ("delivered", report.delivered),
             ("failed", report.failed),
             ("dead", report.dead),
+            ("deferred", report.deferred),
         ] {
             self.deliveries
                 .get_or_create(&OutcomeLabel { outcome })
@@ -284,6 +285,7 @@ mod tests {
             r#"herald_articles_stored_total{change="reprint"}"#,
             "herald_rule_hits_total",
             r#"herald_deliveries_total{outcome="dead"}"#,
+            r#"herald_deliveries_total{outcome="deferred"}"#,
             r#"herald_feeds{status="never"}"#,
             r#"herald_outbox_deliveries{status="pending"}"#,
         ] {
@@ -301,6 +303,7 @@ mod tests {
             delivered: 2,
             failed: 1,
             dead: 0,
+            deferred: 3,
         });
         let state = DatabaseState {
             feeds: vec![(FeedStatus::Ok, 4), (FeedStatus::Error, 1)],
@@ -316,6 +319,7 @@ mod tests {
             ("herald_rule_hits_total", 2.0),
             (r#"herald_deliveries_total{outcome="delivered"}"#, 2.0),
             (r#"herald_deliveries_total{outcome="failed"}"#, 1.0),
+            (r#"herald_deliveries_total{outcome="deferred"}"#, 3.0),
             ("herald_fetch_duration_seconds_count", 2.0),
             (r#"herald_fetch_duration_seconds_bucket{le="0.05"}"#, 1.0),
             (r#"herald_fetch_duration_seconds_bucket{le="5.0"}"#, 2.0),

@@ -13,8 +13,9 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use crate::domain::alert::{AlertMessage, FiredRule};
-use crate::domain::delivery::{AttemptRecord, DeliveryRecord, DeliveryStatus};
+use crate::domain::delivery::{AttemptRecord, Deferral, DeliveryRecord, DeliveryStatus};
 use crate::domain::digest::DigestSchedule;
+use crate::domain::quiet_hours::QuietHours;
 use crate::domain::redact::Redactor;
 use crate::domain::retry;
 use crate::sinks::{Digest, Sender, Sink, Verdict, digest_capacity};
@@ -37,6 +38,8 @@ pub struct DispatchReport {
     /// Failed this time; retried later.
     pub failed: usize,
     pub dead: usize,
+    /// Instant alerts turned into digest ones (quiet hours, throttles).
+    pub deferred: usize,
 }
 
 impl DispatchReport {
@@ -64,8 +67,33 @@ pub struct Dispatcher {
     /// Payloads carry feed and article URLs with their credentials hidden.
     pub redactor: Redactor,
     /// The configured digest schedules, by key (what waiting deliveries are
-    /// marked with).
+    /// marked with), those of quiet hours and throttles among them.
     pub digests: HashMap<String, DigestSchedule>,
+    /// Sinks' quiet hours, by sink name.
+    pub quiet_hours: HashMap<String, QuietHours>,
+    pub throttles: Throttles,
+}
+
+/// `max_per_hour` limits: messages a sink takes in any hour, and alerts of a
+/// rule each of its sinks takes.
+#[derive(Debug, Clone, Default)]
+pub struct Throttles {
+    pub sinks: HashMap<String, usize>,
+    pub rules: HashMap<String, usize>,
+}
+
+impl Throttles {
+    pub fn is_empty(&self) -> bool {
+        self.sinks.is_empty() && self.rules.is_empty()
+    }
+}
+
+/// The window a throttle counts over.
+const THROTTLE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// What alerts over a throttle wait for: the hourly digest, on the hour.
+pub fn throttle_digest() -> DigestSchedule {
+    DigestSchedule::Every(Duration::from_secs(3600))
 }
 
 impl Dispatcher {
@@ -92,7 +120,7 @@ impl Dispatcher {
             }
             let results: Vec<Result<DispatchReport, StoreError>> =
                 futures::stream::iter(queues_by_sink(claimed))
-                    .map(|queue| self.drain(queue, lease_until))
+                    .map(|queue| self.drain(queue, now, lease_until))
                     .buffer_unordered(SEND_CONCURRENCY)
                     .collect()
                     .await;
@@ -101,6 +129,7 @@ impl Dispatcher {
                 report.delivered += sent.delivered;
                 report.failed += sent.failed;
                 report.dead += sent.dead;
+                report.deferred += sent.deferred;
             }
         }
     }
@@ -114,6 +143,7 @@ impl Dispatcher {
     async fn drain(
         &self,
         queue: Vec<DeliveryRecord>,
+        now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<DispatchReport, StoreError> {
         let mut report = DispatchReport::default();
@@ -146,15 +176,17 @@ impl Dispatcher {
                     stalled = true;
                     break;
                 }
-                sending.push_back(self.deliver(delivery));
+                sending.push_back(self.deliver(delivery, now));
             }
             let Some(sent) = sending.next().await else {
                 break;
             };
             match sent? {
-                DeliveryStatus::Delivered => report.delivered += 1,
-                DeliveryStatus::Dead => report.dead += 1,
-                DeliveryStatus::Failed | DeliveryStatus::Pending => {
+                // Out of the queue: what follows it is not held up.
+                None => report.deferred += 1,
+                Some(DeliveryStatus::Delivered) => report.delivered += 1,
+                Some(DeliveryStatus::Dead) => report.dead += 1,
+                Some(DeliveryStatus::Failed | DeliveryStatus::Pending) => {
                     report.failed += 1;
                     if !stalled {
                         stalled = true;
@@ -169,7 +201,31 @@ impl Dispatcher {
         Ok(report)
     }
 
-    async fn deliver(&self, delivery: DeliveryRecord) -> Result<DeliveryStatus, StoreError> {
+    /// One attempt, or none when the delivery is deferred to a digest.
+    async fn deliver(
+        &self,
+        delivery: DeliveryRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DeliveryStatus>, StoreError> {
+        if delivery.digest.is_none()
+            && let Some((deferral, digest)) = self.deferral(&delivery, now).await?
+        {
+            if self
+                .store
+                .defer_delivery(delivery.id, &self.owner, &digest.key(), deferral)
+                .await?
+            {
+                tracing::info!(
+                    delivery = %delivery.delivery_id,
+                    sink = %delivery.sink,
+                    rule = %delivery.rule,
+                    reason = deferral.as_str(),
+                    digest = %digest,
+                    "alert deferred to a digest"
+                );
+            }
+            return Ok(None);
+        }
         let attempt = match self.sinks.get(&delivery.sink) {
             None => AttemptRecord {
                 at: Utc::now(),
@@ -209,7 +265,42 @@ impl Dispatcher {
                 "lease expired before the attempt was recorded; another dispatcher owns it now"
             );
         }
-        Ok(status)
+        Ok(Some(status))
+    }
+
+    /// Whether an instant delivery due at `now` waits for a digest instead:
+    /// its sink is in quiet hours, or it or its rule had its `max_per_hour`
+    /// in the last hour. With several in flight to one sink, a throttle may
+    /// let that many more through.
+    async fn deferral(
+        &self,
+        delivery: &DeliveryRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Deferral, DigestSchedule)>, StoreError> {
+        if let Some(quiet) = self.quiet_hours.get(&delivery.sink)
+            && quiet.contains(now)
+        {
+            return Ok(Some((Deferral::QuietHours, quiet.digest())));
+        }
+        let since = now - THROTTLE_WINDOW;
+        let limits = [
+            (self.throttles.sinks.get(&delivery.sink), None),
+            (
+                self.throttles.rules.get(&delivery.rule),
+                Some(delivery.rule.as_str()),
+            ),
+        ];
+        for (limit, rule) in limits {
+            let Some(&limit) = limit else { continue };
+            let sent = self
+                .store
+                .messages_delivered_since(&delivery.sink, rule, since)
+                .await?;
+            if usize::try_from(sent).unwrap_or(usize::MAX) >= limit {
+                return Ok(Some((Deferral::Throttled, throttle_digest())));
+            }
+        }
+        Ok(None)
     }
 
     async fn attempt(
@@ -297,11 +388,15 @@ impl Dispatcher {
                 .cmp(&a.also_reported_by.len())
                 .then_with(|| b.article.published_at.cmp(&a.article.published_at))
         });
-        let schedule = carrier
-            .digest
-            .as_deref()
-            .and_then(|key| self.digests.get(key))
-            .map_or_else(|| "digest".to_owned(), ToString::to_string);
+        let schedule = match (carrier.deferred, self.quiet_hours.get(&carrier.sink)) {
+            (Some(Deferral::QuietHours), Some(quiet)) => format!("after quiet hours {quiet}"),
+            (Some(Deferral::Throttled), _) => "held back by max_per_hour".to_owned(),
+            _ => carrier
+                .digest
+                .as_deref()
+                .and_then(|key| self.digests.get(key))
+                .map_or_else(|| "digest".to_owned(), ToString::to_string),
+        };
         Ok(Some(Digest {
             delivery_id: carrier.delivery_id.clone(),
             schedule,
@@ -317,6 +412,13 @@ impl Dispatcher {
     /// configured (a reload removed it) go out now, as one digest.
     async fn form_due_digests(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
         for waiting in self.store.waiting_digests().await? {
+            if self
+                .quiet_hours
+                .get(&waiting.sink)
+                .is_some_and(|quiet| quiet.contains(now))
+            {
+                continue;
+            }
             let (due, until) = match self.digests.get(&waiting.digest) {
                 Some(schedule) => {
                     let end = schedule.next_after(waiting.oldest);

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::article::Article;
-use crate::domain::delivery::{DeliveryRecord, DeliveryStatus};
+use crate::domain::delivery::{Deferral, DeliveryRecord, DeliveryStatus};
 use crate::domain::feed::FeedRecord;
 use crate::domain::redact::Redactor;
 use crate::domain::story::StoryRecord;
@@ -74,6 +74,12 @@ pub struct AlertView {
     /// When the next attempt is due; only for deliveries still waiting.
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub matched: Vec<String>,
+    /// The digest schedule it goes out with, if it is part of a digest
+    /// (`every 3600s`, `at 08:00 Europe/Berlin`).
+    pub digest: Option<String>,
+    /// Why an alert that would have gone out at once waits for a digest:
+    /// `quiet_hours` or `throttled`.
+    pub deferred: Option<Deferral>,
     /// `None` when the article was deleted.
     pub article: Option<Article>,
     /// For ordering beside held hits; not part of the JSON.
@@ -99,6 +105,8 @@ impl AlertView {
             error: delivery.error,
             next_attempt_at: waiting.then_some(delivery.next_attempt_at),
             matched: delivery.matched,
+            digest: delivery.digest,
+            deferred: delivery.deferred,
             article,
             created_at: Some(delivery.created_at),
         }

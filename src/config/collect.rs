@@ -11,6 +11,7 @@ use super::location::{Location, SourceFile, cannot_read};
 use super::raw::{RawFeed, RawFragment, RawManaged, RawRule, RawSink, Text};
 use super::values::{check_name, parse_duration, parse_feed_url};
 use crate::domain::digest::DigestSchedule;
+use crate::domain::quiet_hours::QuietHours;
 
 use super::{
     ConfigError, FeedSettings, Redactor, RuleSettings, Secret, SecretUrl, SinkKind, SinkSettings,
@@ -168,19 +169,33 @@ impl Collected {
             ));
         }
         let max_in_flight = raw.get_ref().max_in_flight.clone();
-        let digest = {
+        let (digest, quiet_hours, max_per_hour) = {
             let raw = raw.get_ref();
-            digest(
+            let quiet_hours = match &raw.quiet_hours {
+                Some(text) => Some(quiet_hours(file, text, raw.timezone.as_ref())?),
+                None => None,
+            };
+            let digest = digest(
                 file,
                 raw.digest.as_ref(),
                 raw.digest_at.as_ref(),
-                raw.timezone.as_ref(),
-            )?
+                // Read by `quiet_hours` too: not an error there without `digest_at`.
+                raw.timezone
+                    .as_ref()
+                    .filter(|_| raw.digest_at.is_some() || quiet_hours.is_none()),
+            )?;
+            (
+                digest,
+                quiet_hours,
+                max_per_hour(file, raw.max_per_hour.clone())?,
+            )
         };
         let kind = sink_kind(file, name.get_ref(), raw)?;
         let sink = SinkSettings {
             max_in_flight: sink_in_flight(file, &kind, max_in_flight)?,
             digest,
+            max_per_hour,
+            quiet_hours,
             kind,
             location: file.locate(name),
         };
@@ -227,6 +242,7 @@ impl Collected {
                     raw.digest_at.as_ref(),
                     raw.timezone.as_ref(),
                 )?,
+                max_per_hour: max_per_hour(file, raw.max_per_hour)?,
             },
             name_location: file.locate(name),
             sink_references,
@@ -422,7 +438,10 @@ fn digest(
             "`digest` and `digest_at` exclude each other: give one",
         )),
         (Some(interval), None) => {
-            file.forbid(timezone, "`timezone` only applies to `digest_at`")?;
+            file.forbid(
+                timezone,
+                "`timezone` only applies to `digest_at` and a sink's `quiet_hours`",
+            )?;
             let schedule = file.parsed(interval, |text| {
                 let interval = parse_duration(text, MIN_DIGEST_INTERVAL)?;
                 DigestSchedule::every(interval).map_err(|error| error.to_string())
@@ -435,22 +454,57 @@ fn digest(
                 .iter()
                 .map(|time| file.text(time))
                 .collect::<Result<_, _>>()?;
-            let zone = match timezone {
-                Some(zone) => Some(file.parsed(zone, |name| {
-                    name.parse::<chrono_tz::Tz>()
-                        .map(|_| name.to_owned())
-                        .map_err(|_| format!("unknown time zone \"{name}\" (an IANA name such as \"Europe/Berlin\")"))
-                })?),
-                None => None,
-            };
+            let zone = time_zone(file, timezone)?;
             let schedule = DigestSchedule::at(&texts, zone.as_deref())
                 .map_err(|error| file.fail(times, error.to_string()))?;
             Ok(Some(schedule))
         }
         (None, None) => {
-            file.forbid(timezone, "`timezone` only applies to `digest_at`")?;
+            file.forbid(
+                timezone,
+                "`timezone` only applies to `digest_at` and a sink's `quiet_hours`",
+            )?;
             Ok(None)
         }
+    }
+}
+
+/// `quiet_hours = "22:00-07:00"` in the sink's `timezone` (UTC without one);
+/// with `digest_at` too, both are read in that zone.
+fn quiet_hours(
+    file: &FileContext,
+    text: &Text,
+    timezone: Option<&Text>,
+) -> Result<QuietHours, ConfigError> {
+    let zone = time_zone(file, timezone)?;
+    file.parsed(text, |range| {
+        QuietHours::parse(range, zone.as_deref()).map_err(|error| error.to_string())
+    })
+}
+
+/// A `timezone`, checked where it is written.
+fn time_zone(file: &FileContext, timezone: Option<&Text>) -> Result<Option<String>, ConfigError> {
+    let Some(zone) = timezone else {
+        return Ok(None);
+    };
+    file.parsed(zone, |name| {
+        name.parse::<chrono_tz::Tz>()
+            .map(|_| name.to_owned())
+            .map_err(|_| {
+                format!("unknown time zone \"{name}\" (an IANA name such as \"Europe/Berlin\")")
+            })
+    })
+    .map(Some)
+}
+
+/// `max_per_hour = N`: at least one (mute a rule to send none).
+fn max_per_hour(
+    file: &FileContext,
+    value: Option<Spanned<usize>>,
+) -> Result<Option<usize>, ConfigError> {
+    match value {
+        Some(value) => file.at_least_one(Some(value), "max_per_hour", 1).map(Some),
+        None => Ok(None),
     }
 }
 

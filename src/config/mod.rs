@@ -38,6 +38,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::domain::digest::DigestSchedule;
+use crate::domain::quiet_hours::QuietHours;
 
 pub use crate::domain::address::PrivateNetworks;
 pub use crate::domain::redact::Redactor;
@@ -373,6 +374,11 @@ pub struct SinkSettings {
     /// Alerts to this sink wait for the digest of their period, unless their
     /// rule has a digest of its own.
     pub digest: Option<DigestSchedule>,
+    /// Alerts sent instantly in any hour at most (`max_per_hour`); those
+    /// beyond wait for the hourly digest.
+    pub max_per_hour: Option<usize>,
+    /// Alerts in this stretch of the day wait, to go out as one digest at its end.
+    pub quiet_hours: Option<QuietHours>,
     /// Where the sink is named (the `NAME` in its `[sinks.NAME]` header).
     pub location: Location,
 }
@@ -419,6 +425,9 @@ pub struct RuleSettings {
     /// The rule's alerts wait for the digest of their period, on every sink
     /// it names (over the sink's own digest).
     pub digest: Option<DigestSchedule>,
+    /// The rule's alerts sent instantly to each sink in any hour at most;
+    /// those beyond wait for the hourly digest.
+    pub max_per_hour: Option<usize>,
 }
 
 impl RuleSettings {

@@ -172,6 +172,8 @@ pub(super) struct RawSink {
     pub digest: Option<Text>,
     pub digest_at: Option<Spanned<Vec<Text>>>,
     pub timezone: Option<Text>,
+    pub max_per_hour: Option<Spanned<usize>>,
+    pub quiet_hours: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,6 +185,7 @@ pub(super) struct RawRule {
     pub digest: Option<Text>,
     pub digest_at: Option<Spanned<Vec<Text>>>,
     pub timezone: Option<Text>,
+    pub max_per_hour: Option<Spanned<usize>>,
 }
 
 /// `max_body`: a string such as `"10MB"` or a plain number of bytes.

@@ -229,11 +229,35 @@ fn bad_sinks_and_rules_are_rejected_where_they_are_written() {
         ),
         (
             "[sinks.log]\ntype = \"log\"\ndigest = \"1h\"\ntimezone = \"UTC\"\n".to_owned(),
-            "herald.toml:4:12: `timezone` only applies to `digest_at`".to_owned(),
+            "herald.toml:4:12: `timezone` only applies to `digest_at` and a sink's `quiet_hours`".to_owned(),
         ),
         (
             "[sinks.log]\ntype = \"log\"\ndigest_at = [\"08:00\"]\ntimezone = \"Europe/Berln\"\n".to_owned(),
             "herald.toml:4:12: unknown time zone \"Europe/Berln\" (an IANA name such as \"Europe/Berlin\")".to_owned(),
+        ),
+        (
+            "[sinks.log]\ntype = \"log\"\nquiet_hours = \"22:00\"\n".to_owned(),
+            "herald.toml:3:15: invalid quiet hours \"22:00\": expected a range such as \"22:00-07:00\"".to_owned(),
+        ),
+        (
+            "[sinks.log]\ntype = \"log\"\nquiet_hours = \"07:00-07:00\"\n".to_owned(),
+            "herald.toml:3:15: quiet hours \"07:00-07:00\" start and end at the same time: give a stretch of the day".to_owned(),
+        ),
+        (
+            "[sinks.log]\ntype = \"log\"\nquiet_hours = \"22:00-07:00\"\ntimezone = \"Mars/Base\"\n".to_owned(),
+            "herald.toml:4:12: unknown time zone \"Mars/Base\" (an IANA name such as \"Europe/Berlin\")".to_owned(),
+        ),
+        (
+            "[sinks.log]\ntype = \"log\"\nmax_per_hour = 0\n".to_owned(),
+            "herald.toml:3:16: `max_per_hour` must be at least 1, got 0".to_owned(),
+        ),
+        (
+            format!("{LOG_SINK}[rules.oil]\nquery = 'oil'\nsinks = [\"log\"]\nmax_per_hour = -3\n"),
+            "herald.toml:6:16: invalid value: integer `-3`, expected usize".to_owned(),
+        ),
+        (
+            format!("{LOG_SINK}[rules.oil]\nquery = 'oil'\nsinks = [\"log\"]\nquiet_hours = \"22:00-07:00\"\n"),
+            "herald.toml:6:1: unknown field `quiet_hours`, expected one of `query`, `sinks`, `tags`, `digest`, `digest_at`, `timezone`, `max_per_hour`".to_owned(),
         ),
         (
             format!("{LOG_SINK}[rules.oil]\nquery = 'oil'\nsinks = [\"log\"]\ndigest = \"soon\"\n"),
@@ -1079,4 +1103,37 @@ fn a_rule_digest_wins_over_its_sink_digest_and_times_have_a_zone() {
         "an instant sink stays instant"
     );
     assert_eq!(oil.digest_for(mail).unwrap().key(), "every 3600s");
+}
+
+#[test]
+fn quiet_hours_share_the_sinks_zone_and_throttles_are_per_sink_and_rule() {
+    let settings = load_main(
+        "[sinks.mail]\ntype = \"log\"\ndigest_at = [\"08:00\"]\nquiet_hours = \"22:00-07:00\"\n\
+         timezone = \"Europe/Berlin\"\nmax_per_hour = 20\n\n\
+         [sinks.chat]\ntype = \"log\"\nquiet_hours = \"23:30-06:00\"\n\n\
+         [rules.oil]\nquery = 'oil'\nsinks = [\"mail\", \"chat\"]\nmax_per_hour = 5\n",
+    );
+    let mail = &settings.sinks["mail"];
+    assert_eq!(
+        mail.quiet_hours
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("22:00-07:00 (Europe/Berlin)")
+    );
+    assert_eq!(
+        mail.digest.as_ref().map(|d| d.key()).as_deref(),
+        Some("at 08:00 Europe/Berlin")
+    );
+    assert_eq!(mail.max_per_hour, Some(20));
+    let chat = &settings.sinks["chat"];
+    assert_eq!(
+        chat.quiet_hours
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("23:30-06:00 (UTC)")
+    );
+    assert_eq!(chat.max_per_hour, None);
+    assert_eq!(settings.rules["oil"].max_per_hour, Some(5));
 }

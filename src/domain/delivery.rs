@@ -83,6 +83,8 @@ pub struct DeliveryRecord {
     /// The delivery whose message carries this one: itself for a digest's
     /// carrier, none while it waits for its period to end.
     pub digest_of: Option<i64>,
+    /// Why an instant delivery was turned into a digest one, if it was.
+    pub deferred: Option<Deferral>,
 }
 
 impl DeliveryRecord {
@@ -90,6 +92,33 @@ impl DeliveryRecord {
     /// it carries, its own among them.
     pub fn carries_digest(&self) -> bool {
         self.digest.is_some() && self.digest_of == Some(self.id)
+    }
+}
+
+/// Why an alert due to go out at once waits for a digest instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Deferral {
+    /// It came due in its sink's quiet hours.
+    QuietHours,
+    /// Its rule or sink had sent its `max_per_hour` in the last hour.
+    Throttled,
+}
+
+impl Deferral {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Deferral::QuietHours => "quiet_hours",
+            Deferral::Throttled => "throttled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Deferral> {
+        match text {
+            "quiet_hours" => Some(Deferral::QuietHours),
+            "throttled" => Some(Deferral::Throttled),
+            _ => None,
+        }
     }
 }
 

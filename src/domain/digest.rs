@@ -121,7 +121,7 @@ impl fmt::Display for DigestSchedule {
 }
 
 /// "HH:MM" or "H:MM"; seconds are refused since a digest to the second means nothing.
-fn parse_time(text: &str) -> Option<NaiveTime> {
+pub(super) fn parse_time(text: &str) -> Option<NaiveTime> {
     let (hours, minutes) = text.split_once(':')?;
     let digits = |part: &str| part.bytes().all(|byte| byte.is_ascii_digit());
     if !(1..=2).contains(&hours.len()) || minutes.len() != 2 || !digits(hours) || !digits(minutes) {

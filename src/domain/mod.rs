@@ -9,6 +9,7 @@ pub mod delivery;
 pub mod digest;
 pub mod entry;
 pub mod feed;
+pub mod quiet_hours;
 pub mod redact;
 pub mod retention;
 pub mod retry;

@@ -23,7 +23,9 @@ use super::write::outlets_by_story;
 use super::{Incoming, InstanceLock, StoreError};
 use crate::domain::alert::{HeldHit, RuleMute};
 use crate::domain::article::{Article, ArticleCursor, ArticleSource, ArticleText, SaveSummary};
-use crate::domain::delivery::{AlertRecord, AttemptRecord, DeliveryRecord, DeliveryStatus};
+use crate::domain::delivery::{
+    AlertRecord, AttemptRecord, Deferral, DeliveryRecord, DeliveryStatus,
+};
 use crate::domain::feed::{FeedRecord, FeedSpec, FeedStatus, FetchRecord};
 use crate::domain::story::StoryRecord;
 use crate::rules::IndexQuery;
@@ -337,6 +339,35 @@ pub trait OutboxStore: Statements {
             .rows(digests::CARRIED_SQL, &[Value::Int(carrier)])
             .await?;
         digests::carried_from_rows(&rows)
+    }
+
+    /// Turns a claimed instant delivery into one waiting for the digest
+    /// `digest`, saying why; false when `owner` lost the claim.
+    async fn defer_delivery(
+        &self,
+        id: i64,
+        owner: &str,
+        digest: &str,
+        reason: Deferral,
+    ) -> Result<bool, StoreError>;
+
+    /// Messages delivered to `sink` since `since` (an alert, or a digest
+    /// counted once), of `rule`'s alerts only when given.
+    async fn messages_delivered_since(
+        &self,
+        sink: &str,
+        rule: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        self.count(
+            "SELECT count(*) AS n FROM deliveries d
+             WHERE d.sink = $1 AND d.status = 'delivered' AND d.delivered_at >= $2
+               AND (d.digest_of IS NULL OR d.digest_of = d.id)
+               AND (CAST($3 AS TEXT) IS NULL
+                    OR EXISTS (SELECT 1 FROM alerts al WHERE al.id = d.alert_id AND al.rule = $3))",
+            &[Value::Text(sink), Value::Time(since), Value::OptText(rule)],
+        )
+        .await
     }
 }
 

@@ -38,7 +38,9 @@ use crate::domain::alert::{HeldHit, RuleMatch, Suppression};
 use crate::domain::article::{
     Article, ArticleCursor, ArticleSource, ArticleText, NewArticle, SaveSummary,
 };
-use crate::domain::delivery::{AlertRecord, AttemptRecord, DeliveryRecord, DeliveryStatus};
+use crate::domain::delivery::{
+    AlertRecord, AttemptRecord, Deferral, DeliveryRecord, DeliveryStatus,
+};
 use crate::domain::feed::{FeedRecord, FeedSpec, FeedStatus, FetchRecord};
 use crate::domain::retention::{PrunePolicy, PruneReport};
 use crate::domain::story::StoryRecord;
@@ -418,6 +420,33 @@ impl Store {
             return Ok(());
         }
         self.backend.release_deliveries(ids, owner).await
+    }
+
+    /// Turns a claimed instant delivery into one waiting for the digest
+    /// keyed `digest` (quiet hours, a throttle); false when `owner` lost the claim.
+    pub async fn defer_delivery(
+        &self,
+        id: i64,
+        owner: &str,
+        digest: &str,
+        reason: Deferral,
+    ) -> Result<bool, StoreError> {
+        self.observed(self.backend.defer_delivery(id, owner, digest, reason).await)
+    }
+
+    /// Messages delivered to `sink` since `since`, a digest counted once;
+    /// of `rule`'s alerts only, when given. What a throttle counts.
+    pub async fn messages_delivered_since(
+        &self,
+        sink: &str,
+        rule: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        self.observed(
+            self.backend
+                .messages_delivered_since(sink, rule, since)
+                .await,
+        )
     }
 
     /// Deliveries, newest first, optionally of one status.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::StoreError;
 use super::write::{feed_ids_from_list, matched_from_json};
 use crate::domain::article::{Article, ArticleText};
-use crate::domain::delivery::{AlertRecord, DeliveryRecord, DeliveryStatus};
+use crate::domain::delivery::{AlertRecord, Deferral, DeliveryRecord, DeliveryStatus};
 use crate::domain::feed::{FeedRecord, FeedStatus};
 use crate::domain::story::StoryRecord;
 
@@ -174,6 +174,12 @@ pub(super) fn delivery_from_row(
         article_id: row.int("article_id")?,
         digest: row.opt_text("digest")?,
         digest_of: row.opt_int("digest_of")?,
+        // A reason this version does not know reads as none: the row still
+        // waits for its digest.
+        deferred: row
+            .opt_text("deferred")?
+            .as_deref()
+            .and_then(Deferral::parse),
     })
 }
 

@@ -28,3 +28,4 @@ mod search;
 mod sinks;
 mod stories;
 mod story_alerts;
+mod throttles;

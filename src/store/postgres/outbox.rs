@@ -2,7 +2,7 @@
 
 use super::PgStore;
 use super::stories::insert_stories;
-use crate::domain::delivery::{AttemptRecord, DeliveryRecord};
+use crate::domain::delivery::{AttemptRecord, Deferral, DeliveryRecord};
 use crate::store::digests::{self, WaitingDigest};
 use crate::store::held;
 use crate::store::rows::delivery_from_row;
@@ -167,6 +167,28 @@ impl OutboxStore for PgStore {
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected())
+    }
+
+    async fn defer_delivery(
+        &self,
+        id: i64,
+        owner: &str,
+        digest: &str,
+        reason: Deferral,
+    ) -> Result<bool, StoreError> {
+        // Pending again (a retry may be deferred): waiting rows are pending.
+        let result = sqlx::query(
+            "UPDATE deliveries SET digest = $3, deferred = $4, status = 'pending',
+                lease_owner = NULL, lease_until = NULL
+             WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(digest)
+        .bind(reason.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
     }
 
     async fn release_deliveries(&self, ids: &[i64], owner: &str) -> Result<(), StoreError> {
