@@ -345,6 +345,18 @@ impl App {
         Arc::new(self.settings.rules.keys().cloned().collect())
     }
 
+    /// The configured sinks' names and types, by name: what `herald sinks`
+    /// and `/api/v1/sinks` list.
+    pub fn sink_kinds(&self) -> Arc<Vec<(String, String)>> {
+        Arc::new(
+            self.settings
+                .sinks
+                .iter()
+                .map(|(name, sink)| (name.clone(), sink.kind.type_name().to_owned()))
+                .collect(),
+        )
+    }
+
     /// How URLs are shown: credentials hidden (`[fetch] secret_params`).
     pub fn redactor(&self) -> &Redactor {
         &self.settings.fetch.redactor
@@ -367,6 +379,7 @@ impl App {
         feeds: watch::Receiver<Arc<Vec<FeedSettings>>>,
         redactor: watch::Receiver<Redactor>,
         rules: watch::Receiver<Arc<std::collections::BTreeSet<String>>>,
+        sinks: watch::Receiver<Arc<Vec<(String, String)>>>,
     ) -> anyhow::Result<Option<(TcpListener, ApiState, ApiLimits)>> {
         let Some(settings) = &self.settings.api else {
             return Ok(None);
@@ -382,6 +395,7 @@ impl App {
             feeds,
             redactor,
             rules,
+            sinks,
         };
         let configured = settings.limits.max_connections;
         let max_connections = api_connection_limit(

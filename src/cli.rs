@@ -83,10 +83,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Alert sinks
+    /// Alert sinks: each one's health (ok, or broken with why) and queue; or test or enable one
     Sinks {
         #[command(subcommand)]
-        command: SinksCommand,
+        command: Option<SinksCommand>,
+        /// One JSON object per line instead of a table
+        #[arg(long)]
+        json: bool,
     },
     /// Stored articles matching a rule query, newest first
     Search {
@@ -202,6 +205,11 @@ pub enum FeedsCommand {
 pub enum SinksCommand {
     /// Send a sample alert, clearly marked as a test, through a sink; exit 1 if it failed
     Test {
+        /// The sink's name, as in `[sinks.NAME]`
+        name: String,
+    },
+    /// Clear a broken sink's mark: its waiting alerts are sent again, in order
+    Enable {
         /// The sink's name, as in `[sinks.NAME]`
         name: String,
     },
@@ -377,8 +385,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             ..
         } => manage_feeds(&settings, command, pid_file).await,
         Command::Sinks {
-            command: SinksCommand::Test { name },
+            command: Some(SinksCommand::Test { name }),
+            ..
         } => manage::test_sink(&settings, &name).await,
+        Command::Sinks {
+            command: Some(SinksCommand::Enable { name }),
+            ..
+        } => enable_sink(settings, &name).await,
+        Command::Sinks {
+            command: None,
+            json,
+        } => sinks(settings, json).await,
         Command::Run => run_daemon(settings, pid_file).await,
         Command::Search {
             query,
@@ -1006,6 +1023,69 @@ async fn unmute(settings: Settings, name: &str) -> Result<ExitCode, Failure> {
         println!("{name} unmuted");
     } else {
         println!("{name} was not muted");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `herald sinks`: each configured sink's health and queue.
+async fn sinks(settings: Settings, json: bool) -> Result<ExitCode, Failure> {
+    let app = App::open(settings).await?;
+    let sinks = views::sinks(&app.store, &app.sink_kinds())
+        .await
+        .context("reading sink health")?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        for sink in &sinks {
+            print_json(&mut out, sink)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if sinks.is_empty() {
+        writeln!(out, "no sinks are configured").context("stdout")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(out, "{:<8} {:>7}  {:<9} SINK", "STATUS", "QUEUED", "TYPE").context("stdout")?;
+    for sink in &sinks {
+        writeln!(
+            out,
+            "{:<8} {:>7}  {:<9} {}",
+            sink.status, sink.queued, sink.kind, sink.name
+        )
+        .context("stdout")?;
+        if let (Some(reason), Some(since)) = (&sink.reason, sink.broken_since) {
+            writeln!(
+                out,
+                "{:>8} broken since {}: {} (fix its configuration and reload, or `herald sinks enable {}`)",
+                "",
+                short_time(Some(since)),
+                shown(reason),
+                sink.name
+            )
+            .context("stdout")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `herald sinks enable NAME`.
+async fn enable_sink(settings: Settings, name: &str) -> Result<ExitCode, Failure> {
+    if !settings.sinks.contains_key(name) {
+        return Err(Failure::Config(anyhow::anyhow!(
+            "no sink named {} in {}",
+            shown(name),
+            settings.path.display()
+        )));
+    }
+    let app = App::open(settings).await?;
+    let was_broken = app
+        .store
+        .enable_sink(name, Utc::now())
+        .await
+        .context("enabling the sink")?;
+    if was_broken {
+        println!("{name} enabled: its waiting alerts are sent again");
+    } else {
+        println!("{name} was not broken");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -57,7 +57,10 @@ pub async fn run(settings: Settings, pid_file: Option<&Path>) -> anyhow::Result<
     let (feeds, api_feeds) = watch::channel(Arc::new(app.settings.feeds.clone()));
     let (redactor, api_redactor) = watch::channel(app.redactor().clone());
     let (rules, api_rules) = watch::channel(app.rule_names());
-    let api = app.bind_api(api_feeds, api_redactor, api_rules).await?;
+    let (sinks, api_sinks) = watch::channel(app.sink_kinds());
+    let api = app
+        .bind_api(api_feeds, api_redactor, api_rules, api_sinks)
+        .await?;
     let (apps, current) = watch::channel(Arc::clone(&app));
     let (stop, shutdown) = watch::channel(false);
     let api = api.map(|(listener, state, limits)| {
@@ -97,6 +100,7 @@ pub async fn run(settings: Settings, pid_file: Option<&Path>) -> anyhow::Result<
                         feeds.send_replace(Arc::new(next.settings.feeds.clone()));
                         redactor.send_replace(next.redactor().clone());
                         rules.send_replace(next.rule_names());
+                        sinks.send_replace(next.sink_kinds());
                         apps.send_replace(next);
                         notify(&[NotifyState::Ready, NotifyState::Status("configuration reloaded")]);
                     }

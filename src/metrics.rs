@@ -43,6 +43,11 @@ struct ChangeLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkLabel {
+    sink: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabel {
     status: &'static str,
 }
@@ -61,6 +66,8 @@ pub enum ScrapeError {
 pub struct DatabaseState {
     pub feeds: Vec<(FeedStatus, i64)>,
     pub deliveries: Vec<(DeliveryStatus, i64)>,
+    /// Sinks marked broken, by name.
+    pub broken_sinks: Vec<String>,
 }
 
 impl DatabaseState {
@@ -68,6 +75,12 @@ impl DatabaseState {
         Ok(DatabaseState {
             feeds: store.feeds_by_status().await?,
             deliveries: store.deliveries_by_status().await?,
+            broken_sinks: store
+                .broken_sinks()
+                .await?
+                .into_iter()
+                .map(|broken| broken.sink)
+                .collect(),
         })
     }
 }
@@ -223,6 +236,17 @@ impl Metrics {
             "Deliveries in the alert outbox, by status",
             outbox,
         );
+        let broken = Family::<SinkLabel, Gauge>::default();
+        for sink in &state.broken_sinks {
+            broken
+                .get_or_create(&SinkLabel { sink: sink.clone() })
+                .set(1);
+        }
+        gauges.register(
+            "sink_broken",
+            "1 for each sink whose endpoint said it is gone: its alerts wait (herald sinks)",
+            broken,
+        );
         encode_registry(&mut text, &gauges)?;
         encode_eof(&mut text)?;
         Ok(text)
@@ -308,6 +332,7 @@ mod tests {
         let state = DatabaseState {
             feeds: vec![(FeedStatus::Ok, 4), (FeedStatus::Error, 1)],
             deliveries: vec![(DeliveryStatus::Pending, 7)],
+            broken_sinks: vec!["intel-slack".to_owned()],
         };
         let text = metrics.encode(&state).unwrap();
         let expect = [
@@ -327,6 +352,7 @@ mod tests {
             (r#"herald_feeds{status="error"}"#, 1.0),
             (r#"herald_outbox_deliveries{status="pending"}"#, 7.0),
             (r#"herald_outbox_deliveries{status="dead"}"#, 0.0),
+            (r#"herald_sink_broken{sink="intel-slack"}"#, 1.0),
         ];
         for (series, value) in expect {
             assert_eq!(sample(&text, series), Some(value), "{series} in\n{text}");

@@ -13,12 +13,14 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use crate::domain::alert::{AlertMessage, FiredRule};
-use crate::domain::delivery::{AttemptRecord, Deferral, DeliveryRecord, DeliveryStatus};
+use crate::domain::delivery::{
+    AttemptRecord, BrokenSink, Deferral, DeliveryRecord, DeliveryStatus,
+};
 use crate::domain::digest::DigestSchedule;
 use crate::domain::quiet_hours::QuietHours;
 use crate::domain::redact::Redactor;
 use crate::domain::retry;
-use crate::sinks::{Digest, Sender, Sink, Verdict, digest_capacity};
+use crate::sinks::{AttemptOutcome, Digest, Sender, Sink, Verdict, digest_capacity};
 use crate::store::{Store, StoreError};
 
 /// Deliveries claimed at once.
@@ -102,6 +104,7 @@ impl Dispatcher {
     pub async fn run_once(&self, now: DateTime<Utc>) -> Result<DispatchReport, StoreError> {
         let mut report = DispatchReport::default();
         let started = Utc::now();
+        self.enable_reconfigured_sinks(now).await?;
         self.form_due_digests(now).await?;
         loop {
             // From the clock, not `now`: a long pass must not claim with a lease
@@ -319,6 +322,11 @@ impl Dispatcher {
             };
             self.sender.send(sink, &message).await
         };
+        if outcome.verdict == Verdict::Broken {
+            // Before the attempt is recorded and the lease given up: no other
+            // dispatcher may claim the sink's next alert in between.
+            self.mark_broken(sink, &outcome).await?;
+        }
         let at = Utc::now();
         let latency = outcome.latency;
         let (status, next_attempt_at) = self.next_step(&outcome.verdict, delivery, at);
@@ -331,6 +339,52 @@ impl Dispatcher {
             status,
             next_attempt_at,
         })
+    }
+
+    /// Marks `sink` broken for every instance, saying so once.
+    async fn mark_broken(&self, sink: &Sink, outcome: &AttemptOutcome) -> Result<(), StoreError> {
+        let mut reason = outcome
+            .error
+            .clone()
+            .unwrap_or_else(|| "the endpoint refused herald".to_owned());
+        if let Some(excerpt) = &outcome.response_excerpt {
+            reason.push_str(&format!(": {excerpt}"));
+        }
+        let broken = BrokenSink {
+            sink: sink.name().to_owned(),
+            reason,
+            since: Utc::now(),
+            config: sink.fingerprint(),
+        };
+        if self.store.mark_sink_broken(&broken).await? {
+            tracing::error!(
+                sink = %broken.sink,
+                reason = %broken.reason,
+                "sink is broken: its alerts wait until its configuration changes \
+                 or `herald sinks enable {}`",
+                broken.sink
+            );
+        }
+        Ok(())
+    }
+
+    /// Clears the broken mark of each sink whose configuration changed since
+    /// it broke (or that is no longer configured: its alerts then die as any
+    /// unconfigured sink's do), so its queue drains in order.
+    async fn enable_reconfigured_sinks(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        for broken in self.store.broken_sinks().await? {
+            let current = self.sinks.get(&broken.sink).map(Sink::fingerprint);
+            if current.as_deref() == Some(broken.config.as_str()) {
+                continue;
+            }
+            if self.store.enable_sink(&broken.sink, now).await? {
+                tracing::info!(
+                    sink = %broken.sink,
+                    "sink's configuration changed since it broke: sending its alerts again"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The alert a delivery sends, as its sink is shown it; none once its
@@ -456,6 +510,8 @@ impl Dispatcher {
         match verdict {
             Verdict::Delivered => (DeliveryStatus::Delivered, at),
             Verdict::Permanent => (DeliveryStatus::Dead, at),
+            // Queued still; its sink is not claimed until it is fixed.
+            Verdict::Broken => (DeliveryStatus::Failed, at),
             Verdict::Retry { retry_after } => {
                 let wait = retry::retry_delay(
                     delivery.attempts.saturating_add(1),

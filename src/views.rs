@@ -205,3 +205,45 @@ pub async fn alerts(
     entries.truncate(usize::try_from(limit).unwrap_or(0));
     Ok(entries)
 }
+
+/// A configured sink as `herald sinks` and `/api/v1/sinks` show it: never its
+/// URL or credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SinkView {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `ok`, or `broken`: its endpoint said it is gone and its alerts wait.
+    pub status: &'static str,
+    /// What the endpoint answered when it broke.
+    pub reason: Option<String>,
+    pub broken_since: Option<DateTime<Utc>>,
+    /// Deliveries still to send (pending or failed), digests' waiting ones included.
+    pub queued: i64,
+}
+
+/// Each configured sink (`(name, type)`, in order) with its health and queue.
+pub async fn sinks(
+    store: &Store,
+    configured: &[(String, String)],
+) -> Result<Vec<SinkView>, StoreError> {
+    let broken = store.broken_sinks().await?;
+    let queued = store.queued_by_sink().await?;
+    Ok(configured
+        .iter()
+        .map(|(name, kind)| {
+            let mark = broken.iter().find(|b| &b.sink == name);
+            SinkView {
+                name: name.clone(),
+                kind: kind.clone(),
+                status: if mark.is_some() { "broken" } else { "ok" },
+                reason: mark.map(|b| b.reason.clone()),
+                broken_since: mark.map(|b| b.since),
+                queued: queued
+                    .iter()
+                    .find(|(sink, _)| sink == name)
+                    .map_or(0, |(_, count)| *count),
+            }
+        })
+        .collect())
+}

@@ -1,5 +1,5 @@
 //! The HTTP API: health, readiness, Prometheus metrics, views of articles,
-//! feeds, stories and the alert outbox, and rule mutes, as JSON.
+//! feeds, stories, sinks and the alert outbox, rule mutes and sink health, as JSON.
 //!
 //! The only module that names axum or hyper; `server` holds the connections to the
 //! limits `[api]` sets. It reads through the `store`, `search` and `views`
@@ -43,6 +43,9 @@ pub struct ApiState {
     /// The configured rules' names: those `/api/v1/rules/NAME/mute` accepts.
     /// Follows configuration reloads.
     pub rules: tokio::sync::watch::Receiver<Arc<BTreeSet<String>>>,
+    /// The configured sinks' names and types: what `/api/v1/sinks` lists.
+    /// Follows configuration reloads.
+    pub sinks: tokio::sync::watch::Receiver<Arc<Vec<(String, String)>>>,
 }
 
 /// Serves the API on `listener`, within `limits`, until `shutdown` resolves, then
@@ -71,6 +74,8 @@ fn router(state: Arc<ApiState>, request_timeout: Duration) -> Router {
             "/api/v1/rules/{name}/mute",
             post(v1::mute).delete(v1::unmute),
         )
+        .route("/api/v1/sinks", get(v1::sinks))
+        .route("/api/v1/sinks/{name}/enable", post(v1::enable_sink))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

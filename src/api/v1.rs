@@ -17,7 +17,7 @@ use crate::domain::article::{Article, ArticleCursor};
 use crate::domain::story::StoryRecord;
 use crate::rules::{Rule, RuleQuery};
 use crate::search::{self, Scan};
-use crate::views::{self, AlertFilter, FeedView, OutboxEntry};
+use crate::views::{self, AlertFilter, FeedView, OutboxEntry, SinkView};
 
 /// `herald search`'s defaults.
 const DEFAULT_SINCE: &str = "7d";
@@ -306,4 +306,44 @@ pub async fn muted(State(state): State<Arc<ApiState>>) -> Result<Json<Vec<RuleMu
         .await
         .map_err(|e| ApiError::database("reading rule mutes", &e))?;
     Ok(Json(mutes))
+}
+
+/// `GET /api/v1/sinks`: `herald sinks --json`, as a JSON array.
+pub async fn sinks(State(state): State<Arc<ApiState>>) -> Result<Json<Vec<SinkView>>, ApiError> {
+    let configured = Arc::clone(&state.sinks.borrow());
+    let sinks = views::sinks(&state.store, &configured)
+        .await
+        .map_err(|e| ApiError::database("reading sink health", &e))?;
+    Ok(Json(sinks))
+}
+
+/// What enabling a sink did.
+#[derive(Debug, Serialize)]
+pub struct EnableAnswer {
+    sink: String,
+    was_broken: bool,
+}
+
+/// `POST /api/v1/sinks/NAME/enable`: `herald sinks enable NAME`.
+pub async fn enable_sink(
+    State(state): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+) -> Result<Json<EnableAnswer>, ApiError> {
+    if state.token.is_none() {
+        return Err(ApiError::forbidden(
+            "the API is read-only without a token: set [api] token to enable sinks through it",
+        ));
+    }
+    if !state.sinks.borrow().iter().any(|(sink, _)| *sink == name) {
+        return Err(ApiError::not_found(format!("no sink named {name:?}")));
+    }
+    let was_broken = state
+        .store
+        .enable_sink(&name, Utc::now())
+        .await
+        .map_err(|e| ApiError::database("enabling a sink", &e))?;
+    Ok(Json(EnableAnswer {
+        sink: name,
+        was_broken,
+    }))
 }

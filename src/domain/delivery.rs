@@ -135,3 +135,18 @@ pub struct AttemptRecord {
     /// When to try again (for `Failed`).
     pub next_attempt_at: DateTime<Utc>,
 }
+
+/// A sink whose endpoint said it is gone (Slack `no_service`, HTTP 410…):
+/// its deliveries stay queued, unclaimed, until its configuration changes
+/// or `herald sinks enable` clears it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BrokenSink {
+    pub sink: String,
+    /// What the endpoint answered, as the failed attempt recorded it.
+    pub reason: String,
+    pub since: DateTime<Utc>,
+    /// A digest of the configuration it broke with; a reload that changes
+    /// it clears the mark. Not shown: it is derived from the credentials.
+    #[serde(skip)]
+    pub config: String,
+}

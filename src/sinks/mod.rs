@@ -19,12 +19,14 @@ use crate::domain::transport::{describe_io, humanize};
 use crate::net_policy::{self, PublicOnly};
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::Utc;
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Response, StatusCode, redirect};
+use sha2::{Digest as _, Sha256};
 use tokio::time::Instant;
 use url::Url;
 
@@ -104,7 +106,8 @@ pub fn digest_capacity(target: &SinkTarget) -> usize {
 }
 
 /// Where a sink delivers. Plain values: the caller has validated and exposed them.
-#[derive(Clone, PartialEq, Eq)]
+/// `Hash` feeds [`Sink::fingerprint`].
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum SinkTarget {
     Slack { url: Url },
     Discord { url: Url },
@@ -177,6 +180,35 @@ impl Sink {
     pub fn target(&self) -> &SinkTarget {
         &self.target
     }
+
+    /// A digest of where and how the sink delivers, credentials included,
+    /// stable across restarts: stored with a broken mark so that a changed
+    /// configuration clears it. SHA-256, so the stored text reveals nothing
+    /// of the credentials.
+    pub fn fingerprint(&self) -> String {
+        let mut hasher = Sha256Hasher(Sha256::new());
+        self.target.hash(&mut hasher);
+        hasher
+            .0
+            .finalize()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+}
+
+/// Feeds what `Hash` writes into SHA-256 (std's hashers may change between
+/// Rust releases; this digest must not).
+struct Sha256Hasher(Sha256);
+
+impl Hasher for Sha256Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        0
+    }
 }
 
 /// What the outbox does next with a delivery after one attempt.
@@ -190,6 +222,11 @@ pub enum Verdict {
     /// The receiver refused the delivery for good (4xx other than 408 and 429): it is
     /// dead at once, with the response recorded.
     Permanent,
+    /// The endpoint itself is gone or refuses herald (401, 403, 404, 410: a
+    /// deleted webhook, an archived channel, a revoked token): every alert
+    /// would be refused alike, so the sink is marked broken and its alerts
+    /// wait for the configuration to be fixed instead of dying.
+    Broken,
 }
 
 /// One delivery attempt, as the outbox records it.
@@ -486,12 +523,15 @@ impl Content<'_> {
 }
 
 /// 2xx delivered; 408, 429 and 5xx retried (obeying any `Retry-After`);
-/// any other status refused for good. 3xx is never followed (see [`Sender::new`]),
-/// so it is a configuration error, and retrying would not fix it.
+/// 401, 403, 404 and 410 say the endpoint is gone or closed to herald (the
+/// sink is broken); any other status refused for good. 3xx is never followed
+/// (see [`Sender::new`]), so it is a configuration error, and retrying would
+/// not fix it.
 pub fn classify(status: u16, retry_after: Option<Duration>) -> Verdict {
     match status {
         200..=299 => Verdict::Delivered,
         408 | 429 | 500..=599 => Verdict::Retry { retry_after },
+        401 | 403 | 404 | 410 => Verdict::Broken,
         _ => Verdict::Permanent,
     }
 }
@@ -800,9 +840,11 @@ pub(crate) mod tests {
         check(500, None, retry(None));
         check(502, None, retry(None));
         check(400, None, Verdict::Permanent);
-        check(401, None, Verdict::Permanent);
-        check(404, None, Verdict::Permanent);
-        check(410, None, Verdict::Permanent);
+        check(401, None, Verdict::Broken);
+        check(403, None, Verdict::Broken);
+        check(404, None, Verdict::Broken);
+        check(410, None, Verdict::Broken);
+        check(422, None, Verdict::Permanent);
         check(413, None, Verdict::Permanent);
         check(301, None, Verdict::Permanent);
     }

@@ -24,7 +24,7 @@ use super::{Incoming, InstanceLock, StoreError};
 use crate::domain::alert::{HeldHit, RuleMute};
 use crate::domain::article::{Article, ArticleCursor, ArticleSource, ArticleText, SaveSummary};
 use crate::domain::delivery::{
-    AlertRecord, AttemptRecord, Deferral, DeliveryRecord, DeliveryStatus,
+    AlertRecord, AttemptRecord, BrokenSink, Deferral, DeliveryRecord, DeliveryStatus,
 };
 use crate::domain::feed::{FeedRecord, FeedSpec, FeedStatus, FetchRecord};
 use crate::domain::story::StoryRecord;
@@ -498,6 +498,84 @@ pub trait RuleStore: Statements {
     }
 }
 
+/// Sinks: which are broken (their endpoint said it is gone), shared by every
+/// instance on the database.
+#[async_trait]
+pub trait SinkStore: Statements {
+    /// Marks `sink` broken; true when it was not already (the caller logs it once).
+    async fn mark_sink_broken(&self, broken: &BrokenSink) -> Result<bool, StoreError> {
+        let marked = self
+            .rows(
+                "INSERT INTO sink_health (sink, broken_at, reason, config) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (sink) DO NOTHING RETURNING sink",
+                &[
+                    Value::Text(&broken.sink),
+                    Value::Time(broken.since),
+                    Value::Text(&broken.reason),
+                    Value::Text(&broken.config),
+                ],
+            )
+            .await?;
+        Ok(!marked.is_empty())
+    }
+
+    /// Clears `sink`'s mark; its queue is claimed again, each delivery's
+    /// `alerts.give_up` counted afresh from `now` (the time it waited was not
+    /// its fault). Whether it was marked.
+    async fn enable_sink(&self, sink: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let cleared = self
+            .rows(
+                "DELETE FROM sink_health WHERE sink = $1 RETURNING sink",
+                &[Value::Text(sink)],
+            )
+            .await?;
+        if cleared.is_empty() {
+            return Ok(false);
+        }
+        self.rows(
+            "UPDATE deliveries SET queued_at = $2
+             WHERE sink = $1 AND status IN ('pending', 'failed') RETURNING id",
+            &[Value::Text(sink), Value::Time(now)],
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Deliveries still to send (pending or failed), by sink.
+    async fn queued_by_sink(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT sink, count(*) AS n FROM deliveries
+                 WHERE status IN ('pending', 'failed') GROUP BY sink ORDER BY sink",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.text("sink")?, row.int("n")?)))
+            .collect()
+    }
+
+    /// The sinks marked broken, by name.
+    async fn broken_sinks(&self) -> Result<Vec<BrokenSink>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT sink, broken_at, reason, config FROM sink_health ORDER BY sink",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(BrokenSink {
+                    sink: row.text("sink")?,
+                    reason: row.text("reason")?,
+                    since: row.time("broken_at")?,
+                    config: row.text("config")?,
+                })
+            })
+            .collect()
+    }
+}
+
 /// A database herald can run on: every aggregate, plus the database as a whole.
 #[async_trait]
 pub trait Backend:
@@ -508,6 +586,7 @@ pub trait Backend:
     + CountStore
     + RetentionStore
     + RuleStore
+    + SinkStore
     + SearchStore
     + std::fmt::Debug
     + Send

@@ -39,7 +39,7 @@ use crate::domain::article::{
     Article, ArticleCursor, ArticleSource, ArticleText, NewArticle, SaveSummary,
 };
 use crate::domain::delivery::{
-    AlertRecord, AttemptRecord, Deferral, DeliveryRecord, DeliveryStatus,
+    AlertRecord, AttemptRecord, BrokenSink, Deferral, DeliveryRecord, DeliveryStatus,
 };
 use crate::domain::feed::{FeedRecord, FeedSpec, FeedStatus, FetchRecord};
 use crate::domain::retention::{PrunePolicy, PruneReport};
@@ -50,7 +50,7 @@ use write_health::WriteHealth;
 
 pub use aggregates::{
     ArticleStore, Backend, CountStore, FeedStore, OutboxStore, RetentionStore, RuleStore,
-    SearchStore, StoryStore,
+    SearchStore, SinkStore, StoryStore,
 };
 pub use digests::WaitingDigest;
 pub use error::StoreError;
@@ -580,7 +580,6 @@ impl Store {
         self.observed(retention::prune(self, policy).await)
     }
 
-    /// What [`Store::prune`] would remove now, removing nothing.
     /// Mutes `rule` until `until` for every instance on the database.
     pub async fn mute_rule(
         &self,
@@ -596,6 +595,26 @@ impl Store {
         self.observed(self.backend.unmute_rule(rule).await)
     }
 
+    /// Marks a sink broken for every instance; true when it was not already.
+    pub async fn mark_sink_broken(&self, broken: &BrokenSink) -> Result<bool, StoreError> {
+        self.observed(self.backend.mark_sink_broken(broken).await)
+    }
+
+    /// Clears a sink's broken mark so its queue drains, in order; whether it had one.
+    pub async fn enable_sink(&self, sink: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.observed(self.backend.enable_sink(sink, now).await)
+    }
+
+    /// Deliveries still to send, by sink.
+    pub async fn queued_by_sink(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.observed(self.backend.queued_by_sink().await)
+    }
+
+    /// The sinks marked broken.
+    pub async fn broken_sinks(&self) -> Result<Vec<BrokenSink>, StoreError> {
+        self.observed(self.backend.broken_sinks().await)
+    }
+
     /// The mutes in force at `now`.
     pub async fn rule_mutes(
         &self,
@@ -604,6 +623,7 @@ impl Store {
         self.backend.rule_mutes(now).await
     }
 
+    /// What [`Store::prune`] would remove now, removing nothing.
     pub async fn prunable(&self, policy: &PrunePolicy) -> Result<PruneReport, StoreError> {
         self.backend.prunable(policy).await
     }

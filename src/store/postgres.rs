@@ -471,3 +471,5 @@ impl OnPool for PgStore {
 
 #[async_trait]
 impl super::RuleStore for PgStore {}
+
+impl super::SinkStore for PgStore {}

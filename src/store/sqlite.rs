@@ -297,3 +297,5 @@ impl OnPool for SqliteStore {
 
 #[async_trait]
 impl super::RuleStore for SqliteStore {}
+
+impl super::SinkStore for SqliteStore {}

@@ -23,7 +23,7 @@ use crate::support::db::{self, Backend};
 use crate::support::feed_server::{FeedServer, Item, Route};
 use crate::support::herald::TestHerald;
 use crate::support::process::Daemon;
-use crate::support::receiver::Receiver;
+use crate::support::receiver::{Receiver, Reply};
 
 const TOKEN: &str = "api-token-7f3a9c";
 
@@ -61,6 +61,7 @@ impl TestApi {
             .1,
             redactor: tokio::sync::watch::channel(herald.app.redactor().clone()).1,
             rules: tokio::sync::watch::channel(herald.app.rule_names()).1,
+            sinks: tokio::sync::watch::channel(herald.app.sink_kinds()).1,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -152,6 +153,7 @@ both_backends!(
     no_secret_appears_in_any_response,
     idle_clients_beyond_the_connection_limit_neither_starve_healthz_nor_stop_polling,
     rules_are_muted_and_unmuted_with_the_token,
+    sinks_show_their_health_and_a_broken_one_is_enabled_with_the_token,
 );
 
 async fn health_readiness_and_json_errors_for_unknown_routes(backend: Backend) {
@@ -1016,4 +1018,58 @@ async fn an_api_without_a_token_does_not_mute() {
             .unwrap()
             .is_empty()
     );
+}
+
+async fn sinks_show_their_health_and_a_broken_one_is_enabled_with_the_token(backend: Backend) {
+    let server = FeedServer::start().await;
+    let receiver = Receiver::start().await;
+    server.set("/world", Route::rss("World", &[]));
+    receiver.script("/gone", vec![Reply::status(410), Reply::status(200)]);
+    let config = format!(
+        "[sinks.log]\ntype = \"log\"\n\n\
+         [sinks.hook]\ntype = \"webhook\"\nurl = \"{}\"\n\n\
+         [rules.nk-iran]\nquery = '\"North Korea\" Iran'\nsinks = [\"log\", \"hook\"]\n\n\
+         [[feeds]]\nurl = \"{}\"\n",
+        receiver.url("/gone"),
+        server.url("/world"),
+    );
+    let api = TestApi::start(backend, &config, Some(TOKEN)).await;
+    api.herald.poll().await;
+    server.set("/world", Route::rss("World", &[nk_iran_story(1)]));
+    api.herald.poll().await;
+    api.herald.app.dispatch_once().await.unwrap();
+
+    let (status, listed) = api.get_with_token("/api/v1/sinks", TOKEN).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(
+        listed,
+        Value::Array(herald_json(&api, &["sinks", "--json"]).await)
+    );
+    let hook = &listed[0];
+    assert_eq!(
+        (&hook["name"], &hook["status"], &hook["queued"]),
+        (
+            &Value::from("hook"),
+            &Value::from("broken"),
+            &Value::from(1)
+        ),
+        "{listed}"
+    );
+    assert_eq!(hook["reason"], "HTTP 410 Gone: status 410");
+    assert_eq!(listed[1]["status"], "ok");
+    assert!(!listed.to_string().contains("/gone"), "{listed}");
+
+    let enable = |name: &str| {
+        api.client
+            .post(format!("{}/api/v1/sinks/{name}/enable", api.base))
+            .bearer_auth(TOKEN)
+    };
+    assert_eq!(api.send(enable("nope")).await.0, StatusCode::NOT_FOUND);
+    let (status, answer) = api.send(enable("hook")).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer, r#"{"sink":"hook","was_broken":true}"#);
+    let report = api.herald.app.dispatch_once().await.unwrap();
+    assert_eq!(report.delivered, 1, "{report:?}");
+    assert_eq!(receiver.requests("/gone").len(), 2);
 }

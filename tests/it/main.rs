@@ -25,6 +25,7 @@ mod retention;
 mod rules;
 mod schema_docs;
 mod search;
+mod sink_health;
 mod sinks;
 mod stories;
 mod story_alerts;

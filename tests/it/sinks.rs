@@ -264,7 +264,7 @@ async fn bad_request_is_permanent_with_the_answer_recorded() {
 async fn long_error_page_is_recorded_as_a_short_excerpt() {
     let receiver = Receiver::start().await;
     let page = "é".repeat(5000);
-    receiver.script("/hook", vec![Reply::status(404).with_body(&page)]);
+    receiver.script("/hook", vec![Reply::status(422).with_body(&page)]);
     let outcome = sender()
         .send(&webhook(&receiver, "/hook", None), &message())
         .await;

@@ -61,6 +61,7 @@ impl OutboxStore for SqliteStore {
                   AND (d.digest IS NULL OR d.digest_of = d.id)
                   AND (d.lease_until IS NULL OR d.lease_until < ?2)
                   AND (d.last_attempt_at IS NULL OR d.last_attempt_at < ?5)
+                  AND NOT EXISTS (SELECT 1 FROM sink_health h WHERE h.sink = d.sink)
                   AND NOT EXISTS (
                     SELECT 1 FROM deliveries o
                     WHERE o.sink = d.sink AND o.status IN ('pending', 'failed')
@@ -223,6 +224,7 @@ impl OutboxStore for SqliteStore {
             "SELECT min(max(next_attempt_at, COALESCE(lease_until, next_attempt_at)))
              FROM deliveries d WHERE status IN ('pending', 'failed')
                AND (digest IS NULL OR digest_of = id)
+               AND NOT EXISTS (SELECT 1 FROM sink_health h WHERE h.sink = d.sink)
                AND id = (SELECT min(id) FROM deliveries o
                          WHERE o.sink = d.sink AND o.status IN ('pending', 'failed')
                            AND (o.digest IS NULL OR o.digest_of = o.id))",
