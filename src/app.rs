@@ -15,7 +15,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 use crate::api::ApiState;
-use crate::config::{ApiLimits, FeedSettings, Redactor, RuleSettings, Settings, SinkKind};
+use crate::config::{
+    ApiLimits, FeedSettings, Redactor, RuleSettings, Settings, SinkKind, SinkSettings,
+};
 use crate::domain::alert::AlertTarget;
 use crate::domain::digest::DigestSchedule;
 use crate::domain::feed::{FeedRecord, FeedSpec, FeedStatus};
@@ -25,6 +27,7 @@ use crate::metrics::Metrics;
 use crate::outbox::{self, DispatchReport, Dispatcher, Throttles};
 use crate::rules::{Matcher, Rule, RuleQuery};
 use crate::search::{self, FeedInfo};
+use crate::sinks::template::MessageTemplate;
 use crate::sinks::{Sender, Sink, SinkTarget};
 use crate::store::{Store, StoreError};
 
@@ -57,18 +60,31 @@ pub struct App {
 }
 
 /// The sinks of the configuration as the sender takes them.
-fn sinks(settings: &Settings) -> HashMap<String, Sink> {
-    settings
-        .sinks
-        .iter()
-        .map(|(name, sink)| (name.clone(), sink_of(name, &sink.kind)))
-        .collect()
+/// Every configured sink as the sender takes it, each template compiled for
+/// its target's markup.
+pub fn configured_sinks(settings: &Settings) -> Result<HashMap<String, Sink>, InvalidTemplates> {
+    let mut sinks = HashMap::with_capacity(settings.sinks.len());
+    let mut errors = Vec::new();
+    for (name, configured) in &settings.sinks {
+        match sink_of(name, configured) {
+            Ok(sink) => {
+                sinks.insert(name.clone(), sink);
+            }
+            Err(error) => errors.push(error),
+        }
+    }
+    if errors.is_empty() {
+        Ok(sinks)
+    } else {
+        Err(InvalidTemplates(errors))
+    }
 }
 
 /// One configured sink as the sender takes it; the only place secret URLs are
-/// exposed, to be handed to the HTTP client.
-pub fn sink_of(name: &str, kind: &SinkKind) -> Sink {
-    let target = match kind {
+/// exposed, to be handed to the HTTP client. The error is a template's, as
+/// `file:line:col: sink NAME: template: message`.
+pub fn sink_of(name: &str, configured: &SinkSettings) -> Result<Sink, String> {
+    let target = match &configured.kind {
         SinkKind::Slack { url } => SinkTarget::Slack {
             url: url.expose().clone(),
         },
@@ -81,7 +97,23 @@ pub fn sink_of(name: &str, kind: &SinkKind) -> Sink {
         },
         SinkKind::Log => SinkTarget::Log,
     };
-    Sink::new(name, target)
+    let Some(source) = &configured.template else {
+        return Ok(Sink::new(name, target));
+    };
+    let Some(markup) = crate::sinks::markup(&target) else {
+        return Err(format!(
+            "{}: sink {name}: a `{}` sink takes no template",
+            source.start,
+            target.kind()
+        ));
+    };
+    let template = MessageTemplate::compile(&source.text, markup).map_err(|error| {
+        format!(
+            "{}: sink {name}: template: {error}",
+            source.position(error.line, error.column)
+        )
+    })?;
+    Ok(Sink::new(name, target).with_template(Arc::new(template)))
 }
 
 /// Names this process's claims: host and pid, plus randomness so that a restarted
@@ -101,6 +133,12 @@ fn instance_id() -> String {
 #[derive(Debug, thiserror::Error)]
 #[error("{}", .0.join("\n"))]
 pub struct InvalidRules(pub Vec<String>);
+
+/// Message templates that do not compile, each as
+/// `file:line:col: sink NAME: template: message`.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct InvalidTemplates(pub Vec<String>);
 
 /// Parses every configured rule and compiles them into one matcher.
 ///
@@ -154,6 +192,7 @@ impl App {
         // connection is attempted.
         let (watch, _) = compile_rules(&settings);
         watch?;
+        configured_sinks(&settings)?;
         let store = Store::connect_within(
             settings.database.url.expose(),
             settings.database.busy_timeout,
@@ -212,7 +251,7 @@ impl App {
         let dispatcher = Dispatcher {
             store: store.clone(),
             sender,
-            sinks: sinks(&settings),
+            sinks: configured_sinks(&settings)?,
             in_flight: settings
                 .sinks
                 .iter()

@@ -519,6 +519,7 @@ async fn check(settings: &Settings, offline: bool) -> Result<ExitCode, Failure> 
         eprintln!("warning: {}", shown(&warning.to_string()));
     }
     watch.map_err(|e| Failure::Config(e.into()))?;
+    app::configured_sinks(settings).map_err(|e| Failure::Config(e.into()))?;
     let disabled = match settings.disabled_feeds.len() {
         0 => String::new(),
         count => format!(" ({count} more disabled)"),

@@ -448,7 +448,8 @@ pub async fn test_sink(settings: &Settings, name: &str) -> Result<ExitCode, Fail
             )
         }));
     };
-    let sink = app::sink_of(name, &configured.kind);
+    let sink =
+        app::sink_of(name, configured).map_err(|error| Failure::Config(anyhow::anyhow!(error)))?;
     let sender = Sender::new(
         crate::sinks::DEFAULT_TIMEOUT,
         &settings.fetch.user_agent,

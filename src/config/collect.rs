@@ -15,6 +15,7 @@ use crate::domain::quiet_hours::QuietHours;
 
 use super::{
     ConfigError, FeedSettings, Redactor, RuleSettings, Secret, SecretUrl, SinkKind, SinkSettings,
+    TemplateSource,
 };
 
 /// A rule before its sink references can be checked, which needs every file loaded.
@@ -190,9 +191,21 @@ impl Collected {
                 max_per_hour(file, raw.max_per_hour.clone())?,
             )
         };
+        let template = template(file, raw.get_ref())?;
+        let template_key = raw.get_ref().template.clone();
         let kind = sink_kind(file, name.get_ref(), raw)?;
+        if template.is_some() && matches!(kind, SinkKind::Webhook { .. }) {
+            let key = template_key.map_or_else(|| file.locate(name), |key| file.locate(&key));
+            return Err(ConfigError::Invalid {
+                location: key,
+                message: "`template` is not allowed for a sink of type `webhook`: its body is \
+                          JSON for a program; shape the message at the receiver"
+                    .to_owned(),
+            });
+        }
         let sink = SinkSettings {
             max_in_flight: sink_in_flight(file, &kind, max_in_flight)?,
+            template,
             digest,
             max_per_hour,
             quiet_hours,
@@ -480,6 +493,42 @@ fn quiet_hours(
     file.parsed(text, |range| {
         QuietHours::parse(range, zone.as_deref()).map_err(|error| error.to_string())
     })
+}
+
+/// A sink's `template` (inline, taken as written: no `${VAR}`) or
+/// `template_file` (relative to this file's directory).
+fn template(file: &FileContext, raw: &RawSink) -> Result<Option<TemplateSource>, ConfigError> {
+    match (&raw.template, &raw.template_file) {
+        (Some(_), Some(path)) => Err(file.fail(
+            path,
+            "`template` and `template_file` exclude each other: give one",
+        )),
+        (Some(text), None) => {
+            let (start, verbatim) = file.source.string_content(&text.span(), text.get_ref());
+            Ok(Some(TemplateSource {
+                text: text.get_ref().clone(),
+                start,
+                verbatim,
+            }))
+        }
+        (None, Some(path)) => {
+            let relative = file.text(path)?;
+            let directory = file.source.path().parent().unwrap_or(Path::new(""));
+            let path_buf = directory.join(&relative);
+            let text = std::fs::read_to_string(&path_buf)
+                .map_err(|error| file.fail(path, cannot_read(&path_buf, &error)))?;
+            Ok(Some(TemplateSource {
+                text,
+                start: Location {
+                    file: path_buf,
+                    line: 1,
+                    column: 1,
+                },
+                verbatim: true,
+            }))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 /// A `timezone`, checked where it is written.

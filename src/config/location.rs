@@ -76,6 +76,29 @@ impl SourceFile {
         }
     }
 
+    /// Where the text of the string value at `span` starts, and whether the
+    /// file holds `value` there verbatim (a literal string, or a basic one
+    /// without escapes): then an offset in the value is one in the file.
+    pub(super) fn string_content(&self, span: &Range<usize>, value: &str) -> (Location, bool) {
+        let raw = self.text.get(span.clone()).unwrap_or_default();
+        let opening = ["'''", "\"\"\"", "'", "\""]
+            .into_iter()
+            .find(|quote| raw.starts_with(quote))
+            .unwrap_or_default();
+        let mut start = span.start + opening.len();
+        // A newline right after a multi-line string's opening is not part of it.
+        if opening.len() == 3 {
+            let rest = self.text.get(start..).unwrap_or_default();
+            if rest.starts_with("\r\n") {
+                start += 2;
+            } else if rest.starts_with('\n') {
+                start += 1;
+            }
+        }
+        let verbatim = self.text.get(start..start + value.len()) == Some(value);
+        (self.locate(&(start..start)), verbatim)
+    }
+
     pub(super) fn error_at(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
             location: self.locate(&span),

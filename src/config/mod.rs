@@ -379,8 +379,49 @@ pub struct SinkSettings {
     pub max_per_hour: Option<usize>,
     /// Alerts in this stretch of the day wait, to go out as one digest at its end.
     pub quiet_hours: Option<QuietHours>,
+    /// The operator's message template (`template` or `template_file`),
+    /// compiled by the sinks for the target's markup.
+    pub template: Option<TemplateSource>,
     /// Where the sink is named (the `NAME` in its `[sinks.NAME]` header).
     pub location: Location,
+}
+
+/// A message template's text and where it is written, so that an error in
+/// it is reported at its own line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateSource {
+    pub text: String,
+    /// Where the text starts: the first character inside the TOML string, or
+    /// the template file's first.
+    pub start: Location,
+    /// Whether the file holds the text exactly (no escapes): then a place in
+    /// the template is a place in the file.
+    pub verbatim: bool,
+}
+
+impl TemplateSource {
+    /// `file:line:column` of a 1-based place in the template; without a
+    /// verbatim copy, where the template starts, with the place in words.
+    pub fn position(&self, line: Option<usize>, column: Option<usize>) -> String {
+        let Some(line) = line else {
+            return self.start.to_string();
+        };
+        if !self.verbatim {
+            let column = column.map(|c| format!(", column {c}")).unwrap_or_default();
+            return format!("{} (template line {line}{column})", self.start);
+        }
+        let column = column.unwrap_or(1);
+        let place = Location {
+            file: self.start.file.clone(),
+            line: self.start.line + line - 1,
+            column: if line == 1 {
+                self.start.column + column - 1
+            } else {
+                column
+            },
+        };
+        place.to_string()
+    }
 }
 
 /// A sink's type with what that type needs: illegal combinations (a `log` sink with a

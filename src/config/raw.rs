@@ -174,6 +174,8 @@ pub(super) struct RawSink {
     pub timezone: Option<Text>,
     pub max_per_hour: Option<Spanned<usize>>,
     pub quiet_hours: Option<Text>,
+    pub template: Option<Text>,
+    pub template_file: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -123,6 +123,12 @@ fn digest_embed(message: &AlertMessage) -> Value {
 }
 
 /// The article's link if Discord will take it; a cut URL would point elsewhere.
+/// A message whose text an operator's template wrote (feed text already
+/// escaped); mentions stay off, whatever the text says.
+pub fn text_payload(text: &str) -> Value {
+    json!({"content": fit(text, MAX_CONTENT), "allowed_mentions": {"parse": []}})
+}
+
 fn embed_url(article: &Article) -> Option<Url> {
     article_link(article).filter(|url| url.as_str().len() <= MAX_URL)
 }

@@ -25,6 +25,19 @@ pub fn emit(sink_name: &str, message: &AlertMessage) {
     );
 }
 
+/// Writes an alert as its sink's template rendered it; cannot fail, like [`emit`].
+pub fn emit_text(sink_name: &str, message: &AlertMessage, text: &str) {
+    tracing::info!(
+        target: TARGET,
+        sink = sink_name,
+        rule = %message.rule.name,
+        article_id = message.article.id,
+        delivery_id = %message.delivery_id,
+        text = %text,
+        "rule matched"
+    );
+}
+
 /// Writes the digest as one line, so a period's alerts read as the one message
 /// a chat sink would have got; cannot fail, like [`emit`].
 pub fn emit_digest(sink_name: &str, digest: &Digest) {

@@ -11,6 +11,7 @@
 pub mod discord;
 pub mod log;
 pub mod slack;
+pub mod template;
 mod text;
 pub mod webhook;
 
@@ -33,6 +34,7 @@ use url::Url;
 use crate::domain::alert::AlertMessage;
 use crate::domain::article::{Article, ArticleSource};
 use crate::domain::retry::parse_retry_after;
+use template::{Markup, MessageTemplate};
 
 /// Longest one delivery attempt may take, connect to last byte.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -91,6 +93,17 @@ impl Digest {
             heading.push_str(&format!(" ({})", notes.join("; ")));
         }
         heading
+    }
+}
+
+/// The markup a target reads its message text in, and so how a template's
+/// values are escaped; none for a webhook, whose body is JSON for a program.
+pub fn markup(target: &SinkTarget) -> Option<Markup> {
+    match target {
+        SinkTarget::Slack { .. } => Some(Markup::SlackMrkdwn),
+        SinkTarget::Discord { .. } => Some(Markup::DiscordMarkdown),
+        SinkTarget::Log => Some(Markup::Plain),
+        SinkTarget::Webhook { .. } => None,
     }
 }
 
@@ -158,11 +171,13 @@ fn redacted_url(url: &Url) -> String {
     shown
 }
 
-/// A configured sink: its name (the key under `[sinks]`) and where it delivers.
+/// A configured sink: its name (the key under `[sinks]`), where it delivers,
+/// and the operator's message template, if any.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Sink {
     name: String,
     target: SinkTarget,
+    template: Option<Arc<MessageTemplate>>,
 }
 
 impl Sink {
@@ -170,7 +185,14 @@ impl Sink {
         Sink {
             name: name.into(),
             target,
+            template: None,
         }
+    }
+
+    /// Single alerts to this sink are `template` rendered (digests keep their list).
+    pub fn with_template(mut self, template: Arc<MessageTemplate>) -> Sink {
+        self.template = Some(template);
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -343,6 +365,7 @@ impl Sender {
     /// The one path both kinds of message take, so that pacing, signing and
     /// classification cannot drift apart between them.
     async fn deliver(&self, sink: &Sink, content: Content<'_>) -> AttemptOutcome {
+        let content = content.rendered_for(sink);
         let outgoing = match &sink.target {
             SinkTarget::Log => {
                 let started = Instant::now();
@@ -477,17 +500,40 @@ impl<'a> Outgoing<'a> {
     }
 }
 
-/// What one attempt carries: a single alert or a digest of several.
-#[derive(Clone, Copy)]
+/// What one attempt carries: a single alert, the same as its sink's template
+/// rendered it, or a digest of several.
+#[derive(Clone)]
 enum Content<'a> {
     Alert(&'a AlertMessage),
+    Rendered(&'a AlertMessage, String),
     Digest(&'a Digest),
 }
 
-impl Content<'_> {
+impl<'a> Content<'a> {
+    /// A single alert through the sink's template, if it has one. A render
+    /// that fails (the template was checked against a sample, so only a
+    /// runaway loop on odd text) sends herald's own message rather than none.
+    fn rendered_for(self, sink: &Sink) -> Content<'a> {
+        let (Content::Alert(message), Some(template)) = (&self, &sink.template) else {
+            return self;
+        };
+        match template.render(message) {
+            Ok(text) => Content::Rendered(message, text),
+            Err(error) => {
+                tracing::warn!(
+                    sink = %sink.name,
+                    delivery = %message.delivery_id,
+                    %error,
+                    "message template failed; sending the default message"
+                );
+                self
+            }
+        }
+    }
+
     fn delivery_id(&self) -> &str {
         match self {
-            Content::Alert(message) => &message.delivery_id,
+            Content::Alert(message) | Content::Rendered(message, _) => &message.delivery_id,
             Content::Digest(digest) => &digest.delivery_id,
         }
     }
@@ -495,6 +541,7 @@ impl Content<'_> {
     fn log(&self, sink_name: &str) {
         match self {
             Content::Alert(message) => log::emit(sink_name, message),
+            Content::Rendered(message, text) => log::emit_text(sink_name, message, text),
             Content::Digest(digest) => log::emit_digest(sink_name, digest),
         }
     }
@@ -502,6 +549,7 @@ impl Content<'_> {
     fn slack(&self) -> serde_json::Value {
         match self {
             Content::Alert(message) => slack::payload(message),
+            Content::Rendered(_, text) => slack::text_payload(text),
             Content::Digest(digest) => slack::digest_payload(digest),
         }
     }
@@ -509,6 +557,7 @@ impl Content<'_> {
     fn discord(&self) -> serde_json::Value {
         match self {
             Content::Alert(message) => discord::payload(message),
+            Content::Rendered(_, text) => discord::text_payload(text),
             Content::Digest(digest) => discord::digest_payload(digest),
         }
     }
@@ -516,7 +565,9 @@ impl Content<'_> {
     /// The body and the event header naming it, which receivers switch on.
     fn webhook(&self) -> (serde_json::Value, &'static str) {
         match self {
-            Content::Alert(message) => (webhook::payload(message), webhook::EVENT),
+            Content::Alert(message) | Content::Rendered(message, _) => {
+                (webhook::payload(message), webhook::EVENT)
+            }
             Content::Digest(digest) => (webhook::digest_payload(digest), webhook::DIGEST_EVENT),
         }
     }
@@ -863,20 +914,23 @@ pub(crate) mod tests {
         let hook = Url::parse("http://127.0.0.1:9000/hook/T0001?token=T0001").unwrap();
         check(
             SinkTarget::Slack { url: slack.clone() },
-            r#"Sink { name: "s", target: Slack { url: "https://hooks.slack.com/…" } }"#,
+            r#"Sink { name: "s", target: Slack { url: "https://hooks.slack.com/…" }, template: None }"#,
         );
         check(
             SinkTarget::Discord { url: slack },
-            r#"Sink { name: "s", target: Discord { url: "https://hooks.slack.com/…" } }"#,
+            r#"Sink { name: "s", target: Discord { url: "https://hooks.slack.com/…" }, template: None }"#,
         );
         check(
             SinkTarget::Webhook {
                 url: hook,
                 secret: Some("hunter2".to_owned()),
             },
-            r#"Sink { name: "s", target: Webhook { url: "http://127.0.0.1:9000/…", secret: Some("***") } }"#,
+            r#"Sink { name: "s", target: Webhook { url: "http://127.0.0.1:9000/…", secret: Some("***") }, template: None }"#,
         );
-        check(SinkTarget::Log, r#"Sink { name: "s", target: Log }"#);
+        check(
+            SinkTarget::Log,
+            r#"Sink { name: "s", target: Log, template: None }"#,
+        );
     }
 
     #[test]

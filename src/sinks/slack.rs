@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 use url::Url;
 
-use super::text::{fit_escaped, one_line};
+use super::text::{fit, fit_escaped, one_line};
 use super::{Digest, also_reported, article_link, display_title, feed_label, outlets};
 use crate::domain::alert::AlertMessage;
 use crate::domain::article::Article;
@@ -110,6 +110,15 @@ fn headline(article: &Article) -> String {
         Some(target) => format!("*<{target}|{title_text}>*"),
         None => format!("*{title_text}*"),
     }
+}
+
+/// Slack cuts a message's `text` beyond this many characters
+/// (<https://api.slack.com/methods/chat.postMessage#truncating>).
+pub const MAX_TEXT: usize = 40_000;
+
+/// A message whose text an operator's template wrote (already escaped for mrkdwn).
+pub fn text_payload(text: &str) -> Value {
+    json!({"text": fit(text, MAX_TEXT)})
 }
 
 fn section(text: String) -> Value {

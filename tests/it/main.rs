@@ -29,4 +29,5 @@ mod sink_health;
 mod sinks;
 mod stories;
 mod story_alerts;
+mod templates;
 mod throttles;
