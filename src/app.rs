@@ -27,6 +27,7 @@ use crate::metrics::Metrics;
 use crate::outbox::{self, DispatchReport, Dispatcher, Throttles};
 use crate::rules::{Matcher, Rule, RuleQuery};
 use crate::search::{self, FeedInfo};
+use crate::sinks::email::EmailTarget;
 use crate::sinks::template::MessageTemplate;
 use crate::sinks::{Sender, Sink, SinkTarget};
 use crate::store::{Store, StoreError};
@@ -95,6 +96,11 @@ pub fn sink_of(name: &str, configured: &SinkSettings) -> Result<Sink, String> {
             url: url.expose().clone(),
             secret: secret.as_ref().map(|s| s.expose().to_owned()),
         },
+        SinkKind::Email { url, from, to } => SinkTarget::Email(EmailTarget {
+            url: url.expose().clone(),
+            from: from.clone(),
+            to: to.clone(),
+        }),
         SinkKind::Log => SinkTarget::Log,
     };
     let Some(source) = &configured.template else {

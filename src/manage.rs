@@ -460,7 +460,8 @@ pub async fn test_sink(settings: &Settings, name: &str) -> Result<ExitCode, Fail
     let target = match &configured.kind {
         config::SinkKind::Slack { url }
         | config::SinkKind::Discord { url }
-        | config::SinkKind::Webhook { url, .. } => {
+        | config::SinkKind::Webhook { url, .. }
+        | config::SinkKind::Email { url, .. } => {
             format!("{} {url}", configured.kind.type_name())
         }
         config::SinkKind::Log => "log".to_owned(),

@@ -373,6 +373,15 @@ fn sink_kind(
             format!("sink `{name}` of type `{type_name}` needs a `url`"),
         )),
     };
+    if type_name != "email" {
+        file.forbid(
+            raw.from.as_ref(),
+            "`from` is only allowed for a sink of type `email`",
+        )?;
+        if let Some(to) = &raw.to {
+            return Err(file.fail(to, "`to` is only allowed for a sink of type `email`"));
+        }
+    }
     let only_webhook_secret = || {
         file.forbid(
             raw.secret.as_ref(),
@@ -395,6 +404,42 @@ fn sink_kind(
                 None => None,
             },
         }),
+        "email" => {
+            only_webhook_secret()?;
+            let url = match &raw.url {
+                Some(url) => file.parsed(url, SecretUrl::parse_smtp)?,
+                None => {
+                    return Err(file.source.error_at(
+                        table.clone(),
+                        format!("sink `{name}` of type `email` needs a `url` (smtp://… or smtps://…)"),
+                    ));
+                }
+            };
+            let from = match &raw.from {
+                Some(from) => file.parsed(from, email_address)?,
+                None => {
+                    return Err(file.source.error_at(
+                        table.clone(),
+                        format!("sink `{name}` of type `email` needs `from`"),
+                    ));
+                }
+            };
+            let to = match &raw.to {
+                Some(to) if !to.get_ref().is_empty() => to
+                    .get_ref()
+                    .iter()
+                    .map(|address| file.parsed(address, email_address))
+                    .collect::<Result<Vec<_>, _>>()?,
+                Some(to) => return Err(file.fail(to, "`to` must name at least one address")),
+                None => {
+                    return Err(file.source.error_at(
+                        table.clone(),
+                        format!("sink `{name}` of type `email` needs `to`"),
+                    ));
+                }
+            };
+            Ok(SinkKind::Email { url, from, to })
+        }
         "log" => {
             file.forbid(
                 raw.url.as_ref(),
@@ -406,7 +451,7 @@ fn sink_kind(
         other => Err(file.fail(
             &raw.kind,
             format!(
-                "unknown sink type `{other}`, expected one of `slack`, `discord`, `webhook`, `log`"
+                "unknown sink type `{other}`, expected one of `slack`, `discord`, `webhook`, `email`, `log`"
             ),
         )),
     }
@@ -528,6 +573,25 @@ fn template(file: &FileContext, raw: &RawSink) -> Result<Option<TemplateSource>,
             }))
         }
         (None, None) => Ok(None),
+    }
+}
+
+/// An email address as `from` and `to` take it: `name@host`, or
+/// `Name <name@host>`; the mailer checks the rest when it sends.
+fn email_address(text: &str) -> Result<String, String> {
+    let address = match (text.rfind('<'), text.ends_with('>')) {
+        (Some(open), true) => &text[open + 1..text.len() - 1],
+        _ => text,
+    };
+    let valid = address.split_once('@').is_some_and(|(local, host)| {
+        !local.is_empty() && (host.contains('.') || host == "localhost")
+    }) && !text.contains(['\r', '\n']);
+    if valid {
+        Ok(text.trim().to_owned())
+    } else {
+        Err(format!(
+            "invalid email address {text:?}, expected name@example.com"
+        ))
     }
 }
 

@@ -438,6 +438,11 @@ pub enum SinkKind {
         url: SecretUrl,
         secret: Option<Secret>,
     },
+    Email {
+        url: SecretUrl,
+        from: String,
+        to: Vec<String>,
+    },
     Log,
 }
 
@@ -448,6 +453,7 @@ impl SinkKind {
             Self::Slack { .. } => "slack",
             Self::Discord { .. } => "discord",
             Self::Webhook { .. } => "webhook",
+            Self::Email { .. } => "email",
             Self::Log => "log",
         }
     }

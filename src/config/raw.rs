@@ -176,6 +176,8 @@ pub(super) struct RawSink {
     pub quiet_hours: Option<Text>,
     pub template: Option<Text>,
     pub template_file: Option<Text>,
+    pub from: Option<Text>,
+    pub to: Option<Spanned<Vec<Text>>>,
 }
 
 #[derive(Debug, Deserialize)]

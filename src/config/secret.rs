@@ -51,6 +51,32 @@ impl SecretUrl {
         }
     }
 
+    /// Parses an `smtp://` or `smtps://` URL with a host, whose login is the
+    /// secret; `?tls=none` is the one query it takes. The error never repeats the input.
+    pub fn parse_smtp(text: &str) -> Result<Self, String> {
+        let url = Url::parse(text).map_err(|_| {
+            "invalid url (not shown, it is a secret), expected smtp://user:password@host:587 \
+             or smtps://…"
+                .to_owned()
+        })?;
+        if !matches!(url.scheme(), "smtp" | "smtps") || url.host_str().is_none() {
+            return Err(
+                "invalid url (not shown, it is a secret), expected smtp://user:password@host:587 \
+                 or smtps://…"
+                    .to_owned(),
+            );
+        }
+        for (key, value) in url.query_pairs() {
+            if key != "tls" || value != "none" || url.scheme() == "smtps" {
+                return Err(format!(
+                    "unsupported query `{key}={value}` in the SMTP url: the one option is \
+                     `?tls=none` on smtp:// (STARTTLS is required otherwise)"
+                ));
+            }
+        }
+        Ok(Self(url))
+    }
+
     pub fn expose(&self) -> &Url {
         &self.0
     }

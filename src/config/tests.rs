@@ -197,7 +197,7 @@ fn bad_sinks_and_rules_are_rejected_where_they_are_written() {
     let cases = [
         (
             "[sinks.team]\ntype = \"teams\"\nurl = \"https://teams.example/hook\"\n".to_owned(),
-            "herald.toml:2:8: unknown sink type `teams`, expected one of `slack`, `discord`, `webhook`, `log`".to_owned(),
+            "herald.toml:2:8: unknown sink type `teams`, expected one of `slack`, `discord`, `webhook`, `email`, `log`".to_owned(),
         ),
         (
             "[sinks.intel-slack]\ntype = \"slack\"\n".to_owned(),
@@ -234,6 +234,30 @@ fn bad_sinks_and_rules_are_rejected_where_they_are_written() {
         (
             "[sinks.log]\ntype = \"log\"\ndigest_at = [\"08:00\"]\ntimezone = \"Europe/Berln\"\n".to_owned(),
             "herald.toml:4:12: unknown time zone \"Europe/Berln\" (an IANA name such as \"Europe/Berlin\")".to_owned(),
+        ),
+        (
+            "[sinks.mail]\ntype = \"email\"\nurl = \"https://mail.example\"\nfrom = \"a@b.example\"\nto = [\"c@d.example\"]\n".to_owned(),
+            "herald.toml:3:7: invalid url (not shown, it is a secret), expected smtp://user:password@host:587 or smtps://…".to_owned(),
+        ),
+        (
+            "[sinks.mail]\ntype = \"email\"\nurl = \"smtp://u:p@mail.example?tls=maybe\"\nfrom = \"a@b.example\"\nto = [\"c@d.example\"]\n".to_owned(),
+            "herald.toml:3:7: unsupported query `tls=maybe` in the SMTP url: the one option is `?tls=none` on smtp:// (STARTTLS is required otherwise)".to_owned(),
+        ),
+        (
+            "[sinks.mail]\ntype = \"email\"\nurl = \"smtp://mail.example\"\nto = [\"c@d.example\"]\n".to_owned(),
+            "herald.toml:1:1: sink `mail` of type `email` needs `from`".to_owned(),
+        ),
+        (
+            "[sinks.mail]\ntype = \"email\"\nurl = \"smtp://mail.example\"\nfrom = \"a@b.example\"\nto = []\n".to_owned(),
+            "herald.toml:5:6: `to` must name at least one address".to_owned(),
+        ),
+        (
+            "[sinks.mail]\ntype = \"email\"\nurl = \"smtp://mail.example\"\nfrom = \"a@b.example\"\nto = [\"desk\"]\n".to_owned(),
+            "herald.toml:5:7: invalid email address \"desk\", expected name@example.com".to_owned(),
+        ),
+        (
+            "[sinks.chat]\ntype = \"slack\"\nurl = \"https://hooks.example/x\"\nfrom = \"a@b.example\"\n".to_owned(),
+            "herald.toml:4:8: `from` is only allowed for a sink of type `email`".to_owned(),
         ),
         (
             "[sinks.log]\ntype = \"log\"\nquiet_hours = \"22:00\"\n".to_owned(),
@@ -1136,4 +1160,19 @@ fn quiet_hours_share_the_sinks_zone_and_throttles_are_per_sink_and_rule() {
     );
     assert_eq!(chat.max_per_hour, None);
     assert_eq!(settings.rules["oil"].max_per_hour, Some(5));
+}
+
+#[test]
+fn an_email_sink_keeps_its_login_secret() {
+    let settings = load_main(
+        "[sinks.mail]\ntype = \"email\"\nurl = \"smtps://alerts:hunter2@mail.example:465\"\n\
+         from = \"herald <alerts@newsroom.example>\"\nto = [\"desk@newsroom.example\"]\n",
+    );
+    let SinkKind::Email { url, from, to } = &settings.sinks["mail"].kind else {
+        panic!("{:?}", settings.sinks["mail"]);
+    };
+    assert_eq!(from, "herald <alerts@newsroom.example>");
+    assert_eq!(to, &["desk@newsroom.example"]);
+    assert_eq!(url.to_string(), "smtps://mail.example:465/…");
+    assert!(!format!("{settings:?}").contains("hunter2"));
 }

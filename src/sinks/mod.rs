@@ -9,6 +9,7 @@
 //! `Debug`, in an outcome's error or in a log line written here.
 
 pub mod discord;
+pub mod email;
 pub mod log;
 pub mod slack;
 pub mod template;
@@ -103,6 +104,7 @@ pub fn markup(target: &SinkTarget) -> Option<Markup> {
         SinkTarget::Slack { .. } => Some(Markup::SlackMrkdwn),
         SinkTarget::Discord { .. } => Some(Markup::DiscordMarkdown),
         SinkTarget::Log => Some(Markup::Plain),
+        SinkTarget::Email(_) => Some(Markup::Html),
         SinkTarget::Webhook { .. } => None,
     }
 }
@@ -114,6 +116,7 @@ pub fn digest_capacity(target: &SinkTarget) -> usize {
     match target {
         SinkTarget::Slack { .. } => slack::DIGEST_CAPACITY,
         SinkTarget::Discord { .. } => discord::DIGEST_CAPACITY,
+        SinkTarget::Email(_) => email::DIGEST_CAPACITY,
         SinkTarget::Webhook { .. } | SinkTarget::Log => GENEROUS_DIGEST_CAPACITY,
     }
 }
@@ -125,6 +128,7 @@ pub enum SinkTarget {
     Slack { url: Url },
     Discord { url: Url },
     Webhook { url: Url, secret: Option<String> },
+    Email(email::EmailTarget),
     Log,
 }
 
@@ -135,6 +139,7 @@ impl SinkTarget {
             SinkTarget::Slack { .. } => "slack",
             SinkTarget::Discord { .. } => "discord",
             SinkTarget::Webhook { .. } => "webhook",
+            SinkTarget::Email(_) => "email",
             SinkTarget::Log => "log",
         }
     }
@@ -155,6 +160,12 @@ impl fmt::Debug for SinkTarget {
                 .debug_struct("Webhook")
                 .field("url", &redacted_url(url))
                 .field("secret", &secret.as_ref().map(|_| "***"))
+                .finish(),
+            SinkTarget::Email(target) => f
+                .debug_struct("Email")
+                .field("url", &redacted_url(&target.url))
+                .field("from", &target.from)
+                .field("to", &target.to)
                 .finish(),
             SinkTarget::Log => f.write_str("Log"),
         }
@@ -387,6 +398,10 @@ impl Sender {
                 let (payload, event) = content.webhook();
                 Outgoing::webhook(url, &payload, event, secret.as_deref())
             }
+            SinkTarget::Email(target) => {
+                let email = content.email();
+                return email::send(target, &email, content.delivery_id(), self.timeout).await;
+            }
         };
         self.post(outgoing, content.delivery_id()).await
     }
@@ -559,6 +574,15 @@ impl<'a> Content<'a> {
             Content::Alert(message) => discord::payload(message),
             Content::Rendered(_, text) => discord::text_payload(text),
             Content::Digest(digest) => discord::digest_payload(digest),
+        }
+    }
+
+    fn email(&self) -> email::Email {
+        match self {
+            Content::Alert(message) => email::alert(message, None),
+            // A template writes the HTML part; the plain one stays herald's.
+            Content::Rendered(message, html) => email::alert(message, Some(html)),
+            Content::Digest(digest) => email::digest(digest),
         }
     }
 

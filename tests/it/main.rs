@@ -11,6 +11,7 @@ mod counts;
 mod crash;
 mod daemon;
 mod digests;
+mod email;
 mod faults;
 mod feed_management;
 mod fetch;

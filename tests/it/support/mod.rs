@@ -6,6 +6,7 @@ pub mod feed_server;
 pub mod herald;
 pub mod process;
 pub mod receiver;
+pub mod smtp;
 pub mod waiting;
 
 use std::io::Write;
