@@ -28,6 +28,7 @@ use crate::outbox::{self, DispatchReport, Dispatcher, Throttles};
 use crate::rules::{Matcher, Rule, RuleQuery};
 use crate::search::{self, FeedInfo};
 use crate::sinks::email::EmailTarget;
+use crate::sinks::slack_app::SlackAppTarget;
 use crate::sinks::template::MessageTemplate;
 use crate::sinks::{Sender, Sink, SinkTarget};
 use crate::store::{Store, StoreError};
@@ -100,6 +101,15 @@ pub fn sink_of(name: &str, configured: &SinkSettings) -> Result<Sink, String> {
             url: url.expose().clone(),
             from: from.clone(),
             to: to.clone(),
+        }),
+        SinkKind::SlackApp {
+            token,
+            channel,
+            api_url,
+        } => SinkTarget::SlackApp(SlackAppTarget {
+            api_url: api_url.clone(),
+            token: token.expose().to_owned(),
+            channel: channel.clone(),
         }),
         SinkKind::Log => SinkTarget::Log,
     };

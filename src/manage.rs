@@ -464,6 +464,7 @@ pub async fn test_sink(settings: &Settings, name: &str) -> Result<ExitCode, Fail
         | config::SinkKind::Email { url, .. } => {
             format!("{} {url}", configured.kind.type_name())
         }
+        config::SinkKind::SlackApp { channel, .. } => format!("slack_app {channel}"),
         config::SinkKind::Log => "log".to_owned(),
     };
     let latency = format!("{} ms", outcome.latency.as_millis());

@@ -13,14 +13,15 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use crate::domain::alert::{AlertMessage, FiredRule};
+use crate::domain::article::ArticleSource;
 use crate::domain::delivery::{
-    AttemptRecord, BrokenSink, Deferral, DeliveryRecord, DeliveryStatus,
+    AttemptRecord, BrokenSink, Deferral, DeliveryRecord, DeliveryStatus, SlackThread,
 };
 use crate::domain::digest::DigestSchedule;
 use crate::domain::quiet_hours::QuietHours;
 use crate::domain::redact::Redactor;
 use crate::domain::retry;
-use crate::sinks::{AttemptOutcome, Digest, Sender, Sink, Verdict, digest_capacity};
+use crate::sinks::{AttemptOutcome, Digest, Sender, Sink, SinkTarget, Verdict, digest_capacity};
 use crate::store::{Store, StoreError};
 
 /// Deliveries claimed at once.
@@ -93,6 +94,11 @@ impl Throttles {
 /// The window a throttle counts over.
 const THROTTLE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
+/// How often a story's Slack thread is looked at for new outlets.
+const SPREAD_CHECK: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
+/// How long after its first alert a story's Slack thread follows its spread.
+const THREAD_WATCH: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
 /// What alerts over a throttle wait for: the hourly digest, on the hour.
 pub fn throttle_digest() -> DigestSchedule {
     DigestSchedule::Every(Duration::from_secs(3600))
@@ -106,6 +112,7 @@ impl Dispatcher {
         let started = Utc::now();
         self.enable_reconfigured_sinks(now).await?;
         self.form_due_digests(now).await?;
+        self.note_spread_in_threads(now).await?;
         loop {
             // From the clock, not `now`: a long pass must not claim with a lease
             // that has already run out.
@@ -320,7 +327,7 @@ impl Dispatcher {
             let Some(message) = self.message(delivery).await? else {
                 return Ok(gone("the article was deleted"));
             };
-            self.sender.send(sink, &message).await
+            self.send_alert(sink, &message).await?
         };
         if outcome.verdict == Verdict::Broken {
             // Before the attempt is recorded and the lease given up: no other
@@ -339,6 +346,111 @@ impl Dispatcher {
             status,
             next_attempt_at,
         })
+    }
+
+    /// Sends one alert; to a `slack_app` sink, in its story's thread when the
+    /// story has one, and keeps the thread its first alert starts.
+    async fn send_alert(
+        &self,
+        sink: &Sink,
+        message: &AlertMessage,
+    ) -> Result<AttemptOutcome, StoreError> {
+        let (SinkTarget::SlackApp(target), Some(story_id)) =
+            (sink.target(), message.article.story_id)
+        else {
+            return Ok(self.sender.send(sink, message).await);
+        };
+        let thread = self.store.slack_thread(sink.name(), story_id).await?;
+        let outcome = self
+            .sender
+            .send_in_thread(sink, message, thread.as_ref().map(|t| t.ts.as_str()))
+            .await;
+        if let (None, Some(ts), Verdict::Delivered) = (&thread, &outcome.posted, &outcome.verdict) {
+            let now = Utc::now();
+            let outlets = message
+                .article
+                .feeds
+                .iter()
+                .chain(&message.also_reported_by)
+                .map(|outlet| outlet.url.clone())
+                .collect();
+            self.store
+                .save_slack_thread(&SlackThread {
+                    sink: sink.name().to_owned(),
+                    story_id,
+                    channel: target.channel.clone(),
+                    ts: ts.clone(),
+                    outlets,
+                    created_at: now,
+                    checked_at: now,
+                })
+                .await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Adds "also reported by …" to the threads of `slack_app` sinks whose
+    /// story more outlets carried since: each thread looked at once a
+    /// minute by one instance, for a day after its story was posted.
+    async fn note_spread_in_threads(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let threaded = self
+            .sinks
+            .values()
+            .any(|sink| matches!(sink.target(), SinkTarget::SlackApp(_)));
+        if !threaded {
+            return Ok(());
+        }
+        let threads = self
+            .store
+            .slack_threads_to_check(now - THREAD_WATCH, now - SPREAD_CHECK)
+            .await?;
+        for thread in threads {
+            let Some(sink) = self.sinks.get(&thread.sink) else {
+                continue;
+            };
+            if !matches!(sink.target(), SinkTarget::SlackApp(_))
+                || !self.store.claim_slack_thread(&thread, now).await?
+            {
+                continue;
+            }
+            let outlets: Vec<ArticleSource> = self
+                .store
+                .story_outlets(thread.story_id)
+                .await?
+                .into_iter()
+                .map(|outlet| outlet.redacted(&self.redactor))
+                .collect();
+            let new: Vec<ArticleSource> = outlets
+                .iter()
+                .filter(|outlet| !thread.outlets.contains(&outlet.url))
+                .cloned()
+                .collect();
+            if new.is_empty() {
+                continue;
+            }
+            let note_id = format!("{}-{}-{}", thread.story_id, thread.outlets.len(), new.len());
+            let outcome = self
+                .sender
+                .send_spread_note(sink, &thread.ts, &new, &note_id)
+                .await;
+            match outcome.verdict {
+                Verdict::Delivered => {
+                    let named: Vec<String> = outlets.into_iter().map(|o| o.url).collect();
+                    self.store
+                        .set_slack_thread_outlets(&thread.sink, thread.story_id, &named)
+                        .await?;
+                }
+                Verdict::Broken => self.mark_broken(sink, &outcome).await?,
+                // Tried again at the next look.
+                Verdict::Retry { .. } | Verdict::Permanent => tracing::warn!(
+                    sink = %thread.sink,
+                    story = thread.story_id,
+                    error = outcome.error.as_deref().unwrap_or_default(),
+                    "could not add outlets to the story's thread"
+                ),
+            }
+        }
+        Ok(())
     }
 
     /// Marks `sink` broken for every instance, saying so once.

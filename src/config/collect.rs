@@ -373,6 +373,20 @@ fn sink_kind(
             format!("sink `{name}` of type `{type_name}` needs a `url`"),
         )),
     };
+    if type_name != "slack_app" {
+        file.forbid(
+            raw.channel.as_ref(),
+            "`channel` is only allowed for a sink of type `slack_app`",
+        )?;
+        file.forbid(
+            raw.api_url.as_ref(),
+            "`api_url` is only allowed for a sink of type `slack_app`",
+        )?;
+        file.forbid(
+            raw.token.as_ref(),
+            "`token` is only allowed for a sink of type `slack_app`",
+        )?;
+    }
     if type_name != "email" {
         file.forbid(
             raw.from.as_ref(),
@@ -404,6 +418,43 @@ fn sink_kind(
                 None => None,
             },
         }),
+        "slack_app" => {
+            only_webhook_secret()?;
+            file.forbid(
+                raw.url.as_ref(),
+                "`url` is not allowed for a sink of type `slack_app`: give `token` and `channel` \
+                 (and `api_url` for another Web API address)",
+            )?;
+            let needs = |key: &str| {
+                file.source.error_at(
+                    table.clone(),
+                    format!("sink `{name}` of type `slack_app` needs `{key}`"),
+                )
+            };
+            let token = match &raw.token {
+                Some(token) => Secret::new(file.non_empty(token, "`token`")?),
+                None => return Err(needs("token")),
+            };
+            let channel = match &raw.channel {
+                Some(channel) => file.non_empty(channel, "`channel`")?,
+                None => return Err(needs("channel")),
+            };
+            let api_url = match &raw.api_url {
+                Some(api_url) => file.parsed(api_url, |text| {
+                    url::Url::parse(text)
+                        .ok()
+                        .filter(super::secret::is_http)
+                        .ok_or_else(|| format!("invalid api_url {text:?}, expected an http or https URL"))
+                })?,
+                None => url::Url::parse(super::SLACK_API)
+                    .map_err(|error| file.fail(&raw.kind, error.to_string()))?,
+            };
+            Ok(SinkKind::SlackApp {
+                token,
+                channel,
+                api_url,
+            })
+        }
         "email" => {
             only_webhook_secret()?;
             let url = match &raw.url {
@@ -451,7 +502,7 @@ fn sink_kind(
         other => Err(file.fail(
             &raw.kind,
             format!(
-                "unknown sink type `{other}`, expected one of `slack`, `discord`, `webhook`, `email`, `log`"
+                "unknown sink type `{other}`, expected one of `slack`, `slack_app`, `discord`, `webhook`, `email`, `log`"
             ),
         )),
     }

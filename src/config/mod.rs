@@ -60,6 +60,9 @@ pub const SYSTEM_CONFIG_PATH: &str = "/etc/herald/herald.toml";
 
 /// Embedded SQLite next to the working directory: zero set-up.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://herald.db";
+
+/// Slack's Web API, where a `slack_app` sink posts unless `api_url` says otherwise.
+pub const SLACK_API: &str = "https://slack.com/api";
 /// How long a SQLite write waits for another process's write (`herald poll`
 /// beside `herald run`, a migration) before it fails.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -443,6 +446,14 @@ pub enum SinkKind {
         from: String,
         to: Vec<String>,
     },
+    /// A bot token posting with `chat.postMessage`: a story's alerts and
+    /// spread in one thread.
+    SlackApp {
+        token: Secret,
+        channel: String,
+        /// Slack's Web API, unless `api_url` says otherwise.
+        api_url: Url,
+    },
     Log,
 }
 
@@ -454,6 +465,7 @@ impl SinkKind {
             Self::Discord { .. } => "discord",
             Self::Webhook { .. } => "webhook",
             Self::Email { .. } => "email",
+            Self::SlackApp { .. } => "slack_app",
             Self::Log => "log",
         }
     }

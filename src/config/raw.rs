@@ -178,6 +178,9 @@ pub(super) struct RawSink {
     pub template_file: Option<Text>,
     pub from: Option<Text>,
     pub to: Option<Spanned<Vec<Text>>>,
+    pub token: Option<Text>,
+    pub channel: Option<Text>,
+    pub api_url: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

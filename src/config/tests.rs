@@ -197,7 +197,7 @@ fn bad_sinks_and_rules_are_rejected_where_they_are_written() {
     let cases = [
         (
             "[sinks.team]\ntype = \"teams\"\nurl = \"https://teams.example/hook\"\n".to_owned(),
-            "herald.toml:2:8: unknown sink type `teams`, expected one of `slack`, `discord`, `webhook`, `email`, `log`".to_owned(),
+            "herald.toml:2:8: unknown sink type `teams`, expected one of `slack`, `slack_app`, `discord`, `webhook`, `email`, `log`".to_owned(),
         ),
         (
             "[sinks.intel-slack]\ntype = \"slack\"\n".to_owned(),
@@ -258,6 +258,18 @@ fn bad_sinks_and_rules_are_rejected_where_they_are_written() {
         (
             "[sinks.chat]\ntype = \"slack\"\nurl = \"https://hooks.example/x\"\nfrom = \"a@b.example\"\n".to_owned(),
             "herald.toml:4:8: `from` is only allowed for a sink of type `email`".to_owned(),
+        ),
+        (
+            "[sinks.desk]\ntype = \"slack_app\"\nchannel = \"C0123\"\n".to_owned(),
+            "herald.toml:1:1: sink `desk` of type `slack_app` needs `token`".to_owned(),
+        ),
+        (
+            "[sinks.desk]\ntype = \"slack_app\"\ntoken = \"xoxb-1\"\nchannel = \"C1\"\nurl = \"https://hooks.example/x\"\n".to_owned(),
+            "herald.toml:5:7: `url` is not allowed for a sink of type `slack_app`: give `token` and `channel` (and `api_url` for another Web API address)".to_owned(),
+        ),
+        (
+            "[sinks.chat]\ntype = \"slack\"\nurl = \"https://hooks.example/x\"\nchannel = \"C1\"\n".to_owned(),
+            "herald.toml:4:11: `channel` is only allowed for a sink of type `slack_app`".to_owned(),
         ),
         (
             "[sinks.log]\ntype = \"log\"\nquiet_hours = \"22:00\"\n".to_owned(),
@@ -1174,5 +1186,24 @@ fn an_email_sink_keeps_its_login_secret() {
     assert_eq!(from, "herald <alerts@newsroom.example>");
     assert_eq!(to, &["desk@newsroom.example"]);
     assert_eq!(url.to_string(), "smtps://mail.example:465/…");
+    assert!(!format!("{settings:?}").contains("hunter2"));
+}
+
+#[test]
+fn a_slack_app_sink_keeps_its_token_secret_and_defaults_to_slacks_api() {
+    let settings = load_main(
+        "[sinks.desk]\ntype = \"slack_app\"\ntoken = \"xoxb-hunter2\"\nchannel = \"C0123\"\n",
+    );
+    let SinkKind::SlackApp {
+        token,
+        channel,
+        api_url,
+    } = &settings.sinks["desk"].kind
+    else {
+        panic!("{:?}", settings.sinks["desk"]);
+    };
+    assert_eq!(token.expose(), "xoxb-hunter2");
+    assert_eq!(channel, "C0123");
+    assert_eq!(api_url.as_str(), "https://slack.com/api");
     assert!(!format!("{settings:?}").contains("hunter2"));
 }

@@ -150,3 +150,19 @@ pub struct BrokenSink {
     #[serde(skip)]
     pub config: String,
 }
+
+/// A story's thread in a `slack_app` sink's channel: the message its first
+/// alert posted, and the outlets the thread has named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlackThread {
+    pub sink: String,
+    pub story_id: i64,
+    pub channel: String,
+    /// Slack's id of the story's message: replies name it as `thread_ts`.
+    pub ts: String,
+    /// Outlet (feed) URLs named so far, the first alert's among them.
+    pub outlets: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    /// When an instance last looked for outlets to add.
+    pub checked_at: DateTime<Utc>,
+}

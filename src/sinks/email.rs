@@ -162,13 +162,7 @@ pub async fn send(
         );
     };
     match sent {
-        Ok(_) => AttemptOutcome {
-            verdict: Verdict::Delivered,
-            http_status: None,
-            response_excerpt: None,
-            latency: started.elapsed(),
-            error: None,
-        },
+        Ok(_) => AttemptOutcome::delivered(started.elapsed()),
         Err(error) => AttemptOutcome::failed(
             classify(&error),
             describe(&error, &target.url),

@@ -12,6 +12,7 @@ pub mod discord;
 pub mod email;
 pub mod log;
 pub mod slack;
+pub mod slack_app;
 pub mod template;
 mod text;
 pub mod webhook;
@@ -101,7 +102,7 @@ impl Digest {
 /// values are escaped; none for a webhook, whose body is JSON for a program.
 pub fn markup(target: &SinkTarget) -> Option<Markup> {
     match target {
-        SinkTarget::Slack { .. } => Some(Markup::SlackMrkdwn),
+        SinkTarget::Slack { .. } | SinkTarget::SlackApp(_) => Some(Markup::SlackMrkdwn),
         SinkTarget::Discord { .. } => Some(Markup::DiscordMarkdown),
         SinkTarget::Log => Some(Markup::Plain),
         SinkTarget::Email(_) => Some(Markup::Html),
@@ -114,7 +115,7 @@ pub fn markup(target: &SinkTarget) -> Option<Markup> {
 /// webhooks and the log: a generous 100).
 pub fn digest_capacity(target: &SinkTarget) -> usize {
     match target {
-        SinkTarget::Slack { .. } => slack::DIGEST_CAPACITY,
+        SinkTarget::Slack { .. } | SinkTarget::SlackApp(_) => slack::DIGEST_CAPACITY,
         SinkTarget::Discord { .. } => discord::DIGEST_CAPACITY,
         SinkTarget::Email(_) => email::DIGEST_CAPACITY,
         SinkTarget::Webhook { .. } | SinkTarget::Log => GENEROUS_DIGEST_CAPACITY,
@@ -129,6 +130,7 @@ pub enum SinkTarget {
     Discord { url: Url },
     Webhook { url: Url, secret: Option<String> },
     Email(email::EmailTarget),
+    SlackApp(slack_app::SlackAppTarget),
     Log,
 }
 
@@ -140,6 +142,7 @@ impl SinkTarget {
             SinkTarget::Discord { .. } => "discord",
             SinkTarget::Webhook { .. } => "webhook",
             SinkTarget::Email(_) => "email",
+            SinkTarget::SlackApp(_) => "slack_app",
             SinkTarget::Log => "log",
         }
     }
@@ -166,6 +169,12 @@ impl fmt::Debug for SinkTarget {
                 .field("url", &redacted_url(&target.url))
                 .field("from", &target.from)
                 .field("to", &target.to)
+                .finish(),
+            SinkTarget::SlackApp(target) => f
+                .debug_struct("SlackApp")
+                .field("api_url", &redacted_url(&target.api_url))
+                .field("token", &"***")
+                .field("channel", &target.channel)
                 .finish(),
             SinkTarget::Log => f.write_str("Log"),
         }
@@ -274,6 +283,9 @@ pub struct AttemptOutcome {
     pub latency: Duration,
     /// Why the attempt did not deliver, for a person; never holds the URL or secret.
     pub error: Option<String>,
+    /// The id the service gave the message, where a later one may refer to
+    /// it: Slack's `ts`, for the story's thread (`slack_app`).
+    pub posted: Option<String>,
 }
 
 impl AttemptOutcome {
@@ -284,6 +296,18 @@ impl AttemptOutcome {
             response_excerpt: None,
             latency,
             error: Some(error),
+            posted: None,
+        }
+    }
+
+    fn delivered(latency: Duration) -> AttemptOutcome {
+        AttemptOutcome {
+            verdict: Verdict::Delivered,
+            http_status: None,
+            response_excerpt: None,
+            latency,
+            error: None,
+            posted: None,
         }
     }
 }
@@ -365,29 +389,57 @@ impl Sender {
     /// Makes one attempt to deliver `message` to `sink`. Never fails: every problem
     /// is an outcome for the outbox to record.
     pub async fn send(&self, sink: &Sink, message: &AlertMessage) -> AttemptOutcome {
-        self.deliver(sink, Content::Alert(message)).await
+        self.deliver(sink, Content::Alert(message), None).await
+    }
+
+    /// `send`, as a reply in the thread of Slack message `thread_ts` where the
+    /// sink is a `slack_app` one (elsewhere the same as `send`).
+    pub async fn send_in_thread(
+        &self,
+        sink: &Sink,
+        message: &AlertMessage,
+        thread_ts: Option<&str>,
+    ) -> AttemptOutcome {
+        self.deliver(sink, Content::Alert(message), thread_ts).await
     }
 
     /// One attempt to send a digest; classified exactly like `send`.
     pub async fn send_digest(&self, sink: &Sink, digest: &Digest) -> AttemptOutcome {
-        self.deliver(sink, Content::Digest(digest)).await
+        self.deliver(sink, Content::Digest(digest), None).await
     }
 
-    /// The one path both kinds of message take, so that pacing, signing and
+    /// "also reported by …" in a `slack_app` sink's story thread; delivered
+    /// at once (nothing to do) for any other sink.
+    pub async fn send_spread_note(
+        &self,
+        sink: &Sink,
+        thread_ts: &str,
+        outlets: &[ArticleSource],
+        note_id: &str,
+    ) -> AttemptOutcome {
+        match &sink.target {
+            SinkTarget::SlackApp(target) => {
+                let body = slack_app::spread_note(target, thread_ts, outlets);
+                self.post_api(target, &body, note_id).await
+            }
+            _ => AttemptOutcome::delivered(Duration::ZERO),
+        }
+    }
+
+    /// The one path every kind of message takes, so that pacing, signing and
     /// classification cannot drift apart between them.
-    async fn deliver(&self, sink: &Sink, content: Content<'_>) -> AttemptOutcome {
+    async fn deliver(
+        &self,
+        sink: &Sink,
+        content: Content<'_>,
+        thread_ts: Option<&str>,
+    ) -> AttemptOutcome {
         let content = content.rendered_for(sink);
         let outgoing = match &sink.target {
             SinkTarget::Log => {
                 let started = Instant::now();
                 content.log(&sink.name);
-                return AttemptOutcome {
-                    verdict: Verdict::Delivered,
-                    http_status: None,
-                    response_excerpt: None,
-                    latency: started.elapsed(),
-                    error: None,
-                };
+                return AttemptOutcome::delivered(started.elapsed());
             }
             SinkTarget::Slack { url } => {
                 self.slack_pacer.wait_turn(url.as_str()).await;
@@ -402,8 +454,91 @@ impl Sender {
                 let email = content.email();
                 return email::send(target, &email, content.delivery_id(), self.timeout).await;
             }
+            SinkTarget::SlackApp(target) => {
+                let body = slack_app::post_body(target, content.slack(), thread_ts);
+                return self.post_api(target, &body, content.delivery_id()).await;
+            }
         };
         self.post(outgoing, content.delivery_id()).await
+    }
+
+    /// One `chat.postMessage` call, paced per channel, read from its body.
+    async fn post_api(
+        &self,
+        target: &slack_app::SlackAppTarget,
+        body: &serde_json::Value,
+        delivery_id: &str,
+    ) -> AttemptOutcome {
+        self.slack_pacer
+            .wait_turn(&format!("{}#{}", target.api_url, target.channel))
+            .await;
+        let started = Instant::now();
+        let url = target.post_message_url();
+        if let Err(refused) = net_policy::route(self.private_networks, &url, &url) {
+            return AttemptOutcome::failed(
+                Verdict::Retry { retry_after: None },
+                describe_refusal(&refused),
+                started.elapsed(),
+            );
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        if let Ok(delivery) = HeaderValue::from_str(delivery_id) {
+            headers.insert(HeaderName::from_static(DELIVERY_HEADER), delivery);
+        }
+        let sent = self
+            .client
+            .post(url.clone())
+            .headers(headers)
+            .bearer_auth(&target.token)
+            .body(body.to_string())
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) => {
+                let message = if error.is_timeout() {
+                    format!(
+                        "timed out after {}",
+                        humantime::format_duration(self.timeout)
+                    )
+                } else {
+                    describe_transport(&error, Some(&url))
+                };
+                return AttemptOutcome::failed(
+                    Verdict::Retry { retry_after: None },
+                    message,
+                    started.elapsed(),
+                );
+            }
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| parse_retry_after(value, Utc::now()));
+        let text = read_excerpt(response).await.unwrap_or_default();
+        let answer = slack_app::read_answer(status.as_u16(), &text, retry_after);
+        let error = (answer.verdict != Verdict::Delivered).then(|| match &answer.error {
+            // The code itself is the excerpt.
+            Some(_) => "Slack refused the message".to_owned(),
+            None => describe_status(status, retry_after),
+        });
+        AttemptOutcome {
+            verdict: answer.verdict,
+            http_status: Some(status.as_u16()),
+            response_excerpt: answer.error.or_else(|| {
+                (answer.verdict != Verdict::Delivered && !text.is_empty())
+                    .then(|| scrub(&text, Some(&url)))
+            }),
+            latency: started.elapsed(),
+            error,
+            posted: answer.ts,
+        }
     }
 
     async fn post(&self, outgoing: Outgoing<'_>, delivery_id: &str) -> AttemptOutcome {
@@ -472,6 +607,7 @@ impl Sender {
             response_excerpt: excerpt,
             latency: started.elapsed(),
             error: (verdict != Verdict::Delivered).then(|| describe_status(status, retry_after)),
+            posted: None,
         }
     }
 }

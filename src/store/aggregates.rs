@@ -24,7 +24,7 @@ use super::{Incoming, InstanceLock, StoreError};
 use crate::domain::alert::{HeldHit, RuleMute};
 use crate::domain::article::{Article, ArticleCursor, ArticleSource, ArticleText, SaveSummary};
 use crate::domain::delivery::{
-    AlertRecord, AttemptRecord, BrokenSink, Deferral, DeliveryRecord, DeliveryStatus,
+    AlertRecord, AttemptRecord, BrokenSink, Deferral, DeliveryRecord, DeliveryStatus, SlackThread,
 };
 use crate::domain::feed::{FeedRecord, FeedSpec, FeedStatus, FetchRecord};
 use crate::domain::story::StoryRecord;
@@ -555,6 +555,99 @@ pub trait SinkStore: Statements {
             .collect()
     }
 
+    /// A story's thread in a `slack_app` sink, if its first alert was posted.
+    async fn slack_thread(
+        &self,
+        sink: &str,
+        story_id: i64,
+    ) -> Result<Option<SlackThread>, StoreError> {
+        let row = self
+            .row(
+                "SELECT * FROM slack_threads WHERE sink = $1 AND story_id = $2",
+                &[Value::Text(sink), Value::Int(story_id)],
+            )
+            .await?;
+        row.map(|row| slack_thread_from_row(&*row)).transpose()
+    }
+
+    /// Keeps a story's thread; false when one was kept already (the first stays).
+    async fn save_slack_thread(&self, thread: &SlackThread) -> Result<bool, StoreError> {
+        let outlets = serde_json::to_string(&thread.outlets).unwrap_or_else(|_| "[]".to_owned());
+        let saved = self
+            .rows(
+                "INSERT INTO slack_threads (sink, story_id, channel, ts, outlets, created_at, checked_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (sink, story_id) DO NOTHING RETURNING sink",
+                &[
+                    Value::Text(&thread.sink),
+                    Value::Int(thread.story_id),
+                    Value::Text(&thread.channel),
+                    Value::Text(&thread.ts),
+                    Value::Text(&outlets),
+                    Value::Time(thread.created_at),
+                    Value::Time(thread.checked_at),
+                ],
+            )
+            .await?;
+        Ok(!saved.is_empty())
+    }
+
+    /// Threads started since `since` and last looked at before `checked_before`.
+    async fn slack_threads_to_check(
+        &self,
+        since: DateTime<Utc>,
+        checked_before: DateTime<Utc>,
+    ) -> Result<Vec<SlackThread>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT * FROM slack_threads WHERE created_at >= $1 AND checked_at < $2
+                 ORDER BY created_at",
+                &[Value::Time(since), Value::Time(checked_before)],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| slack_thread_from_row(&**row))
+            .collect()
+    }
+
+    /// Takes the next look at a thread for this instance: false when another
+    /// took it since `thread` was read.
+    async fn claim_slack_thread(
+        &self,
+        thread: &SlackThread,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let claimed = self
+            .rows(
+                "UPDATE slack_threads SET checked_at = $4
+                 WHERE sink = $1 AND story_id = $2 AND checked_at = $3 RETURNING sink",
+                &[
+                    Value::Text(&thread.sink),
+                    Value::Int(thread.story_id),
+                    Value::Time(thread.checked_at),
+                    Value::Time(now),
+                ],
+            )
+            .await?;
+        Ok(!claimed.is_empty())
+    }
+
+    /// Records the outlets a thread now names.
+    async fn set_slack_thread_outlets(
+        &self,
+        sink: &str,
+        story_id: i64,
+        outlets: &[String],
+    ) -> Result<(), StoreError> {
+        let outlets = serde_json::to_string(outlets).unwrap_or_else(|_| "[]".to_owned());
+        self.rows(
+            "UPDATE slack_threads SET outlets = $3 WHERE sink = $1 AND story_id = $2 RETURNING sink",
+            &[Value::Text(sink), Value::Int(story_id), Value::Text(&outlets)],
+        )
+        .await?;
+        Ok(())
+    }
+
     /// The sinks marked broken, by name.
     async fn broken_sinks(&self) -> Result<Vec<BrokenSink>, StoreError> {
         let rows = self
@@ -574,6 +667,20 @@ pub trait SinkStore: Statements {
             })
             .collect()
     }
+}
+
+fn slack_thread_from_row(
+    row: &(impl super::rows::StoredRow + ?Sized),
+) -> Result<SlackThread, StoreError> {
+    Ok(SlackThread {
+        sink: row.text("sink")?,
+        story_id: row.int("story_id")?,
+        channel: row.text("channel")?,
+        ts: row.text("ts")?,
+        outlets: serde_json::from_str(&row.text("outlets")?).unwrap_or_default(),
+        created_at: row.time("created_at")?,
+        checked_at: row.time("checked_at")?,
+    })
 }
 
 /// A database herald can run on: every aggregate, plus the database as a whole.

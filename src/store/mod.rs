@@ -39,7 +39,7 @@ use crate::domain::article::{
     Article, ArticleCursor, ArticleSource, ArticleText, NewArticle, SaveSummary,
 };
 use crate::domain::delivery::{
-    AlertRecord, AttemptRecord, BrokenSink, Deferral, DeliveryRecord, DeliveryStatus,
+    AlertRecord, AttemptRecord, BrokenSink, Deferral, DeliveryRecord, DeliveryStatus, SlackThread,
 };
 use crate::domain::feed::{FeedRecord, FeedSpec, FeedStatus, FetchRecord};
 use crate::domain::retention::{PrunePolicy, PruneReport};
@@ -603,6 +603,56 @@ impl Store {
     /// Clears a sink's broken mark so its queue drains, in order; whether it had one.
     pub async fn enable_sink(&self, sink: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.observed(self.backend.enable_sink(sink, now).await)
+    }
+
+    /// A story's thread in a `slack_app` sink.
+    pub async fn slack_thread(
+        &self,
+        sink: &str,
+        story_id: i64,
+    ) -> Result<Option<SlackThread>, StoreError> {
+        self.observed(self.backend.slack_thread(sink, story_id).await)
+    }
+
+    /// Keeps a story's thread; false when it had one already.
+    pub async fn save_slack_thread(&self, thread: &SlackThread) -> Result<bool, StoreError> {
+        self.observed(self.backend.save_slack_thread(thread).await)
+    }
+
+    /// Threads started since `since`, last looked at before `checked_before`.
+    pub async fn slack_threads_to_check(
+        &self,
+        since: DateTime<Utc>,
+        checked_before: DateTime<Utc>,
+    ) -> Result<Vec<SlackThread>, StoreError> {
+        self.observed(
+            self.backend
+                .slack_threads_to_check(since, checked_before)
+                .await,
+        )
+    }
+
+    /// Takes the next look at a thread; false when another instance took it.
+    pub async fn claim_slack_thread(
+        &self,
+        thread: &SlackThread,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.observed(self.backend.claim_slack_thread(thread, now).await)
+    }
+
+    /// Records the outlets a thread names.
+    pub async fn set_slack_thread_outlets(
+        &self,
+        sink: &str,
+        story_id: i64,
+        outlets: &[String],
+    ) -> Result<(), StoreError> {
+        self.observed(
+            self.backend
+                .set_slack_thread_outlets(sink, story_id, outlets)
+                .await,
+        )
     }
 
     /// Deliveries still to send, by sink.

@@ -28,6 +28,7 @@ mod schema_docs;
 mod search;
 mod sink_health;
 mod sinks;
+mod slack_app;
 mod stories;
 mod story_alerts;
 mod templates;
