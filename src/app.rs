@@ -29,6 +29,7 @@ use crate::rules::{Matcher, Rule, RuleQuery};
 use crate::search::{self, FeedInfo};
 use crate::sinks::email::EmailTarget;
 use crate::sinks::slack_app::SlackAppTarget;
+use crate::sinks::telegram::TelegramTarget;
 use crate::sinks::template::MessageTemplate;
 use crate::sinks::{Sender, Sink, SinkTarget};
 use crate::store::{Store, StoreError};
@@ -110,6 +111,22 @@ pub fn sink_of(name: &str, configured: &SinkSettings) -> Result<Sink, String> {
             api_url: api_url.clone(),
             token: token.expose().to_owned(),
             channel: channel.clone(),
+        }),
+        SinkKind::Teams { url } => SinkTarget::Teams {
+            url: url.expose().clone(),
+        },
+        SinkKind::Ntfy { url, token } => SinkTarget::Ntfy {
+            url: url.expose().clone(),
+            token: token.as_ref().map(|token| token.expose().to_owned()),
+        },
+        SinkKind::Telegram {
+            token,
+            chat_id,
+            api_url,
+        } => SinkTarget::Telegram(TelegramTarget {
+            api_url: api_url.clone(),
+            token: token.expose().to_owned(),
+            chat_id: chat_id.clone(),
         }),
         SinkKind::Log => SinkTarget::Log,
     };

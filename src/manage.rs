@@ -461,10 +461,13 @@ pub async fn test_sink(settings: &Settings, name: &str) -> Result<ExitCode, Fail
         config::SinkKind::Slack { url }
         | config::SinkKind::Discord { url }
         | config::SinkKind::Webhook { url, .. }
-        | config::SinkKind::Email { url, .. } => {
+        | config::SinkKind::Email { url, .. }
+        | config::SinkKind::Teams { url }
+        | config::SinkKind::Ntfy { url, .. } => {
             format!("{} {url}", configured.kind.type_name())
         }
         config::SinkKind::SlackApp { channel, .. } => format!("slack_app {channel}"),
+        config::SinkKind::Telegram { chat_id, .. } => format!("telegram chat {chat_id}"),
         config::SinkKind::Log => "log".to_owned(),
     };
     let latency = format!("{} ms", outcome.latency.as_millis());

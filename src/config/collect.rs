@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::loader::{FileContext, MIN_INTERVAL};
 use super::location::{Location, SourceFile, cannot_read};
-use super::raw::{RawFeed, RawFragment, RawManaged, RawRule, RawSink, Text};
+use super::raw::{RawChatId, RawFeed, RawFragment, RawManaged, RawRule, RawSink, Text};
 use super::values::{check_name, parse_duration, parse_feed_url};
 use crate::domain::digest::DigestSchedule;
 use crate::domain::quiet_hours::QuietHours;
@@ -378,14 +378,26 @@ fn sink_kind(
             raw.channel.as_ref(),
             "`channel` is only allowed for a sink of type `slack_app`",
         )?;
+    }
+    if !matches!(type_name.as_str(), "slack_app" | "telegram") {
         file.forbid(
             raw.api_url.as_ref(),
-            "`api_url` is only allowed for a sink of type `slack_app`",
+            "`api_url` is only allowed for a sink of type `slack_app` or `telegram`",
         )?;
+    }
+    if !matches!(type_name.as_str(), "slack_app" | "telegram" | "ntfy") {
         file.forbid(
             raw.token.as_ref(),
-            "`token` is only allowed for a sink of type `slack_app`",
+            "`token` is only allowed for a sink of type `slack_app`, `telegram` or `ntfy`",
         )?;
+    }
+    if type_name != "telegram"
+        && let Some(chat_id) = &raw.chat_id
+    {
+        return Err(file.fail(
+            chat_id,
+            "`chat_id` is only allowed for a sink of type `telegram`",
+        ));
     }
     if type_name != "email" {
         file.forbid(
@@ -418,6 +430,60 @@ fn sink_kind(
                 None => None,
             },
         }),
+        "teams" => {
+            only_webhook_secret()?;
+            Ok(SinkKind::Teams { url: url()? })
+        }
+        "ntfy" => {
+            only_webhook_secret()?;
+            let url = url()?;
+            if !has_one_path_segment(url.expose()) {
+                let key = raw.url.as_ref().map_or(table.clone(), |url| url.span());
+                return Err(file.source.error_at(
+                    key,
+                    "the ntfy url must name one topic, like https://ntfy.sh/newsdesk",
+                ));
+            }
+            let token = match &raw.token {
+                Some(token) => Some(Secret::new(file.non_empty(token, "`token`")?)),
+                None => None,
+            };
+            Ok(SinkKind::Ntfy { url, token })
+        }
+        "telegram" => {
+            only_webhook_secret()?;
+            file.forbid(
+                raw.url.as_ref(),
+                "`url` is not allowed for a sink of type `telegram`: give `token` and `chat_id` \
+                 (and `api_url` for another Bot API server)",
+            )?;
+            let needs = |key: &str| {
+                file.source.error_at(
+                    table.clone(),
+                    format!("sink `{name}` of type `telegram` needs `{key}`"),
+                )
+            };
+            let token = match &raw.token {
+                Some(token) => Secret::new(file.non_empty(token, "`token`")?),
+                None => return Err(needs("token")),
+            };
+            let chat_id = match &raw.chat_id {
+                Some(chat_id) => match chat_id.get_ref() {
+                    RawChatId::Number(number) => number.to_string(),
+                    RawChatId::Text(text) if !text.trim().is_empty() => text.trim().to_owned(),
+                    RawChatId::Text(_) => {
+                        return Err(file.fail(chat_id, "`chat_id` must not be empty"));
+                    }
+                },
+                None => return Err(needs("chat_id")),
+            };
+            let api_url = api_url(file, raw.api_url.as_ref(), super::TELEGRAM_API, &raw.kind)?;
+            Ok(SinkKind::Telegram {
+                token,
+                chat_id,
+                api_url,
+            })
+        }
         "slack_app" => {
             only_webhook_secret()?;
             file.forbid(
@@ -439,16 +505,7 @@ fn sink_kind(
                 Some(channel) => file.non_empty(channel, "`channel`")?,
                 None => return Err(needs("channel")),
             };
-            let api_url = match &raw.api_url {
-                Some(api_url) => file.parsed(api_url, |text| {
-                    url::Url::parse(text)
-                        .ok()
-                        .filter(super::secret::is_http)
-                        .ok_or_else(|| format!("invalid api_url {text:?}, expected an http or https URL"))
-                })?,
-                None => url::Url::parse(super::SLACK_API)
-                    .map_err(|error| file.fail(&raw.kind, error.to_string()))?,
-            };
+            let api_url = api_url(file, raw.api_url.as_ref(), super::SLACK_API, &raw.kind)?;
             Ok(SinkKind::SlackApp {
                 token,
                 channel,
@@ -502,7 +559,7 @@ fn sink_kind(
         other => Err(file.fail(
             &raw.kind,
             format!(
-                "unknown sink type `{other}`, expected one of `slack`, `slack_app`, `discord`, `webhook`, `email`, `log`"
+                "unknown sink type `{other}`, expected one of `slack`, `slack_app`, `discord`, `teams`, `telegram`, `ntfy`, `webhook`, `email`, `log`"
             ),
         )),
     }
@@ -625,6 +682,34 @@ fn template(file: &FileContext, raw: &RawSink) -> Result<Option<TemplateSource>,
         }
         (None, None) => Ok(None),
     }
+}
+
+/// A service's API address: `api_url` when given (an http or https URL),
+/// else the service's own.
+fn api_url(
+    file: &FileContext,
+    given: Option<&Text>,
+    default: &str,
+    kind: &Text,
+) -> Result<url::Url, ConfigError> {
+    match given {
+        Some(api_url) => file.parsed(api_url, |text| {
+            url::Url::parse(text)
+                .ok()
+                .filter(super::secret::is_http)
+                .ok_or_else(|| format!("invalid api_url {text:?}, expected an http or https URL"))
+        }),
+        None => url::Url::parse(default).map_err(|error| file.fail(kind, error.to_string())),
+    }
+}
+
+/// Whether a URL's path is one non-empty segment (an ntfy topic).
+fn has_one_path_segment(url: &url::Url) -> bool {
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(|segments| segments.collect())
+        .unwrap_or_default();
+    matches!(segments.as_slice(), [topic] if !topic.is_empty())
 }
 
 /// An email address as `from` and `to` take it: `name@host`, or

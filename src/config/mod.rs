@@ -61,6 +61,9 @@ pub const SYSTEM_CONFIG_PATH: &str = "/etc/herald/herald.toml";
 /// Embedded SQLite next to the working directory: zero set-up.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://herald.db";
 
+/// Telegram's Bot API, where a `telegram` sink posts unless `api_url` says otherwise.
+pub const TELEGRAM_API: &str = "https://api.telegram.org";
+
 /// Slack's Web API, where a `slack_app` sink posts unless `api_url` says otherwise.
 pub const SLACK_API: &str = "https://slack.com/api";
 /// How long a SQLite write waits for another process's write (`herald poll`
@@ -446,6 +449,23 @@ pub enum SinkKind {
         from: String,
         to: Vec<String>,
     },
+    /// A Teams Workflows webhook (Adaptive Cards).
+    Teams {
+        url: SecretUrl,
+    },
+    /// An ntfy topic URL (`https://ntfy.sh/TOPIC`), with an access token if
+    /// the topic needs one.
+    Ntfy {
+        url: SecretUrl,
+        token: Option<Secret>,
+    },
+    /// A Telegram bot writing to a chat (Bot API `sendMessage`).
+    Telegram {
+        token: Secret,
+        chat_id: String,
+        /// Telegram's Bot API, unless `api_url` says otherwise.
+        api_url: Url,
+    },
     /// A bot token posting with `chat.postMessage`: a story's alerts and
     /// spread in one thread.
     SlackApp {
@@ -466,6 +486,9 @@ impl SinkKind {
             Self::Webhook { .. } => "webhook",
             Self::Email { .. } => "email",
             Self::SlackApp { .. } => "slack_app",
+            Self::Teams { .. } => "teams",
+            Self::Ntfy { .. } => "ntfy",
+            Self::Telegram { .. } => "telegram",
             Self::Log => "log",
         }
     }

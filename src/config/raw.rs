@@ -181,6 +181,15 @@ pub(super) struct RawSink {
     pub token: Option<Text>,
     pub channel: Option<Text>,
     pub api_url: Option<Text>,
+    pub chat_id: Option<Spanned<RawChatId>>,
+}
+
+/// A Telegram `chat_id`: a number (`-1001234567890`) or a channel's `"@name"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawChatId {
+    Number(i64),
+    Text(String),
 }
 
 #[derive(Debug, Deserialize)]

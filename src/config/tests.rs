@@ -196,8 +196,20 @@ fn bad_values_are_rejected_at_the_value() {
 fn bad_sinks_and_rules_are_rejected_where_they_are_written() {
     let cases = [
         (
-            "[sinks.team]\ntype = \"teams\"\nurl = \"https://teams.example/hook\"\n".to_owned(),
-            "herald.toml:2:8: unknown sink type `teams`, expected one of `slack`, `slack_app`, `discord`, `webhook`, `email`, `log`".to_owned(),
+            "[sinks.team]\ntype = \"msteams\"\nurl = \"https://teams.example/hook\"\n".to_owned(),
+            "herald.toml:2:8: unknown sink type `msteams`, expected one of `slack`, `slack_app`, `discord`, `teams`, `telegram`, `ntfy`, `webhook`, `email`, `log`".to_owned(),
+        ),
+        (
+            "[sinks.push]\ntype = \"ntfy\"\nurl = \"https://ntfy.sh/\"\n".to_owned(),
+            "herald.toml:3:7: the ntfy url must name one topic, like https://ntfy.sh/newsdesk".to_owned(),
+        ),
+        (
+            "[sinks.tg]\ntype = \"telegram\"\ntoken = \"123:ABC\"\n".to_owned(),
+            "herald.toml:1:1: sink `tg` of type `telegram` needs `chat_id`".to_owned(),
+        ),
+        (
+            "[sinks.chat]\ntype = \"discord\"\nurl = \"https://discord.example/x\"\nchat_id = 5\n".to_owned(),
+            "herald.toml:4:11: `chat_id` is only allowed for a sink of type `telegram`".to_owned(),
         ),
         (
             "[sinks.intel-slack]\ntype = \"slack\"\n".to_owned(),

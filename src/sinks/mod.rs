@@ -11,8 +11,11 @@
 pub mod discord;
 pub mod email;
 pub mod log;
+pub mod ntfy;
 pub mod slack;
 pub mod slack_app;
+pub mod teams;
+pub mod telegram;
 pub mod template;
 mod text;
 pub mod webhook;
@@ -105,7 +108,9 @@ pub fn markup(target: &SinkTarget) -> Option<Markup> {
         SinkTarget::Slack { .. } | SinkTarget::SlackApp(_) => Some(Markup::SlackMrkdwn),
         SinkTarget::Discord { .. } => Some(Markup::DiscordMarkdown),
         SinkTarget::Log => Some(Markup::Plain),
-        SinkTarget::Email(_) => Some(Markup::Html),
+        SinkTarget::Email(_) | SinkTarget::Telegram(_) => Some(Markup::Html),
+        // Teams shows a template's text in a text run, ntfy as plain text.
+        SinkTarget::Teams { .. } | SinkTarget::Ntfy { .. } => Some(Markup::Plain),
         SinkTarget::Webhook { .. } => None,
     }
 }
@@ -118,6 +123,9 @@ pub fn digest_capacity(target: &SinkTarget) -> usize {
         SinkTarget::Slack { .. } | SinkTarget::SlackApp(_) => slack::DIGEST_CAPACITY,
         SinkTarget::Discord { .. } => discord::DIGEST_CAPACITY,
         SinkTarget::Email(_) => email::DIGEST_CAPACITY,
+        SinkTarget::Teams { .. } => teams::DIGEST_CAPACITY,
+        SinkTarget::Ntfy { .. } => ntfy::DIGEST_CAPACITY,
+        SinkTarget::Telegram(_) => telegram::DIGEST_CAPACITY,
         SinkTarget::Webhook { .. } | SinkTarget::Log => GENEROUS_DIGEST_CAPACITY,
     }
 }
@@ -126,11 +134,28 @@ pub fn digest_capacity(target: &SinkTarget) -> usize {
 /// `Hash` feeds [`Sink::fingerprint`].
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub enum SinkTarget {
-    Slack { url: Url },
-    Discord { url: Url },
-    Webhook { url: Url, secret: Option<String> },
+    Slack {
+        url: Url,
+    },
+    Discord {
+        url: Url,
+    },
+    Webhook {
+        url: Url,
+        secret: Option<String>,
+    },
     Email(email::EmailTarget),
     SlackApp(slack_app::SlackAppTarget),
+    /// A Teams Workflows webhook URL.
+    Teams {
+        url: Url,
+    },
+    /// An ntfy topic URL, and the access token if the topic needs one.
+    Ntfy {
+        url: Url,
+        token: Option<String>,
+    },
+    Telegram(telegram::TelegramTarget),
     Log,
 }
 
@@ -143,6 +168,9 @@ impl SinkTarget {
             SinkTarget::Webhook { .. } => "webhook",
             SinkTarget::Email(_) => "email",
             SinkTarget::SlackApp(_) => "slack_app",
+            SinkTarget::Teams { .. } => "teams",
+            SinkTarget::Ntfy { .. } => "ntfy",
+            SinkTarget::Telegram(_) => "telegram",
             SinkTarget::Log => "log",
         }
     }
@@ -175,6 +203,21 @@ impl fmt::Debug for SinkTarget {
                 .field("api_url", &redacted_url(&target.api_url))
                 .field("token", &"***")
                 .field("channel", &target.channel)
+                .finish(),
+            SinkTarget::Teams { url } => f
+                .debug_struct("Teams")
+                .field("url", &redacted_url(url))
+                .finish(),
+            SinkTarget::Ntfy { url, token } => f
+                .debug_struct("Ntfy")
+                .field("url", &redacted_url(url))
+                .field("token", &token.as_ref().map(|_| "***"))
+                .finish(),
+            SinkTarget::Telegram(target) => f
+                .debug_struct("Telegram")
+                .field("api_url", &redacted_url(&target.api_url))
+                .field("token", &"***")
+                .field("chat_id", &target.chat_id)
                 .finish(),
             SinkTarget::Log => f.write_str("Log"),
         }
@@ -458,6 +501,29 @@ impl Sender {
                 let body = slack_app::post_body(target, content.slack(), thread_ts);
                 return self.post_api(target, &body, content.delivery_id()).await;
             }
+            SinkTarget::Teams { url } => Outgoing::json(url, &content.teams()),
+            SinkTarget::Ntfy { url, token } => {
+                let Some((root, topic)) = ntfy::split_topic_url(url) else {
+                    return AttemptOutcome::failed(
+                        Verdict::Broken,
+                        "the ntfy url names no topic".to_owned(),
+                        Duration::ZERO,
+                    );
+                };
+                let mut outgoing = Outgoing::json(&root, &content.ntfy(&topic));
+                if let Some(token) = token
+                    && let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}"))
+                {
+                    outgoing.headers.insert(header::AUTHORIZATION, value);
+                }
+                return self.post(outgoing, content.delivery_id()).await;
+            }
+            SinkTarget::Telegram(target) => {
+                let url = target.send_message_url();
+                let outgoing = Outgoing::json(&url, &content.telegram(target));
+                let outcome = self.post(outgoing, content.delivery_id()).await;
+                return telegram_outcome(outcome);
+            }
         };
         self.post(outgoing, content.delivery_id()).await
     }
@@ -713,6 +779,30 @@ impl<'a> Content<'a> {
         }
     }
 
+    fn teams(&self) -> serde_json::Value {
+        match self {
+            Content::Alert(message) => teams::payload(message),
+            Content::Rendered(_, text) => teams::text_payload(text),
+            Content::Digest(digest) => teams::digest_payload(digest),
+        }
+    }
+
+    fn ntfy(&self, topic: &str) -> serde_json::Value {
+        match self {
+            Content::Alert(message) => ntfy::payload(topic, message),
+            Content::Rendered(message, text) => ntfy::text_payload(topic, message, text),
+            Content::Digest(digest) => ntfy::digest_payload(topic, digest),
+        }
+    }
+
+    fn telegram(&self, target: &telegram::TelegramTarget) -> serde_json::Value {
+        match self {
+            Content::Alert(message) => telegram::payload(target, message),
+            Content::Rendered(_, text) => telegram::text_payload(target, text),
+            Content::Digest(digest) => telegram::digest_payload(target, digest),
+        }
+    }
+
     fn email(&self) -> email::Email {
         match self {
             Content::Alert(message) => email::alert(message, None),
@@ -731,6 +821,28 @@ impl<'a> Content<'a> {
             Content::Digest(digest) => (webhook::digest_payload(digest), webhook::DIGEST_EVENT),
         }
     }
+}
+
+/// Telegram's answer read further than its status: the wait a 429 asks for
+/// in its body, and a 400 saying the chat is gone (the sink is broken).
+fn telegram_outcome(mut outcome: AttemptOutcome) -> AttemptOutcome {
+    let body = outcome.response_excerpt.as_deref().unwrap_or_default();
+    match (outcome.http_status, outcome.verdict) {
+        (Some(429), Verdict::Retry { retry_after: None }) => {
+            if let Some(wait) = telegram::retry_after(body) {
+                outcome.verdict = Verdict::Retry {
+                    retry_after: Some(wait),
+                };
+                outcome.error = Some(format!(
+                    "HTTP 429 Too Many Requests (retry after {})",
+                    humantime::format_duration(wait)
+                ));
+            }
+        }
+        (Some(400), _) if telegram::chat_is_gone(body) => outcome.verdict = Verdict::Broken,
+        _ => {}
+    }
+    outcome
 }
 
 /// 2xx delivered; 408, 429 and 5xx retried (obeying any `Retry-After`);

@@ -5,6 +5,7 @@ mod support;
 mod alerts;
 mod api;
 mod architecture;
+mod chat_sinks;
 mod cli;
 mod corpus;
 mod counts;

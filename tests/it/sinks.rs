@@ -444,3 +444,117 @@ async fn the_default_policy_and_allow_deliver_to_a_configured_loopback_sink() {
     }
     assert_eq!(receiver.requests("/hook").len(), 2);
 }
+
+#[tokio::test]
+async fn teams_receives_an_adaptive_card_with_feed_text_in_text_runs() {
+    let receiver = Receiver::start().await;
+    receiver.script("/workflows/abc", vec![Reply::status(202)]);
+    let sink = Sink::new(
+        "ops-teams",
+        SinkTarget::Teams {
+            url: url(&receiver, "/workflows/abc"),
+        },
+    );
+    let outcome = sender().send(&sink, &message()).await;
+    assert_eq!(outcome.verdict, Verdict::Delivered, "{outcome:?}");
+    let received = receiver.wait_for("/workflows/abc", 1, WAIT).await;
+    assert_eq!(
+        received[0].header("x-herald-delivery"),
+        Some("0b7c6a2e-delivery")
+    );
+    let body = received[0].json();
+    assert_eq!(body["type"], "message");
+    let card = &body["attachments"][0]["content"];
+    assert_eq!(card["type"], "AdaptiveCard");
+    assert_eq!(
+        card["body"][0]["inlines"][0]["text"],
+        "<!channel> North Korean delegation in Tehran"
+    );
+    assert_eq!(card["actions"][0]["url"], "https://news.example/nk-iran");
+}
+
+#[tokio::test]
+async fn ntfy_publishes_json_to_the_server_root_with_topic_and_token() {
+    let receiver = Receiver::start().await;
+    let sink = Sink::new(
+        "phone",
+        SinkTarget::Ntfy {
+            url: url(&receiver, "/newsdesk"),
+            token: Some("tk_s3cret".to_owned()),
+        },
+    );
+    let outcome = sender().send(&sink, &message()).await;
+    assert_eq!(outcome.verdict, Verdict::Delivered, "{outcome:?}");
+    let received = receiver.wait_for("/", 1, WAIT).await;
+    assert_eq!(
+        received[0].header("authorization"),
+        Some("Bearer tk_s3cret")
+    );
+    let body = received[0].json();
+    assert_eq!(body["topic"], "newsdesk");
+    assert_eq!(
+        body["title"],
+        "<!channel> North Korean delegation in Tehran"
+    );
+    assert_eq!(body["click"], "https://news.example/nk-iran");
+    assert!(body.get("markdown").is_none(), "{body}");
+    assert!(receiver.requests("/newsdesk").is_empty());
+}
+
+fn telegram(receiver: &Receiver) -> Sink {
+    Sink::new(
+        "tg",
+        SinkTarget::Telegram(herald::sinks::telegram::TelegramTarget {
+            api_url: url(receiver, "/"),
+            token: "123456:S3CRET".to_owned(),
+            chat_id: "-1001".to_owned(),
+        }),
+    )
+}
+
+#[tokio::test]
+async fn telegram_sends_escaped_html_to_the_bot_method() {
+    let receiver = Receiver::start().await;
+    let method = "/bot123456:S3CRET/sendMessage";
+    receiver.script(method, vec![Reply::status(200).with_body(r#"{"ok":true}"#)]);
+    let outcome = sender().send(&telegram(&receiver), &message()).await;
+    assert_eq!(outcome.verdict, Verdict::Delivered, "{outcome:?}");
+    let body = receiver.wait_for(method, 1, WAIT).await[0].json();
+    assert_eq!(body["chat_id"], "-1001");
+    assert_eq!(body["parse_mode"], "HTML");
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(
+            "<b><a href=\"https://news.example/nk-iran\">&lt;!channel&gt; North Korean delegation in Tehran</a></b>"
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn telegram_floods_wait_as_asked_and_a_missing_chat_breaks_the_sink() {
+    let receiver = Receiver::start().await;
+    let method = "/bot123456:S3CRET/sendMessage";
+    receiver.script(
+        method,
+        vec![
+            Reply::status(429).with_body(
+                r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 9","parameters":{"retry_after":9}}"#,
+            ),
+            Reply::status(400)
+                .with_body(r#"{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}"#),
+        ],
+    );
+    let flood = sender().send(&telegram(&receiver), &message()).await;
+    assert_retry(&flood, Some(Duration::from_secs(9)));
+    let gone = sender().send(&telegram(&receiver), &message()).await;
+    assert_eq!(gone.verdict, Verdict::Broken, "{gone:?}");
+    for outcome in [&flood, &gone] {
+        let shown = format!("{outcome:?}");
+        assert!(!shown.contains("S3CRET"), "{shown}");
+    }
+    receiver.stop().await;
+    let down = sender().send(&telegram(&receiver), &message()).await;
+    let shown = format!("{down:?}");
+    assert!(!shown.contains("S3CRET"), "{shown}");
+}
