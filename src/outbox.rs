@@ -566,8 +566,8 @@ impl Dispatcher {
         Ok(Some(Digest {
             delivery_id: carrier.delivery_id.clone(),
             schedule,
-            part: 1,
-            parts: 1,
+            part: carrier.digest_part.map_or(1, |(part, _)| part),
+            parts: carrier.digest_part.map_or(1, |(_, parts)| parts),
             items,
         }))
     }

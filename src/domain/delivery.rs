@@ -85,6 +85,9 @@ pub struct DeliveryRecord {
     pub digest_of: Option<i64>,
     /// Why an instant delivery was turned into a digest one, if it was.
     pub deferred: Option<Deferral>,
+    /// For a digest's carrier: which part of its period's digest it sends,
+    /// and of how many (1 of 1 when the period fit one message).
+    pub digest_part: Option<(usize, usize)>,
 }
 
 impl DeliveryRecord {

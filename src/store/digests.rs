@@ -65,7 +65,8 @@ pub(super) async fn form(
         .map(|row| row.int("id"))
         .collect::<Result<Vec<i64>, StoreError>>()?;
     let mut carriers = Vec::new();
-    for part in ids.chunks(capacity.max(1)) {
+    let parts = ids.chunks(capacity.max(1)).count();
+    for (index, part) in ids.chunks(capacity.max(1)).enumerate() {
         let Some(&carrier) = part.first() else {
             continue;
         };
@@ -77,6 +78,15 @@ pub(super) async fn form(
         tx.execute(
             &sql,
             &[Value::Int(carrier), Value::Time(now), Value::Ids(part)],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE deliveries SET digest_part = $2, digest_parts = $3 WHERE id = $1",
+            &[
+                Value::Int(carrier),
+                Value::Int(i64::try_from(index + 1).unwrap_or(i64::MAX)),
+                Value::Int(i64::try_from(parts).unwrap_or(i64::MAX)),
+            ],
         )
         .await?;
         carriers.push(carrier);

@@ -180,6 +180,13 @@ pub(super) fn delivery_from_row(
             .opt_text("deferred")?
             .as_deref()
             .and_then(Deferral::parse),
+        digest_part: match (row.opt_int("digest_part")?, row.opt_int("digest_parts")?) {
+            (Some(part), Some(parts)) => Some((
+                usize::try_from(part).unwrap_or(1),
+                usize::try_from(parts).unwrap_or(1),
+            )),
+            _ => None,
+        },
     })
 }
 

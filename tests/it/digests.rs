@@ -15,6 +15,7 @@ use crate::support::waiting::wait_until;
 both_backends!(
     alerts_wait_for_their_digest_and_go_out_as_one_message,
     a_digest_waits_for_its_period_and_is_formed_once_by_racing_dispatchers,
+    a_period_too_long_for_one_message_goes_out_in_numbered_parts,
 );
 
 fn story(n: u32, title: &str) -> Item {
@@ -189,4 +190,60 @@ async fn a_digest_waits_for_its_period_and_is_formed_once_by_racing_dispatchers(
     );
     let again = dispatcher.run_once(later).await.unwrap();
     assert_eq!(again.attempts(), 0, "sent once");
+}
+
+async fn a_period_too_long_for_one_message_goes_out_in_numbered_parts(backend: Backend) {
+    let server = FeedServer::start().await;
+    let receiver = Receiver::start().await;
+    server.set("/wire", Route::rss("Wire", &[]));
+    let herald = TestHerald::start(
+        backend,
+        &format!(
+            "[sinks.desk]\ntype = \"webhook\"\nurl = \"{}\"\ndigest = \"1h\"\n\n\
+             [rules.nk-iran]\nquery = '\"North Korea\" Iran'\nsinks = [\"desk\"]\n\n{}",
+            receiver.url("/desk"),
+            feeds_toml(&[server.url("/wire")])
+        ),
+    )
+    .await;
+    herald.poll_one().await;
+    server.set(
+        "/wire",
+        Route::rss(
+            "Wire",
+            &[
+                story(1, "North Korea sends envoys to Iran"),
+                story(2, "Iran and North Korea sign a trade pact"),
+                story(3, "North Korea and Iran hold naval drills"),
+            ],
+        ),
+    );
+    assert_eq!(herald.poll_one().await.new, 3);
+    let store = &herald.db.store;
+    let waiting = store.waiting_digests().await.unwrap();
+    let later = chrono::Utc::now() + chrono::TimeDelta::hours(2);
+    // Two stories a message: the period's three go out as two parts.
+    let carriers = store
+        .form_digest(&waiting[0], later, 2, later)
+        .await
+        .unwrap();
+    assert_eq!(carriers.len(), 2);
+    let report = herald.app.dispatcher.run_once(later).await.unwrap();
+    assert_eq!(report.delivered, 2, "{report:?}");
+    let sent: Vec<serde_json::Value> = receiver
+        .requests("/desk")
+        .iter()
+        .map(|request| request.json())
+        .collect();
+    let parts: Vec<(u64, u64, usize)> = sent
+        .iter()
+        .map(|body| {
+            (
+                body["part"].as_u64().unwrap(),
+                body["parts"].as_u64().unwrap(),
+                body["items"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    assert_eq!(parts, [(1, 2, 2), (2, 2, 1)], "{sent:?}");
 }
