@@ -98,10 +98,16 @@ pub fn sink_of(name: &str, configured: &SinkSettings) -> Result<Sink, String> {
             url: url.expose().clone(),
             secret: secret.as_ref().map(|s| s.expose().to_owned()),
         },
-        SinkKind::Email { url, from, to } => SinkTarget::Email(EmailTarget {
+        SinkKind::Email {
+            url,
+            from,
+            to,
+            tls_ca,
+        } => SinkTarget::Email(EmailTarget {
             url: url.expose().clone(),
             from: from.clone(),
             to: to.clone(),
+            tls_ca: tls_ca.clone(),
         }),
         SinkKind::SlackApp {
             token,

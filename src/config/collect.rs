@@ -401,6 +401,10 @@ fn sink_kind(
     }
     if type_name != "email" {
         file.forbid(
+            raw.tls_ca.as_ref(),
+            "`tls_ca` is only allowed for a sink of type `email`",
+        )?;
+        file.forbid(
             raw.from.as_ref(),
             "`from` is only allowed for a sink of type `email`",
         )?;
@@ -546,7 +550,36 @@ fn sink_kind(
                     ));
                 }
             };
-            Ok(SinkKind::Email { url, from, to })
+            let tls_ca = match &raw.tls_ca {
+                Some(path) => {
+                    let plain = url
+                        .expose()
+                        .query_pairs()
+                        .any(|(key, value)| key == "tls" && value == "none");
+                    if plain {
+                        return Err(file.fail(path, "`tls_ca` means nothing with `?tls=none`"));
+                    }
+                    let relative = file.text(path)?;
+                    let directory = file.source.path().parent().unwrap_or(Path::new(""));
+                    let path_buf = directory.join(&relative);
+                    let pem = std::fs::read_to_string(&path_buf)
+                        .map_err(|error| file.fail(path, cannot_read(&path_buf, &error)))?;
+                    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                        return Err(file.fail(
+                            path,
+                            format!("{} holds no PEM certificate", path_buf.display()),
+                        ));
+                    }
+                    Some(pem)
+                }
+                None => None,
+            };
+            Ok(SinkKind::Email {
+                url,
+                from,
+                to,
+                tls_ca,
+            })
         }
         "log" => {
             file.forbid(

@@ -448,6 +448,9 @@ pub enum SinkKind {
         url: SecretUrl,
         from: String,
         to: Vec<String>,
+        /// PEM certificates trusted for the server besides the system's
+        /// (`tls_ca`: a relay with a private authority).
+        tls_ca: Option<String>,
     },
     /// A Teams Workflows webhook (Adaptive Cards).
     Teams {

@@ -178,6 +178,7 @@ pub(super) struct RawSink {
     pub template_file: Option<Text>,
     pub from: Option<Text>,
     pub to: Option<Spanned<Vec<Text>>>,
+    pub tls_ca: Option<Text>,
     pub token: Option<Text>,
     pub channel: Option<Text>,
     pub api_url: Option<Text>,

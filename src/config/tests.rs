@@ -272,6 +272,10 @@ fn bad_sinks_and_rules_are_rejected_where_they_are_written() {
             "herald.toml:4:8: `from` is only allowed for a sink of type `email`".to_owned(),
         ),
         (
+            "[sinks.mail]\ntype = \"email\"\nurl = \"smtp://mail.example?tls=none\"\nfrom = \"a@b.example\"\nto = [\"c@d.example\"]\ntls_ca = \"ca.pem\"\n".to_owned(),
+            "herald.toml:6:10: `tls_ca` means nothing with `?tls=none`".to_owned(),
+        ),
+        (
             "[sinks.desk]\ntype = \"slack_app\"\nchannel = \"C0123\"\n".to_owned(),
             "herald.toml:1:1: sink `desk` of type `slack_app` needs `token`".to_owned(),
         ),
@@ -1192,12 +1196,19 @@ fn an_email_sink_keeps_its_login_secret() {
         "[sinks.mail]\ntype = \"email\"\nurl = \"smtps://alerts:hunter2@mail.example:465\"\n\
          from = \"herald <alerts@newsroom.example>\"\nto = [\"desk@newsroom.example\"]\n",
     );
-    let SinkKind::Email { url, from, to } = &settings.sinks["mail"].kind else {
+    let SinkKind::Email {
+        url,
+        from,
+        to,
+        tls_ca,
+    } = &settings.sinks["mail"].kind
+    else {
         panic!("{:?}", settings.sinks["mail"]);
     };
     assert_eq!(from, "herald <alerts@newsroom.example>");
     assert_eq!(to, &["desk@newsroom.example"]);
     assert_eq!(url.to_string(), "smtps://mail.example:465/…");
+    assert_eq!(tls_ca, &None);
     assert!(!format!("{settings:?}").contains("hunter2"));
 }
 

@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::{Error as SmtpError, client::Tls, client::TlsParameters};
+use lettre::transport::smtp::{
+    Error as SmtpError,
+    client::{Certificate, Tls, TlsParameters},
+};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::time::Instant;
 use url::Url;
@@ -35,6 +38,8 @@ pub struct EmailTarget {
     pub url: Url,
     pub from: String,
     pub to: Vec<String>,
+    /// PEM certificates trusted for the server besides the system's.
+    pub tls_ca: Option<String>,
 }
 
 /// What an email carries: a subject and both parts.
@@ -145,7 +150,7 @@ pub async fn send(
         Ok(message) => message,
         Err(error) => return AttemptOutcome::failed(Verdict::Broken, error, started.elapsed()),
     };
-    let transport = match transport(&target.url, timeout) {
+    let transport = match transport(target, timeout) {
         Ok(transport) => transport,
         Err(error) => return AttemptOutcome::failed(Verdict::Broken, error, started.elapsed()),
     };
@@ -205,30 +210,42 @@ fn build(target: &EmailTarget, email: &Email, delivery_id: &str) -> Result<Messa
 }
 
 /// The SMTP connection a sink's URL describes.
-fn transport(url: &Url, timeout: Duration) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+fn transport(
+    target: &EmailTarget,
+    timeout: Duration,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    let url = &target.url;
     let host = url
         .host_str()
         .ok_or_else(|| "the SMTP URL has no host".to_owned())?;
     let plain = url
         .query_pairs()
         .any(|(key, value)| key == "tls" && value == "none");
-    let builder = match (url.scheme(), plain) {
-        ("smtps", _) => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
-        (_, true) => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(25)),
-        (_, false) => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
-    }
-    .map_err(|error| format!("cannot set up TLS for the SMTP server: {error}"))?;
-    let mut builder = builder.timeout(Some(timeout));
-    if let Some(port) = url.port() {
-        builder = builder.port(port);
-    }
-    if plain {
-        builder = builder.tls(Tls::None);
-    } else if url.scheme() == "smtps" {
-        // Explicit so that a port given in the URL keeps implicit TLS.
-        let parameters = TlsParameters::new(host.to_owned())
+    let implicit = url.scheme() == "smtps";
+    let default_port = match (implicit, plain) {
+        (true, _) => 465,
+        (false, true) => 25,
+        (false, false) => 587,
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+        .port(url.port().unwrap_or(default_port))
+        .timeout(Some(timeout));
+    if !plain {
+        let mut parameters = TlsParameters::builder(host.to_owned());
+        if let Some(pem) = &target.tls_ca {
+            let certificate = Certificate::from_pem(pem.as_bytes())
+                .map_err(|error| format!("cannot read tls_ca: {error}"))?;
+            parameters = parameters.add_root_certificate(certificate);
+        }
+        let parameters = parameters
+            .build()
             .map_err(|error| format!("cannot set up TLS for the SMTP server: {error}"))?;
-        builder = builder.tls(Tls::Wrapper(parameters));
+        // STARTTLS is required: no login, no message in the clear.
+        builder = builder.tls(if implicit {
+            Tls::Wrapper(parameters)
+        } else {
+            Tls::Required(parameters)
+        });
     }
     if !url.username().is_empty() {
         let decode = |text: &str| {
@@ -245,7 +262,8 @@ fn transport(url: &Url, timeout: Duration) -> Result<AsyncSmtpTransport<Tokio1Ex
 }
 
 /// 4xx and connection trouble are retried; a refused recipient (550, 551,
-/// 553), a refused login (530, 535) or a failed TLS set-up say the sink is
+/// 553), a refused login (530, 535), an untrusted certificate or a failed
+/// TLS set-up say the sink is
 /// broken (every email would fail alike); other 5xx refuse this one email.
 fn classify(error: &SmtpError) -> Verdict {
     if error.is_permanent() {
@@ -255,7 +273,10 @@ fn classify(error: &SmtpError) -> Verdict {
             _ => Verdict::Permanent,
         };
     }
-    if error.is_tls() || error.is_client() {
+    // lettre reports a certificate the server's name or authority does not
+    // vouch for as a connection error; no retry will change it.
+    if error.is_tls() || error.is_client() || error.to_string().contains("invalid peer certificate")
+    {
         return Verdict::Broken;
     }
     Verdict::Retry { retry_after: None }
@@ -324,6 +345,7 @@ mod tests {
             url: Url::parse("smtp://127.0.0.1?tls=none").unwrap(),
             from: "herald <alerts@example.com>".to_owned(),
             to: vec!["a@example.com".to_owned(), "b@example.com".to_owned()],
+            tls_ca: None,
         };
         let built = build(&target, &alert(&message(), None), "d-1").unwrap();
         let raw = String::from_utf8(built.formatted()).unwrap();

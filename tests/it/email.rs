@@ -17,6 +17,7 @@ both_backends!(
     an_alert_arrives_by_email_to_every_recipient_with_feed_text_escaped,
     a_refused_recipient_breaks_the_sink_until_enabled_and_4xx_is_retried,
     starttls_is_required_unless_the_url_says_otherwise,
+    starttls_to_a_private_authority_logs_in_and_delivers,
 );
 
 fn story(n: u32, title: &str) -> Item {
@@ -27,11 +28,15 @@ fn story(n: u32, title: &str) -> Item {
 }
 
 async fn watching(backend: Backend, server: &FeedServer, url: &str) -> TestHerald {
+    watching_with(backend, server, url, "").await
+}
+
+async fn watching_with(backend: Backend, server: &FeedServer, url: &str, more: &str) -> TestHerald {
     server.set("/wire", Route::rss("Wire", &[]));
     let herald = TestHerald::start(
         backend,
         &format!(
-            "[sinks.desk]\ntype = \"email\"\nurl = \"{url}\"\n\
+            "[sinks.desk]\ntype = \"email\"\nurl = \"{url}\"\n{more}\
              from = \"herald <alerts@herald.test>\"\n\
              to = [\"analyst@newsroom.test\", \"Night Desk <desk@newsroom.test>\"]\n\n\
              [rules.nk-iran]\nquery = '\"North Korea\" Iran'\nsinks = [\"desk\"]\n\n{}",
@@ -168,4 +173,51 @@ async fn starttls_is_required_unless_the_url_says_otherwise(backend: Backend) {
         text.contains("email") && !text.contains("hunter2"),
         "{text}"
     );
+}
+
+async fn starttls_to_a_private_authority_logs_in_and_delivers(backend: Backend) {
+    let smtp = SmtpServer::start_tls("alerts", "hunter2");
+    let server = FeedServer::start().await;
+    let ca = format!("tls_ca = \"{}\"\n", SmtpServer::ca_path().display());
+    let url = smtp.url("").replace("smtp://", "smtp://alerts:hunter2@");
+    let herald = watching_with(backend, &server, &url, &ca).await;
+    server.set(
+        "/wire",
+        Route::rss("Wire", &[story(1, "North Korea sends envoys to Iran")]),
+    );
+    herald.poll_one().await;
+    let report = herald.app.dispatch_once().await.unwrap();
+    assert_eq!(
+        report.delivered,
+        1,
+        "{report:?} {:?}",
+        herald.db.store.deliveries(None, 1).await
+    );
+    assert_eq!(smtp.logins(), ["alerts"]);
+    assert_eq!(smtp.mails().len(), 1);
+
+    // Without the authority, the server's certificate is not trusted: the
+    // sink is broken and nothing (not the login) was sent.
+    let untrusted = SmtpServer::start_tls("alerts", "hunter2");
+    let other = FeedServer::start().await;
+    let url = untrusted
+        .url("")
+        .replace("smtp://", "smtp://alerts:hunter2@");
+    let herald = watching(backend, &other, &url).await;
+    other.set(
+        "/wire",
+        Route::rss("Wire", &[story(1, "North Korea sends envoys to Iran")]),
+    );
+    herald.poll_one().await;
+    let report = herald.app.dispatch_once().await.unwrap();
+    assert_eq!(report.delivered, 0, "{report:?}");
+    assert!(untrusted.logins().is_empty());
+    let broken = herald.db.store.broken_sinks().await.unwrap();
+    assert_eq!(
+        broken.len(),
+        1,
+        "{broken:?} {:?}",
+        herald.db.store.deliveries(None, 1).await
+    );
+    assert!(!format!("{broken:?}").contains("hunter2"));
 }
