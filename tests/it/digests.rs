@@ -18,13 +18,6 @@ both_backends!(
     a_period_too_long_for_one_message_goes_out_in_numbered_parts,
 );
 
-fn story(n: u32, title: &str) -> Item {
-    let mut item = Item::numbered(n);
-    item.title = title.to_owned();
-    item.pub_date = Some(chrono::Utc::now());
-    item
-}
-
 async fn alerts_wait_for_their_digest_and_go_out_as_one_message(backend: Backend) {
     let server = FeedServer::start().await;
     let receiver = Receiver::start().await;
@@ -59,11 +52,11 @@ async fn alerts_wait_for_their_digest_and_go_out_as_one_message(backend: Backend
         Route::rss(
             "Wire",
             &[
-                story(1, "North Korea sends envoys to Iran"),
-                story(2, "Iran and North Korea sign a trade pact"),
-                story(3, "North Korea and Iran hold naval drills"),
-                story(4, "Kim Jong Un inspects a factory"),
-                story(5, "Oil prices rise on supply fears"),
+                Item::titled(1, "North Korea sends envoys to Iran"),
+                Item::titled(2, "Iran and North Korea sign a trade pact"),
+                Item::titled(3, "North Korea and Iran hold naval drills"),
+                Item::titled(4, "Kim Jong Un inspects a factory"),
+                Item::titled(5, "Oil prices rise on supply fears"),
             ],
         ),
     );
@@ -143,9 +136,9 @@ async fn a_digest_waits_for_its_period_and_is_formed_once_by_racing_dispatchers(
         Route::rss(
             "Wire",
             &[
-                story(1, "North Korea sends envoys to Iran"),
-                story(2, "Iran and North Korea sign a trade pact"),
-                story(3, "North Korea and Iran hold naval drills"),
+                Item::titled(1, "North Korea sends envoys to Iran"),
+                Item::titled(2, "Iran and North Korea sign a trade pact"),
+                Item::titled(3, "North Korea and Iran hold naval drills"),
             ],
         ),
     );
@@ -212,9 +205,9 @@ async fn a_period_too_long_for_one_message_goes_out_in_numbered_parts(backend: B
         Route::rss(
             "Wire",
             &[
-                story(1, "North Korea sends envoys to Iran"),
-                story(2, "Iran and North Korea sign a trade pact"),
-                story(3, "North Korea and Iran hold naval drills"),
+                Item::titled(1, "North Korea sends envoys to Iran"),
+                Item::titled(2, "Iran and North Korea sign a trade pact"),
+                Item::titled(3, "North Korea and Iran hold naval drills"),
             ],
         ),
     );

@@ -20,13 +20,6 @@ both_backends!(
     starttls_to_a_private_authority_logs_in_and_delivers,
 );
 
-fn story(n: u32, title: &str) -> Item {
-    let mut item = Item::numbered(n);
-    item.title = title.to_owned();
-    item.pub_date = Some(Utc::now());
-    item
-}
-
 async fn watching(backend: Backend, server: &FeedServer, url: &str) -> TestHerald {
     watching_with(backend, server, url, "").await
 }
@@ -54,7 +47,7 @@ async fn an_alert_arrives_by_email_to_every_recipient_with_feed_text_escaped(bac
     let herald = watching(backend, &server, &smtp.url("?tls=none")).await;
     server.set(
         "/wire",
-        Route::rss("Wire", &[story(1, "North Korea & Iran \"talks\"")]),
+        Route::rss("Wire", &[Item::titled(1, "North Korea & Iran \"talks\"")]),
     );
     assert_eq!(herald.poll_one().await.new, 1);
     let report = herald.app.dispatch_once().await.unwrap();
@@ -104,7 +97,10 @@ async fn a_refused_recipient_breaks_the_sink_until_enabled_and_4xx_is_retried(ba
     smtp.refuse_next(451, "greylisted, try again later");
     server.set(
         "/wire",
-        Route::rss("Wire", &[story(1, "North Korea sends envoys to Iran")]),
+        Route::rss(
+            "Wire",
+            &[Item::titled(1, "North Korea sends envoys to Iran")],
+        ),
     );
     herald.poll_one().await;
     let dispatcher = &herald.app.dispatcher;
@@ -126,8 +122,8 @@ async fn a_refused_recipient_breaks_the_sink_until_enabled_and_4xx_is_retried(ba
         Route::rss(
             "Wire",
             &[
-                story(1, "North Korea sends envoys to Iran"),
-                story(2, "Iran and North Korea sign a trade pact"),
+                Item::titled(1, "North Korea sends envoys to Iran"),
+                Item::titled(2, "Iran and North Korea sign a trade pact"),
             ],
         ),
     );
@@ -155,7 +151,10 @@ async fn starttls_is_required_unless_the_url_says_otherwise(backend: Backend) {
     let herald = watching(backend, &server, &url).await;
     server.set(
         "/wire",
-        Route::rss("Wire", &[story(1, "North Korea sends envoys to Iran")]),
+        Route::rss(
+            "Wire",
+            &[Item::titled(1, "North Korea sends envoys to Iran")],
+        ),
     );
     herald.poll_one().await;
     let report = herald.app.dispatch_once().await.unwrap();
@@ -183,7 +182,10 @@ async fn starttls_to_a_private_authority_logs_in_and_delivers(backend: Backend) 
     let herald = watching_with(backend, &server, &url, &ca).await;
     server.set(
         "/wire",
-        Route::rss("Wire", &[story(1, "North Korea sends envoys to Iran")]),
+        Route::rss(
+            "Wire",
+            &[Item::titled(1, "North Korea sends envoys to Iran")],
+        ),
     );
     herald.poll_one().await;
     let report = herald.app.dispatch_once().await.unwrap();
@@ -206,7 +208,10 @@ async fn starttls_to_a_private_authority_logs_in_and_delivers(backend: Backend) 
     let herald = watching(backend, &other, &url).await;
     other.set(
         "/wire",
-        Route::rss("Wire", &[story(1, "North Korea sends envoys to Iran")]),
+        Route::rss(
+            "Wire",
+            &[Item::titled(1, "North Korea sends envoys to Iran")],
+        ),
     );
     herald.poll_one().await;
     let report = herald.app.dispatch_once().await.unwrap();

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use herald::domain::delivery::DeliveryStatus;
 use herald::metrics::{DatabaseState, Metrics};
 
@@ -23,13 +22,6 @@ both_backends!(
     a_reload_with_a_fixed_url_drains_a_broken_sinks_queue,
 );
 
-fn story(n: u32, title: &str) -> Item {
-    let mut item = Item::numbered(n);
-    item.title = title.to_owned();
-    item.pub_date = Some(Utc::now());
-    item
-}
-
 const STORIES: [&str; 3] = [
     "North Korea sends envoys to Iran",
     "Iran and North Korea sign a trade pact",
@@ -40,7 +32,7 @@ fn wire() -> Route {
     let items: Vec<Item> = STORIES
         .iter()
         .zip(1..)
-        .map(|(title, n)| story(n, title))
+        .map(|(title, n)| Item::titled(n, title))
         .collect();
     Route::rss("Wire", &items)
 }

@@ -23,13 +23,6 @@ both_backends!(
     a_throttled_alert_waits_in_herald_alerts_with_why,
 );
 
-fn story(n: u32, title: &str) -> Item {
-    let mut item = Item::numbered(n);
-    item.title = title.to_owned();
-    item.pub_date = Some(Utc::now());
-    item
-}
-
 fn titles(body: &serde_json::Value) -> Vec<String> {
     let mut titles: Vec<String> = body["items"]
         .as_array()
@@ -67,14 +60,14 @@ async fn alerts_beyond_max_per_hour_wait_for_the_hourly_digest(backend: Backend)
         Route::rss(
             "Wire",
             &[
-                story(1, "North Korea sends envoys to Iran"),
-                story(2, "Iran and North Korea sign a trade pact"),
-                story(3, "North Korea and Iran hold naval drills"),
-                story(4, "Iran hosts engineers from North Korea"),
-                story(5, "Kim Jong Un inspects a factory"),
-                story(6, "Kim Yo Jong issues a statement"),
-                story(7, "Oil prices rise on supply fears"),
-                story(8, "Oil tanker seized in the Gulf"),
+                Item::titled(1, "North Korea sends envoys to Iran"),
+                Item::titled(2, "Iran and North Korea sign a trade pact"),
+                Item::titled(3, "North Korea and Iran hold naval drills"),
+                Item::titled(4, "Iran hosts engineers from North Korea"),
+                Item::titled(5, "Kim Jong Un inspects a factory"),
+                Item::titled(6, "Kim Yo Jong issues a statement"),
+                Item::titled(7, "Oil prices rise on supply fears"),
+                Item::titled(8, "Oil tanker seized in the Gulf"),
             ],
         ),
     );
@@ -177,8 +170,8 @@ async fn alerts_in_quiet_hours_go_out_as_one_digest_when_they_end(backend: Backe
         Route::rss(
             "Wire",
             &[
-                story(1, "North Korea sends envoys to Iran"),
-                story(2, "Iran and North Korea sign a trade pact"),
+                Item::titled(1, "North Korea sends envoys to Iran"),
+                Item::titled(2, "Iran and North Korea sign a trade pact"),
             ],
         ),
     );
@@ -274,8 +267,8 @@ async fn a_throttled_alert_waits_in_herald_alerts_with_why(backend: Backend) {
         Route::rss(
             "Wire",
             &[
-                story(1, "North Korea sends envoys to Iran"),
-                story(2, "Iran and North Korea sign a trade pact"),
+                Item::titled(1, "North Korea sends envoys to Iran"),
+                Item::titled(2, "Iran and North Korea sign a trade pact"),
             ],
         ),
     );

@@ -682,6 +682,15 @@ impl Item {
             ),
         }
     }
+
+    /// [`Item::numbered`] under `title`, published now: news to alert on.
+    pub fn titled(n: u32, title: &str) -> Item {
+        Item {
+            title: title.to_owned(),
+            pub_date: Some(Utc::now()),
+            ..Item::numbered(n)
+        }
+    }
 }
 
 const SITE: &str = "https://example.com/";
