@@ -52,6 +52,9 @@ use herald::stories::{
 mod prose;
 use prose::{Prose, Random};
 
+#[path = "support/short_stories.rs"]
+mod short_stories;
+
 /// A description this long is an article body worth reprinting.
 const MIN_ORIGINAL_WORDS: usize = 40;
 const ORIGINALS: usize = 600;
@@ -85,6 +88,10 @@ fn main() {
              (set it to a directory of real feeds: news/, bulk/, parsers/, seed/)"
         ),
     }
+    short_stories::evaluate_fixtures(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/stories/short.toml"
+    )));
     if !eval_only {
         let mut criterion = Criterion::default().configure_from_args();
         bench_fingerprint(&mut criterion);
@@ -642,6 +649,7 @@ fn evaluate(corpus: &Path) {
     for line in explanations.iter().take(20) {
         println!("{line}");
     }
+    short_stories::evaluate(&articles);
     let mut missed = 0;
     let mut first_story: HashMap<usize, i64> = HashMap::new();
     for (item, &story) in items.iter().zip(&stories) {

@@ -5,6 +5,8 @@ use std::fmt;
 
 use crate::rules::TokenList;
 
+use super::evidence::{MAX_CONTENT_WORDS, MAX_NUMBERS, ShortEvidence};
+
 /// Bins in a body signature (a power of two: a bin is picked by a hash's top
 /// bits). 128 keeps the Jaccard estimate's standard error near 0.044 at most
 /// (`sqrt(s(1-s)/128)`; one-permutation hashing does as well or better on
@@ -26,6 +28,11 @@ pub const MIN_BODY_SHINGLES: u32 = 8;
 /// titles must agree too (see [`Fingerprint::title_overlap`]).
 pub const SHORT_BODY_SHINGLES: u32 = 30;
 
+/// Bodies of fewer than this many shingles keep their [`ShortEvidence`]: the
+/// short ones, and those a copy of a short one may become with a dateline,
+/// a byline or a trailer added (the evidence of both sides is compared).
+pub const EVIDENCE_MAX_SHINGLES: u32 = 2 * SHORT_BODY_SHINGLES;
+
 /// Only a body's first words are shingled: this bounds the cost of a
 /// megabyte-sized item (about 0.06 ms per 1,000 words, so 0.25 ms at most)
 /// while articles of ordinary length are read whole.
@@ -43,8 +50,14 @@ pub const MAX_TITLE_WORDS: usize = 32;
 
 /// The first byte of [`Fingerprint::to_bytes`]. A change of any constant above
 /// or of the hashing makes old fingerprints incomparable, so it must change
-/// this byte; [`Fingerprint::from_bytes`] then refuses the old ones.
-pub const FORMAT_VERSION: u8 = 1;
+/// this byte; [`Fingerprint::from_bytes`] then refuses the old ones. Format 2
+/// appends a short body's [`ShortEvidence`] to format 1, whose fingerprints
+/// are still read (without it): an upgrade keeps finding the stories stored
+/// before it.
+pub const FORMAT_VERSION: u8 = 2;
+
+/// The format before short-body evidence, still readable.
+const FORMAT_WITHOUT_EVIDENCE: u8 = 1;
 
 /// Words that wires and editors put in front of a headline without changing
 /// the story: `UPDATE 2-`, `BREAKING:`, `EXCLUSIVE:`.
@@ -71,6 +84,10 @@ pub struct Fingerprint {
     body_shingles: u32,
     /// Hashes of the distinct title words, ascending, at most [`MAX_TITLE_WORDS`].
     title_words: Vec<u32>,
+    /// Content words, numbers, weekdays and lead of a body of fewer than
+    /// [`EVIDENCE_MAX_SHINGLES`] shingles; `None` for longer bodies and for
+    /// fingerprints stored in format 1.
+    short: Option<ShortEvidence>,
 }
 
 impl fmt::Debug for Fingerprint {
@@ -78,6 +95,7 @@ impl fmt::Debug for Fingerprint {
         f.debug_struct("Fingerprint")
             .field("body_shingles", &self.body_shingles)
             .field("title_words", &self.title_words.len())
+            .field("short", &self.short.is_some())
             .field("signature_head", &&self.signature[..4])
             .finish()
     }
@@ -88,12 +106,16 @@ impl fmt::Debug for Fingerprint {
 pub enum FingerprintBytesError {
     #[error("empty fingerprint")]
     Empty,
-    #[error("fingerprint format {found} is not {FORMAT_VERSION}: recompute it from the article")]
+    #[error(
+        "fingerprint format {found} is not {FORMAT_WITHOUT_EVIDENCE} or {FORMAT_VERSION}: recompute it from the article"
+    )]
     UnknownVersion { found: u8 },
     #[error("fingerprint is {found} bytes, expected {expected}")]
     WrongLength { expected: usize, found: usize },
     #[error("fingerprint title words are not distinct and ascending")]
     UnorderedTitleWords,
+    #[error("fingerprint short-body evidence is malformed")]
+    BadEvidence,
 }
 
 impl Fingerprint {
@@ -106,11 +128,19 @@ impl Fingerprint {
         let mut shingles = shingle_hashes(&body_tokens);
         shingles.sort_unstable();
         shingles.dedup();
+        let body_shingles = u32::try_from(shingles.len()).unwrap_or(u32::MAX);
         Self {
             signature: minhash(&shingles),
-            body_shingles: u32::try_from(shingles.len()).unwrap_or(u32::MAX),
+            body_shingles,
             title_words: title_word_hashes(&title_tokens),
+            short: (body_shingles < EVIDENCE_MAX_SHINGLES)
+                .then(|| ShortEvidence::new(&body_tokens)),
         }
+    }
+
+    /// A short body's content words, numbers and weekdays (see [`ShortEvidence`]).
+    pub fn short_evidence(&self) -> Option<&ShortEvidence> {
+        self.short.as_ref()
     }
 
     /// True when the body is too short to be evidence (see [`MIN_BODY_SHINGLES`]).
@@ -195,7 +225,9 @@ impl Fingerprint {
 
     /// The storable form (BLOB/BYTEA): [`FORMAT_VERSION`], the body shingle count
     /// (u32 LE), the title word count (u8) and hashes (u32 LE each), then the
-    /// signature (u32 LE each). 527 bytes for a 5-word title.
+    /// signature (u32 LE each): 527 bytes for a 5-word title. Then one byte, 1
+    /// when short-body evidence follows (content word count (u8) and hashes,
+    /// number count (u8) and hashes, weekday bits (u8), lead (u32)), else 0.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut bytes =
             Vec::with_capacity(HEADER_LEN + 4 * (self.title_words.len() + SIGNATURE_LEN));
@@ -209,6 +241,24 @@ impl Fingerprint {
         for minimum in &self.signature {
             bytes.extend_from_slice(&minimum.to_le_bytes());
         }
+        match &self.short {
+            None => bytes.push(0),
+            Some(evidence) => {
+                bytes.push(1);
+                for (list, limit) in [
+                    (&evidence.words, MAX_CONTENT_WORDS),
+                    (&evidence.numbers, MAX_NUMBERS),
+                ] {
+                    // At most 64 by construction, and from_bytes checks it.
+                    bytes.push(list.len().min(limit) as u8);
+                    for value in list.iter().take(limit) {
+                        bytes.extend_from_slice(&value.to_le_bytes());
+                    }
+                }
+                bytes.push(evidence.weekdays);
+                bytes.extend_from_slice(&evidence.lead.to_le_bytes());
+            }
+        }
         bytes
     }
 
@@ -216,7 +266,7 @@ impl Fingerprint {
     /// never a panic (the bytes come from the database).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, FingerprintBytesError> {
         let (&version, rest) = bytes.split_first().ok_or(FingerprintBytesError::Empty)?;
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_WITHOUT_EVIDENCE {
             return Err(FingerprintBytesError::UnknownVersion { found: version });
         }
         let wrong_length = |expected| FingerprintBytesError::WrongLength {
@@ -230,15 +280,16 @@ impl Fingerprint {
             return Err(wrong_length(HEADER_LEN + 4 * SIGNATURE_LEN));
         };
         let title_len = usize::from(title_len).min(MAX_TITLE_WORDS + 1);
-        let expected = HEADER_LEN + 4 * (title_len + SIGNATURE_LEN);
-        if title_len > MAX_TITLE_WORDS || bytes.len() != expected {
-            return Err(wrong_length(expected));
+        let fixed = HEADER_LEN + 4 * (title_len + SIGNATURE_LEN);
+        let too_short = bytes.len() < fixed + usize::from(version == FORMAT_VERSION);
+        if title_len > MAX_TITLE_WORDS
+            || too_short
+            || (version == FORMAT_WITHOUT_EVIDENCE && bytes.len() != fixed)
+        {
+            return Err(wrong_length(fixed));
         }
-        let mut words = rest.chunks_exact(4).map(|chunk| {
-            let mut word = [0; 4];
-            word.copy_from_slice(chunk);
-            u32::from_le_bytes(word)
-        });
+        let (fixed_part, tail) = rest.split_at(fixed - HEADER_LEN);
+        let mut words = u32s(fixed_part);
         let title_words: Vec<u32> = words.by_ref().take(title_len).collect();
         if title_words.windows(2).any(|pair| pair[0] >= pair[1]) {
             return Err(FingerprintBytesError::UnorderedTitleWords);
@@ -247,12 +298,65 @@ impl Fingerprint {
         for (slot, minimum) in signature.iter_mut().zip(words) {
             *slot = minimum;
         }
+        let short = if version == FORMAT_VERSION {
+            evidence_from_bytes(tail)?
+        } else {
+            None
+        };
         Ok(Self {
             signature,
             body_shingles: u32::from_le_bytes(*shingles),
             title_words,
+            short,
         })
     }
+}
+
+fn u32s(bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    bytes.chunks_exact(4).map(|chunk| {
+        let mut word = [0; 4];
+        word.copy_from_slice(chunk);
+        u32::from_le_bytes(word)
+    })
+}
+
+/// Reads the evidence part of a format-2 fingerprint: the flag byte and, when
+/// it is 1, the evidence, ending exactly at the end of the bytes.
+fn evidence_from_bytes(tail: &[u8]) -> Result<Option<ShortEvidence>, FingerprintBytesError> {
+    let bad = FingerprintBytesError::BadEvidence;
+    let (&flag, mut rest) = tail.split_first().ok_or(bad.clone())?;
+    match flag {
+        0 if rest.is_empty() => return Ok(None),
+        1 => {}
+        _ => return Err(bad),
+    }
+    let mut lists = Vec::with_capacity(2);
+    for limit in [MAX_CONTENT_WORDS, MAX_NUMBERS] {
+        let (&len, after) = rest.split_first().ok_or(bad.clone())?;
+        let len = usize::from(len);
+        if len > limit || after.len() < 4 * len {
+            return Err(bad);
+        }
+        let (values, after) = after.split_at(4 * len);
+        let list: Vec<u32> = u32s(values).collect();
+        if list.windows(2).any(|pair| pair[0] >= pair[1]) {
+            return Err(bad);
+        }
+        lists.push(list);
+        rest = after;
+    }
+    let Some((&weekdays, lead)) = rest.split_first() else {
+        return Err(bad);
+    };
+    let lead: [u8; 4] = lead.try_into().map_err(|_| bad)?;
+    let numbers = lists.pop().unwrap_or_default();
+    let words = lists.pop().unwrap_or_default();
+    Ok(Some(ShortEvidence {
+        words,
+        numbers,
+        weekdays,
+        lead: u32::from_le_bytes(lead),
+    }))
 }
 
 /// One 64-bit hash per shingle of consecutive words.
@@ -296,7 +400,7 @@ fn title_word_hashes(tokens: &TokenList) -> Vec<u32> {
 }
 
 /// FNV-1a, then a finaliser: fixed for all time, unlike `RandomState`.
-fn word_hash(word: &str) -> u64 {
+pub(super) fn word_hash(word: &str) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in word.bytes() {
         hash ^= u64::from(byte);
@@ -444,6 +548,25 @@ mod tests {
         assert_eq!(
             Fingerprint::from_bytes(&[]),
             Err(FingerprintBytesError::Empty)
+        );
+    }
+
+    #[test]
+    fn format_1_bytes_are_read_without_evidence() {
+        let fingerprint = Fingerprint::new("North Korea envoy in Tehran", BODY);
+        assert!(fingerprint.short_evidence().is_some());
+        let mut old = fingerprint.to_bytes();
+        old[0] = FORMAT_WITHOUT_EVIDENCE;
+        old.truncate(HEADER_LEN + 4 * (fingerprint.title_words().len() + SIGNATURE_LEN));
+        let read = Fingerprint::from_bytes(&old);
+        assert_eq!(read.as_ref().map(Fingerprint::short_evidence), Ok(None));
+        assert_eq!(read.map(|f| f.estimated_containment(&fingerprint)), Ok(1.0));
+        let mut bad_flag = fingerprint.to_bytes();
+        bad_flag.truncate(old.len());
+        bad_flag.push(7);
+        assert_eq!(
+            Fingerprint::from_bytes(&bad_flag),
+            Err(FingerprintBytesError::BadEvidence)
         );
     }
 

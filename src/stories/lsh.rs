@@ -13,10 +13,13 @@ pub const ROWS: usize = 4;
 /// The band index of the title key (one past the body bands).
 pub const TITLE_BAND: usize = BANDS;
 
+/// The band index of a short body's lead key (see [`crate::stories::ShortEvidence::lead`]).
+pub const LEAD_BAND: usize = BANDS + 1;
+
 const _: () = assert!(BANDS * ROWS == SIGNATURE_LEN);
 // The band index lives in the top byte with the sign bit clear, so keys are
 // non-negative and keys of different bands differ in that byte.
-const _: () = assert!(TITLE_BAND < 128);
+const _: () = assert!(TITLE_BAND < 128 && LEAD_BAND < 128);
 
 const KEY_BITS: u32 = 56;
 const KEY_MASK: u64 = (1 << KEY_BITS) - 1;
@@ -24,7 +27,7 @@ const KEY_MASK: u64 = (1 << KEY_BITS) - 1;
 /// The article's band keys for an indexed BIGINT column: one per body band
 /// (none when the article is title-only: near-empty bodies would all collide)
 /// and one for the title word set when it has at least [`MIN_TITLE_WORDS`]
-/// words. Ascending and distinct. Within a band two different inputs share a
+/// words, and one for a short body's lead (its first content words). Ascending and distinct. Within a band two different inputs share a
 /// key with probability 2⁻⁵⁶, which only costs a verification.
 pub fn band_keys(fingerprint: &Fingerprint) -> Vec<i64> {
     let mut keys = Vec::with_capacity(BANDS + 1);
@@ -36,6 +39,9 @@ pub fn band_keys(fingerprint: &Fingerprint) -> Vec<i64> {
     let title = fingerprint.title_words();
     if title.len() >= MIN_TITLE_WORDS {
         keys.push(key(TITLE_BAND, chain_hash(TITLE_BAND, title)));
+    }
+    if let Some(lead) = fingerprint.short_evidence().and_then(|e| e.lead()) {
+        keys.push(key(LEAD_BAND, chain_hash(LEAD_BAND, &[lead])));
     }
     keys.sort_unstable();
     keys.dedup();
@@ -96,10 +102,11 @@ mod tests {
     #[test]
     fn keys_carry_their_band() {
         let keys = band_keys(&Fingerprint::new("Central bank raises rates again", BODY));
-        assert_eq!(keys.len(), BANDS + 1);
+        // A summary this short also has a lead key.
+        assert_eq!(keys.len(), BANDS + 2);
         let mut bands: Vec<usize> = keys.iter().map(|&k| band_of(k)).collect();
         bands.sort_unstable();
-        assert_eq!(bands, (0..=TITLE_BAND).collect::<Vec<_>>());
+        assert_eq!(bands, (0..=LEAD_BAND).collect::<Vec<_>>());
         assert!(keys.iter().all(|&k| k >= 0));
     }
 

@@ -87,6 +87,7 @@ pub mod assign;
 mod cluster;
 mod decision;
 mod evaluation;
+mod evidence;
 mod fingerprint;
 mod lsh;
 mod settings;
@@ -94,12 +95,15 @@ mod settings;
 pub use assign::StoryInput;
 pub use cluster::{Assignment, Clusterer, StoryMatch, best_candidate};
 pub use decision::{
-    ArticleMeta, SAME_FEED_MAX_GAP, SHORT_BODY_MIN_TITLE_OVERLAP, Verdict, compare,
+    ArticleMeta, Assessment, REWORDED_MIN_CONTAINMENT, REWORDED_MIN_WORD_OVERLAP,
+    SAME_FEED_MAX_GAP, SHORT_BODY_MIN_TITLE_OVERLAP, SHORT_BODY_MIN_WORD_OVERLAP,
+    SHORT_LATE_MIN_CONTAINMENT, SHORT_NEAR_GAP, Verdict, assess, compare,
 };
 pub use evaluation::{ClusteringScores, score_clustering};
+pub use evidence::{Conflict, ShortEvidence};
 pub use fingerprint::{
-    FORMAT_VERSION, Fingerprint, FingerprintBytesError, MAX_TITLE_WORDS, MIN_BODY_SHINGLES,
-    MIN_TITLE_WORDS, SHINGLE_WORDS, SHORT_BODY_SHINGLES, SIGNATURE_LEN,
+    EVIDENCE_MAX_SHINGLES, FORMAT_VERSION, Fingerprint, FingerprintBytesError, MAX_TITLE_WORDS,
+    MIN_BODY_SHINGLES, MIN_TITLE_WORDS, SHINGLE_WORDS, SHORT_BODY_SHINGLES, SIGNATURE_LEN,
 };
-pub use lsh::{BANDS, BandKeyHasher, BandKeyHashing, ROWS, TITLE_BAND, band_keys};
+pub use lsh::{BANDS, BandKeyHasher, BandKeyHashing, LEAD_BAND, ROWS, TITLE_BAND, band_keys};
 pub use settings::{DEFAULT_THRESHOLD, DEFAULT_WINDOW, StorySettings, StorySettingsError};

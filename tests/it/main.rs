@@ -27,6 +27,7 @@ mod retention;
 mod rules;
 mod schema_docs;
 mod search;
+mod short_stories;
 mod sink_health;
 mod sinks;
 mod slack_app;

@@ -246,11 +246,13 @@ proptest! {
         seed in proptest::collection::vec(any::<u8>(), 600),
         ascending in any::<bool>(),
     ) {
-        // Right version and length, so parsing gets past the header checks.
-        let length = 6 + 4 * (title_len + herald::stories::SIGNATURE_LEN);
+        // Right version and length, so parsing gets past the header checks;
+        // the last byte says no short-body evidence follows.
+        let length = 6 + 4 * (title_len + herald::stories::SIGNATURE_LEN) + 1;
         let mut bytes: Vec<u8> = seed.iter().cycle().take(length).copied().collect();
         bytes[0] = herald::stories::FORMAT_VERSION;
         bytes[5] = title_len as u8;
+        bytes[length - 1] = 0;
         if ascending {
             for word in 0..title_len {
                 let at = 6 + 4 * word;
@@ -279,12 +281,16 @@ proptest! {
         let settings = StorySettings::default();
         let verdict = compare(&fingerprint, &copy, &fingerprint.clone(), &first, &settings);
         // The title rules: a title-only item needs a long enough title
-        // (MIN_TITLE_WORDS), a short body a title at all to agree with.
+        // (MIN_TITLE_WORDS), a short body a title at all to agree with or,
+        // from another feed, content words.
         let title_words = fingerprint.title_words().len();
+        let content_words = fingerprint
+            .short_evidence()
+            .map_or(0, |evidence| evidence.content_words().len());
         let expected = if fingerprint.is_title_only() {
             title_words >= herald::stories::MIN_TITLE_WORDS
         } else if fingerprint.body_shingles() < herald::stories::SHORT_BODY_SHINGLES {
-            title_words > 0
+            title_words > 0 || (feeds.0 != feeds.1 && content_words > 0)
         } else {
             true
         };
