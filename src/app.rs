@@ -458,6 +458,7 @@ impl App {
         redactor: watch::Receiver<Redactor>,
         rules: watch::Receiver<Arc<std::collections::BTreeSet<String>>>,
         sinks: watch::Receiver<Arc<Vec<(String, String)>>>,
+        stories: watch::Receiver<crate::stories::StorySettings>,
     ) -> anyhow::Result<Option<(TcpListener, ApiState, ApiLimits)>> {
         let Some(settings) = &self.settings.api else {
             return Ok(None);
@@ -474,6 +475,7 @@ impl App {
             redactor,
             rules,
             sinks,
+            stories,
         };
         let configured = settings.limits.max_connections;
         let max_connections = api_connection_limit(

@@ -116,6 +116,12 @@ pub enum Command {
         /// At most this many, newest first
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        /// Why story ID holds its articles: for each, the earlier one it joined, with the score and evidence
+        #[arg(long, value_name = "ID")]
+        explain: Option<i64>,
+        /// With --explain: also the nearest articles of other stories, and why each stayed out
+        #[arg(long, requires = "explain")]
+        candidates: bool,
         /// One JSON object per line instead of a table
         #[arg(long)]
         json: bool,
@@ -414,10 +420,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             backtest(settings, rule, scan, json, Some(limit)).await
         }
         Command::Stories {
+            explain: Some(id),
+            candidates,
+            json,
+            ..
+        } => explain_story(settings, id, candidates, json).await,
+        Command::Stories {
             since,
             min_outlets,
             limit,
             json,
+            ..
         } => stories(settings, since_time(since)?, min_outlets, limit, json).await,
         Command::Alerts {
             command: Some(AlertsCommand::Send { id }),
@@ -689,6 +702,99 @@ async fn send_held(settings: Settings, id: &str) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+async fn explain_story(
+    settings: Settings,
+    id: i64,
+    candidates: bool,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let app = App::open(settings).await?;
+    let explanation = views::story_explanation(
+        &app.store,
+        &app.watch.stories,
+        id,
+        candidates,
+        app.redactor(),
+    )
+    .await
+    .context("reading the story's fingerprints")?
+    .ok_or_else(|| {
+        Failure::Runtime(anyhow::anyhow!(
+            "story {id}: no such story, or its articles have no text to compare"
+        ))
+    })?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        print_json(&mut out, &explanation)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "story {}: {} articles (window {}, threshold {})",
+        explanation.story,
+        explanation.members.len(),
+        humantime::format_duration(std::time::Duration::from_secs(explanation.window_seconds)),
+        explanation.threshold
+    )
+    .context("stdout")?;
+    for member in &explanation.members {
+        write_explained(&mut out, &member.article)?;
+        let line = match &member.joined {
+            None => "started the story".to_owned(),
+            Some(comparison) => describe_comparison(comparison),
+        };
+        writeln!(out, "{:>8}  {line}", "").context("stdout")?;
+    }
+    if let Some(candidates) = &explanation.candidates {
+        writeln!(out, "nearest articles of other stories:").context("stdout")?;
+        if candidates.is_empty() {
+            writeln!(out, "  none shares a band key with a member").context("stdout")?;
+        }
+        for candidate in candidates {
+            write_explained(&mut out, &candidate.article)?;
+            writeln!(
+                out,
+                "{:>8}  story {}: {}",
+                "",
+                candidate.story,
+                describe_comparison(&candidate.comparison)
+            )
+            .context("stdout")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_explained(out: &mut impl Write, article: &views::ExplainedArticle) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "{:>8}  {}  {}  {}",
+        article.article,
+        short_time(Some(article.seen_at)),
+        shown(&article.outlet),
+        shown(&article.title)
+    )
+    .context("stdout")
+}
+
+fn describe_comparison(comparison: &views::Comparison) -> String {
+    let mut evidence = Vec::new();
+    if let Some(containment) = comparison.containment {
+        evidence.push(format!("shingles {containment:.2}"));
+    }
+    if let Some(words) = comparison.word_overlap {
+        evidence.push(format!("content words {words:.2}"));
+    }
+    evidence.push(format!("headline words {:.2}", comparison.title_overlap));
+    evidence.push(format!("{:.1} h apart", comparison.hours_apart));
+    format!(
+        "vs {}: {} [{}]",
+        comparison.with,
+        comparison.reason,
+        evidence.join(", ")
+    )
 }
 
 async fn stories(

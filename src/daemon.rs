@@ -58,8 +58,9 @@ pub async fn run(settings: Settings, pid_file: Option<&Path>) -> anyhow::Result<
     let (redactor, api_redactor) = watch::channel(app.redactor().clone());
     let (rules, api_rules) = watch::channel(app.rule_names());
     let (sinks, api_sinks) = watch::channel(app.sink_kinds());
+    let (stories, api_stories) = watch::channel(app.watch.stories);
     let api = app
-        .bind_api(api_feeds, api_redactor, api_rules, api_sinks)
+        .bind_api(api_feeds, api_redactor, api_rules, api_sinks, api_stories)
         .await?;
     let (apps, current) = watch::channel(Arc::clone(&app));
     let (stop, shutdown) = watch::channel(false);
@@ -100,6 +101,7 @@ pub async fn run(settings: Settings, pid_file: Option<&Path>) -> anyhow::Result<
                         feeds.send_replace(Arc::new(next.settings.feeds.clone()));
                         redactor.send_replace(next.redactor().clone());
                         rules.send_replace(next.rule_names());
+                        stories.send_replace(next.watch.stories);
                         sinks.send_replace(next.sink_kinds());
                         apps.send_replace(next);
                         notify(&[NotifyState::Ready, NotifyState::Status("configuration reloaded")]);

@@ -247,3 +247,203 @@ pub async fn sinks(
         })
         .collect())
 }
+
+/// Articles of other stories read when looking for a story's near misses:
+/// every fingerprint in the window around the story, the most recent first.
+/// A diagnostic, not the write path: a window of this many articles takes
+/// a second or two to read.
+const NEAR_MISS_SCAN_LIMIT: i64 = 200_000;
+
+/// Near misses shown by `--candidates`.
+const NEAR_MISSES_SHOWN: usize = 10;
+
+/// Why a story holds its articles (`herald stories --explain ID`,
+/// `/api/v1/stories/ID/explain`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoryExplanation {
+    pub story: i64,
+    /// The `[stories]` settings the decisions are replayed with.
+    pub window_seconds: u64,
+    pub threshold: f64,
+    /// In the order they were stored; the first started the story.
+    pub members: Vec<ExplainedMember>,
+    /// With `candidates`: the nearest articles of other stories, and why
+    /// each stayed out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<Vec<ExplainedCandidate>>,
+}
+
+/// One article as an explanation names it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExplainedArticle {
+    pub article: i64,
+    pub title: String,
+    /// The feed it was stored from: its name, else its URL with credentials hidden.
+    pub outlet: String,
+    pub seen_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExplainedMember {
+    #[serde(flatten)]
+    pub article: ExplainedArticle,
+    /// How it compares with the earlier member it is closest to; absent for
+    /// the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joined: Option<Comparison>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExplainedCandidate {
+    #[serde(flatten)]
+    pub article: ExplainedArticle,
+    pub story: i64,
+    pub comparison: Comparison,
+}
+
+/// The decision for one pair, replayed, with the evidence it weighed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    /// The other article of the pair.
+    pub with: i64,
+    pub same_story: bool,
+    pub reason: String,
+    /// Estimated share of the smaller body's word shingles in the other's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub containment: Option<f64>,
+    /// Share of the smaller summary's content words in the other's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub word_overlap: Option<f64>,
+    pub title_overlap: f64,
+    pub hours_apart: f64,
+}
+
+impl Comparison {
+    fn new(with: i64, assessment: &crate::stories::Assessment) -> Comparison {
+        let round = |x: f64| (x * 1000.0).round() / 1000.0;
+        Comparison {
+            with,
+            same_story: assessment.verdict.is_same_story(),
+            reason: assessment.verdict.describe(),
+            containment: assessment.containment.map(round),
+            word_overlap: assessment.word_overlap.map(round),
+            title_overlap: round(assessment.title_overlap),
+            hours_apart: round(assessment.gap.num_seconds() as f64 / 3600.0),
+        }
+    }
+}
+
+/// Replays the story decisions for `story_id` with `settings`: `None` when
+/// no stored article of that story has a fingerprint (no such story, or
+/// articles without text, which are always a story of their own).
+pub async fn story_explanation(
+    store: &Store,
+    settings: &crate::stories::StorySettings,
+    story_id: i64,
+    with_candidates: bool,
+    redactor: &Redactor,
+) -> Result<Option<StoryExplanation>, StoreError> {
+    use crate::domain::story::StoryFingerprintRecord;
+    use crate::stories::{ArticleMeta, Fingerprint, StoredArticle};
+
+    let explained = |record: &StoryFingerprintRecord| ExplainedArticle {
+        article: record.article_id,
+        title: record.title.clone(),
+        outlet: record
+            .outlet
+            .name
+            .clone()
+            .unwrap_or_else(|| redactor.url(&record.outlet.url).into_owned()),
+        seen_at: record.seen_at,
+    };
+    // A fingerprint of a format this version cannot read (written by a later
+    // one) cannot be replayed: left out, as the decision leaves it out.
+    let readable =
+        |records: Vec<StoryFingerprintRecord>| -> Vec<(StoryFingerprintRecord, StoredArticle)> {
+            records
+                .into_iter()
+                .filter_map(|record| {
+                    let fingerprint = Fingerprint::from_bytes(&record.fingerprint).ok()?;
+                    let stored = StoredArticle {
+                        article_id: record.article_id,
+                        story_id: record.story_id,
+                        meta: ArticleMeta {
+                            feed_id: record.feed_id,
+                            seen_at: record.seen_at,
+                        },
+                        fingerprint,
+                    };
+                    Some((record, stored))
+                })
+                .collect()
+        };
+    let members = readable(store.story_fingerprints(story_id).await?);
+    if members.is_empty() {
+        return Ok(None);
+    }
+    let member_articles: Vec<StoredArticle> = members.iter().map(|(_, m)| m.clone()).collect();
+    let reasons = crate::stories::member_reasons(&member_articles, settings);
+    let explained_members = members
+        .iter()
+        .zip(&reasons)
+        .map(|((record, _), reason)| ExplainedMember {
+            article: explained(record),
+            joined: reason
+                .joined
+                .as_ref()
+                .map(|(with, assessment)| Comparison::new(*with, assessment)),
+        })
+        .collect();
+    let candidates = if with_candidates {
+        let window = settings.window_delta();
+        let first = member_articles.iter().map(|m| m.meta.seen_at).min();
+        let last = member_articles.iter().map(|m| m.meta.seen_at).max();
+        let (Some(first), Some(last)) = (first, last) else {
+            return Ok(None);
+        };
+        let from = first
+            .checked_sub_signed(window)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let until = last
+            .checked_add_signed(window)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let others = readable(
+            store
+                .fingerprints_between(from, until, story_id, NEAR_MISS_SCAN_LIMIT)
+                .await?,
+        );
+        let other_articles: Vec<StoredArticle> = others.iter().map(|(_, o)| o.clone()).collect();
+        let misses = crate::stories::near_misses(
+            &member_articles,
+            &other_articles,
+            settings,
+            NEAR_MISSES_SHOWN,
+        );
+        let by_id: std::collections::HashMap<i64, &StoryFingerprintRecord> = others
+            .iter()
+            .map(|(record, _)| (record.article_id, record))
+            .collect();
+        Some(
+            misses
+                .iter()
+                .filter_map(|miss| {
+                    let record = by_id.get(&miss.article_id)?;
+                    Some(ExplainedCandidate {
+                        article: explained(record),
+                        story: miss.story_id,
+                        comparison: Comparison::new(miss.member_id, &miss.assessment),
+                    })
+                })
+                .collect(),
+        )
+    } else {
+        None
+    };
+    Ok(Some(StoryExplanation {
+        story: story_id,
+        window_seconds: settings.window.as_secs(),
+        threshold: settings.threshold,
+        members: explained_members,
+        candidates,
+    }))
+}

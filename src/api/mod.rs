@@ -46,6 +46,9 @@ pub struct ApiState {
     /// The configured sinks' names and types: what `/api/v1/sinks` lists.
     /// Follows configuration reloads.
     pub sinks: tokio::sync::watch::Receiver<Arc<Vec<(String, String)>>>,
+    /// `[stories]`, for replaying story decisions (`/api/v1/stories/ID/explain`).
+    /// Follows configuration reloads.
+    pub stories: tokio::sync::watch::Receiver<crate::stories::StorySettings>,
 }
 
 /// Serves the API on `listener`, within `limits`, until `shutdown` resolves, then
@@ -69,6 +72,7 @@ fn router(state: Arc<ApiState>, request_timeout: Duration) -> Router {
         .route("/api/v1/feeds", get(v1::feeds))
         .route("/api/v1/alerts", get(v1::alerts))
         .route("/api/v1/stories", get(v1::stories))
+        .route("/api/v1/stories/{id}/explain", get(v1::explain_story))
         .route("/api/v1/rules/muted", get(v1::muted))
         .route(
             "/api/v1/rules/{name}/mute",

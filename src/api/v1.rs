@@ -324,6 +324,40 @@ pub struct EnableAnswer {
     was_broken: bool,
 }
 
+#[derive(Debug, Deserialize)]
+pub struct ExplainQuery {
+    candidates: Option<String>,
+}
+
+/// `GET /api/v1/stories/ID/explain[?candidates=true]`: `herald stories
+/// --explain ID [--candidates] --json`.
+pub async fn explain_story(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+    query: Result<Query<ExplainQuery>, QueryRejection>,
+) -> Result<Json<views::StoryExplanation>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("story id: expected a whole number"))?;
+    let candidates = match query.candidates.as_deref() {
+        None | Some("" | "false" | "0") => false,
+        Some("true" | "1") => true,
+        Some(_) => return Err(ApiError::bad_request("candidates: expected true or false")),
+    };
+    let settings = *state.stories.borrow();
+    let redactor = state.redactor.borrow().clone();
+    let explanation = views::story_explanation(&state.store, &settings, id, candidates, &redactor)
+        .await
+        .map_err(|e| ApiError::database("reading the story's fingerprints", &e))?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "story {id}: no such story, or its articles have no text to compare"
+            ))
+        })?;
+    Ok(Json(explanation))
+}
+
 /// `POST /api/v1/sinks/NAME/enable`: `herald sinks enable NAME`.
 pub async fn enable_sink(
     State(state): State<Arc<ApiState>>,

@@ -19,3 +19,18 @@ pub struct StoryRecord {
     /// Every feed that carried an article of the story, in the order they did.
     pub outlets: Vec<ArticleSource>,
 }
+
+/// A stored article's story fingerprint with what explaining it needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoryFingerprintRecord {
+    pub article_id: i64,
+    pub story_id: i64,
+    pub title: String,
+    /// The feed it was first stored from (the one the decision was made for).
+    pub feed_id: i64,
+    pub outlet: ArticleSource,
+    /// The time the window is measured on: published, else first seen.
+    pub seen_at: DateTime<Utc>,
+    /// `stories::Fingerprint::to_bytes`, as stored.
+    pub fingerprint: Vec<u8>,
+}

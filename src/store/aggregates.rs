@@ -27,7 +27,7 @@ use crate::domain::delivery::{
     AlertRecord, AttemptRecord, BrokenSink, Deferral, DeliveryRecord, DeliveryStatus, SlackThread,
 };
 use crate::domain::feed::{FeedRecord, FeedSpec, FeedStatus, FetchRecord};
-use crate::domain::story::StoryRecord;
+use crate::domain::story::{StoryFingerprintRecord, StoryRecord};
 use crate::rules::IndexQuery;
 use crate::stories::StorySettings;
 
@@ -177,6 +177,46 @@ pub trait StoryStore: Statements {
         limit: i64,
     ) -> Result<Vec<StoryRecord>, StoreError>;
 
+    /// The fingerprints of a story's articles, in the order they were stored.
+    async fn story_fingerprints(
+        &self,
+        story_id: i64,
+    ) -> Result<Vec<StoryFingerprintRecord>, StoreError> {
+        let rows = self
+            .rows(
+                &format!("{FINGERPRINT_SELECT} WHERE a.story_id = $1 ORDER BY sf.seq"),
+                &[Value::Int(story_id)],
+            )
+            .await?;
+        rows.iter().map(fingerprint_record).collect()
+    }
+
+    /// The fingerprints of articles outside `except_story` seen within
+    /// `[from, until]`, the most recently stored first, at most `limit`.
+    async fn fingerprints_between(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        except_story: i64,
+        limit: i64,
+    ) -> Result<Vec<StoryFingerprintRecord>, StoreError> {
+        let rows = self
+            .rows(
+                &format!(
+                    "{FINGERPRINT_SELECT} WHERE sf.seen_at >= $1 AND sf.seen_at <= $2
+                     AND a.story_id <> $3 ORDER BY sf.seq DESC LIMIT $4"
+                ),
+                &[
+                    Value::Time(from),
+                    Value::Time(until),
+                    Value::Int(except_story),
+                    Value::Int(limit),
+                ],
+            )
+            .await?;
+        rows.iter().map(fingerprint_record).collect()
+    }
+
     /// Every feed that carried an article of each story, in the order they did.
     async fn outlets_of(
         &self,
@@ -198,6 +238,27 @@ pub trait StoryStore: Statements {
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(outlets_by_story(rows))
     }
+}
+
+const FINGERPRINT_SELECT: &str = "SELECT a.id AS id, a.story_id AS story, a.title AS title,
+         sf.feed_id AS feed, f.url AS url, COALESCE(f.name, f.title) AS name,
+         sf.seen_at AS seen_at, sf.fingerprint AS fingerprint
+     FROM story_fingerprints sf JOIN articles a ON a.id = sf.article_id
+     JOIN feeds f ON f.id = sf.feed_id";
+
+fn fingerprint_record(row: &SharedRow) -> Result<StoryFingerprintRecord, StoreError> {
+    Ok(StoryFingerprintRecord {
+        article_id: row.int("id")?,
+        story_id: row.int("story")?,
+        title: row.text("title")?,
+        feed_id: row.int("feed")?,
+        outlet: ArticleSource {
+            url: row.text("url")?,
+            name: row.opt_text("name")?,
+        },
+        seen_at: row.time("seen_at")?,
+        fingerprint: row.bytes("fingerprint")?,
+    })
 }
 
 /// Alerts and the outbox: recorded rule hits, their deliveries to sinks and

@@ -43,7 +43,7 @@ use crate::domain::delivery::{
 };
 use crate::domain::feed::{FeedRecord, FeedSpec, FeedStatus, FetchRecord};
 use crate::domain::retention::{PrunePolicy, PruneReport};
-use crate::domain::story::StoryRecord;
+use crate::domain::story::{StoryFingerprintRecord, StoryRecord};
 use crate::rules::IndexQuery;
 use crate::stories::{StoryInput, StorySettings};
 use write_health::WriteHealth;
@@ -494,6 +494,28 @@ impl Store {
             story.outlets = by_story.remove(&story.id).unwrap_or_default();
         }
         Ok(stories)
+    }
+
+    /// The fingerprints of a story's articles, in the order they were stored.
+    pub async fn story_fingerprints(
+        &self,
+        story_id: i64,
+    ) -> Result<Vec<StoryFingerprintRecord>, StoreError> {
+        self.backend.story_fingerprints(story_id).await
+    }
+
+    /// The fingerprints of articles of other stories seen within `[from,
+    /// until]`, the most recently stored first, at most `limit`.
+    pub async fn fingerprints_between(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        except_story: i64,
+        limit: i64,
+    ) -> Result<Vec<StoryFingerprintRecord>, StoreError> {
+        self.backend
+            .fingerprints_between(from, until, except_story, limit)
+            .await
     }
 
     /// Every feed that carried an article of the story, in the order they did.

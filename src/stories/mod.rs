@@ -88,6 +88,7 @@ mod cluster;
 mod decision;
 mod evaluation;
 mod evidence;
+mod explain;
 mod fingerprint;
 mod lsh;
 mod settings;
@@ -101,6 +102,7 @@ pub use decision::{
 };
 pub use evaluation::{ClusteringScores, score_clustering};
 pub use evidence::{Conflict, ShortEvidence};
+pub use explain::{MemberReason, NearMiss, StoredArticle, member_reasons, near_misses};
 pub use fingerprint::{
     EVIDENCE_MAX_SHINGLES, FORMAT_VERSION, Fingerprint, FingerprintBytesError, MAX_TITLE_WORDS,
     MIN_BODY_SHINGLES, MIN_TITLE_WORDS, SHINGLE_WORDS, SHORT_BODY_SHINGLES, SIGNATURE_LEN,

@@ -69,7 +69,7 @@ impl StorySettings {
         Ok(())
     }
 
-    pub(crate) fn window_delta(&self) -> chrono::TimeDelta {
+    pub fn window_delta(&self) -> chrono::TimeDelta {
         chrono::TimeDelta::from_std(self.window).unwrap_or(chrono::TimeDelta::MAX)
     }
 }

@@ -62,6 +62,7 @@ impl TestApi {
             redactor: tokio::sync::watch::channel(herald.app.redactor().clone()).1,
             rules: tokio::sync::watch::channel(herald.app.rule_names()).1,
             sinks: tokio::sync::watch::channel(herald.app.sink_kinds()).1,
+            stories: tokio::sync::watch::channel(herald.app.watch.stories).1,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -643,6 +644,14 @@ async fn bad_parameters_are_400_with_the_reason(backend: Backend) {
         .error("/api/v1/stories?min_outlets=0", StatusCode::BAD_REQUEST)
         .await;
     assert!(outlets.starts_with("min_outlets:"), "{outlets}");
+    let story = api
+        .error("/api/v1/stories/x/explain", StatusCode::BAD_REQUEST)
+        .await;
+    assert!(story.starts_with("story id:"), "{story}");
+    let missing = api
+        .error("/api/v1/stories/999999/explain", StatusCode::NOT_FOUND)
+        .await;
+    assert!(missing.contains("no such story"), "{missing}");
     let status = api
         .error("/api/v1/alerts?status=lost", StatusCode::BAD_REQUEST)
         .await;
@@ -694,6 +703,25 @@ async fn feeds_and_alerts_equal_the_cli_json(backend: Backend) {
         .unwrap();
     assert_eq!(story["title"], "North Korean delegation in Tehran");
     assert_eq!(story["outlets"][0]["url"], server.url("/world"));
+
+    // Why the story holds its article: the same JSON as the CLI's.
+    let id = story["id"].as_i64().unwrap().to_string();
+    let explained = api
+        .get_json(&format!("/api/v1/stories/{id}/explain?candidates=true"))
+        .await;
+    assert_eq!(
+        explained,
+        herald_json(
+            &api,
+            &["stories", "--explain", &id, "--candidates", "--json"]
+        )
+        .await[0]
+    );
+    assert_eq!(explained["members"][0]["title"], story["title"]);
+    assert_eq!(explained["members"][0]["outlet"], "World");
+    assert_eq!(explained["candidates"], Value::Array(Vec::new()));
+    let plain = api.get_json(&format!("/api/v1/stories/{id}/explain")).await;
+    assert!(plain.get("candidates").is_none(), "{plain}");
     let one = api
         .get_json("/api/v1/alerts?status=delivered&limit=1")
         .await;

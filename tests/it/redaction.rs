@@ -166,6 +166,7 @@ async fn the_fetch_uses_the_credentials_and_nothing_shows_them(backend: Backend)
         redactor: tokio::sync::watch::channel(herald.app.redactor().clone()).1,
         rules: tokio::sync::watch::channel(herald.app.rule_names()).1,
         sinks: tokio::sync::watch::channel(herald.app.sink_kinds()).1,
+        stories: tokio::sync::watch::channel(herald.app.watch.stories).1,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::both_backends;
 use crate::support::db::Backend;
 use crate::support::feed_server::{FeedServer, Item, Route};
-use crate::support::herald::{TestHerald, feeds_toml};
+use crate::support::herald::{TestHerald, feeds_toml, json_lines};
 
 /// The recall the long fixture set must reach (tests/it/stories.rs): short
 /// copies are what most feeds carry, so they are held to the same bar.
@@ -220,6 +220,7 @@ async fn short_stories_through_ingest_copies_join_and_negatives_stay_apart(backe
 
     let mut documents: HashMap<i64, Vec<Item>> = HashMap::new();
     let mut stored_story = vec![0; articles.len()];
+    let mut stored_article = vec![0; articles.len()];
     for index in time_order(&articles) {
         let article = &articles[index];
         let items = documents.entry(article.feed).or_default();
@@ -254,6 +255,84 @@ async fn short_stories_through_ingest_copies_join_and_negatives_stay_apart(backe
             .unwrap();
         assert_eq!(stored.title, article.title);
         stored_story[index] = stored.story_id.unwrap();
+        stored_article[index] = stored.id;
     }
     check(&format!("ingest ({backend:?})"), &articles, &stored_story);
+    explain_shows_why_copies_joined_and_the_next_meeting_did_not(
+        &herald,
+        &articles,
+        &stored_story,
+        &stored_article,
+    )
+    .await;
+}
+
+/// `herald stories --explain ID --candidates`: the Monday meeting's story
+/// lists its copies, each joined to an earlier member as the same story,
+/// and names Thursday's meeting among the nearest articles left out, with
+/// the reason.
+async fn explain_shows_why_copies_joined_and_the_next_meeting_did_not(
+    herald: &TestHerald,
+    articles: &[FixtureArticle],
+    stored_story: &[i64],
+    stored_article: &[i64],
+) {
+    let index_of = |story: &str| {
+        (0..articles.len())
+            .filter(|&i| articles[i].story == story)
+            .collect::<Vec<_>>()
+    };
+    let trade = index_of("fm-envoy-trade");
+    let missile = index_of("fm-envoy-missile");
+    let story = stored_story[trade[0]].to_string();
+    let output = herald
+        .cli(&["stories", "--explain", &story, "--candidates", "--json"])
+        .await;
+    assert!(output.status.success(), "{output:?}");
+    let explanation = &json_lines(&output)[0];
+    let members = explanation["members"].as_array().unwrap();
+    let mut member_ids: Vec<i64> = members
+        .iter()
+        .map(|m| m["article"].as_i64().unwrap())
+        .collect();
+    member_ids.sort_unstable();
+    let mut expected: Vec<i64> = trade.iter().map(|&i| stored_article[i]).collect();
+    expected.sort_unstable();
+    assert_eq!(member_ids, expected);
+    assert!(members[0].get("joined").is_none(), "{}", members[0]);
+    for member in &members[1..] {
+        assert_eq!(member["joined"]["same_story"], true, "{member}");
+        assert!(member["joined"]["hours_apart"].as_f64().unwrap() <= 12.0);
+    }
+    let candidates = explanation["candidates"].as_array().unwrap();
+    let thursday = candidates
+        .iter()
+        .find(|c| c["article"].as_i64() == Some(stored_article[missile[0]]))
+        .unwrap_or_else(|| panic!("Thursday's meeting is not a near miss: {candidates:?}"));
+    assert_eq!(thursday["comparison"]["same_story"], false);
+    assert_eq!(thursday["story"].as_i64(), Some(stored_story[missile[0]]));
+    assert!(
+        !thursday["comparison"]["reason"]
+            .as_str()
+            .unwrap()
+            .is_empty(),
+        "{thursday}"
+    );
+
+    let text = herald
+        .cli(&["stories", "--explain", &story, "--candidates"])
+        .await;
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    println!("{text}");
+    assert!(text.contains("started the story"), "{text}");
+    assert!(text.contains("same story (score"), "{text}");
+    assert!(text.contains("nearest articles of other stories"), "{text}");
+    assert!(text.contains(&articles[missile[0]].title), "{text}");
+
+    let unknown = herald.cli(&["stories", "--explain", "999999"]).await;
+    assert_eq!(unknown.status.code(), Some(1), "{unknown:?}");
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("story 999999"),
+        "{unknown:?}"
+    );
 }
