@@ -32,7 +32,8 @@
 //!
 //! # Benchmarks
 //!
-//! `fingerprint`: one ~1.5 KB article to a fingerprint and its band keys.
+//! `fingerprint`: one ~1.5 KB article to a fingerprint and its band keys, and
+//! one 200-byte summary (which also gets its short-body evidence).
 //! `best_match`: one article against a [`Clusterer`] holding 100,000 generated
 //! articles (~1.5 KB each, 5,000-word Zipf vocabulary) in the window, for a new
 //! article (no story) and for a reprint of a stored one (its story).
@@ -417,19 +418,187 @@ fn capitalised_names(article: &RealArticle) -> HashSet<String> {
         .collect()
 }
 
+/// A labelled set under construction: its items, the next story label, and
+/// the feeds' ids (real feeds by name, copies each from a feed of its own).
+struct SetBuilder<'a> {
+    corpus: &'a [RealArticle],
+    start: DateTime<Utc>,
+    feeds: HashMap<String, i64>,
+    copy_feed: i64,
+    items: Vec<Item>,
+    label: usize,
+}
+
+/// How a copy of a real article is made: `None` when the kind does not apply.
+type CopyMaker = fn(&RealArticle, &str, &mut Random) -> Option<(String, String)>;
+
+impl<'a> SetBuilder<'a> {
+    fn new(corpus: &'a [RealArticle]) -> Self {
+        Self {
+            corpus,
+            start: Utc
+                .with_ymd_and_hms(2025, 11, 14, 0, 0, 0)
+                .single()
+                .unwrap_or_default(),
+            feeds: HashMap::new(),
+            copy_feed: 100_000,
+            items: Vec::new(),
+            label: 0,
+        }
+    }
+
+    fn feed_id(&mut self, name: &str) -> i64 {
+        let next = self.feeds.len() as i64 + 1;
+        *self.feeds.entry(name.to_owned()).or_insert(next)
+    }
+
+    /// A feed no other item comes from.
+    fn new_feed(&mut self) -> i64 {
+        self.copy_feed += 1;
+        self.copy_feed
+    }
+
+    fn random_time(&self, random: &mut Random, hours: i64) -> DateTime<Utc> {
+        self.start + TimeDelta::minutes(random.below((hours * 60) as usize) as i64)
+    }
+
+    /// An item of the current story.
+    fn push(
+        &mut self,
+        kind: &'static str,
+        title: String,
+        body: String,
+        feed: i64,
+        seen_at: DateTime<Utc>,
+    ) {
+        self.items.push(Item {
+            label: self.label,
+            kind,
+            title,
+            body,
+            feed,
+            seen_at,
+        });
+    }
+
+    /// A real article as a story of its own.
+    fn add_alone(&mut self, index: usize, kind: &'static str, seen_at: DateTime<Utc>) {
+        let article = &self.corpus[index];
+        let feed = self.feed_id(&article.feed);
+        self.push(
+            kind,
+            article.title.clone(),
+            article.body.clone(),
+            feed,
+            seen_at,
+        );
+        self.label += 1;
+    }
+
+    /// A real article (within the first 60 hours) and one to three copies of
+    /// kinds drawn from `kinds`, each from a feed of its own within 12 hours.
+    fn add_with_copies(
+        &mut self,
+        index: usize,
+        original_kind: &'static str,
+        kinds: &[&'static str],
+        copy: CopyMaker,
+        random: &mut Random,
+    ) {
+        let original = &self.corpus[index];
+        let seen_at = self.random_time(random, 60);
+        let feed = self.feed_id(&original.feed);
+        self.push(
+            original_kind,
+            original.title.clone(),
+            original.body.clone(),
+            feed,
+            seen_at,
+        );
+        for _ in 0..1 + random.below(3) {
+            let kind = *random.pick(kinds);
+            let Some((title, body)) = copy(original, kind, random) else {
+                continue;
+            };
+            let feed = self.new_feed();
+            let at = seen_at + TimeDelta::minutes(random.below(12 * 60) as i64);
+            self.push(kind, title, body, feed, at);
+        }
+        self.label += 1;
+    }
+
+    /// Up to `max_pairs` pairs of different articles among `candidates`
+    /// sharing at least two capitalised names, each article its own story, at
+    /// the two times `times` draws; the positions in `candidates` used.
+    fn add_name_pairs(
+        &mut self,
+        candidates: &[usize],
+        max_pairs: usize,
+        kind: &'static str,
+        random: &mut Random,
+        times: impl Fn(&Self, &mut Random) -> (DateTime<Utc>, DateTime<Utc>),
+    ) -> HashSet<usize> {
+        let names: Vec<HashSet<String>> = candidates
+            .iter()
+            .map(|&i| capitalised_names(&self.corpus[i]))
+            .collect();
+        let mut used = HashSet::new();
+        let mut pairs = 0;
+        'outer: for a in 0..candidates.len() {
+            if used.contains(&a) {
+                continue;
+            }
+            for b in a + 1..candidates.len() {
+                if used.contains(&b) || names[a].intersection(&names[b]).count() < 2 {
+                    continue;
+                }
+                used.extend([a, b]);
+                let (first, second) = times(self, random);
+                self.add_alone(candidates[a], kind, first);
+                self.add_alone(candidates[b], kind, second);
+                pairs += 1;
+                if pairs == max_pairs {
+                    break 'outer;
+                }
+                continue 'outer;
+            }
+        }
+        used
+    }
+}
+
+/// One row per kind: a copy kind scored with the originals (`original_kind`)
+/// it copies, another kind on its own.
+fn print_kind_rows(items: &[Item], stories: &[i64], kinds: &[&str], original_kind: &str) {
+    let originals_with: HashMap<usize, HashSet<&str>> =
+        items.iter().fold(HashMap::new(), |mut map, item| {
+            map.entry(item.label).or_default().insert(item.kind);
+            map
+        });
+    println!(
+        "| kind | articles | labelled pairs | pairwise precision | pairwise recall | B³ F1 | false merges | missed |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for kind in kinds {
+        let selected: Vec<usize> = (0..items.len())
+            .filter(|&i| {
+                items[i].kind == *kind
+                    || (items[i].kind == original_kind
+                        && originals_with
+                            .get(&items[i].label)
+                            .is_some_and(|kinds| kinds.contains(kind)))
+            })
+            .collect();
+        let labels: Vec<usize> = selected.iter().map(|&i| items[i].label).collect();
+        let predicted: Vec<i64> = selected.iter().map(|&i| stories[i]).collect();
+        print_row(kind, &score_clustering(&labels, &predicted));
+    }
+    let labels: Vec<usize> = items.iter().map(|item| item.label).collect();
+    print_row("**overall**", &score_clustering(&labels, stories));
+}
+
 fn build_items(corpus: &[RealArticle], random: &mut Random) -> Vec<Item> {
-    let start = Utc
-        .with_ymd_and_hms(2025, 11, 14, 0, 0, 0)
-        .single()
-        .unwrap_or_default();
-    let mut feeds: HashMap<String, i64> = HashMap::new();
-    let mut feed_id = |name: &str| {
-        let next = feeds.len() as i64 + 1;
-        *feeds.entry(name.to_owned()).or_insert(next)
-    };
-    let mut reprint_feed = 100_000;
-    let mut items = Vec::new();
-    let mut label = 0;
+    let mut set = SetBuilder::new(corpus);
     let mut order: Vec<usize> = (0..corpus.len()).collect();
     for i in (1..order.len()).rev() {
         order.swap(i, random.below(i + 1));
@@ -439,38 +608,9 @@ fn build_items(corpus: &[RealArticle], random: &mut Random) -> Vec<Item> {
         .partition(|&i| words(&corpus[i].body) >= MIN_ORIGINAL_WORDS);
     let originals = &long[..ORIGINALS.min(long.len())];
     let rest_long = &long[originals.len()..];
-    let random_time = |random: &mut Random, hours: i64| {
-        start + TimeDelta::minutes(random.below((hours * 60) as usize) as i64)
-    };
 
     for &index in originals {
-        let original = &corpus[index];
-        let seen_at = random_time(random, 60);
-        items.push(Item {
-            label,
-            kind: "original",
-            title: original.title.clone(),
-            body: original.body.clone(),
-            feed: feed_id(&original.feed),
-            seen_at,
-        });
-        let copies = 1 + random.below(3);
-        for _ in 0..copies {
-            let kind = *random.pick(REPRINT_KINDS);
-            let Some((title, body)) = reprint(original, kind, random) else {
-                continue;
-            };
-            reprint_feed += 1;
-            items.push(Item {
-                label,
-                kind,
-                title,
-                body,
-                feed: reprint_feed,
-                seen_at: seen_at + TimeDelta::minutes(random.below(12 * 60) as i64),
-            });
-        }
-        label += 1;
+        set.add_with_copies(index, "original", REPRINT_KINDS, reprint, random);
     }
 
     let singles: Vec<usize> = rest_long
@@ -485,56 +625,25 @@ fn build_items(corpus: &[RealArticle], random: &mut Random) -> Vec<Item> {
         .copied()
         .collect();
     for &index in &singles {
-        let article = &corpus[index];
-        items.push(Item {
-            label,
-            kind: "singleton",
-            title: article.title.clone(),
-            body: article.body.clone(),
-            feed: feed_id(&article.feed),
-            seen_at: random_time(random, 72),
-        });
-        label += 1;
+        let seen_at = set.random_time(random, 72);
+        set.add_alone(index, "singleton", seen_at);
     }
 
     // Hard negatives: pairs from the unused long articles sharing two names.
     let unused: Vec<usize> = rest_long.iter().skip(SINGLETONS / 2).copied().collect();
-    let names: Vec<HashSet<String>> = unused
-        .iter()
-        .map(|&i| capitalised_names(&corpus[i]))
-        .collect();
-    let mut used = HashSet::new();
-    let mut pairs = 0;
-    'outer: for a in 0..unused.len() {
-        if used.contains(&a) {
-            continue;
-        }
-        for b in a + 1..unused.len() {
-            if used.contains(&b) || names[a].intersection(&names[b]).count() < 2 {
-                continue;
-            }
-            used.insert(a);
-            used.insert(b);
-            let seen_at = random_time(random, 60);
-            for (index, offset) in [(unused[a], 0), (unused[b], 1 + random.below(600) as i64)] {
-                let article = &corpus[index];
-                items.push(Item {
-                    label,
-                    kind: "hard-negative",
-                    title: article.title.clone(),
-                    body: article.body.clone(),
-                    feed: feed_id(&article.feed),
-                    seen_at: seen_at + TimeDelta::minutes(offset),
-                });
-                label += 1;
-            }
-            pairs += 1;
-            if pairs == HARD_NEGATIVE_PAIRS {
-                break 'outer;
-            }
-            continue 'outer;
-        }
-    }
+    let used = set.add_name_pairs(
+        &unused,
+        HARD_NEGATIVE_PAIRS,
+        "hard-negative",
+        random,
+        |set, random| {
+            let seen_at = set.random_time(random, 60);
+            (
+                seen_at,
+                seen_at + TimeDelta::minutes(1 + random.below(600) as i64),
+            )
+        },
+    );
 
     // Recurring titles: a feed's title again a day or two later from the same
     // feed, over another article's text or with none; from articles not used
@@ -546,27 +655,20 @@ fn build_items(corpus: &[RealArticle], random: &mut Random) -> Vec<Item> {
     let (recurring, other_bodies) = spare.split_at(RECURRING.min(spare.len() / 2));
     for (n, &index) in recurring.iter().enumerate() {
         let article = &corpus[index];
-        let first = random_time(random, 24);
+        let first = set.random_time(random, 24);
         let later = first + TimeDelta::hours(24 + random.below(24) as i64);
         let other_body = if n % 2 == 0 {
             String::new()
         } else {
             corpus[other_bodies[n]].body.clone()
         };
-        let feed = feed_id(&article.feed);
+        let feed = set.feed_id(&article.feed);
         for (seen_at, body) in [(first, article.body.clone()), (later, other_body)] {
-            items.push(Item {
-                label,
-                kind: "recurring",
-                title: article.title.clone(),
-                body,
-                feed,
-                seen_at,
-            });
-            label += 1;
+            set.push("recurring", article.title.clone(), body, feed, seen_at);
+            set.label += 1;
         }
     }
-    items
+    set.items
 }
 
 fn evaluate(corpus: &Path) {
@@ -594,43 +696,24 @@ fn evaluate(corpus: &Path) {
             ));
         }
     }
-    let originals_with: HashMap<usize, HashSet<&str>> =
-        items.iter().fold(HashMap::new(), |mut map, item| {
-            map.entry(item.label).or_default().insert(item.kind);
-            map
-        });
+    let labels_count = items
+        .iter()
+        .map(|item| item.label)
+        .collect::<HashSet<_>>()
+        .len();
     println!(
         "story evaluation: {} labelled articles from {} real ones, {} stories; \
          window {:?}, threshold {}",
         items.len(),
         articles.len(),
-        originals_with.len(),
+        labels_count,
         settings.window,
         settings.threshold
     );
-    println!(
-        "| kind | articles | labelled pairs | pairwise precision | pairwise recall | B³ F1 | false merges | missed |"
-    );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     let mut kinds: Vec<&str> = REPRINT_KINDS.to_vec();
     kinds.extend(["singleton", "hard-negative", "recurring"]);
-    for kind in kinds {
-        // A reprint kind is scored with the originals it copies.
-        let selected: Vec<usize> = (0..items.len())
-            .filter(|&i| {
-                items[i].kind == kind
-                    || (items[i].kind == "original"
-                        && originals_with
-                            .get(&items[i].label)
-                            .is_some_and(|kinds| kinds.contains(kind)))
-            })
-            .collect();
-        let labels: Vec<usize> = selected.iter().map(|&i| items[i].label).collect();
-        let predicted: Vec<i64> = selected.iter().map(|&i| stories[i]).collect();
-        print_row(kind, &score_clustering(&labels, &predicted));
-    }
+    print_kind_rows(&items, &stories, &kinds, "original");
     let labels: Vec<usize> = items.iter().map(|item| item.label).collect();
-    print_row("**overall**", &score_clustering(&labels, &stories));
     print_score_distribution(&items);
     probe_lead_only(&items, settings, &mut random);
     println!("| threshold | pairwise precision | pairwise recall | B³ F1 |");
@@ -835,6 +918,15 @@ fn bench_fingerprint(c: &mut Criterion) {
     c.bench_function("stories/fingerprint_1.5KB", |b| {
         b.iter(|| {
             let fingerprint = Fingerprint::new(black_box(&title), black_box(&body));
+            black_box(band_keys(&fingerprint))
+        })
+    });
+    // A headline-and-summary item: its fingerprint also carries the content
+    // words, numbers, weekdays and lead key.
+    let summary = prose.text(200, &mut random);
+    c.bench_function("stories/fingerprint_summary_200B", |b| {
+        b.iter(|| {
+            let fingerprint = Fingerprint::new(black_box(&title), black_box(&summary));
             black_box(band_keys(&fingerprint))
         })
     });

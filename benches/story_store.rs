@@ -11,6 +11,10 @@
 //! last sentence dropped), fresh articles, and fresh articles without a
 //! fingerprint (what storing costs without clustering).
 //!
+//! HERALD_BENCH_BODY_BYTES (default 1440) sets the body length: 200 makes
+//! headline-and-summary items (~30 words), which carry the short-body
+//! evidence and a lead key.
+//!
 //! HERALD_BENCH_STORED (default `100000,1000000`) sets the sizes (filling SQLite
 //! to 1,000,000 takes over an hour: every article dirties ~33 random index
 //! pages; `HERALD_BENCH_STORED=100000` for a quick run); PostgreSQL
@@ -75,7 +79,7 @@ impl Bench {
         let mut random = Random(0x5707_0000_0000 ^ index as u64);
         (
             self.prose.text(60, &mut random),
-            self.prose.text(1_440, &mut random),
+            self.prose.text(body_bytes(), &mut random),
         )
     }
 
@@ -136,17 +140,18 @@ impl Bench {
         let (title, body) = match kind {
             Kind::Reprint => {
                 let (title, body) = self.stored_text(random.below(self.stored));
-                let cut = body[..body.len() - 120]
-                    .rfind(". ")
-                    .unwrap_or(body.len() - 120);
+                // Drop the last sentence, or keep a summary whole.
+                let end = body.len().saturating_sub(120);
+                let cut = body[..end].rfind(". ").unwrap_or(body.len() - 1);
                 (
                     format!("UPDATE: {title}"),
                     format!("LONDON (Agency) - {}", &body[..cut + 1]),
                 )
             }
-            Kind::Fresh | Kind::Unclustered => {
-                (self.prose.text(60, random), self.prose.text(1_440, random))
-            }
+            Kind::Fresh | Kind::Unclustered => (
+                self.prose.text(60, random),
+                self.prose.text(body_bytes(), random),
+            ),
         };
         let mut item = self.incoming(&key, &title, &body, self.now);
         if kind == Kind::Unclustered {
@@ -263,6 +268,13 @@ async fn settle(backend: &str, url: &str) {
         Ok(()) => println!("  {statement}: {:.0} s", started.elapsed().as_secs_f64()),
         Err(error) => println!("  {statement} failed: {error}"),
     }
+}
+
+fn body_bytes() -> usize {
+    std::env::var("HERALD_BENCH_BODY_BYTES")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(1_440)
 }
 
 fn main() {

@@ -29,8 +29,8 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use herald::stories::{StorySettings, score_clustering};
 
 use super::{
-    Item, RealArticle, byline, capitalised_names, cluster, dateline, print_row, sentences,
-    truncate_chars, words,
+    Item, RealArticle, SetBuilder, byline, cluster, dateline, print_kind_rows, print_row,
+    sentences, truncate_chars, words,
 };
 use crate::prose::Random;
 
@@ -251,106 +251,35 @@ fn copy(original: &RealArticle, kind: &str, random: &mut Random) -> Option<(Stri
 }
 
 fn build(corpus: &[RealArticle], random: &mut Random) -> Vec<Item> {
-    let start = Utc
-        .with_ymd_and_hms(2025, 11, 14, 0, 0, 0)
-        .single()
-        .unwrap_or_default();
-    let mut feeds: HashMap<String, i64> = HashMap::new();
-    let mut feed_id = |name: &str| {
-        let next = feeds.len() as i64 + 1;
-        *feeds.entry(name.to_owned()).or_insert(next)
-    };
-    let mut other_feed = 100_000;
-    let mut items = Vec::new();
-    let mut label = 0;
+    let mut set = SetBuilder::new(corpus);
     let mut short: Vec<usize> = (0..corpus.len())
         .filter(|&i| (MIN_SHORT_WORDS..=MAX_SHORT_WORDS).contains(&words(&corpus[i].body)))
         .collect();
     for i in (1..short.len()).rev() {
         short.swap(i, random.below(i + 1));
     }
-    let random_time = |random: &mut Random, hours: i64| {
-        start + TimeDelta::minutes(random.below((hours * 60) as usize) as i64)
-    };
     let (originals, rest) = short.split_at(SHORT_ORIGINALS.min(short.len() / 3));
     for &index in originals {
-        let original = &corpus[index];
-        let seen_at = random_time(random, 60);
-        items.push(Item {
-            label,
-            kind: "short-original",
-            title: original.title.clone(),
-            body: original.body.clone(),
-            feed: feed_id(&original.feed),
-            seen_at,
-        });
-        for _ in 0..1 + random.below(3) {
-            let kind = *random.pick(COPY_KINDS);
-            let Some((title, body)) = copy(original, kind, random) else {
-                continue;
-            };
-            other_feed += 1;
-            items.push(Item {
-                label,
-                kind,
-                title,
-                body,
-                feed: other_feed,
-                seen_at: seen_at + TimeDelta::minutes(random.below(12 * 60) as i64),
-            });
-        }
-        label += 1;
+        set.add_with_copies(index, "short-original", COPY_KINDS, copy, random);
     }
     let (singles, rest) = rest.split_at(SHORT_SINGLETONS.min(rest.len() / 3));
     for &index in singles {
-        let article = &corpus[index];
-        items.push(Item {
-            label,
-            kind: "short-singleton",
-            title: article.title.clone(),
-            body: article.body.clone(),
-            feed: feed_id(&article.feed),
-            seen_at: random_time(random, 72),
-        });
-        label += 1;
+        let seen_at = set.random_time(random, 72);
+        set.add_alone(index, "short-singleton", seen_at);
     }
-
-    let names: Vec<HashSet<String>> = rest
-        .iter()
-        .map(|&i| capitalised_names(&corpus[i]))
-        .collect();
-    let mut used = HashSet::new();
-    let mut pairs = 0;
-    'outer: for a in 0..rest.len() {
-        if used.contains(&a) {
-            continue;
-        }
-        for b in a + 1..rest.len() {
-            if used.contains(&b) || names[a].intersection(&names[b]).count() < 2 {
-                continue;
-            }
-            used.extend([a, b]);
-            let first = random_time(random, 24);
-            let later = first + TimeDelta::minutes(60 + random.below(95 * 60) as i64);
-            for (index, seen_at) in [(rest[a], first), (rest[b], later)] {
-                let article = &corpus[index];
-                items.push(Item {
-                    label,
-                    kind: "same-people",
-                    title: article.title.clone(),
-                    body: article.body.clone(),
-                    feed: feed_id(&article.feed),
-                    seen_at,
-                });
-                label += 1;
-            }
-            pairs += 1;
-            if pairs == SAME_PEOPLE_PAIRS {
-                break 'outer;
-            }
-            continue 'outer;
-        }
-    }
+    let used = set.add_name_pairs(
+        rest,
+        SAME_PEOPLE_PAIRS,
+        "same-people",
+        random,
+        |set, random| {
+            let first = set.random_time(random, 24);
+            (
+                first,
+                first + TimeDelta::minutes(60 + random.below(95 * 60) as i64),
+            )
+        },
+    );
 
     let spare: Vec<usize> = (0..rest.len())
         .filter(|i| !used.contains(i))
@@ -363,71 +292,48 @@ fn build(corpus: &[RealArticle], random: &mut Random) -> Vec<Item> {
         let next_words: Vec<&str> = next.body.split_whitespace().collect();
         let lead = &first_words[..first_words.len() * 4 / 10];
         let rest = &next_words[next_words.len() * 4 / 10..];
-        let seen_at = random_time(random, 24);
+        let seen_at = set.random_time(random, 24);
         let title = if random.chance(0.5) {
             first.title.clone()
         } else {
             new_headline(&first.body, random)
         };
-        other_feed += 1;
-        let follow_up = [
-            (
-                first.title.clone(),
-                first.body.clone(),
-                feed_id(&first.feed),
-                seen_at,
-            ),
-            (
-                title,
-                format!("{} {}", lead.join(" "), rest.join(" ")),
-                other_feed,
-                seen_at + TimeDelta::minutes(24 * 60 + random.below(72 * 60) as i64),
-            ),
-        ];
-        for (title, body, feed, seen_at) in follow_up {
-            items.push(Item {
-                label,
-                kind: "follow-up",
-                title,
-                body,
-                feed,
-                seen_at,
-            });
-            label += 1;
-        }
+        set.add_alone(pair[0], "follow-up", seen_at);
+        let feed = set.new_feed();
+        let later = seen_at + TimeDelta::minutes(24 * 60 + random.below(72 * 60) as i64);
+        let body = format!("{} {}", lead.join(" "), rest.join(" "));
+        set.push("follow-up", title, body, feed, later);
+        set.label += 1;
     }
     for (n, pair) in spare.chunks_exact(2).take(RECURRING_PAIRS).enumerate() {
         let format = *random.pick(&["Live updates:", "Morning briefing:", "What we know:"]);
-        let topic = &corpus[pair[0]].title;
-        let title = format!("{format} {topic}");
-        let first = random_time(random, 24);
+        let title = format!("{format} {}", corpus[pair[0]].title);
+        let first = set.random_time(random, 24);
         // Even pairs: one feed's format a day later; odd: two feeds the same day.
         let (feeds_of, later) = if n % 2 == 0 {
-            let feed = feed_id(&corpus[pair[0]].feed);
+            let feed = set.feed_id(&corpus[pair[0]].feed);
             (
                 [feed, feed],
                 first + TimeDelta::hours(24 + random.below(24) as i64),
             )
         } else {
-            other_feed += 2;
             (
-                [other_feed - 1, other_feed],
+                [set.new_feed(), set.new_feed()],
                 first + TimeDelta::minutes(random.below(6 * 60) as i64),
             )
         };
         for ((&index, feed), seen_at) in pair.iter().zip(feeds_of).zip([first, later]) {
-            items.push(Item {
-                label,
-                kind: "recurring",
-                title: title.clone(),
-                body: corpus[index].body.clone(),
+            set.push(
+                "recurring",
+                title.clone(),
+                corpus[index].body.clone(),
                 feed,
                 seen_at,
-            });
-            label += 1;
+            );
+            set.label += 1;
         }
     }
-    items
+    set.items
 }
 
 /// Prints the short-item evaluation: one row per copy kind (scored with the
@@ -438,39 +344,21 @@ pub fn evaluate(articles: &[RealArticle]) {
     items.sort_by_key(|item| item.seen_at);
     let settings = StorySettings::default();
     let (stories, matches) = cluster(&items, settings);
-    let originals_with: HashMap<usize, HashSet<&str>> =
-        items.iter().fold(HashMap::new(), |mut map, item| {
-            map.entry(item.label).or_default().insert(item.kind);
-            map
-        });
+    let labels_count = items
+        .iter()
+        .map(|item| item.label)
+        .collect::<HashSet<_>>()
+        .len();
     println!();
     println!(
         "short items: {} labelled articles ({} to {} words of summary), {} stories",
         items.len(),
         MIN_SHORT_WORDS,
         MAX_SHORT_WORDS,
-        originals_with.len()
+        labels_count
     );
-    println!(
-        "| kind | articles | labelled pairs | pairwise precision | pairwise recall | B³ F1 | false merges | missed |"
-    );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
-    for kind in COPY_KINDS.iter().chain(NEGATIVE_KINDS) {
-        let selected: Vec<usize> = (0..items.len())
-            .filter(|&i| {
-                items[i].kind == *kind
-                    || (items[i].kind == "short-original"
-                        && originals_with
-                            .get(&items[i].label)
-                            .is_some_and(|kinds| kinds.contains(kind)))
-            })
-            .collect();
-        let labels: Vec<usize> = selected.iter().map(|&i| items[i].label).collect();
-        let predicted: Vec<i64> = selected.iter().map(|&i| stories[i]).collect();
-        print_row(kind, &score_clustering(&labels, &predicted));
-    }
-    let labels: Vec<usize> = items.iter().map(|item| item.label).collect();
-    print_row("**overall**", &score_clustering(&labels, &stories));
+    let kinds: Vec<&str> = COPY_KINDS.iter().chain(NEGATIVE_KINDS).copied().collect();
+    print_kind_rows(&items, &stories, &kinds, "short-original");
     let mut shown = 0;
     for (item, matched) in items.iter().zip(&matches) {
         if let Some((other, score)) = *matched

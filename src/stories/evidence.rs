@@ -365,6 +365,37 @@ impl Conflict {
     }
 }
 
+/// What a word is to the evidence, when it is one of the listed words.
+#[derive(Clone, Copy)]
+enum Listed {
+    Common,
+    Weekday(u8),
+    Month,
+    Number(&'static str),
+}
+
+/// The word lists in one table: a summary's ~40 words are each looked up
+/// once instead of scanned against ~300 listed words.
+static LISTED: std::sync::LazyLock<std::collections::HashMap<&'static str, Listed>> =
+    std::sync::LazyLock::new(|| {
+        let mut listed = std::collections::HashMap::new();
+        listed.extend(COMMON_WORDS.iter().map(|&word| (word, Listed::Common)));
+        listed.extend(MONTHS.iter().map(|&word| (word, Listed::Month)));
+        listed.extend(
+            NUMBER_WORDS
+                .iter()
+                .map(|&(word, digits)| (word, Listed::Number(digits))),
+        );
+        for (day, names) in (0u8..).zip(WEEKDAYS) {
+            listed.extend(names.iter().map(|&name| (name, Listed::Weekday(day))));
+        }
+        listed
+    });
+
+fn listed(word: &str) -> Option<Listed> {
+    LISTED.get(word).copied()
+}
+
 impl ShortEvidence {
     pub fn new(body: &TokenList) -> Self {
         let mut evidence = Self::default();
@@ -373,19 +404,25 @@ impl ShortEvidence {
         let mut words = body.iter().peekable();
         while let Some(word) = words.next() {
             let before = std::mem::replace(&mut previous, word);
-            if let Some(day) = weekday(word) {
+            let class = listed(word);
+            if let Some(Listed::Weekday(day)) = class {
                 evidence.weekdays |= 1 << day;
                 continue;
             }
-            if let Some(number) = canonical_number(word) {
-                let date = MONTHS.contains(&before)
-                    || words.peek().is_some_and(|next| MONTHS.contains(next));
+            let number = match class {
+                Some(Listed::Number(digits)) => Some(digits.to_owned()),
+                _ => canonical_number(word),
+            };
+            if let Some(number) = number {
+                let is_month = |word: &str| matches!(listed(word), Some(Listed::Month));
+                let date = is_month(before) || words.peek().is_some_and(|next| is_month(next));
                 if !date {
                     evidence.numbers.push(hash32(&number));
                 }
                 continue;
             }
-            if word.chars().count() < 2 || COMMON_WORDS.contains(&word) {
+            // "may" (the month) is a common word too: months never count as content.
+            if word.chars().count() < 2 || class.is_some() {
                 continue;
             }
             let hash = hash32(word);
@@ -412,7 +449,7 @@ impl ShortEvidence {
         &self.words
     }
 
-    /// The lead key (see [`LEAD_WORDS`]), when the body has that many content words.
+    /// The lead key: a hash of the first six content words, when the body has that many.
     pub fn lead(&self) -> Option<u32> {
         (self.lead != 0).then_some(self.lead)
     }
@@ -464,19 +501,10 @@ fn hash32(word: &str) -> u32 {
     (word_hash(word) >> 32) as u32
 }
 
-fn weekday(word: &str) -> Option<u8> {
-    (0u8..)
-        .zip(WEEKDAYS)
-        .find_map(|(day, names)| names.contains(&word).then_some(day))
-}
-
-/// A number in one spelling for all: digits without group separators or a
-/// scaling suffix, trailing zero decimals dropped; small numbers written as
-/// words as digits. `None` for a word that is not a number.
+/// A number written in digits in one spelling for all: without group
+/// separators or a scaling suffix, trailing zero decimals dropped. `None` for
+/// a word that is not a number.
 fn canonical_number(word: &str) -> Option<String> {
-    if let Some((_, digits)) = NUMBER_WORDS.iter().find(|(name, _)| *name == word) {
-        return Some((*digits).to_owned());
-    }
     if !word.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }

@@ -54,17 +54,34 @@
 //!    dateline scores near 1 where Jaccard would fall to 0.6; same story when
 //!    the score reaches [`StorySettings::threshold`]; a body of fewer than
 //!    [`SHORT_BODY_SHINGLES`] shingles may be a feed's template, so then half the
-//!    shorter title's words must also agree. When either is title-only
+//!    shorter title's words must also agree or, from another feed, the content
+//!    words (see below). When either is title-only
 //!    (fewer than [`MIN_BODY_SHINGLES`] shingles), only an identical title word
 //!    set of at least [`MIN_TITLE_WORDS`] words merges them: a headline alone is
 //!    weak evidence, and "North Korea test-fires a missile" shares half its
 //!    words with "North Korea sends a delegation to Iran".
+//!
+//!    **Summaries.** A body of fewer than [`EVIDENCE_MAX_SHINGLES`] shingles
+//!    (a headline-and-summary item) also carries [`ShortEvidence`]: its content
+//!    words (common words of English, French, German and Spanish and the verbs
+//!    of attribution dropped), its numbers in one spelling, the weekdays it
+//!    names, and a lead key (its first six content words, one more band key,
+//!    in band [`LEAD_BAND`]: how a copy of only the first sentence is found).
+//!    Between two such bodies ([`assess`]): numbers or weekdays that
+//!    contradict keep them apart; more than [`SHORT_NEAR_GAP`] apart only a
+//!    near-verbatim copy ([`SHORT_LATE_MIN_CONTAINMENT`]) joins; a short copy
+//!    from another feed whose headline differs joins when its content words
+//!    agree ([`SHORT_BODY_MIN_WORD_OVERLAP`]), and a reworded one (shingles
+//!    below the threshold) when they agree closely
+//!    ([`REWORDED_MIN_WORD_OVERLAP`]) within [`SHORT_NEAR_GAP`]. Fingerprints
+//!    of format 1, stored before, carry no evidence and are compared as before.
 //! 4. **Assignment** ([`Clusterer::assign`], [`best_candidate`]). The new
 //!    article joins the story of its best-scoring candidate (ties: the most
 //!    recent, then the first stored), or starts a new story.
 //!
 //! The parameters, their measured effect and the evaluation are in
-//! `docs/performance.md` ("Stories"). Changing `threshold` or `window` applies
+//! `docs/performance.md` ("Stories"). [`member_reasons`] and [`near_misses`]
+//! replay the decision on stored fingerprints for `herald stories --explain`. Changing `threshold` or `window` applies
 //! to articles clustered afterwards; stored assignments stay.
 //!
 //! # What the store does with this
