@@ -28,7 +28,7 @@
 //! originals. Without `HERALD_CORPUS` the evaluation prints a skip message.
 //!
 //! Pass `--eval-only` to skip the benchmarks:
-//! `HERALD_CORPUS=../shared/corpus cargo bench --bench story_eval -- --eval-only`.
+//! `HERALD_CORPUS=DIR cargo bench --bench story_eval -- --eval-only` (DIR: news/, bulk/).
 //!
 //! # Benchmarks
 //!
